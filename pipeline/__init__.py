@@ -1,0 +1,1 @@
+"""Pipeline options, CLI and assembly."""

@@ -1,0 +1,83 @@
+"""The pipeline graph: one enrichment chain, whatever the source and sinks.
+
+`build` takes the source as a transform that yields `StageOutputs(documents, dead letters)`, so the
+batch CLI passes `ReadDocumentFiles`, the streaming CLI a Pub/Sub source, and tests `beam.Create`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from newswire.pipeline.settings import Settings
+from newswire.transforms.clean import CleanBoilerplate
+from newswire.transforms.dead_letters import StageOutputs
+from newswire.transforms.dedup import FlagDuplicates
+from newswire.transforms.extract import ExtractMainText
+from newswire.transforms.language import DetectLanguage
+from newswire.transforms.metadata import ExtractMetadata
+from newswire.transforms.topics import TagTopics
+from newswire.transforms.write import Summarize, WriteJsonLines
+
+ENRICHED_PREFIX = 'enriched'
+DEAD_LETTER_PREFIX = 'dead_letter'
+SUMMARY_FILE = 'summary.json'
+
+
+class EnrichDocuments(beam.PTransform):
+    """Documents as read -> `StageOutputs(enriched documents, dead letters of every stage)`."""
+
+    def __init__(self, settings: Settings):
+        super().__init__()
+        self._settings = settings
+
+    def expand(self, docs):
+        s = self._settings
+        extracted = docs | 'ExtractMainText' >> ExtractMainText()
+        cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules)
+        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules)
+        languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language)
+        tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy)
+        flagged = tagged.good | 'FlagDuplicates' >> FlagDuplicates(s.dedup)
+        dead_letters = (
+            extracted.dead_letters, cleaned.dead_letters, described.dead_letters,
+            languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
+        ) | 'AllDeadLetters' >> beam.Flatten()
+        return StageOutputs(flagged.good, dead_letters)
+
+
+class RunOutputs(NamedTuple):
+    read: beam.PCollection          # every record the source produced, good or dead
+    enriched: beam.PCollection
+    dead_letters: beam.PCollection  # the source's and every stage's
+
+
+def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings) -> RunOutputs:
+    """Source -> enrichment. The caller attaches sinks to what this returns."""
+    read = pipeline | 'Read' >> source
+    enriched = read.good | 'Enrich' >> EnrichDocuments(settings)
+    read_records = (read.good, read.dead_letters) | 'AllRead' >> beam.Flatten()
+    dead_letters = ((read.dead_letters, enriched.dead_letters)
+                    | 'SourceAndStageDeadLetters' >> beam.Flatten())
+    return RunOutputs(read_records, enriched.good, dead_letters)
+
+
+class WriteBatchOutputs(beam.PTransform):
+    """`RunOutputs` -> enriched-*.jsonl, dead_letter-*.jsonl and summary.json in `output_dir`."""
+
+    def __init__(self, output_dir: str, num_shards: int):
+        super().__init__()
+        self._output_dir = output_dir
+        self._num_shards = num_shards
+
+    def expand(self, outputs: RunOutputs):
+        join = FileSystems.join
+        outputs.enriched | 'WriteEnriched' >> WriteJsonLines(
+            join(self._output_dir, ENRICHED_PREFIX), self._num_shards)
+        outputs.dead_letters | 'WriteDeadLetters' >> WriteJsonLines(
+            join(self._output_dir, DEAD_LETTER_PREFIX), self._num_shards,
+            shard_key=lambda letter: letter.source.id)
+        return ((outputs.read, outputs.enriched, outputs.dead_letters)
+                | 'Summarize' >> Summarize(join(self._output_dir, SUMMARY_FILE)))

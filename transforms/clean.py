@@ -1,0 +1,218 @@
+"""Remove wire boilerplate by rules kept in a YAML file, keeping what the chrome tells.
+
+The rules (`rules/cleaning.yaml`) say what to remove; this module only knows the three kinds of
+removal: `cut_to_end` (a related-articles heading and everything after it), `drop_line` (a line that is
+all chrome) and `strip_inline` (chrome inside a line). Every removal is recorded as `Removal(rule,
+text)`; named groups in a rule (`outlet`, `published`) are kept as captured facts for the metadata
+stage. Cleaning is idempotent: cleaning cleaned text changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Iterable, Optional
+
+import apache_beam as beam
+import yaml
+from apache_beam.metrics import Metrics
+
+from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
+from newswire.transforms.records import Document, Removal
+
+STAGE = 'clean'
+KINDS = ('cut_to_end', 'drop_line', 'strip_inline')
+WHERE = ('any', 'first_line', 'last_line')
+CAPTURE_NAMES = ('outlet', 'published')
+
+
+@dataclass(frozen=True)
+class RuleExample:
+    text: str
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CleaningRule:
+    id: str
+    kind: str
+    pattern: str
+    where: str = 'any'
+    case_sensitive: bool = False
+    examples: tuple[RuleExample, ...] = ()
+
+    def compile(self) -> re.Pattern:
+        return re.compile(self.pattern, 0 if self.case_sensitive else re.IGNORECASE)
+
+
+def default_rules_path():
+    return resources.files('newswire.transforms') / 'rules' / 'cleaning.yaml'
+
+
+def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
+    """Parse and validate a cleaning rules file (default: the built-in one).
+
+    Raises ValueError naming the rule and what is wrong with it.
+    """
+    with open(path or default_rules_path(), encoding='utf-8') as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict) or not isinstance(data.get('rules'), list):
+        raise ValueError(f'{path}: expected a mapping with a "rules" list')
+    rules, seen = [], set()
+    for index, item in enumerate(data['rules']):
+        rule_id = item.get('id') if isinstance(item, dict) else None
+        where = f'rule {index} ({rule_id or "no id"})'
+        if not rule_id or rule_id in seen:
+            raise ValueError(f'{where}: each rule needs a unique "id"')
+        seen.add(rule_id)
+        pattern = item.get('pattern')
+        if isinstance(pattern, list):
+            pattern = ''.join(pattern)
+        if not isinstance(pattern, str) or not pattern:
+            raise ValueError(f'{where}: "pattern" must be a string or a list of strings')
+        if item.get('kind') not in KINDS:
+            raise ValueError(f'{where}: "kind" must be one of {KINDS}, got {item.get("kind")!r}')
+        if item.get('where', 'any') not in WHERE:
+            raise ValueError(f'{where}: "where" must be one of {WHERE}, got {item.get("where")!r}')
+        rule = CleaningRule(
+            id=rule_id, kind=item['kind'], pattern=pattern, where=item.get('where', 'any'),
+            case_sensitive=bool(item.get('case_sensitive', False)),
+            examples=tuple(RuleExample(e['text'], tuple(e.get('removed') or ()))
+                           for e in item.get('examples') or ()))
+        try:
+            compiled = rule.compile()
+        except re.error as error:
+            raise ValueError(f'{where}: pattern does not compile: {error}') from error
+        unknown = set(compiled.groupindex) - set(CAPTURE_NAMES)
+        if unknown:
+            raise ValueError(f'{where}: named groups must be among {CAPTURE_NAMES}, got {unknown}')
+        rules.append(rule)
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
+class CleanedText:
+    text: str
+    removed: tuple[Removal, ...]
+    captured: tuple[tuple[str, str], ...]
+
+
+class Cleaner:
+    """Compiled rules; build once (per DoFn `setup`), call per document."""
+
+    def __init__(self, rules: Iterable[CleaningRule]):
+        self._rules = [(rule, rule.compile()) for rule in rules]
+
+    def clean(self, text: str, only_rule: Optional[str] = None) -> CleanedText:
+        lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
+        removed: list[Removal] = []
+        captured: list[tuple[str, str]] = []
+        for rule, regex in self._rules:
+            if only_rule is not None and rule.id != only_rule:
+                continue
+            lines = _apply(rule, regex, lines, removed, captured)
+        return CleanedText(_tidy('\n'.join(lines)), tuple(removed), tuple(captured))
+
+
+def _candidate_indexes(where: str, lines: list[str]) -> list[int]:
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if where == 'first_line':
+        return filled[:1]
+    if where == 'last_line':
+        return filled[-1:]
+    return filled
+
+
+def _capture(match: re.Match, captured: list) -> None:
+    for name, value in match.groupdict().items():
+        if value:
+            captured.append((name, value.strip()))
+
+
+def _apply(rule, regex, lines, removed, captured) -> list[str]:
+    indexes = _candidate_indexes(rule.where, lines)
+    if rule.kind == 'cut_to_end':
+        for i in indexes:
+            match = regex.fullmatch(lines[i].strip())
+            if match:
+                _capture(match, captured)
+                removed.append(Removal(rule.id, '\n'.join(lines[i:]).strip()))
+                return lines[:i]
+        return lines
+    if rule.kind == 'drop_line':
+        drop = set()
+        for i in indexes:
+            match = regex.fullmatch(lines[i].strip())
+            if match:
+                _capture(match, captured)
+                removed.append(Removal(rule.id, lines[i].strip()))
+                drop.add(i)
+        return [line for i, line in enumerate(lines) if i not in drop]
+    # strip_inline
+    out = list(lines)
+    for i in indexes:
+        pieces, last = [], 0
+        for match in regex.finditer(out[i]):
+            if match.end() == match.start():
+                continue
+            _capture(match, captured)
+            removed.append(Removal(rule.id, match.group(0).strip()))
+            pieces.append(out[i][last:match.start()])
+            last = match.end()
+        if pieces:
+            pieces.append(out[i][last:])
+            out[i] = _join_around_removal(pieces)
+    return [line for i, line in enumerate(out) if i not in indexes or line.strip() or
+            not lines[i].strip()]
+
+
+def _join_around_removal(pieces: list[str]) -> str:
+    """Join what surrounded removed spans with one space where both sides had text."""
+    text = pieces[0]
+    for piece in pieces[1:]:
+        if text and piece and not text[-1].isspace() and not piece[0].isspace():
+            text += ' '
+        text += piece
+    return re.sub(r'[ \t]{2,}', ' ', text).strip()
+
+
+def _tidy(text: str) -> str:
+    """Strip trailing spaces per line and fold runs of blank lines into one blank line."""
+    lines = [line.rstrip() for line in text.split('\n')]
+    return re.sub(r'\n{3,}', '\n\n', '\n'.join(lines)).strip()
+
+
+class CleanBoilerplateFn(beam.DoFn):
+
+    def __init__(self, rules: tuple[CleaningRule, ...]):
+        self._rules = rules
+        self._cleaner: Optional[Cleaner] = None
+        self._removals = Metrics.counter('newswire', 'clean_removals')
+
+    def setup(self):
+        self._cleaner = Cleaner(self._rules)
+
+    def process(self, doc: Document):
+        result = self._cleaner.clean(doc.text)
+        if not result.text:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                STAGE, 'empty_after_cleaning',
+                f'nothing left once {len(result.removed)} boilerplate pieces were removed',
+                doc.source, doc.text))
+            return
+        self._removals.inc(len(result.removed))
+        yield dataclasses.replace(doc, text=result.text, removed=doc.removed + result.removed,
+                                  captured=doc.captured + result.captured)
+
+
+class CleanBoilerplate(beam.PTransform):
+    """Documents -> `StageOutputs(documents with cleaned text and removals, dead letters)`."""
+
+    def __init__(self, rules: tuple[CleaningRule, ...]):
+        super().__init__()
+        self._rules = rules
+
+    def expand(self, docs):
+        return docs | 'Clean' >> ApplyStage(CleanBoilerplateFn(self._rules), STAGE)

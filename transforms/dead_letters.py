@@ -1,0 +1,113 @@
+"""Dead letters: every record a stage cannot handle, with the stage, the reason and the original.
+
+Each stage's DoFn yields its good output on the main tag and a `DeadLetter` on `DEAD_LETTER` for the
+failures it expects (empty text, no extractable HTML, ...). `ApplyStage` also catches what it does not
+expect: an exception escaping the DoFn becomes a dead letter with reason `unexpected_error`, so one
+bad record can neither crash the pipeline nor vanish. Records in = enriched + dead letters.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional, Union
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from newswire.transforms.records import Document, SourceRef
+
+DEAD_LETTER = 'dead_letter'
+
+# A dead letter carries its original bytes when they are at most this long (else only the reference).
+MAX_ORIGINAL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    stage: str
+    reason: str
+    detail: str
+    source: SourceRef
+    original: Optional[str] = None
+    original_encoding: Optional[str] = None  # 'utf-8' or 'base64'
+    original_bytes: Optional[int] = None
+
+    def to_json_dict(self) -> dict:
+        return {
+            'stage': self.stage,
+            'reason': self.reason,
+            'detail': self.detail,
+            'source': self.source.to_json_dict(),
+            'original': self.original,
+            'original_encoding': self.original_encoding,
+            'original_bytes': self.original_bytes,
+        }
+
+
+def dead_letter(stage: str, reason: str, detail: str, source: SourceRef,
+                original: Union[bytes, str, None] = None) -> DeadLetter:
+    """A dead letter that keeps `original` when it is small: as text if it is UTF-8, else base64."""
+    if original is None:
+        return DeadLetter(stage, reason, detail, source)
+    raw = original.encode('utf-8', 'surrogatepass') if isinstance(original, str) else original
+    if len(raw) > MAX_ORIGINAL_BYTES:
+        return DeadLetter(stage, reason, detail, source, original_bytes=len(raw))
+    try:
+        return DeadLetter(stage, reason, detail, source, raw.decode('utf-8'), 'utf-8', len(raw))
+    except UnicodeDecodeError:
+        return DeadLetter(stage, reason, detail, source, base64.b64encode(raw).decode('ascii'),
+                          'base64', len(raw))
+
+
+class StageOutputs(NamedTuple):
+    good: beam.PCollection
+    dead_letters: beam.PCollection
+
+
+class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
+    """Turns Beam's (element, (type, message, traceback)) error tuples into dead letters."""
+
+    def __init__(self, stage: str):
+        self._stage = stage
+        self._errors = Metrics.counter('newswire', f'{stage}_unexpected_errors')
+
+    def process(self, failed: tuple[Any, Any]):
+        element, error = failed
+        exc_type, message = (error[0], error[1]) if isinstance(error, tuple) else (type(error), error)
+        name = getattr(exc_type, '__name__', str(exc_type))
+        logging.getLogger(__name__).warning('stage %s failed on a record: %s: %s', self._stage, name,
+                                            message)
+        self._errors.inc()
+        if isinstance(element, Document):
+            source, original = element.source, element.html or element.text
+        else:
+            source, original = SourceRef(kind='unknown', id=repr(element)[:200]), None
+        yield dead_letter(self._stage, 'unexpected_error', f'{name}: {message}'[:2000], source,
+                          original)
+
+
+class ApplyStage(beam.PTransform):
+    """Runs one stage's DoFn and returns `StageOutputs(good, dead_letters)`.
+
+    The DoFn's expected failures arrive on `DEAD_LETTER`; anything it raises is caught per element and
+    turned into a dead letter too.
+    """
+
+    def __init__(self, fn: beam.DoFn, stage: str):
+        super().__init__()
+        self._fn = fn
+        self._stage = stage
+
+    def expand(self, pcoll):
+        outputs = (
+            pcoll
+            | 'Process' >> beam.ParDo(self._fn)
+            .with_output_types(Any, **{DEAD_LETTER: DeadLetter})
+            .with_outputs(DEAD_LETTER, main='good')
+            .with_exception_handling(main_tag='good', dead_letter_tag='failed'))
+        unexpected = outputs['failed'] | 'ErrorsToDeadLetters' >> beam.ParDo(
+            _UnexpectedErrorToDeadLetterFn(self._stage))
+        dead = (outputs[DEAD_LETTER], unexpected) | 'MergeDeadLetters' >> beam.Flatten()
+        return StageOutputs(outputs['good'], dead)

@@ -1,0 +1,196 @@
+"""Metadata from the text: outlet, dateline, published time and headline.
+
+Facts come from three places, strongest first: what the source itself said (a JSONL record's fields,
+a page's metadata), what cleaning captured from the chrome it removed (a "date 2023-11-14" header, a
+"News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.").
+The rules for the last live in `rules/metadata.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.utils
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Optional
+
+import apache_beam as beam
+import yaml
+
+from newswire.transforms.dead_letters import ApplyStage
+from newswire.transforms.records import Dateline, Document
+
+STAGE = 'metadata'
+
+_OFFSET = re.compile(r'\(?\s*(?:UTC|GMT)\s*([+−–-])\s*(\d{1,2}):?(\d{2})\s*\)?', re.IGNORECASE)
+_HAS_TIME = re.compile(r'\d{1,2}:\d{2}')
+_DATE_ONLY = re.compile(r'^\s*(\d{4})-(\d{2})-(\d{2})\s*$')
+_SENTENCE_END = ('.', '!', '?', ',', ';', ':')
+
+
+@dataclass(frozen=True)
+class PatternRule:
+    id: str
+    pattern: str
+    where: str = 'any'
+
+
+@dataclass(frozen=True)
+class MetadataRules:
+    attributions: tuple[PatternRule, ...]
+    datelines: tuple[PatternRule, ...]
+    title_max_chars: int
+    examples: tuple[tuple[str, str, dict], ...] = ()  # (section, text, expected fields)
+
+
+def default_rules_path():
+    return resources.files('newswire.transforms') / 'rules' / 'metadata.yaml'
+
+
+def load_metadata_rules(path=None) -> MetadataRules:
+    with open(path or default_rules_path(), encoding='utf-8') as handle:
+        data = yaml.safe_load(handle)
+    examples = []
+    sections = {}
+    for section in ('attributions', 'datelines'):
+        rules = []
+        for item in data.get(section) or ():
+            rule = PatternRule(item['id'], item['pattern'], item.get('where', 'any'))
+            try:
+                re.compile(rule.pattern)
+            except re.error as error:
+                raise ValueError(f'{section} rule {rule.id}: pattern does not compile: {error}') from error
+            rules.append(rule)
+            for example in item.get('examples') or ():
+                expected = {k: v for k, v in example.items() if k != 'text'}
+                examples.append((section, example['text'], expected))
+        sections[section] = tuple(rules)
+    return MetadataRules(sections['attributions'], sections['datelines'],
+                         int((data.get('title') or {}).get('max_chars', 200)), tuple(examples))
+
+
+def parse_published(value: str) -> Optional[tuple[str, int]]:
+    """A published date/time in any common wire form -> (ISO 8601 string, precision) or None.
+
+    Precision: 1 date only, 2 date and time without zone, 3 date and time with its UTC offset (kept as
+    given: "18 September 2023 13:36 (UTC+04:00)" -> "2023-09-18T13:36:00+04:00").
+    """
+    from dateutil import parser as date_parser
+
+    text = value.strip()
+    if not text:
+        return None
+    date_only = _DATE_ONLY.match(text)
+    if date_only:
+        try:
+            return dt.date(*map(int, date_only.groups())).isoformat(), 1
+        except ValueError:
+            return None
+    offset = _OFFSET.search(text)
+    parsed = None
+    if offset is None:
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace('Z', '+00:00'))
+        except ValueError:
+            try:
+                parsed = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                parsed = None
+    if parsed is None:
+        # "(UTC+04:00)" is read here, not by dateutil, which takes POSIX "UTC+4" as four hours west.
+        try:
+            parsed = date_parser.parse(_OFFSET.sub(' ', text) if offset else text, fuzzy=False)
+        except (ValueError, OverflowError):
+            return None
+        if offset:
+            sign = -1 if offset.group(1) in '−–-' else 1
+            delta = dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3)))
+            parsed = parsed.replace(tzinfo=dt.timezone(sign * delta))
+    if not _HAS_TIME.search(text) and parsed.hour == parsed.minute == parsed.second == 0:
+        return parsed.date().isoformat(), 1
+    return parsed.isoformat(), 3 if parsed.tzinfo is not None else 2
+
+
+def split_title(text: str, max_chars: int) -> tuple[Optional[str], str]:
+    """A headline first line -> (title, rest of the text); otherwise (None, text)."""
+    head, sep, rest = text.partition('\n\n')
+    head = head.strip()
+    if (not sep or not rest.strip() or '\n' in head or len(head) > max_chars
+            or head.endswith(_SENTENCE_END)):
+        return None, text
+    return head, rest.strip()
+
+
+class MetadataExtractor:
+    """Compiled metadata rules; build once, call per document."""
+
+    def __init__(self, rules: MetadataRules):
+        self._rules = rules
+        self._attributions = [(r, re.compile(r.pattern, re.MULTILINE)) for r in rules.attributions]
+        self._datelines = [(r, re.compile(r.pattern)) for r in rules.datelines]
+
+    def outlet_from_text(self, text: str) -> Optional[str]:
+        lead = text.split('\n\n', 1)[0]
+        for rule, regex in self._attributions:
+            match = regex.search(lead if rule.where == 'lead' else text)
+            if match:
+                return match.group('outlet')
+        return None
+
+    def dateline(self, text: str) -> tuple[Optional[Dateline], Optional[str]]:
+        """(dateline, outlet named in it) of a text that starts with one."""
+        for _, regex in self._datelines:
+            match = regex.match(text)
+            if match:
+                fields = match.groupdict()
+                day = fields.get('day')
+                return (Dateline(place=fields['place'].strip(), month=fields.get('month'),
+                                 day=int(day) if day else None), fields.get('outlet'))
+        return None, None
+
+    def extract(self, doc: Document) -> Document:
+        title, text = doc.title, doc.text
+        if title is None:
+            title, text = split_title(doc.text, self._rules.title_max_chars)
+        captured = dict()
+        for name, value in doc.captured:
+            captured.setdefault(name, []).append(value)
+        dateline, dateline_outlet = self.dateline(text)
+        outlet = (doc.source.outlet or next(iter(captured.get('outlet', ())), None)
+                  or self.outlet_from_text(text) or dateline_outlet)
+        # The source's own date wins when it parses; otherwise the most precise one cleaning captured.
+        source_date = parse_published(doc.published_at) if doc.published_at else None
+        captured_dates = [p for p in map(parse_published, captured.get('published', ())) if p]
+        extra = doc.extra
+        if doc.published_at and source_date is None:
+            extra = {**extra, 'published_raw': doc.published_at}
+        best = source_date or max(captured_dates, key=lambda p: p[1], default=None)
+        return dataclasses.replace(
+            doc, title=title, text=text, published_at=best[0] if best else None, dateline=dateline, extra=extra,
+            captured=(), source=dataclasses.replace(doc.source, outlet=outlet))
+
+
+class ExtractMetadataFn(beam.DoFn):
+
+    def __init__(self, rules: MetadataRules):
+        self._rules = rules
+        self._extractor: Optional[MetadataExtractor] = None
+
+    def setup(self):
+        self._extractor = MetadataExtractor(self._rules)
+
+    def process(self, doc: Document):
+        yield self._extractor.extract(doc)
+
+
+class ExtractMetadata(beam.PTransform):
+    """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at, [])`."""
+
+    def __init__(self, rules: MetadataRules):
+        super().__init__()
+        self._rules = rules
+
+    def expand(self, docs):
+        return docs | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE)

@@ -1,0 +1,177 @@
+"""Typed records that flow between the stages.
+
+A `Document` enters as what a source read (text or HTML plus whatever metadata the source had) and
+leaves as an enriched record: every stage returns a copy with its own fields filled in
+(`dataclasses.replace`), never mutating its input. `to_json_dict` turns it into the enriched record
+documented by `pipeline/schemas/enriched_record.schema.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a document came from.
+
+    `kind` is one of text_file, html_file, jsonl, pubsub, feed. `id` is the input record's own id when
+    it had one, else the file path (relative to the input it was found under) or the message id.
+    """
+
+    kind: str
+    id: str
+    path: Optional[str] = None
+    url: Optional[str] = None
+    line: Optional[int] = None
+    outlet: Optional[str] = None
+
+    def to_json_dict(self) -> dict:
+        out = {'kind': self.kind, 'id': self.id, 'outlet': self.outlet}
+        if self.path is not None:
+            out['path'] = self.path
+        if self.url is not None:
+            out['url'] = self.url
+        if self.line is not None:
+            out['line'] = self.line
+        return out
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A piece of page chrome the cleaner took out, and the rule that took it."""
+
+    rule: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Dateline:
+    place: str
+    month: Optional[str] = None
+    day: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    confidence: float
+
+
+UNDETERMINED = Language('und', 0.0)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class TopicTag:
+    id: str
+    label: str
+    score: float
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class DedupInfo:
+    """The three duplicate tiers for one document.
+
+    `tier` is the strongest tier that applies: exact, near_copy, same_story (the document joined an
+    earlier document's story) or None (canonical: the first of its story). `similarity` holds the score
+    behind `near_duplicate_of` and behind joining the story.
+    """
+
+    content_hash: str
+    story_id: str
+    tier: Optional[str] = None
+    duplicate_of: Optional[str] = None
+    near_duplicate_of: Optional[str] = None
+    near_copy_similarity: Optional[float] = None
+    story_similarity: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One news item on its way through the stages."""
+
+    id: str
+    source: SourceRef
+    text: str
+    title: Optional[str] = None
+    html: Optional[str] = None
+    published_at: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+    removed: tuple[Removal, ...] = ()
+    dateline: Optional[Dateline] = None
+    language: Optional[Language] = None
+    topics: tuple[TopicTag, ...] = ()
+    dedup: Optional[DedupInfo] = None
+    # Facts a cleaning rule captured (outlet, published) for the metadata stage to weigh.
+    captured: tuple[tuple[str, str], ...] = ()
+
+    def to_json_dict(self) -> dict:
+        dedup = self.dedup
+        return {
+            'id': self.id,
+            'source': self.source.to_json_dict(),
+            'title': self.title,
+            'text': self.text,
+            'removed': [{'rule': r.rule, 'text': r.text} for r in self.removed],
+            'published_at': self.published_at,
+            'dateline': dataclasses.asdict(self.dateline) if self.dateline else None,
+            'language': dataclasses.asdict(self.language or UNDETERMINED),
+            'dedup': None if dedup is None else {
+                'content_hash': dedup.content_hash,
+                'tier': dedup.tier,
+                'duplicate_of': dedup.duplicate_of,
+                'near_duplicate_of': dedup.near_duplicate_of,
+                'story_id': dedup.story_id,
+                'similarity': {
+                    'near_copy': dedup.near_copy_similarity,
+                    'same_story': dedup.story_similarity,
+                },
+            },
+            'topics': [{
+                'id': t.id,
+                'label': t.label,
+                'score': t.score,
+                'evidence': [dataclasses.asdict(e) for e in t.evidence],
+            } for t in self.topics],
+            'extra': self.extra,
+        }
+
+
+def record_id(source: SourceRef, text: str) -> str:
+    """A record id that is stable across runs for the same input.
+
+    It names the input (kind, id, line) and its content, so the same file read again keeps its id and a
+    different input that happens to share a path does not.
+    """
+    key = '\x1f'.join([source.kind, source.id, str(source.line or ''), content_hash(text)])
+    return hashlib.sha256(key.encode('utf-8')).hexdigest()[:20]
+
+
+def normalize_for_hash(text: str) -> str:
+    """Text as compared for exact duplicates: NFKC, case-folded, whitespace and punctuation folded."""
+    folded = unicodedata.normalize('NFKC', text).casefold()
+    kept = [ch if ch.isalnum() else ' ' for ch in folded]
+    return ' '.join(''.join(kept).split())
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalize_for_hash(text).encode('utf-8')).hexdigest()[:32]
+
+
+def to_json_line(record: dict) -> str:
+    """One canonical JSON line: sorted keys and no platform-dependent spacing, so output is byte-stable."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(',', ':'))
+

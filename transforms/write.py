@@ -1,0 +1,179 @@
+"""Sinks: enriched records and dead letters as JSON lines, and the run's summary.
+
+Files are deterministic: each record goes to the shard its id hashes to, every shard is sorted and
+written whole (to a temporary name, then renamed), and shards with no records are still written, so
+two runs on the same input give byte-identical files whatever order the runner processed them in.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from newswire.transforms.records import to_json_line
+
+
+def shard_path(prefix: str, index: int, num_shards: int) -> str:
+    return f'{prefix}-{index:05d}-of-{num_shards:05d}.jsonl'
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write to a temporary name beside `path`, then rename, so readers never see half a file."""
+    temporary = f'{path}.tmp-{uuid.uuid4().hex}'
+    with FileSystems.create(temporary) as handle:
+        handle.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])
+
+
+def _shard_of(key: str, num_shards: int) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode('utf-8'), digest_size=8).digest(),
+                          'big') % num_shards
+
+
+class _WriteShardFn(beam.DoFn):
+
+    def __init__(self, prefix: str, num_shards: int):
+        self._prefix = prefix
+        self._num_shards = num_shards
+
+    def process(self, shard):
+        index, lines = shard
+        body = ''.join(f'{line}\n' for line in sorted(line for line in lines if line is not None))
+        path = shard_path(self._prefix, index, self._num_shards)
+        write_atomically(path, body.encode('utf-8'))
+        yield path
+
+
+class WriteJsonLines(beam.PTransform):
+    """Records with `to_json_dict()` -> sorted JSONL shards `<prefix>-SSSSS-of-NNNNN.jsonl`.
+
+    Returns the PCollection of written paths. `shard_key` picks what a record is sharded by.
+    """
+
+    def __init__(self, prefix: str, num_shards: int = 1,
+                 shard_key: Callable[[object], str] = lambda record: record.id):
+        super().__init__()
+        if num_shards < 1:
+            raise ValueError(f'num_shards must be at least 1, got {num_shards}')
+        self._prefix = prefix
+        self._num_shards = num_shards
+        self._shard_key = shard_key
+
+    def expand(self, records):
+        num_shards, shard_key = self._num_shards, self._shard_key
+        lines = records | 'ToJsonLines' >> beam.Map(
+            lambda r: (_shard_of(shard_key(r), num_shards), to_json_line(r.to_json_dict())))
+        # One empty marker per shard: a shard with no records is still written (as an empty file).
+        markers = (records.pipeline
+                   | 'ShardMarkers' >> beam.Create([(i, None) for i in range(num_shards)]))
+        return (
+            (lines, markers)
+            | 'WithMarkers' >> beam.Flatten()
+            | 'GroupByShard' >> beam.GroupByKey()
+            | 'WriteShards' >> beam.ParDo(_WriteShardFn(self._prefix, num_shards)))
+
+
+@dataclass
+class Tally:
+    """What the summary counts. Story ids are kept as a set (one entry per story, not per record)."""
+
+    read: int = 0
+    enriched: int = 0
+    dead_letters: collections.Counter = field(default_factory=collections.Counter)
+    duplicate_tiers: collections.Counter = field(default_factory=collections.Counter)
+    topics: collections.Counter = field(default_factory=collections.Counter)
+    languages: collections.Counter = field(default_factory=collections.Counter)
+    stories: set = field(default_factory=set)
+
+    def merge(self, other: 'Tally') -> 'Tally':
+        self.read += other.read
+        self.enriched += other.enriched
+        self.dead_letters.update(other.dead_letters)
+        self.duplicate_tiers.update(other.duplicate_tiers)
+        self.topics.update(other.topics)
+        self.languages.update(other.languages)
+        self.stories |= other.stories
+        return self
+
+    def to_json_dict(self) -> dict:
+        dead = sum(self.dead_letters.values())
+        return {
+            'documents_read': self.read,
+            'enriched': self.enriched,
+            'dead_letters': dead,
+            'accounting_ok': self.read == self.enriched + dead,
+            'dead_letters_by_reason': dict(sorted(self.dead_letters.items())),
+            'duplicates_by_tier': {tier: self.duplicate_tiers.get(tier, 0)
+                                   for tier in ('exact', 'near_copy', 'same_story')},
+            'stories': len(self.stories),
+            'topics': dict(sorted(self.topics.items())),
+            'languages': dict(sorted(self.languages.items())),
+        }
+
+
+def tally_enriched(doc) -> Tally:
+    tally = Tally(enriched=1)
+    tally.languages[doc.language.code if doc.language else 'und'] += 1
+    tally.topics.update(tag.id for tag in doc.topics)
+    if doc.dedup is not None:
+        if doc.dedup.tier:
+            tally.duplicate_tiers[doc.dedup.tier] += 1
+        tally.stories.add(doc.dedup.story_id)
+    return tally
+
+
+def tally_dead_letter(letter) -> Tally:
+    tally = Tally()
+    tally.dead_letters[f'{letter.stage}:{letter.reason}'] += 1
+    return tally
+
+
+class _TallyFn(beam.CombineFn):
+
+    def create_accumulator(self):
+        return Tally()
+
+    def add_input(self, tally, item):
+        return tally.merge(item)
+
+    def merge_accumulators(self, tallies: Iterable[Tally]):
+        merged = Tally()
+        for tally in tallies:
+            merged.merge(tally)
+        return merged
+
+    def extract_output(self, tally):
+        return tally.to_json_dict()
+
+
+class Summarize(beam.PTransform):
+    """(records read, enriched documents, dead letters) -> one summary dict, also written as JSON."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, pcolls):
+        read, enriched, dead_letters = pcolls
+        path = self._path
+        summary = (
+            (
+                read | 'TallyRead' >> beam.Map(lambda _: Tally(read=1)),
+                enriched | 'TallyEnriched' >> beam.Map(tally_enriched),
+                dead_letters | 'TallyDeadLetters' >> beam.Map(tally_dead_letter),
+            )
+            | 'AllTallies' >> beam.Flatten()
+            | 'Combine' >> beam.CombineGlobally(_TallyFn()))
+        summary | 'WriteSummary' >> beam.Map(
+            lambda s: write_atomically(path, (json.dumps(s, indent=2, sort_keys=True) + '\n')
+                                       .encode('utf-8')))
+        return summary
