@@ -258,6 +258,10 @@ class ReadDocumentFiles(beam.PTransform):
             pbegin
             | 'InputPaths' >> beam.Create(self._inputs)
             | 'ExpandInputs' >> beam.ParDo(_ExpandInputsFn())
-            # One file per bundle element after a shuffle: big directories are read in parallel.
-            | 'SpreadFiles' >> beam.Reshuffle()
+            # A file named by two inputs (a directory and a file in it) is read once. The grouping
+            # also spreads the files over workers, so big directories are read in parallel.
+            | 'KeyByPath' >> beam.Map(lambda file: (file.path, file))
+            | 'OncePerFile' >> beam.CombinePerKey(
+                lambda files: min(files, key=lambda f: (len(f.root), f.root)))
+            | 'Files' >> beam.Values()
             | 'ParseFiles' >> ApplyStage(ParseInputFileFn(self._max_document_bytes), STAGE))

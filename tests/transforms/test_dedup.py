@@ -1,0 +1,143 @@
+import dataclasses
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
+                                       DedupConfig, FlagDuplicates, Match, Signer, candidate_keys,
+                                       compare_bucket, event_seconds, story_root)
+from newswire.transforms.records import Document, Language, SourceRef
+from tests.conftest import direct_pipeline
+
+CONFIG = DedupConfig()
+SIGNER = Signer(CONFIG)
+
+ARTICLE = (
+    "Azerbaijan's Deputy Foreign Minister met the head of the ICRC delegation in Baku on Tuesday to "
+    "discuss the fate of 3,890 people registered as missing since the first Karabakh war. The sides "
+    "agreed to set up a joint working group on the exhumation of remains found near Aghdam. "
+    "Officials said the group will meet monthly and report to both governments.\n\n"
+    "The ICRC said its forensic teams had identified 112 sets of remains since 2021 and that the "
+    "families of the missing deserve answers. Demining crews will clear the access roads first.")
+
+
+def _doc(doc_id, text, published=None, source_id=None, title=None):
+    return Document(id=doc_id, source=SourceRef('jsonl', source_id or doc_id), text=text,
+                    title=title, published_at=published, language=Language('en', 1.0))
+
+
+def _near_copy(text):
+    """A syndicated copy: other headline, a typo, the last sentence trimmed, an extra promo line."""
+    edited = text.replace('Officials said', 'Officals said').rsplit(' Demining', 1)[0]
+    return edited + '\n\nFollow our agency for more news.'
+
+
+def test_event_seconds():
+    assert event_seconds('2023-11-14') == event_seconds('2023-11-14T00:00:00+00:00')
+    assert event_seconds('2023-11-14T04:00:00+04:00') == event_seconds('2023-11-14')
+    assert event_seconds(None) is None and event_seconds('garbage') is None
+
+
+def test_near_copy_signature_similarity_is_high_and_rewrite_low():
+    original, copy = SIGNER.sign(_doc('a', ARTICLE)), SIGNER.sign(_doc('b', _near_copy(ARTICLE)))
+    shared_bands = {k for k, _ in candidate_keys(original, CONFIG) if k.startswith('b')} & {
+        k for k, _ in candidate_keys(copy, CONFIG) if k.startswith('b')}
+    assert shared_bands, 'a near copy shares at least one LSH band'
+
+
+def _matches(docs, config=CONFIG):
+    signatures = [SIGNER.sign(d) for d in docs]
+    buckets = {}
+    for sig in signatures:
+        for key, s in candidate_keys(sig, config):
+            buckets.setdefault(key, []).append(s)
+    return [m for key, sigs in buckets.items() for m in compare_bucket(key, sigs, config)]
+
+
+def test_exact_duplicate_by_content_and_by_source_id():
+    matches = _matches([
+        _doc('a', ARTICLE, '2023-11-14'),
+        _doc('b', ARTICLE.upper() + '  ', '2023-11-15'),       # same normalized content
+        _doc('c', 'Completely different words here about trade.', '2023-11-16', source_id='a'),
+    ])
+    exact = {(m.later, m.earlier) for m in matches if m.tier == EXACT}
+    assert exact == {('b', 'a'), ('c', 'a')}
+
+
+def test_near_copy_found_and_points_to_the_earlier_item():
+    matches = _matches([_doc('copy', _near_copy(ARTICLE), '2023-11-15'),
+                        _doc('orig', ARTICLE, '2023-11-14')])
+    near = [m for m in matches if m.tier == NEAR_COPY]
+    assert near and {(m.later, m.earlier) for m in near} == {('copy', 'orig')}
+    assert all(0.5 <= m.score < 1 for m in near)
+
+
+def test_nothing_is_compared_with_itself_or_across_the_horizon():
+    late = _doc('late', ARTICLE, '2024-06-01')
+    matches = _matches([_doc('a', ARTICLE, '2023-11-14'), late, late])
+    assert all(m.later != m.earlier for m in matches)
+    assert not [m for m in matches if m.later == 'late' and m.earlier == 'a']
+
+
+def test_order_is_publication_then_id_and_unknown_times_come_last():
+    matches = _matches([_doc('z', ARTICLE, '2023-11-14'), _doc('a', ARTICLE, None),
+                        _doc('m', ARTICLE, '2023-11-14')])
+    exact = {(m.later, m.earlier) for m in matches if m.tier == EXACT}
+    assert ('z', 'm') in exact and ('a', 'm') in exact and ('a', 'z') in exact
+    assert not {('m', 'z'), ('m', 'a'), ('z', 'a')} & exact
+
+
+def test_bucket_comparisons_are_capped():
+    config = dataclasses.replace(CONFIG, max_bucket_comparisons=2)
+    sigs = [SIGNER.sign(_doc(f'd{i}', ARTICLE, f'2023-11-{10 + i}')) for i in range(5)]
+    matches = list(compare_bucket('x:same', sigs, config))
+    assert len(matches) == 2 + 2 + 2 + 1  # d1 sees d0; d2..d4 see their two predecessors
+
+
+def test_best_matches_prefer_earliest_copy_and_most_similar_story():
+    combine = BestMatchesFn()
+    matches = [Match('d', 'b', (False, 2.0, 'b'), NEAR_COPY, 0.9),
+               Match('d', 'a', (False, 1.0, 'a'), NEAR_COPY, 0.6),
+               Match('d', 'a', (False, 1.0, 'a'), SAME_STORY, 0.4),
+               Match('d', 'c', (False, 3.0, 'c'), SAME_STORY, 0.7)]
+    left, right = combine.create_accumulator(), combine.create_accumulator()
+    for match in matches[:2]:
+        left = combine.add_input(left, match)
+    for match in matches[2:]:
+        right = combine.add_input(right, match)
+    best = combine.extract_output(combine.merge_accumulators([right, left]))
+    assert best.near_copy.earlier == 'a' and best.same_story.earlier == 'c'
+    assert best.parent() is best.near_copy
+
+
+def test_story_root_follows_the_chain():
+    parents = {'c': 'b', 'b': 'a', 'e': 'd'}
+    assert [story_root(x, parents) for x in 'abcde'] == ['a', 'a', 'a', 'd', 'd']
+
+
+def test_flag_duplicates_transform_flags_and_never_drops():
+    docs = [
+        _doc('orig', ARTICLE, '2023-11-14'),
+        _doc('again', ARTICLE, '2023-11-14T10:00:00'),
+        _doc('copy', _near_copy(ARTICLE), '2023-11-15'),
+        _doc('other', 'The central bank raised interest rates by half a point on Thursday, '
+             'citing inflation in food and energy prices across the region.', '2023-11-15'),
+    ]
+    with direct_pipeline() as p:
+        flagged, dead = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        assert_that(
+            flagged | beam.Map(lambda d: (d.id, d.dedup.tier, d.dedup.duplicate_of,
+                                          d.dedup.near_duplicate_of, d.dedup.story_id)),
+            equal_to([
+                ('orig', None, None, None, 'orig'),
+                ('again', EXACT, 'orig', None, 'orig'),
+                ('copy', NEAR_COPY, None, 'orig', 'orig'),
+                ('other', None, None, None, 'other'),
+            ]), label='flags')
+        assert_that(dead, equal_to([]), label='no dead letters')
+
+
+def test_config_rejects_more_bands_than_permutations():
+    with pytest.raises(ValueError, match='num_perm'):
+        DedupConfig(num_perm=64, lsh_bands=32, lsh_rows=4)

@@ -1,0 +1,49 @@
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from newswire.transforms.language import DetectLanguage, LangdetectDetector, LanguageConfig
+from newswire.transforms.records import Document, SourceRef
+from tests.conftest import SEEDS, direct_pipeline
+
+DETECTOR = LangdetectDetector(LanguageConfig())
+
+
+@pytest.mark.parametrize('path', sorted(SEEDS.glob('*.txt')), ids=lambda p: p.name[:3])
+def test_seeds_are_english_with_confidence(path):
+    language = DETECTOR.detect(path.read_text(encoding='utf-8'))
+    assert language.code == 'en'
+    assert language.confidence > 0.9
+
+
+@pytest.mark.parametrize('text,code', [
+    ('Le ministre des Affaires étrangères a rencontré hier son homologue arménien à Paris.', 'fr'),
+    ('Der Außenminister traf sich gestern in Berlin mit seinem armenischen Amtskollegen.', 'de'),
+    ('Министр иностранных дел встретился вчера со своим армянским коллегой в Москве.', 'ru'),
+])
+def test_other_languages(text, code):
+    assert DETECTOR.detect(text).code == code
+
+
+@pytest.mark.parametrize('text', ['', '12345 67 89', '!!! ???', 'OK', '—' * 50])
+def test_too_short_or_featureless_text_is_undetermined(text):
+    language = DETECTOR.detect(text)
+    assert (language.code, language.confidence) == ('und', 0.0)
+
+
+def test_detection_is_deterministic_across_instances():
+    text = 'Baku Yerevan talks. Les négociations continuent. Die Gespräche gehen weiter.'
+    first = [DETECTOR.detect(text) for _ in range(5)]
+    other = LangdetectDetector(LanguageConfig())
+    assert {*first, other.detect(text)} == {first[0]}
+
+
+def test_detect_language_transform():
+    docs = [Document(id='a', source=SourceRef('jsonl', 'a'),
+                     text='The foreign ministers met in Washington to discuss the peace treaty.'),
+            Document(id='b', source=SourceRef('jsonl', 'b'), text='2023')]
+    with direct_pipeline() as p:
+        good, dead = p | beam.Create(docs) | DetectLanguage(LanguageConfig())
+        assert_that(good | beam.Map(lambda d: (d.id, d.language.code)),
+                    equal_to([('a', 'en'), ('b', 'und')]), label='codes')
+        assert_that(dead, equal_to([]), label='no dead letters')
