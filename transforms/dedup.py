@@ -52,7 +52,7 @@ class DedupConfig:
     lsh_bands: int = 32
     lsh_rows: int = 4
     near_copy_threshold: float = 0.5
-    story_threshold: float = 0.3
+    story_threshold: float = 0.5
     story_keys: int = 8
     horizon_seconds: int = 7 * 24 * 3600
     max_bucket_comparisons: int = 200

@@ -67,13 +67,16 @@ def minhash_jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 
 @dataclass(frozen=True)
 class StoryParams:
+    """Weights of the same-story term vector, calibrated on ECB+ (see README, Quality)."""
+
     stop_zipf: float = 5.5      # words at least this frequent (zipf scale) carry no weight
-    zipf_max: float = 7.0       # idf(w) = max(idf_floor, zipf_max - zipf(w)); unknown words zipf 0
+    zipf_max: float = 8.0       # idf(w) = max(idf_floor, zipf_max - zipf(w)); unknown words zipf 0
     idf_floor: float = 0.5
     number_idf: float = 3.0     # wordfreq has no entries for numbers
-    year_idf: float = 4.0
+    year_idf: float = 6.0
     name_boost: float = 1.5     # tokens seen capitalised mid-sentence (names, places)
     title_weight: float = 1.0   # each headline occurrence counts this much
+    bigram_weight: float = 0.5  # adjacent content words ("mine maps"), at this share of their idf
 
 
 DEFAULT_STORY_PARAMS = StoryParams()
@@ -118,10 +121,15 @@ def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
 
 def story_features(title: Optional[str], text: str, language: Optional[str] = 'en',
                    top_keys: int = 8, params: StoryParams = DEFAULT_STORY_PARAMS) -> StoryFeatures:
+    """The weighted term vector of a report and its `top_keys` heaviest terms.
+
+    Terms are content words and pairs of adjacent content words (within a clause); a word's weight is
+    (1 + ln count) x idf, x name_boost when it appears capitalised mid-sentence; a pair's is its count
+    x bigram_weight x the mean idf of its words. Languages wordfreq lacks get a flat idf.
+    """
     code = (language or 'en').split('-')[0].lower()
     frequencies = _frequencies(code if code != 'und' else 'en')
     names: set = set()
-    counts: dict[str, float] = {}
     idf_cache: dict[str, float] = {}
 
     def idf(word: str) -> float:
@@ -139,15 +147,30 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
             idf_cache[word] = value
         return value
 
+    counts: dict[str, float] = {}
     for tokens, weight in ((_tokens(text, names), 1.0),
                            (_tokens(title or '', None), params.title_weight)):
+        previous = None
         for token in tokens:
-            if token is not None and idf(token) > 0.0:
-                counts[token] = counts.get(token, 0.0) + weight
+            if token is None or idf(token) == 0.0:
+                previous = None  # a stopword or a clause break ends a pair
+                continue
+            counts[token] = counts.get(token, 0.0) + weight
+            if params.bigram_weight and previous is not None:
+                pair = f'{previous} {token}'
+                counts[pair] = counts.get(pair, 0.0) + weight
+            previous = token
     weights = {}
-    for token, count in counts.items():
+    for term, count in counts.items():
         tf = 1.0 + math.log(count) if count >= 1.0 else count
-        weights[token] = tf * idf(token) * (params.name_boost if token in names else 1.0)
+        first, space, second = term.partition(' ')
+        if space:
+            weight = tf * params.bigram_weight * 0.5 * (idf(first) + idf(second))
+            boost = first in names and second in names
+        else:
+            weight = tf * idf(term)
+            boost = term in names
+        weights[term] = weight * (params.name_boost if boost else 1.0)
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
     vector = tuple(sorted((t, w / norm) for t, w in weights.items()))
     keys = tuple(t for t, _ in sorted(vector, key=lambda tw: (-tw[1], tw[0]))[:top_keys])
