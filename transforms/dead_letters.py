@@ -75,6 +75,8 @@ class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
 
     def process(self, failed: tuple[Any, Any]):
         element, error = failed
+        if isinstance(element, tuple) and element and isinstance(element[0], Document):
+            element = element[0]  # a document travelling with something a stage added to it
         exc_type, message = (error[0], error[1]) if isinstance(error, tuple) else (type(error), error)
         name = getattr(exc_type, '__name__', str(exc_type))
         logging.getLogger(__name__).warning('stage %s failed on a record: %s: %s', self._stage, name,

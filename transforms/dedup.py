@@ -56,6 +56,7 @@ class DedupConfig:
     story_keys: int = 8
     horizon_seconds: int = 7 * 24 * 3600
     max_bucket_comparisons: int = 200
+    settle_seconds: int = 10
     minhash_seed: int = 1
 
     def __post_init__(self):
@@ -110,14 +111,15 @@ class Signer:
         self._minhasher = similarity.MinHasher(config.num_perm, config.minhash_seed,
                                                config.shingle_words)
 
-    def sign(self, doc: Document) -> DedupSignature:
+    def sign(self, doc: Document, arrival_time: Optional[float] = None) -> DedupSignature:
+        """`arrival_time` (seconds) stands in for the publication time when the text gives none."""
         text = doc.text
         language = doc.language.code if doc.language else 'en'
         features = similarity.story_features(doc.title, text, language,
                                              top_keys=self._config.story_keys)
         return DedupSignature(
             id=doc.id,
-            event_time=event_seconds(doc.published_at),
+            event_time=event_seconds(doc.published_at) or arrival_time,
             content_hash=content_hash(text),
             source_key=f'{doc.source.kind}:{doc.source.id}',
             minhash=self._minhasher.signature(text),
@@ -231,7 +233,7 @@ def story_root(doc_id: str, parents: dict) -> str:
 
 
 class SignDocumentsFn(beam.DoFn):
-    """Document -> (document, its signature)."""
+    """Document -> (document, its signature); in a stream, (document, arrival seconds) -> the same."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
@@ -240,8 +242,9 @@ class SignDocumentsFn(beam.DoFn):
     def setup(self):
         self._signer = Signer(self._config)
 
-    def process(self, doc: Document):
-        yield doc, self._signer.sign(doc)
+    def process(self, item):
+        doc, arrival = item if isinstance(item, tuple) else (item, None)
+        yield doc, self._signer.sign(doc, arrival)
 
 
 def dedup_info(signature: DedupSignature, best: BestMatches, parents: dict) -> DedupInfo:

@@ -1,0 +1,150 @@
+"""Streaming semantics of the duplicate tiers, driven by TestStream (event time is the test's)."""
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.test_stream import TestStream as EventStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from newswire.transforms.dedup import DedupConfig, Signer
+from newswire.transforms.dedup_stream import FlagDuplicatesInStream, _IndexBucketFn
+from newswire.transforms.records import Document, Language, SourceRef
+from tests.transforms.test_dedup import ARTICLE, _near_copy
+
+CONFIG = DedupConfig(settle_seconds=10, horizon_seconds=600)
+OTHER = ('The central bank raised interest rates by half a point on Thursday, citing inflation in '
+         'food and energy prices across the region, and signalled more increases next year.')
+
+
+def _doc(doc_id, text, published=None):
+    return Document(id=doc_id, source=SourceRef('pubsub', doc_id), text=text,
+                    published_at=published, language=Language('en', 1.0))
+
+
+def _flags(doc):
+    d = doc.dedup
+    return doc.id, d.tier, d.duplicate_of, d.near_duplicate_of, d.story_id
+
+
+def _settled(stream):
+    """End the stream: a finite watermark step first lets the decisions' timers fire and their
+    output reach the assertion before the watermark jumps to the end of time."""
+    return stream.advance_watermark_to(100_000).advance_watermark_to_infinity()
+
+
+def _run(stream, expected, config=CONFIG):
+    options = PipelineOptions(runner='DirectRunner')
+    options.view_as(StandardOptions).streaming = True
+    pipeline = BeamTestPipeline(options=options)
+    flagged, dead = pipeline | _settled(stream) | FlagDuplicatesInStream(config)
+    assert_that(flagged | 'Flags' >> beam.Map(_flags), equal_to(expected), label='flags')
+    assert_that(dead, equal_to([]), label='no dead letters')
+    pipeline.run().wait_until_finish()
+
+
+def test_copy_arriving_after_its_original_points_to_it():
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(_doc('a', ARTICLE), 100)])
+              .add_elements([TimestampedValue(_doc('b', _near_copy(ARTICLE)), 103),
+                             TimestampedValue(_doc('c', OTHER), 104)])
+              )
+    _run(stream, [('a', None, None, None, 'a'), ('b', 'near_copy', None, 'a', 'a'),
+                  ('c', None, None, None, 'c')])
+
+
+def test_out_of_order_arrival_within_settle_time_is_decided_in_publication_order():
+    # b was published first but arrives 3 s after a: a waits for b and points to it.
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(_doc('a', _near_copy(ARTICLE),
+                                                   '2023-11-14T10:05:00+00:00'), 100)])
+              .add_elements([TimestampedValue(_doc('b', ARTICLE, '2023-11-14T10:00:00+00:00'),
+                                              103)])
+              )
+    _run(stream, [('b', None, None, None, 'b'), ('a', 'near_copy', None, 'b', 'b')])
+
+
+def test_data_later_than_settle_time_is_not_applied_to_a_decided_record():
+    # a is emitted (canonical) before b, published earlier, arrives: a is never changed, and b, the
+    # earlier report, has no earlier match. (Runners that report metrics count dedup_late_links.)
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(_doc('a', _near_copy(ARTICLE),
+                                                   '2023-11-14T10:05:00+00:00'), 100)])
+              .advance_watermark_to(200)  # a is decided: canonical
+              .add_elements([TimestampedValue(_doc('b', ARTICLE, '2023-11-14T10:00:00+00:00'),
+                                              205)])
+              )
+    _run(stream, [('a', None, None, None, 'a'), ('b', None, None, None, 'b')])
+
+
+def test_redelivered_and_republished_messages_are_flagged_duplicates_of_the_first():
+    first = _doc('a', ARTICLE)
+    republished = dataclasses.replace(_doc('a2', ARTICLE), source=SourceRef('pubsub', 'a2'))
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(first, 100)])
+              .advance_watermark_to(150)
+              .add_elements([TimestampedValue(first, 160),          # the same message again
+                             TimestampedValue(republished, 170)])   # same text, new message id
+              )
+    from newswire.transforms.dedup_stream import _redelivered_id
+    _run(stream, [('a', None, None, None, 'a'),
+                  (_redelivered_id('a', 2), 'exact', 'a', None, 'a'),
+                  ('a2', 'exact', 'a', None, 'a')])
+
+
+def test_same_story_across_minutes_and_nothing_past_the_horizon():
+    config = dataclasses.replace(CONFIG, horizon_seconds=300)
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(_doc('a', ARTICLE), 100)])
+              .advance_watermark_to(250)
+              .add_elements([TimestampedValue(_doc('b', _near_copy(ARTICLE)), 280)])  # 3 min on
+              .advance_watermark_to(2000)
+              .add_elements([TimestampedValue(_doc('c', ARTICLE), 1500)])  # past the horizon
+              )
+    _run(stream, [('a', None, None, None, 'a'), ('b', 'near_copy', None, 'a', 'a'),
+                  ('c', None, None, None, 'c')], config)
+
+
+class _Bag:
+    def __init__(self):
+        self.items = []
+
+    def read(self):
+        return list(self.items)
+
+    def add(self, item):
+        self.items.append(item)
+
+    def clear(self):
+        self.items = []
+
+
+class _Timer:
+    def __init__(self):
+        self.at = None
+
+    def set(self, at):
+        self.at = at
+
+
+def test_bucket_state_is_bounded_and_expires_after_the_horizon():
+    from apache_beam.utils.timestamp import Timestamp
+    config = dataclasses.replace(CONFIG, max_bucket_comparisons=3, horizon_seconds=100)
+    fn, bag, timer = _IndexBucketFn(config), _Bag(), _Timer()
+    signer = Signer(config)
+    for i in range(5):
+        list(fn.process(('x:k', signer.sign(_doc(f'd{i}', ARTICLE), 10.0 * i)),
+                        Timestamp(10 * i), bag, timer))
+    assert [s.id for s, _ in bag.items] == ['d2', 'd3', 'd4']  # capped at 3
+    assert timer.at == Timestamp(140)
+    fn.expire(Timestamp(125), bag, timer)  # d2 (t=20) is now older than the horizon
+    assert [s.id for s, _ in bag.items] == ['d3', 'd4']
+    fn.expire(Timestamp(1000), bag, timer)
+    assert bag.items == []

@@ -1,0 +1,237 @@
+"""The three duplicate tiers in a stream: the batch tests on bounded, timer-expired keyed state.
+
+Same signatures, candidate keys and pair tests as `dedup` (batch); what changes is when a record is
+decided, because a stream never ends:
+
+1. `_IndexBucketFn`, keyed by candidate key (exact key, LSH band, heavy term), keeps the signatures
+   it has seen in the last `horizon_seconds` of event time (at most `max_bucket_comparisons` of them)
+   and tests each arrival against them, emitting a `Match` oriented by publication order. An
+   event-time timer drops entries older than the horizon: memory is bounded by the horizon, not by
+   the length of the stream.
+2. `_DecideFn` collects each document's matches and decides it once the watermark has passed its
+   timestamp by `settle_seconds`, so a report that arrives a little out of order still finds the
+   copy or story it belongs to. It holds, for the horizon, each decided document's story id, which
+   is how a document joins its parent's story (story = story of the nearest earlier report). This
+   one step is keyed by a constant: it does dictionary work per record (the comparisons, which cost,
+   are spread over the bucket keys), and its state is bounded by the horizon too.
+
+A record is emitted once and never changed. A match that arrives after the later record was decided
+(data later than `settle_seconds`) is counted as `dedup_late_links`, not applied. The same message
+delivered again (Pub/Sub is at-least-once) has the same record id; it is emitted again under a new id
+with `duplicate_of` the first delivery.
+
+Worked example (settle 10 s): A published 10:00:00 arrives at 10:00:05; its near copy B (published
+10:00:03) arrives at 10:00:07. Bucket b7:... holds A when B arrives and emits Match(later=B,
+earlier=A). When the watermark passes 10:00:10, A is decided (canonical, story A); at 10:00:13, B
+is decided: near_duplicate_of A, story A.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Tuple
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteStateSpec, TimerSpec,
+                                              on_timer)
+from apache_beam.utils.timestamp import Timestamp
+
+from newswire.transforms.dead_letters import ApplyStage, StageOutputs
+from newswire.transforms.dedup import (EXACT, STAGE, BestMatches, BestMatchesFn, DedupConfig,
+                                       DedupSignature, Match, SignDocumentsFn, candidate_keys,
+                                       dedup_info, match_pair)
+from newswire.transforms.records import DedupInfo
+
+_DECIDER_KEY = 'all'
+
+
+class _IndexBucketFn(beam.DoFn):
+    """(candidate key, signature) -> Matches against the key's recent signatures."""
+
+    ENTRIES = BagStateSpec('entries', PickleCoder())
+    EXPIRY = TimerSpec('expiry', TimeDomain.WATERMARK)
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                entries=beam.DoFn.StateParam(ENTRIES), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        key, new = element
+        config = self._config
+        stored = list(entries.read())
+        recent = stored[-config.max_bucket_comparisons:]
+        for old, _ in recent:
+            if old.id == new.id or not _within(old, new, config.horizon_seconds):
+                continue
+            earlier, later = (old, new) if old.order_key < new.order_key else (new, old)
+            match = match_pair(key, earlier, later, config)
+            if match is not None:
+                yield _DECIDER_KEY, ('match', match)
+        if len(stored) >= config.max_bucket_comparisons:
+            entries.clear()
+            for kept in stored[-(config.max_bucket_comparisons - 1):]:
+                entries.add(kept)
+        entries.add((new, timestamp.micros))
+        expiry.set(timestamp + config.horizon_seconds)
+
+    @on_timer(EXPIRY)
+    def expire(self, fired=beam.DoFn.TimestampParam, entries=beam.DoFn.StateParam(ENTRIES),
+               expiry=beam.DoFn.TimerParam(EXPIRY)):
+        cutoff = (fired - self._config.horizon_seconds).micros
+        kept = [(sig, micros) for sig, micros in entries.read() if micros > cutoff]
+        entries.clear()
+        for entry in kept:
+            entries.add(entry)
+        if kept:
+            expiry.set(Timestamp(micros=min(m for _, m in kept)) + self._config.horizon_seconds)
+
+
+def _within(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
+    if a.event_time is None or b.event_time is None:
+        return True
+    return abs(a.event_time - b.event_time) <= horizon_seconds
+
+
+def _redelivered_id(doc_id: str, delivery: int) -> str:
+    return hashlib.sha256(f'{doc_id}\x1fdelivery\x1f{delivery}'.encode()).hexdigest()[:20]
+
+
+@dataclasses.dataclass
+class _Pending:
+    doc: object
+    signature: DedupSignature
+    due_micros: int
+    best: BestMatches = dataclasses.field(default_factory=BestMatches)
+
+
+@dataclasses.dataclass
+class _Decided:
+    story_id: str
+    micros: int
+    deliveries: int = 1
+
+
+class _DecideFn(beam.DoFn):
+    """('doc', (doc, signature)) and ('match', Match) -> documents with `dedup`, in publication order
+    once they have settled."""
+
+    PENDING = ReadModifyWriteStateSpec('pending', PickleCoder())
+    DECIDED = ReadModifyWriteStateSpec('decided', PickleCoder())
+    SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._late_links = Metrics.counter('newswire', 'dedup_late_links')
+        self._redeliveries = Metrics.counter('newswire', 'dedup_redeliveries')
+        self._tiers = {tier: Metrics.counter('newswire', f'dedup_{tier}')
+                       for tier in ('exact', 'near_copy', 'same_story')}
+        self._combine = BestMatchesFn()
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                pending_state=beam.DoFn.StateParam(PENDING),
+                decided_state=beam.DoFn.StateParam(DECIDED),
+                settle=beam.DoFn.TimerParam(SETTLE)):
+        _, (kind, payload) = element
+        pending = pending_state.read() or {}
+        decided = decided_state.read() or {}
+        if kind == 'doc':
+            doc, signature = payload
+            if signature.id in decided or signature.id in pending:
+                yield from self._redelivery(doc, signature, decided, decided_state)
+                return
+            due = (timestamp + self._config.settle_seconds).micros
+            pending[signature.id] = _Pending(doc, signature, due)
+        else:
+            target = pending.get(payload.later)
+            if target is None:
+                self._late_links.inc()  # the later record was already decided
+                return
+            target.best = self._combine.add_input(target.best, payload)
+        pending_state.write(pending)
+        settle.set(Timestamp(micros=min(p.due_micros for p in pending.values())))
+
+    def _redelivery(self, doc, signature, decided, decided_state):
+        """The same record again: a new id, flagged as an exact duplicate of the first delivery."""
+        first = decided.get(signature.id)
+        deliveries = (first.deliveries if first else 1) + 1
+        if first:
+            first.deliveries = deliveries
+            decided_state.write(decided)
+        self._redeliveries.inc()
+        self._tiers[EXACT].inc()
+        yield dataclasses.replace(
+            doc, id=_redelivered_id(doc.id, deliveries),
+            dedup=DedupInfo(content_hash=signature.content_hash,
+                            story_id=first.story_id if first else signature.id,
+                            tier=EXACT, duplicate_of=signature.id))
+
+    @on_timer(SETTLE)
+    def decide(self, fired=beam.DoFn.TimestampParam,
+               pending_state=beam.DoFn.StateParam(PENDING),
+               decided_state=beam.DoFn.StateParam(DECIDED),
+               settle=beam.DoFn.TimerParam(SETTLE)):
+        pending = pending_state.read() or {}
+        decided = decided_state.read() or {}
+        now = fired.micros
+        ready = sorted((p for p in pending.values() if p.due_micros <= now),
+                       key=lambda p: p.signature.order_key)
+        for item in ready:
+            parent = item.best.parent()
+            if parent is not None and parent.earlier in pending and parent.earlier not in decided:
+                # Its parent arrived later than it did and has not settled yet: wait for it.
+                item.due_micros = pending[parent.earlier].due_micros
+                continue
+            parents = {}
+            if parent is not None:
+                known = decided.get(parent.earlier)
+                # A parent gone past the horizon keeps its own id as the story id.
+                parents[item.signature.id] = known.story_id if known else parent.earlier
+            info = dedup_info(item.signature, item.best, parents)
+            decided[item.signature.id] = _Decided(info.story_id, item.due_micros)
+            del pending[item.signature.id]
+            if info.tier:
+                self._tiers[info.tier].inc()
+            yield dataclasses.replace(item.doc, dedup=info)
+        horizon_micros = int(self._config.horizon_seconds * 1e6)
+        for doc_id in [d for d, v in decided.items() if v.micros < now - 2 * horizon_micros]:
+            del decided[doc_id]
+        pending_state.write(pending)
+        decided_state.write(decided)
+        if pending:
+            settle.set(Timestamp(micros=min(p.due_micros for p in pending.values())))
+
+
+class FlagDuplicatesInStream(beam.PTransform):
+    """Documents (unbounded) -> `StageOutputs(documents with dedup filled in, dead letters)`.
+
+    The streaming counterpart of `dedup.FlagDuplicates`: nothing is dropped, duplicates are flagged.
+    """
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, docs):
+        config = self._config
+        signed, dead_letters = (
+            docs
+            # The arrival (publish) time stands in for publication times the text does not give.
+            | 'WithArrivalTime' >> beam.Map(
+                lambda doc, at=beam.DoFn.TimestampParam: (doc, at.micros / 1e6))
+            | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE))
+        matches = (
+            signed
+            | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(candidate_keys, config)
+            | 'CompareWithBucket' >> beam.ParDo(_IndexBucketFn(config))
+            .with_input_types(Tuple[str, Any]))
+        documents = signed | 'ToDecider' >> beam.Map(lambda pair: (_DECIDER_KEY, ('doc', pair)))
+        flagged = (
+            (documents, matches)
+            | 'DocumentsAndMatches' >> beam.Flatten()
+            | 'Decide' >> beam.ParDo(_DecideFn(config)).with_input_types(Tuple[str, Any]))
+        return StageOutputs(flagged, dead_letters)
