@@ -6,7 +6,7 @@ batch CLI passes `ReadDocumentFiles`, the streaming CLI a Pub/Sub source, and te
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -15,11 +15,13 @@ from newswire.pipeline.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
 from newswire.transforms.dead_letters import StageOutputs
 from newswire.transforms.dedup import FlagDuplicates
+from newswire.transforms.dedup_stream import FlagDuplicatesInStream
 from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
 from newswire.transforms.metadata import ExtractMetadata
 from newswire.transforms.topics import TagTopics
-from newswire.transforms.write import Summarize, WriteJsonLines
+from newswire.transforms.pubsub import PublishDeadLetters, PublishRecords
+from newswire.transforms.write import Summarize, WriteJsonLines, WriteWindowedJsonLines
 
 ENRICHED_PREFIX = 'enriched'
 DEAD_LETTER_PREFIX = 'dead_letter'
@@ -29,9 +31,10 @@ SUMMARY_FILE = 'summary.json'
 class EnrichDocuments(beam.PTransform):
     """Documents as read -> `StageOutputs(enriched documents, dead letters of every stage)`."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, streaming: bool = False):
         super().__init__()
         self._settings = settings
+        self._streaming = streaming
 
     def expand(self, docs):
         s = self._settings
@@ -40,7 +43,8 @@ class EnrichDocuments(beam.PTransform):
         described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules)
         languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language)
         tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy)
-        flagged = tagged.good | 'FlagDuplicates' >> FlagDuplicates(s.dedup)
+        flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
+        flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup)
         dead_letters = (
             extracted.dead_letters, cleaned.dead_letters, described.dead_letters,
             languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
@@ -54,10 +58,11 @@ class RunOutputs(NamedTuple):
     dead_letters: beam.PCollection  # the source's and every stage's
 
 
-def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings) -> RunOutputs:
+def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings,
+          streaming: bool = False) -> RunOutputs:
     """Source -> enrichment. The caller attaches sinks to what this returns."""
     read = pipeline | 'Read' >> source
-    enriched = read.good | 'Enrich' >> EnrichDocuments(settings)
+    enriched = read.good | 'Enrich' >> EnrichDocuments(settings, streaming)
     read_records = (read.good, read.dead_letters) | 'AllRead' >> beam.Flatten()
     dead_letters = ((read.dead_letters, enriched.dead_letters)
                     | 'SourceAndStageDeadLetters' >> beam.Flatten())
@@ -81,3 +86,39 @@ class WriteBatchOutputs(beam.PTransform):
             shard_key=lambda letter: letter.source.id)
         return ((outputs.read, outputs.enriched, outputs.dead_letters)
                 | 'Summarize' >> Summarize(join(self._output_dir, SUMMARY_FILE)))
+
+
+class PublishOutputs(beam.PTransform):
+    """`RunOutputs` -> the output topic (and each tag's route topic), and the dead-letter topic."""
+
+    def __init__(self, output_topic: Optional[str], dead_letter_topic: Optional[str],
+                 route_topic_ids: tuple[str, ...] = ()):
+        super().__init__()
+        self._output_topic = output_topic
+        self._dead_letter_topic = dead_letter_topic
+        self._route_topic_ids = route_topic_ids
+
+    def expand(self, outputs: RunOutputs):
+        if self._output_topic:
+            outputs.enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
+                                                                   self._route_topic_ids)
+        if self._dead_letter_topic:
+            outputs.dead_letters | 'PublishDeadLetters' >> PublishDeadLetters(
+                self._dead_letter_topic)
+        return outputs
+
+
+class WriteWindowedOutputs(beam.PTransform):
+    """`RunOutputs` of a stream -> enriched and dead-letter JSONL files per fixed window."""
+
+    def __init__(self, output_dir: str, window_seconds: int):
+        super().__init__()
+        self._output_dir = output_dir
+        self._window_seconds = window_seconds
+
+    def expand(self, outputs: RunOutputs):
+        outputs.enriched | 'WriteEnrichedWindows' >> WriteWindowedJsonLines(
+            self._output_dir, ENRICHED_PREFIX, self._window_seconds)
+        outputs.dead_letters | 'WriteDeadLetterWindows' >> WriteWindowedJsonLines(
+            self._output_dir, DEAD_LETTER_PREFIX, self._window_seconds)
+        return outputs

@@ -9,7 +9,10 @@ from typing import Optional, Sequence
 
 # name -> (module with main(argv) -> exit status, one-line help)
 COMMANDS = {
-    'run': ('newswire.pipeline.run', 'run the pipeline over files (batch)'),
+    'run': ('newswire.pipeline.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
+    'publish': ('newswire.pipeline.publish', 'publish files as raw messages to a topic'),
+    'subscribe': ('newswire.pipeline.subscribe', 'print enriched records from a topic'),
+    'topics': ('newswire.pipeline.topics', 'create the topics and subscriptions a deployment needs'),
 }
 
 
@@ -30,7 +33,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    try:
+        return module.main(argv[1:])
+    except SystemExit as exit_:  # argparse's --help and usage errors
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
 
 
 if __name__ == '__main__':

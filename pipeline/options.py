@@ -17,7 +17,7 @@ class NewswireOptions(PipelineOptions):
             help='A file, directory or glob to read (.txt, .html, .htm, .jsonl, optionally .gz); '
                  'repeatable. Default: seeds/')
         parser.add_argument(
-            '--output', dest='output', default='out/',
+            '--output', dest='output', default=None,
             help='Directory for enriched-*.jsonl, dead_letter-*.jsonl and summary.json. '
                  'Default: out/')
         parser.add_argument(
@@ -30,12 +30,43 @@ class NewswireOptions(PipelineOptions):
             '--metadata-rules', dest='metadata_rules', default=None,
             help='Metadata rules YAML replacing the built-in transforms/rules/metadata.yaml.')
         parser.add_argument(
+            '--input-subscription', dest='input_subscription', default=None,
+            help='With --streaming: read raw messages from projects/P/subscriptions/S.')
+        parser.add_argument(
+            '--output-topic', dest='output_topic', default=None,
+            help='Publish enriched records to projects/P/topics/T (streaming or batch).')
+        parser.add_argument(
+            '--dead-letter-topic', dest='dead_letter_topic', default=None,
+            help='Publish dead letters to projects/P/topics/T.')
+        parser.add_argument(
+            '--route-topics', dest='route_topics', action='store_true', default=False,
+            help='Also publish each record to <output-topic>-<topic id> for each of its tags.')
+        parser.add_argument(
+            '--window-seconds', dest='window_seconds', type=int, default=60,
+            help='With --streaming and --output: seconds of event time per JSONL file. Default: 60')
+        parser.add_argument(
             '--settings', dest='settings_file', default=None,
             help='YAML overriding any subset of pipeline/settings.yaml (limits, language, dedup, '
                  'output).')
 
     def input_paths(self) -> list[str]:
         return list(self.inputs or ['seeds/'])
+
+    def output_dir(self) -> str:
+        """Batch output directory (a stream writes files only when --output is given)."""
+        return self.output or 'out/'
+
+    def validate_streaming(self) -> list[str]:
+        errors = []
+        if not self.input_subscription:
+            errors.append('--streaming needs --input-subscription projects/P/subscriptions/S')
+        if self.inputs:
+            errors.append('--input reads files, which is batch: drop --streaming or --input')
+        if not (self.output_topic or self.output):
+            errors.append('--streaming needs somewhere to write: --output-topic and/or --output')
+        if self.route_topics and not self.output_topic:
+            errors.append('--route-topics needs --output-topic')
+        return errors
 
     def validate_paths(self) -> list[str]:
         """Problems with the local paths named, as messages; remote paths (gs://...) are not checked."""

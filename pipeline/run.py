@@ -9,9 +9,13 @@ import os
 import sys
 from typing import Sequence
 
+from apache_beam.options.pipeline_options import StandardOptions
+
 from newswire.pipeline.options import NewswireOptions
 
 USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [beam options ...]
+newswire run --streaming --input-subscription projects/P/subscriptions/S --output-topic projects/P/topics/T
+             [--dead-letter-topic projects/P/topics/D] [--route-topics] [--output DIR] [beam options ...]
 
 Reads news documents, enriches them (clean, metadata, language, duplicates, topics) and writes
 enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory. Any Beam option
@@ -24,7 +28,7 @@ class UsageError(Exception):
 
 def pipeline_options(argv: Sequence[str]):
     """Beam options from argv; unknown flags are an error here, not a warning Beam logs and ignores."""
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(list(argv))
     known = options.get_all_options(drop_default=False)
@@ -47,17 +51,15 @@ def _remove_previous_outputs(output_dir: str) -> None:
             os.remove(path)
 
 
-def run_batch(argv: Sequence[str]) -> dict:
-    """Runs the batch pipeline to completion; returns the summary."""
-    import apache_beam as beam
-
-    from newswire.pipeline.assembly import SUMMARY_FILE, WriteBatchOutputs, build
+def _job(argv: Sequence[str]):
+    """(Beam options, newswire options, settings) from argv, or UsageError."""
     from newswire.pipeline.settings import load_settings
-    from newswire.transforms.read_files import ReadDocumentFiles
 
     options = pipeline_options(argv)
     job = options.view_as(NewswireOptions)
     errors = job.validate_paths()
+    if options.view_as(StandardOptions).streaming:
+        errors += job.validate_streaming()
     if errors:
         raise UsageError('; '.join(errors))
     try:
@@ -65,17 +67,56 @@ def run_batch(argv: Sequence[str]) -> dict:
                                  job.metadata_rules)
     except (ValueError, OSError) as error:
         raise UsageError(str(error)) from error
-    if '://' not in job.output:
-        os.makedirs(job.output, exist_ok=True)
-        _remove_previous_outputs(job.output)
-    with beam.Pipeline(options=options) as pipeline:
-        outputs = build(pipeline,
-                        ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
-                        settings)
-        outputs | 'Write' >> WriteBatchOutputs(job.output, settings.num_shards)
+    return options, job, settings
+
+
+def _publishing(job, settings):
+    from newswire.pipeline.assembly import PublishOutputs
+
+    routes = tuple(t.id for t in settings.taxonomy.topics) if job.route_topics else ()
+    return PublishOutputs(job.output_topic, job.dead_letter_topic, routes)
+
+
+def run_batch(argv: Sequence[str]) -> dict:
+    """Runs the batch pipeline to completion; returns the summary."""
+    import apache_beam as beam
     from apache_beam.io.filesystems import FileSystems
-    with FileSystems.open(FileSystems.join(job.output, SUMMARY_FILE)) as handle:
+
+    from newswire.pipeline.assembly import SUMMARY_FILE, WriteBatchOutputs, build
+    from newswire.transforms.read_files import ReadDocumentFiles
+
+    options, job, settings = _job(argv)
+    output = job.output_dir()
+    if '://' not in output:
+        os.makedirs(output, exist_ok=True)
+        _remove_previous_outputs(output)
+    with beam.Pipeline(options=options) as pipeline:
+        outputs = build(pipeline, ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
+                        settings)
+        outputs | 'Write' >> WriteBatchOutputs(output, settings.num_shards)
+        if job.output_topic or job.dead_letter_topic:
+            outputs | 'Publish' >> _publishing(job, settings)
+    with FileSystems.open(FileSystems.join(output, SUMMARY_FILE)) as handle:
         return json.loads(handle.read().decode('utf-8'))
+
+
+def start_streaming(argv: Sequence[str]):
+    """Builds and starts the streaming pipeline; returns Beam's PipelineResult (it runs until
+    cancelled or drained)."""
+    import apache_beam as beam
+
+    from newswire.pipeline.assembly import WriteWindowedOutputs, build
+    from newswire.transforms.pubsub import ReadPubSubDocuments
+
+    options, job, settings = _job(argv)
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline, ReadPubSubDocuments(job.input_subscription,
+                                                  settings.max_document_bytes),
+                    settings, streaming=True)
+    outputs | 'Publish' >> _publishing(job, settings)
+    if job.output:
+        outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
+    return pipeline.run()
 
 
 def format_summary(summary: dict, output_dir: str) -> str:
@@ -99,14 +140,25 @@ def format_summary(summary: dict, output_dir: str) -> str:
 
 def main(argv: Sequence[str]) -> int:
     """`newswire run ARGS`: 0 when the pipeline ran (dead letters or not), 2 on a usage error."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     argv = list(argv)
     if argv and argv[0] in ('-h', '--help'):
         print(USAGE)
         return 0
     try:
+        if PipelineOptions(argv).view_as(StandardOptions).streaming:
+            result = start_streaming(argv)
+            print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
+            try:
+                result.wait_until_finish()
+            except KeyboardInterrupt:
+                result.cancel()
+                print('newswire: stopped', file=sys.stderr)
+            return 0
         summary = run_batch(argv)
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
         return 2
-    print(format_summary(summary, NewswireOptions(argv).output))
+    print(format_summary(summary, NewswireOptions(argv).output_dir()))
     return 0

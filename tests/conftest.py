@@ -32,3 +32,74 @@ def enriched_validator():
 def dead_letter_validator():
     schema = json.loads((REPO / 'pipeline' / 'schemas' / 'dead_letter.schema.json').read_text())
     return jsonschema.Draft202012Validator(schema)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def poll(condition, deadline_seconds: float, interval: float = 0.2, what: str = 'condition'):
+    """Calls `condition` until it returns something truthy (returned) or the deadline passes."""
+    import time
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'{what} not met within {deadline_seconds} s')
+        time.sleep(interval)
+
+
+@pytest.fixture(scope='session')
+def pubsub_emulator():
+    """The Cloud SDK's Pub/Sub emulator on a free port, for the whole session; yields its host:port
+    and sets PUBSUB_EMULATOR_HOST for this process and its children."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import urllib.request
+
+    gcloud = shutil.which('gcloud')
+    if gcloud is None:
+        pytest.fail('the Google Cloud SDK (gcloud) is needed for the Pub/Sub emulator tests')
+    root = subprocess.run([gcloud, 'info', '--format=value(installation.sdk_root)'],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    launcher = pathlib.Path(root) / 'platform' / 'pubsub-emulator' / 'bin' / 'cloud-pubsub-emulator'
+    port = _free_port()
+    log = open(pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / f'pubsub-emulator-{port}.log', 'wb')
+    process = subprocess.Popen([str(launcher), '--host=127.0.0.1', f'--port={port}'],
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    host = f'127.0.0.1:{port}'
+
+    def ready():
+        if process.poll() is not None:
+            raise RuntimeError(f'the emulator exited with {process.returncode}; see {log.name}')
+        try:
+            with urllib.request.urlopen(f'http://{host}/', timeout=1) as response:
+                return response.read().strip() == b'Ok'
+        except OSError:
+            return False
+
+    previous = os.environ.get('PUBSUB_EMULATOR_HOST')
+    try:
+        poll(ready, 60, what='the Pub/Sub emulator answering Ok')
+        os.environ['PUBSUB_EMULATOR_HOST'] = host
+        yield host
+    finally:
+        if previous is None:
+            os.environ.pop('PUBSUB_EMULATOR_HOST', None)
+        else:
+            os.environ['PUBSUB_EMULATOR_HOST'] = previous
+        # The launcher starts a Java child: signal the whole process group.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()

@@ -74,11 +74,14 @@ class DedupSignature:
     minhash: tuple[int, ...]
     story_vector: tuple[tuple[str, float], ...]
     story_keys: tuple[str, ...]
+    arrival_time: Optional[float] = None  # in a stream: when it was published to the queue
 
     @property
     def order_key(self) -> tuple:
-        """Publication order: earliest first, unknown times last, then by id."""
-        return (self.event_time is None, self.event_time or 0.0, self.id)
+        """Publication order: earliest first (arrival standing in for an unknown publication time),
+        unknown times last, then by id."""
+        when = self.event_time if self.event_time is not None else self.arrival_time
+        return (when is None, when or 0.0, self.id)
 
 
 @dataclass(frozen=True)
@@ -112,19 +115,21 @@ class Signer:
                                                config.shingle_words)
 
     def sign(self, doc: Document, arrival_time: Optional[float] = None) -> DedupSignature:
-        """`arrival_time` (seconds) stands in for the publication time when the text gives none."""
+        """`arrival_time` (seconds) orders documents whose text gives no publication time; the
+        horizon applies to publication times only."""
         text = doc.text
         language = doc.language.code if doc.language else 'en'
         features = similarity.story_features(doc.title, text, language,
                                              top_keys=self._config.story_keys)
         return DedupSignature(
             id=doc.id,
-            event_time=event_seconds(doc.published_at) or arrival_time,
+            event_time=event_seconds(doc.published_at),
             content_hash=content_hash(text),
             source_key=f'{doc.source.kind}:{doc.source.id}',
             minhash=self._minhasher.signature(text),
             story_vector=features.vector,
             story_keys=features.keys,
+            arrival_time=arrival_time,
         )
 
 
@@ -142,7 +147,7 @@ def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[s
         yield f't:{term}', sig
 
 
-def _within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
+def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
     if a.event_time is None or b.event_time is None:
         return True
     return abs(a.event_time - b.event_time) <= horizon_seconds
@@ -174,7 +179,7 @@ def compare_bucket(key: str, signatures: Iterable[DedupSignature],
     for index, later in enumerate(ordered):
         window = ordered[max(0, index - config.max_bucket_comparisons):index]
         for earlier in reversed(window):
-            if not _within_horizon(earlier, later, config.horizon_seconds):
+            if not within_horizon(earlier, later, config.horizon_seconds):
                 break
             match = match_pair(key, earlier, later, config)
             if match is not None:

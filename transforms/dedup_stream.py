@@ -42,8 +42,8 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
 from newswire.transforms.dedup import (EXACT, STAGE, BestMatches, BestMatchesFn, DedupConfig,
-                                       DedupSignature, Match, SignDocumentsFn, candidate_keys,
-                                       dedup_info, match_pair)
+                                       Match, SignDocumentsFn, candidate_keys, dedup_info,
+                                       match_pair, within_horizon)
 from newswire.transforms.records import DedupInfo
 
 _DECIDER_KEY = 'all'
@@ -65,7 +65,7 @@ class _IndexBucketFn(beam.DoFn):
         stored = list(entries.read())
         recent = stored[-config.max_bucket_comparisons:]
         for old, _ in recent:
-            if old.id == new.id or not _within(old, new, config.horizon_seconds):
+            if old.id == new.id or not within_horizon(old, new, config.horizon_seconds):
                 continue
             earlier, later = (old, new) if old.order_key < new.order_key else (new, old)
             match = match_pair(key, earlier, later, config)
@@ -88,12 +88,6 @@ class _IndexBucketFn(beam.DoFn):
             entries.add(entry)
         if kept:
             expiry.set(Timestamp(micros=min(m for _, m in kept)) + self._config.horizon_seconds)
-
-
-def _within(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
-    if a.event_time is None or b.event_time is None:
-        return True
-    return abs(a.event_time - b.event_time) <= horizon_seconds
 
 
 def _redelivered_id(doc_id: str, delivery: int) -> str:

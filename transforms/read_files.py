@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
@@ -219,6 +220,9 @@ def document_from_record(record, source: SourceRef):
         if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
             return None, ('bad_field_type',
                           f'{key!r} must be a string, got {type(value).__name__}')
+    url = record.get('url')
+    if url and urllib.parse.urlsplit(url).scheme.lower() not in ('http', 'https'):
+        return None, ('bad_url', f'"url" must be http or https, got {url[:100]!r}')
     text, html = record.get('text'), record.get('html')
     if not (isinstance(text, str) and text.strip()) and not (isinstance(html, str) and html.strip()):
         return None, ('no_text', 'the record has neither a non-empty "text" nor "html"')

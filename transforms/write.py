@@ -177,3 +177,26 @@ class Summarize(beam.PTransform):
             lambda s: write_atomically(path, (json.dumps(s, indent=2, sort_keys=True) + '\n')
                                        .encode('utf-8')))
         return summary
+
+
+class WriteWindowedJsonLines(beam.PTransform):
+    """Records of a stream -> `<prefix>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl` per fixed
+    window of `window_seconds`, written when the window closes."""
+
+    def __init__(self, output_dir: str, prefix: str, window_seconds: int):
+        super().__init__()
+        self._output_dir = output_dir
+        self._prefix = prefix
+        self._window_seconds = window_seconds
+
+    def expand(self, records):
+        from apache_beam.io import fileio
+        from apache_beam.transforms import window
+
+        return (
+            records
+            | 'ToJsonLines' >> beam.Map(lambda r: to_json_line(r.to_json_dict()))
+            | 'FixedWindows' >> beam.WindowInto(window.FixedWindows(self._window_seconds))
+            | 'WriteFiles' >> fileio.WriteToFiles(
+                path=self._output_dir, shards=1,
+                file_naming=fileio.default_file_naming(prefix=self._prefix, suffix='.jsonl')))

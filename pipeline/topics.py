@@ -1,0 +1,54 @@
+"""`newswire topics create`: the Pub/Sub topics and subscriptions a deployment needs (idempotent).
+
+Creates the raw topic and the pipeline's subscription to it, the enriched topic, the dead-letter topic,
+and one route topic `<enriched>-<topic id>` per taxonomy topic (for `--route-topics`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic, publisher_client,
+                                            subscriber_client)
+from newswire.transforms.pubsub import route_topic
+from newswire.transforms.topics import load_taxonomy
+
+
+def plan(project: str, raw: str, enriched: str, dead_letters: str, taxonomy_ids: Sequence[str]):
+    """(topics, subscriptions as (subscription, topic)) for a deployment."""
+    topic = f'projects/{project}/topics/'
+    topics = [topic + raw, topic + enriched, topic + dead_letters]
+    topics += [route_topic(topic + enriched, topic_id) for topic_id in taxonomy_ids]
+    subscriptions = [(f'projects/{project}/subscriptions/{raw}-pipeline', topic + raw),
+                     (f'projects/{project}/subscriptions/{dead_letters}-review',
+                      topic + dead_letters)]
+    return topics, subscriptions
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog='newswire topics', description=__doc__)
+    parser.add_argument('action', choices=['create'])
+    parser.add_argument('--project', required=True, help='the Google Cloud project id')
+    parser.add_argument('--raw-topic', default='newswire-raw', help='default: newswire-raw')
+    parser.add_argument('--output-topic', default='newswire-enriched',
+                        help='default: newswire-enriched')
+    parser.add_argument('--dead-letter-topic', default='newswire-dead-letters',
+                        help='default: newswire-dead-letters')
+    parser.add_argument('--taxonomy', default=None, help='taxonomy whose topic ids get routes')
+    args = parser.parse_args(argv)
+    try:
+        taxonomy = load_taxonomy(args.taxonomy)
+    except (ValueError, OSError) as error:
+        print(f'newswire topics: {error}', file=sys.stderr)
+        return 2
+    topics, subscriptions = plan(args.project, args.raw_topic, args.output_topic,
+                                 args.dead_letter_topic, [t.id for t in taxonomy.topics])
+    publisher, subscriber = publisher_client(), subscriber_client()
+    for topic in topics:
+        print(f'{"created" if ensure_topic(publisher, topic) else "exists "}  {topic}')
+    for subscription, topic in subscriptions:
+        created = ensure_subscription(subscriber, subscription, topic)
+        print(f'{"created" if created else "exists "}  {subscription} -> {topic}')
+    subscriber.close()
+    return 0

@@ -1,0 +1,114 @@
+import json
+
+import apache_beam as beam
+import pytest
+from apache_beam.io.gcp.pubsub import PubsubMessage
+from apache_beam.testing.util import assert_that, equal_to
+
+from newswire.transforms.pubsub import (MAX_ATTRIBUTE_VALUE_BYTES, MAX_BODY_BYTES, ParseMessageFn,
+                                        dead_letter_to_message, message_to_document,
+                                        record_attributes, record_to_message)
+from newswire.transforms.dead_letters import ApplyStage, dead_letter
+from newswire.transforms.records import (DedupInfo, Document, Evidence, Language, SourceRef,
+                                         TopicTag)
+from tests.conftest import direct_pipeline
+
+CAP = 10_000_000
+
+
+def test_json_body_with_attribute_defaults():
+    body = json.dumps({'id': 'r1', 'text': 'Talks resumed in Baku.', 'section': 'x'}).encode()
+    doc, letter = message_to_document(body, {'outlet': 'Trend', 'published': '2023-11-14',
+                                             'priority': 'high'}, 'm1', CAP)
+    assert letter is None
+    assert (doc.source.kind, doc.source.id, doc.source.outlet, doc.published_at) == (
+        'pubsub', 'r1', 'Trend', '2023-11-14')
+    assert doc.extra == {'section': 'x', 'message_id': 'm1', 'attributes': {'priority': 'high'}}
+
+
+def test_plain_text_and_html_bodies():
+    text, _ = message_to_document(b'Talks resumed in Baku.', {'source_id': 's1'}, 'm1', CAP)
+    assert (text.text, text.html, text.source.id) == ('Talks resumed in Baku.', None, 's1')
+    html, _ = message_to_document(b'<html><body><p>Hi</p></body></html>', {}, 'm2', CAP)
+    assert html.html.startswith('<html>') and html.source.id == 'm2'
+    forced, _ = message_to_document(b'{not json but text', {'content_type': 'text/plain'}, 'm3',
+                                    CAP)
+    assert forced.text == '{not json but text'
+
+
+def test_same_message_gets_the_same_record_id():
+    first, _ = message_to_document(b'Same body.', {'source_id': 's'}, 'm1', CAP)
+    again, _ = message_to_document(b'Same body.', {'source_id': 's'}, 'm1', CAP)
+    assert first.id == again.id
+
+
+@pytest.mark.parametrize('data,attributes,reason', [
+    (b'', {'source_id': 'x'}, 'empty'),
+    (b'{"id": "a", "text": ', {}, 'malformed_json'),
+    (b'\x89PNG\r\n\x1a\n\x00\x00', {}, 'binary'),
+    (b'caf\xe9', {}, 'undecodable'),
+    (b'x' * 101, {}, 'too_large'),
+    (json.dumps({'url': 'javascript:alert(1)', 'text': 'Body.'}).encode(), {}, 'bad_url'),
+    (json.dumps({'title': 'no body'}).encode(), {}, 'no_text'),
+    (b'[1, 2]', {'content_type': 'application/json'}, 'not_an_object'),
+])
+def test_poison_messages_become_dead_letters_with_their_bytes(data, attributes, reason):
+    doc, letter = message_to_document(data, attributes, 'm9', 100)
+    assert doc is None
+    assert (letter.stage, letter.reason) == ('read', reason)
+    assert 'm9' in letter.detail
+    if data and len(data) <= 100:
+        assert letter.original_bytes == len(data)
+
+
+def _enriched(**changes):
+    doc = Document(
+        id='abc', source=SourceRef('pubsub', 's1', outlet='News.Az'), text='Mine maps were asked.',
+        language=Language('en', 1.0),
+        topics=(TopicTag('mine_maps', 'Mine maps', 0.5, (Evidence('Mine maps', 0, 9),)),),
+        dedup=DedupInfo(content_hash='0' * 32, story_id='st', tier='near_copy',
+                        near_duplicate_of='x', near_copy_similarity=0.8))
+    return doc if not changes else Document(**{**doc.__dict__, **changes})
+
+
+def test_record_attributes_for_subscription_filters():
+    attributes = record_attributes(_enriched())
+    assert attributes == {'record_id': 'abc', 'language': 'en', 'duplicate_tier': 'near_copy',
+                          'duplicate': '1', 'story_id': 'st', 'outlet': 'News.Az',
+                          'topic_mine_maps': '1'}
+
+
+def test_attribute_limits_hold():
+    tags = tuple(TopicTag(f't{i}', 'T', 0.5, (Evidence('a', 0, 1),)) for i in range(150))
+    doc = _enriched(topics=tags, source=SourceRef('pubsub', 's', outlet='é' * 2000))
+    attributes = record_attributes(doc)
+    assert len(attributes) <= 99
+    assert all(len(v.encode()) <= MAX_ATTRIBUTE_VALUE_BYTES for v in attributes.values())
+
+
+def test_oversize_record_is_truncated_and_flagged():
+    doc = _enriched(text='word ' * (MAX_BODY_BYTES // 4))
+    message = record_to_message(doc)
+    assert len(message.data) <= MAX_BODY_BYTES
+    assert message.attributes['truncated'] == '1'
+    record = json.loads(message.data)
+    assert record['extra']['truncated'] is True
+    small = record_to_message(_enriched())
+    assert 'truncated' not in small.attributes
+    assert json.loads(small.data)['id'] == 'abc'
+
+
+def test_dead_letter_message():
+    letter = dead_letter('read', 'binary', 'NUL bytes', SourceRef('pubsub', 'm1'), b'\xff\x00')
+    message = dead_letter_to_message(letter)
+    assert message.attributes == {'stage': 'read', 'reason': 'binary', 'source_id': 'm1'}
+    assert json.loads(message.data)['original_encoding'] == 'base64'
+
+
+def test_parse_message_fn_in_a_pipeline():
+    messages = [PubsubMessage(b'Talks resumed in Baku today.', {'source_id': 'a'}, message_id='1'),
+                PubsubMessage(b'', {'source_id': 'b'}, message_id='2')]
+    with direct_pipeline() as p:
+        good, dead = p | beam.Create(messages) | ApplyStage(ParseMessageFn(CAP), 'read')
+        assert_that(good | beam.Map(lambda d: d.source.id), equal_to(['a']), label='good')
+        assert_that(dead | beam.Map(lambda d: d.reason), equal_to(['empty']), label='dead')
