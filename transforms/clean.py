@@ -109,10 +109,18 @@ class Cleaner:
         lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
         removed: list[Removal] = []
         captured: list[tuple[str, str]] = []
-        for rule, regex in self._rules:
-            if only_rule is not None and rule.id != only_rule:
-                continue
-            lines = _apply(rule, regex, lines, removed, captured)
+        # Passes until nothing more comes off (a removal can expose more chrome: a second signature
+        # line becomes the last line), so cleaning cleaned text changes nothing. Each pass that goes
+        # on has removed something, so this ends.
+        while True:
+            count = len(removed)
+            for rule, regex in self._rules:
+                if only_rule is not None and rule.id != only_rule:
+                    continue
+                lines = _apply(rule, regex, lines, removed, captured)
+            if len(removed) == count:
+                break
+            lines = _tidy('\n'.join(lines)).split('\n')
         return CleanedText(_tidy('\n'.join(lines)), tuple(removed), tuple(captured))
 
 

@@ -56,6 +56,13 @@ def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], me
 
     if len(data) > max_document_bytes:
         return dead('too_large', f'body over the {max_document_bytes}-byte cap')
+    oversize = sorted(k for k, v in attributes.items()
+                      if len(str(v).encode('utf-8')) > MAX_ATTRIBUTE_VALUE_BYTES)
+    if oversize:
+        # Pub/Sub itself refuses such values; a message carrying one did not come from a publisher
+        # that keeps the contract.
+        return dead('oversize_attribute',
+                    f'attribute(s) {", ".join(oversize)} over {MAX_ATTRIBUTE_VALUE_BYTES} bytes')
     if not data.strip():
         return dead('empty', 'no body' + (' (attributes only)' if attributes else ''))
     if looks_binary(data):

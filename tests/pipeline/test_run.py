@@ -104,7 +104,7 @@ def test_bad_inputs_are_dead_letters_and_accounting_holds(tmp_path, dead_letter_
     (inputs / 'empty.txt').write_bytes(b'')
     (inputs / 'binary.txt').write_bytes(bytes(range(256)))
     (inputs / 'latin1.txt').write_bytes('Caf\xe9 talks in Baku continue today.'.encode('latin-1'))
-    (inputs / 'huge.txt').write_bytes(b'a' * 10_000_001)
+    (inputs / 'huge.txt').write_bytes(b'a' * 5_000_001)
     (inputs / 'nothing.html').write_text('<html><head><title>x</title></head><body></body></html>')
     (inputs / 'records.jsonl').write_text('\n'.join([
         json.dumps({'id': 'ok-1', 'text': 'The peace treaty talks resumed in Washington on '

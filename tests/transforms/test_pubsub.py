@@ -51,6 +51,7 @@ def test_same_message_gets_the_same_record_id():
     (json.dumps({'url': 'javascript:alert(1)', 'text': 'Body.'}).encode(), {}, 'bad_url'),
     (json.dumps({'title': 'no body'}).encode(), {}, 'no_text'),
     (b'[1, 2]', {'content_type': 'application/json'}, 'not_an_object'),
+    (b'Body text.', {'source_id': 'x' * 1025}, 'oversize_attribute'),
 ])
 def test_poison_messages_become_dead_letters_with_their_bytes(data, attributes, reason):
     doc, letter = message_to_document(data, attributes, 'm9', 100)
