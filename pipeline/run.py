@@ -7,7 +7,7 @@ import glob
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Optional, Sequence
 
 from newswire.pipeline.options import NewswireOptions
 
@@ -47,15 +47,18 @@ def _remove_previous_outputs(output_dir: str) -> None:
             os.remove(path)
 
 
-def run_batch(argv: Sequence[str]) -> dict:
-    """Runs the batch pipeline to completion; returns the summary."""
+def batch_pipeline(options) -> 'beam.Pipeline':
+    """The batch job's graph on a `Pipeline` with `options`, not yet run.
+
+    `run_batch` runs it; tests and deployment checks read the graph it gives a runner (e.g. the
+    Dataflow job of `--dry_run=True`) without running it.
+    """
     import apache_beam as beam
 
-    from newswire.pipeline.assembly import SUMMARY_FILE, WriteBatchOutputs, build
+    from newswire.pipeline.assembly import WriteBatchOutputs, build
     from newswire.pipeline.settings import load_settings
     from newswire.transforms.read_files import ReadDocumentFiles
 
-    options = pipeline_options(argv)
     job = options.view_as(NewswireOptions)
     errors = job.validate_paths()
     if errors:
@@ -65,14 +68,38 @@ def run_batch(argv: Sequence[str]) -> dict:
                                  job.metadata_rules)
     except (ValueError, OSError) as error:
         raise UsageError(str(error)) from error
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline,
+                    ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
+                    settings)
+    outputs | 'Write' >> WriteBatchOutputs(job.output, settings.num_shards)
+    return pipeline
+
+
+def only_describes_job(options) -> bool:
+    """True when running hands the job's description over instead of executing it: a Dataflow
+    `--dry_run`, or `--template_location` (how the Flex Template launcher gets the job graph)."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, TestOptions
+
+    return bool(options.view_as(TestOptions).dry_run
+                or options.view_as(GoogleCloudOptions).template_location)
+
+
+def run_batch(argv: Sequence[str]) -> Optional[dict]:
+    """Runs the batch pipeline to completion; returns the summary (None when the job was only
+    described, see `only_describes_job`: then no output exists yet)."""
+    from newswire.pipeline.assembly import SUMMARY_FILE
+
+    options = pipeline_options(argv)
+    job = options.view_as(NewswireOptions)
+    pipeline = batch_pipeline(options)
+    if only_describes_job(options):
+        pipeline.run().wait_until_finish()
+        return None
     if '://' not in job.output:
         os.makedirs(job.output, exist_ok=True)
         _remove_previous_outputs(job.output)
-    with beam.Pipeline(options=options) as pipeline:
-        outputs = build(pipeline,
-                        ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
-                        settings)
-        outputs | 'Write' >> WriteBatchOutputs(job.output, settings.num_shards)
+    pipeline.run().wait_until_finish()
     from apache_beam.io.filesystems import FileSystems
     with FileSystems.open(FileSystems.join(job.output, SUMMARY_FILE)) as handle:
         return json.loads(handle.read().decode('utf-8'))
@@ -108,5 +135,9 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
         return 2
-    print(format_summary(summary, NewswireOptions(argv).output))
+    output_dir = NewswireOptions(argv).output
+    if summary is None:
+        print(f'job described, not run: no output in {output_dir} yet')
+        return 0
+    print(format_summary(summary, output_dir))
     return 0
