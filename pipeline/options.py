@@ -7,6 +7,16 @@ import os
 from apache_beam.options.pipeline_options import PipelineOptions
 
 
+def _flag(value: str) -> bool:
+    """'true'/'false' (any case, also 1/0, yes/no) -> bool; argparse reports anything else."""
+    lowered = str(value).strip().lower()
+    if lowered in ('true', '1', 'yes'):
+        return True
+    if lowered in ('false', '0', 'no'):
+        return False
+    raise ValueError(f'expected true or false, got {value!r}')
+
+
 class NewswireOptions(PipelineOptions):
     """Where documents come from, where records go, and which rules enrich them."""
 
@@ -30,19 +40,22 @@ class NewswireOptions(PipelineOptions):
             '--metadata-rules', dest='metadata_rules', default=None,
             help='Metadata rules YAML replacing the built-in transforms/rules/metadata.yaml.')
         parser.add_argument(
-            '--input-subscription', dest='input_subscription', default=None,
+            # Both spellings: Flex Templates pass parameters with underscores.
+            '--input-subscription', '--input_subscription', dest='input_subscription', default=None,
             help='With --streaming: read raw messages from projects/P/subscriptions/S.')
         parser.add_argument(
-            '--output-topic', dest='output_topic', default=None,
+            '--output-topic', '--output_topic', dest='output_topic', default=None,
             help='Publish enriched records to projects/P/topics/T (streaming or batch).')
         parser.add_argument(
-            '--dead-letter-topic', dest='dead_letter_topic', default=None,
+            '--dead-letter-topic', '--dead_letter_topic', dest='dead_letter_topic', default=None,
             help='Publish dead letters to projects/P/topics/T.')
         parser.add_argument(
-            '--route-topics', dest='route_topics', action='store_true', default=False,
-            help='Also publish each record to <output-topic>-<topic id> for each of its tags.')
+            '--route-topics', '--route_topics', dest='route_topics', nargs='?', const=True,
+            default=False, type=_flag,
+            help='Also publish each record to <output-topic>-<topic id> for each of its tags '
+                 '(--route-topics, or --route_topics=true as a Flex Template passes it).')
         parser.add_argument(
-            '--window-seconds', dest='window_seconds', type=int, default=60,
+            '--window-seconds', '--window_seconds', dest='window_seconds', type=int, default=60,
             help='With --streaming and --output: seconds of event time per JSONL file. Default: 60')
         parser.add_argument(
             '--settings', dest='settings_file', default=None,

@@ -7,7 +7,7 @@ import glob
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Optional, Sequence
 
 from apache_beam.options.pipeline_options import StandardOptions
 
@@ -51,11 +51,10 @@ def _remove_previous_outputs(output_dir: str) -> None:
             os.remove(path)
 
 
-def _job(argv: Sequence[str]):
-    """(Beam options, newswire options, settings) from argv, or UsageError."""
+def _job(options):
+    """(newswire options, settings) for Beam options, or UsageError."""
     from newswire.pipeline.settings import load_settings
 
-    options = pipeline_options(argv)
     job = options.view_as(NewswireOptions)
     errors = job.validate_paths()
     if options.view_as(StandardOptions).streaming:
@@ -67,7 +66,7 @@ def _job(argv: Sequence[str]):
                                  job.metadata_rules)
     except (ValueError, OSError) as error:
         raise UsageError(str(error)) from error
-    return options, job, settings
+    return job, settings
 
 
 def _publishing(job, settings):
@@ -77,38 +76,35 @@ def _publishing(job, settings):
     return PublishOutputs(job.output_topic, job.dead_letter_topic, routes)
 
 
-def run_batch(argv: Sequence[str]) -> dict:
-    """Runs the batch pipeline to completion; returns the summary."""
-    import apache_beam as beam
-    from apache_beam.io.filesystems import FileSystems
+def batch_pipeline(options) -> 'beam.Pipeline':
+    """The batch job's graph on a `Pipeline` with `options`, not yet run.
 
-    from newswire.pipeline.assembly import SUMMARY_FILE, WriteBatchOutputs, build
+    `run_batch` runs it; tests and deployment checks read the graph it gives a runner (e.g. the
+    Dataflow job of `--dry_run=True`) without running it.
+    """
+    import apache_beam as beam
+
+    from newswire.pipeline.assembly import WriteBatchOutputs, build
     from newswire.transforms.read_files import ReadDocumentFiles
 
-    options, job, settings = _job(argv)
-    output = job.output_dir()
-    if '://' not in output:
-        os.makedirs(output, exist_ok=True)
-        _remove_previous_outputs(output)
-    with beam.Pipeline(options=options) as pipeline:
-        outputs = build(pipeline, ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
-                        settings)
-        outputs | 'Write' >> WriteBatchOutputs(output, settings.num_shards)
-        if job.output_topic or job.dead_letter_topic:
-            outputs | 'Publish' >> _publishing(job, settings)
-    with FileSystems.open(FileSystems.join(output, SUMMARY_FILE)) as handle:
-        return json.loads(handle.read().decode('utf-8'))
+    job, settings = _job(options)
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline, ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
+                    settings)
+    outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
+    if job.output_topic or job.dead_letter_topic:
+        outputs | 'Publish' >> _publishing(job, settings)
+    return pipeline
 
 
-def start_streaming(argv: Sequence[str]):
-    """Builds and starts the streaming pipeline; returns Beam's PipelineResult (it runs until
-    cancelled or drained)."""
+def streaming_pipeline(options) -> 'beam.Pipeline':
+    """The streaming job's graph (Pub/Sub in, topics and optionally windowed files out), not run."""
     import apache_beam as beam
 
     from newswire.pipeline.assembly import WriteWindowedOutputs, build
     from newswire.transforms.pubsub import ReadPubSubDocuments
 
-    options, job, settings = _job(argv)
+    job, settings = _job(options)
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, ReadPubSubDocuments(job.input_subscription,
                                                   settings.max_document_bytes),
@@ -116,7 +112,44 @@ def start_streaming(argv: Sequence[str]):
     outputs | 'Publish' >> _publishing(job, settings)
     if job.output:
         outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
-    return pipeline.run()
+    return pipeline
+
+
+def only_describes_job(options) -> bool:
+    """True when running hands the job's description over instead of executing it: a Dataflow
+    `--dry_run`, or `--template_location` (how the Flex Template launcher gets the job graph)."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, TestOptions
+
+    return bool(options.view_as(TestOptions).dry_run
+                or options.view_as(GoogleCloudOptions).template_location)
+
+
+def run_batch(argv: Sequence[str]) -> Optional[dict]:
+    """Runs the batch pipeline to completion; returns the summary (None when the job was only
+    described, see `only_describes_job`: then no output exists yet)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from newswire.pipeline.assembly import SUMMARY_FILE
+
+    options = pipeline_options(argv)
+    output = options.view_as(NewswireOptions).output_dir()
+    pipeline = batch_pipeline(options)
+    if only_describes_job(options):
+        pipeline.run().wait_until_finish()
+        return None
+    if '://' not in output:
+        os.makedirs(output, exist_ok=True)
+        _remove_previous_outputs(output)
+    pipeline.run().wait_until_finish()
+    with FileSystems.open(FileSystems.join(output, SUMMARY_FILE)) as handle:
+        return json.loads(handle.read().decode('utf-8'))
+
+
+def start_streaming(argv: Sequence[str]):
+    """Starts the streaming pipeline; returns Beam's PipelineResult (it runs until cancelled or
+    drained) and whether the job was only described."""
+    options = pipeline_options(argv)
+    return streaming_pipeline(options).run(), only_describes_job(options)
 
 
 def format_summary(summary: dict, output_dir: str) -> str:
@@ -148,7 +181,10 @@ def main(argv: Sequence[str]) -> int:
         return 0
     try:
         if PipelineOptions(argv).view_as(StandardOptions).streaming:
-            result = start_streaming(argv)
+            result, described = start_streaming(argv)
+            if described:
+                print('job described, not run')
+                return 0
             print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
             try:
                 result.wait_until_finish()
@@ -160,5 +196,9 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
         return 2
-    print(format_summary(summary, NewswireOptions(argv).output_dir()))
+    output_dir = NewswireOptions(argv).output_dir()
+    if summary is None:
+        print(f'job described, not run: no output in {output_dir} yet')
+        return 0
+    print(format_summary(summary, output_dir))
     return 0

@@ -1,7 +1,9 @@
 """`newswire topics create`: the Pub/Sub topics and subscriptions a deployment needs (idempotent).
 
-Creates the raw topic and the pipeline's subscription to it, the enriched topic, the dead-letter topic,
-and one route topic `<enriched>-<topic id>` per taxonomy topic (for `--route-topics`)."""
+Creates the raw topic and the pipeline's subscription to it (`<raw>-pipeline`), the enriched topic,
+the dead-letter topic and a subscription that holds its messages (`<dead-letter>-hold`: a topic with
+no subscription drops what is published to it), and one route topic `<enriched>-<topic id>` per
+taxonomy topic (for `--route-topics`). The names match deploy/terraform's defaults."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def plan(project: str, raw: str, enriched: str, dead_letters: str, taxonomy_ids:
     topics = [topic + raw, topic + enriched, topic + dead_letters]
     topics += [route_topic(topic + enriched, topic_id) for topic_id in taxonomy_ids]
     subscriptions = [(f'projects/{project}/subscriptions/{raw}-pipeline', topic + raw),
-                     (f'projects/{project}/subscriptions/{dead_letters}-review',
+                     (f'projects/{project}/subscriptions/{dead_letters}-hold',
                       topic + dead_letters)]
     return topics, subscriptions
 
@@ -33,8 +35,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument('--raw-topic', default='newswire-raw', help='default: newswire-raw')
     parser.add_argument('--output-topic', default='newswire-enriched',
                         help='default: newswire-enriched')
-    parser.add_argument('--dead-letter-topic', default='newswire-dead-letters',
-                        help='default: newswire-dead-letters')
+    parser.add_argument('--dead-letter-topic', default='newswire-dead-letter',
+                        help='default: newswire-dead-letter')
     parser.add_argument('--taxonomy', default=None, help='taxonomy whose topic ids get routes')
     args = parser.parse_args(argv)
     try:

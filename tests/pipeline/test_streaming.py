@@ -59,7 +59,7 @@ def test_stream_of_seeds_end_to_end(pubsub_emulator, tmp_path):
     project = f'newswire-test-{uuid.uuid4().hex[:8]}'
     topics = f'projects/{project}/topics/'
     raw, enriched, dead = (topics + 'newswire-raw', topics + 'newswire-enriched',
-                           topics + 'newswire-dead-letters')
+                           topics + 'newswire-dead-letter')
     created = _newswire('topics', 'create', '--project', project)
     assert f'created  {enriched}-peace_treaty' in created
     assert 'exists' in _newswire('topics', 'create', '--project', project)  # idempotent
