@@ -11,11 +11,12 @@ from typing import Sequence
 
 from newswire.pipeline.options import NewswireOptions
 
-USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [beam options ...]
+USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
 
 Reads news documents, enriches them (clean, metadata, language, duplicates, topics) and writes
-enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory. Any Beam option
-(--runner, --direct_num_workers, ...) passes through to Beam; the runner defaults to DirectRunner."""
+enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory, and report.html
+with --report. Any Beam option (--runner, --direct_num_workers, ...) passes through to Beam; the
+runner defaults to DirectRunner."""
 
 
 class UsageError(Exception):
@@ -42,7 +43,8 @@ def _remove_previous_outputs(output_dir: str) -> None:
     """A rerun with another shard count must not leave the last run's shards behind."""
     if '://' in output_dir:
         return
-    for pattern in ('enriched-*-of-*.jsonl', 'dead_letter-*-of-*.jsonl', 'summary.json'):
+    for pattern in ('enriched-*-of-*.jsonl', 'dead_letter-*-of-*.jsonl', 'summary.json',
+                    'report.html'):
         for path in glob.glob(os.path.join(output_dir, pattern)):
             os.remove(path)
 
@@ -108,5 +110,9 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
         return 2
-    print(format_summary(summary, NewswireOptions(argv).output))
+    job = NewswireOptions(argv)
+    print(format_summary(summary, job.output))
+    if job.report:
+        from newswire.pipeline.report import write_report
+        print(f'report           {write_report(job.output)}')
     return 0
