@@ -35,6 +35,8 @@ MARKS = {
 _PYGAL_STAMP = re.compile(r'<!--Generated with pygal[^>]*-->')
 _DAY = re.compile(r'^(\d{4}-\d{2}-\d{2})')
 _HEADLINE_CHARS = 200
+# Reports listed open in a story's row; the rest fold under "N more reports".
+_MEMBERS_SHOWN = 5
 _ORIGINAL_EXCERPT_CHARS = 300
 # Tableau 10 then two more: distinct in print and for the common colour-vision deficiencies. A topic
 # keeps one colour on the chart, on its tags and on its highlighted evidence.
@@ -358,10 +360,13 @@ def counts(values: Iterable[Optional[str]], missing: str) -> tuple[tuple[str, in
 
 
 def _source_label(source: dict) -> str:
-    where = source.get('path') or source.get('url') or ''
-    line = f' line {source["line"]}' if source.get('line') else ''
-    label = source.get('id', '?')
-    return f'{label} ({where}{line})' if where and where != label else f'{label}{line}'
+    """The source id, with its path or URL (and line) when the id does not already say it."""
+    label = source.get('id') or '?'
+    where = source.get('path') or source.get('url')
+    if where and where not in label:
+        line = f' line {source["line"]}' if source.get('line') else ''
+        label = f'{label} ({where}{line})'
+    return label
 
 
 def dead_letter_groups(letters: Iterable[dict], examples: int) -> tuple[DeadLetterGroup, ...]:
@@ -408,20 +413,26 @@ def topic_chart_svg(timeline: TopicTimeline, colors: dict) -> str:
     import pygal
     from pygal.style import Style
 
-    style = Style(colors=tuple(colors[label] for label in timeline.counts), background='white', plot_background='white', font_family='sans-serif',
-                  label_font_size=13, major_label_font_size=13, legend_font_size=13,
-                  value_font_size=11, title_font_size=15)
-    highest = max((max(series) for series in timeline.counts.values()), default=0)
+    # Records with no topic are in the table under the chart, not on it: on a wire that is mostly
+    # off-taxonomy they would dwarf the monitored topics' bars.
+    charted = {label: series for label, series in timeline.counts.items() if label != NO_TOPIC}
+    if not charted:
+        return ''
+    highest = max(max(series) for series in charted.values())
+    step = max(1, (highest + 9) // 10)
+    y_labels = list(range(0, highest + step, step))
+    style = Style(colors=tuple(colors[label] for label in charted), background='white',
+                  plot_background='white', font_family='sans-serif', label_font_size=13,
+                  major_label_font_size=13, legend_font_size=13, value_font_size=11)
     chart = pygal.Bar(
         style=style, js=[], width=1100, height=460, explicit_size=True, legend_at_bottom=True,
         legend_at_bottom_columns=4, truncate_legend=-1, print_values=True, print_zeroes=False,
-        y_title='records', x_title='publication day',
-        y_labels=list(range(0, highest + 1, max(1, (highest + 9) // 10))), range=(0, max(1, highest)),
+        y_title='records', x_title='publication day', y_labels=y_labels, range=(0, y_labels[-1]),
         # pygal sizes a bottom legend by floor(series / columns) rows: room for the last, partial row.
         margin_bottom=30)
     chart.uuid = 'topics-per-day'
     chart.x_labels = list(timeline.days)
-    for label, series in timeline.counts.items():
+    for label, series in charted.items():
         chart.add(label, list(series))
     svg = chart.render(is_unicode=True, disable_xml_declaration=True)
     # pygal stamps today's date in a comment: dropped so that the same run renders the same page.
@@ -436,7 +447,7 @@ def build_report(input_dir: str, max_stories: int = 200, dead_letter_examples: i
     return Report(
         input_dir=input_dir, records=len(records), stories=tuple(stories[:max_stories]),
         stories_total=len(stories), timeline=timeline,
-        chart_svg=topic_chart_svg(timeline, colors) if records else '', topic_colors=colors,
+        chart_svg=topic_chart_svg(timeline, colors), topic_colors=colors,
         languages=counts((r['language']['code'] for r in records), 'und'),
         outlets=counts((r['source']['outlet'] for r in records), NO_OUTLET),
         dead_letters=dead_letter_groups(letters, dead_letter_examples),
@@ -452,7 +463,8 @@ def render_html(report: Report) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     chart = Markup(report.chart_svg)  # pygal's output: labels already escaped as XML
     return environment.get_template('report.html.j2').render(
-        report=report, chart_svg=chart, no_outlet=NO_OUTLET, undated=UNDATED)
+        report=report, chart_svg=chart, no_outlet=NO_OUTLET, no_topic=NO_TOPIC, undated=UNDATED,
+        members_shown=_MEMBERS_SHOWN)
 
 
 def write_report(input_dir: str, output_path: Optional[str] = None, **limits) -> str:

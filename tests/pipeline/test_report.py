@@ -247,3 +247,50 @@ def test_report_input_errors_exit_2_with_a_message(tmp_path, capsys, setup, mess
 def test_run_report_needs_a_local_output(capsys):
     assert main(['run', '--output', 'gs://bucket/out', '--report']) == 2
     assert '--report needs a local --output' in capsys.readouterr().err
+
+
+def test_chart_has_one_series_per_topic_and_its_axis_covers_the_highest_bar():
+    import xml.etree.ElementTree as ElementTree
+
+    from newswire.pipeline.report import topic_chart_svg, topic_colors
+
+    records = [_record(str(i), f'Mine maps, record {i}.', published_at='2024-01-02',
+                       topics=[('Mine maps', 'Mine maps')]) for i in range(13)]
+    records += [_record('x', 'Nothing tagged.'), _record('y', 'Missing persons.',
+                                                         topics=[('Missing persons', 'Missing')])]
+    timeline = topics_per_day(records)
+    svg = ElementTree.fromstring(topic_chart_svg(timeline, topic_colors(timeline)))
+    ns = {'svg': 'http://www.w3.org/2000/svg'}
+
+    def texts(css_class):
+        return [t.text for g in svg.iter('{http://www.w3.org/2000/svg}g')
+                if css_class in (g.get('class') or '').split() for t in g.iterfind('.//svg:text', ns)]
+
+    assert texts('legends') == ['Mine maps', 'Missing persons']   # no topic: in the table only
+    assert [t for t in texts('x') if t] == ['2024-01-02', UNDATED]
+    assert max(int(t) for t in texts('y') if t and t.isdigit()) >= 13
+    assert topics_per_day(records).counts[NO_TOPIC] == (0, 1)
+
+
+def test_large_story_folds_reports_past_the_first_five(tmp_path):
+    first = _record('first', 'A story. ' * 5, outlet='Wire A')
+    joined = [_record(f'j{i}', f'A story, report {i}.', story_of=first['id'], tier='same_story',
+                      similarity=0.7) for i in range(6)]
+    page = render_html(build_report(str(_write_run(tmp_path / 'run', [first] + joined))))
+    assert page.count('<details class="member"') == 7
+    shown, folded = page.split('<details class="more"><summary>')
+    assert shown.count('<details class="member"') == 5
+    assert folded.startswith('2 more reports</summary>')
+
+
+def test_dead_letter_source_says_where_once():
+    def source_of(source):
+        (group,) = dead_letter_groups([{'stage': 'read', 'reason': 'no_text', 'detail': '',
+                                        'source': source, 'original': None,
+                                        'original_encoding': None, 'original_bytes': None}], 1)
+        return group.examples[0].source
+
+    assert source_of({'kind': 'jsonl', 'id': 'r.jsonl:2', 'path': 'r.jsonl', 'line': 2}) == 'r.jsonl:2'
+    assert source_of({'kind': 'jsonl', 'id': 'abc', 'path': 'in/r.jsonl', 'line': 2}) == \
+        'abc (in/r.jsonl line 2)'
+    assert source_of({'kind': 'pubsub', 'id': 'm-1'}) == 'm-1'
