@@ -13,6 +13,7 @@ COMMANDS = {
     'publish': ('newswire.pipeline.publish', 'publish files as raw messages to a topic'),
     'subscribe': ('newswire.pipeline.subscribe', 'print enriched records from a topic'),
     'topics': ('newswire.pipeline.topics', 'create the topics and subscriptions a deployment needs'),
+    'report': ('newswire.pipeline.report', 'render a run\'s output as one self-contained HTML page'),
 }
 
 

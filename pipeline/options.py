@@ -61,6 +61,10 @@ class NewswireOptions(PipelineOptions):
             '--settings', dest='settings_file', default=None,
             help='YAML overriding any subset of pipeline/settings.yaml (limits, language, dedup, '
                  'output).')
+        parser.add_argument(
+            '--report', dest='report', action='store_true', default=False,
+            help='After the run, render OUTPUT/report.html (see `newswire report`) and print its path.'
+                 ' Needs a local --output directory. Default: off')
 
     def input_paths(self) -> list[str]:
         return list(self.inputs or ['seeds/'])
@@ -92,4 +96,6 @@ class NewswireOptions(PipelineOptions):
                            ('--metadata-rules', self.metadata_rules)):
             if path and not os.path.isfile(path):
                 errors.append(f'{flag} {path}: no such file')
+        if self.report and '://' in self.output_dir():
+            errors.append(f'--report needs a local --output directory, got {self.output_dir()}')
         return errors

@@ -13,13 +13,14 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from newswire.pipeline.options import NewswireOptions
 
-USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [beam options ...]
+USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
 newswire run --streaming --input-subscription projects/P/subscriptions/S --output-topic projects/P/topics/T
              [--dead-letter-topic projects/P/topics/D] [--route-topics] [--output DIR] [beam options ...]
 
 Reads news documents, enriches them (clean, metadata, language, duplicates, topics) and writes
-enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory. Any Beam option
-(--runner, --direct_num_workers, ...) passes through to Beam; the runner defaults to DirectRunner."""
+enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory, and report.html
+with --report. Any Beam option (--runner, --direct_num_workers, ...) passes through to Beam; the
+runner defaults to DirectRunner."""
 
 
 class UsageError(Exception):
@@ -46,7 +47,8 @@ def _remove_previous_outputs(output_dir: str) -> None:
     """A rerun with another shard count must not leave the last run's shards behind."""
     if '://' in output_dir:
         return
-    for pattern in ('enriched-*-of-*.jsonl', 'dead_letter-*-of-*.jsonl', 'summary.json'):
+    for pattern in ('enriched-*-of-*.jsonl', 'dead_letter-*-of-*.jsonl', 'summary.json',
+                    'report.html'):
         for path in glob.glob(os.path.join(output_dir, pattern)):
             os.remove(path)
 
@@ -196,9 +198,13 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
         return 2
-    output_dir = NewswireOptions(argv).output_dir()
+    job = NewswireOptions(argv)
+    output_dir = job.output_dir()
     if summary is None:
         print(f'job described, not run: no output in {output_dir} yet')
         return 0
     print(format_summary(summary, output_dir))
+    if job.report:
+        from newswire.pipeline.report import write_report
+        print(f'report           {write_report(output_dir)}')
     return 0

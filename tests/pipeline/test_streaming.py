@@ -149,7 +149,8 @@ def test_stream_of_seeds_end_to_end(pubsub_emulator, tmp_path):
             lines = [line for path in output.glob('enriched-*.jsonl')
                      for line in path.read_text().splitlines()]
             return len(lines) >= 6 and lines
-        assert len(poll(windowed_records, 120, interval=1, what='windowed files')) == 6
+        assert len(poll(windowed_records, 300, interval=1,
+                        what=f'windowed files in {output}')) == 6
     finally:
         pipeline.send_signal(signal.SIGINT)  # Ctrl-C
         try:
