@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -181,7 +182,11 @@ class Summarize(beam.PTransform):
 
 class WriteWindowedJsonLines(beam.PTransform):
     """Records of a stream -> `<prefix>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl` per fixed
-    window of `window_seconds`, written when the window closes."""
+    window of `window_seconds` of the time they reach this sink, written when the window closes.
+
+    Windows are by write time, not publication time: a record decided after waiting for stragglers
+    (dedup's settle time) would otherwise arrive after its event-time window had closed and be lost
+    as late data."""
 
     def __init__(self, output_dir: str, prefix: str, window_seconds: int):
         super().__init__()
@@ -196,6 +201,7 @@ class WriteWindowedJsonLines(beam.PTransform):
         return (
             records
             | 'ToJsonLines' >> beam.Map(lambda r: to_json_line(r.to_json_dict()))
+            | 'StampWriteTime' >> beam.Map(lambda line: window.TimestampedValue(line, time.time()))
             | 'FixedWindows' >> beam.WindowInto(window.FixedWindows(self._window_seconds))
             | 'WriteFiles' >> fileio.WriteToFiles(
                 path=self._output_dir, shards=1,
