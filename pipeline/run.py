@@ -11,9 +11,10 @@ from typing import Sequence
 
 from newswire.pipeline.options import NewswireOptions
 
-USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [beam options ...]
+USAGE = """newswire run [--input PATH ...] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
+             [--taxonomy FILE] [--settings FILE] [beam options ...]
 
-Reads news documents, enriches them (clean, metadata, language, duplicates, topics) and writes
+Reads news documents (files with --input, RSS/Atom feeds and their article pages with --feeds), enriches them (clean, metadata, language, duplicates, topics) and writes
 enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory. Any Beam option
 (--runner, --direct_num_workers, ...) passes through to Beam; the runner defaults to DirectRunner."""
 
@@ -53,7 +54,7 @@ def run_batch(argv: Sequence[str]) -> dict:
 
     from newswire.pipeline.assembly import SUMMARY_FILE, WriteBatchOutputs, build
     from newswire.pipeline.settings import load_settings
-    from newswire.transforms.read_files import ReadDocumentFiles
+    from newswire.pipeline.sources import SourceError, select_source
 
     options = pipeline_options(argv)
     job = options.view_as(NewswireOptions)
@@ -65,13 +66,15 @@ def run_batch(argv: Sequence[str]) -> dict:
                                  job.metadata_rules)
     except (ValueError, OSError) as error:
         raise UsageError(str(error)) from error
+    try:
+        source = select_source(job, settings)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
     if '://' not in job.output:
         os.makedirs(job.output, exist_ok=True)
         _remove_previous_outputs(job.output)
     with beam.Pipeline(options=options) as pipeline:
-        outputs = build(pipeline,
-                        ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
-                        settings)
+        outputs = build(pipeline, source, settings)
         outputs | 'Write' >> WriteBatchOutputs(job.output, settings.num_shards)
     from apache_beam.io.filesystems import FileSystems
     with FileSystems.open(FileSystems.join(job.output, SUMMARY_FILE)) as handle:
