@@ -1,6 +1,6 @@
 """A real HTTP server on 127.0.0.1 (ephemeral port, own thread) for fetcher and feed tests.
 
-Routes map a path to either a canned response or a function that writes the response itself (for
+Routes map a path (or, ending in '/', every path below it) to either a canned response or a function that writes the response itself (for
 slow, endless or malformed answers). Every request is counted per path, so tests can check that a
 canary was never hit. `/robots.txt` answers 404 (no rules) unless a test routes it.
 """
@@ -27,6 +27,9 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             server.hits[path] += 1
             server.requests.append((path, dict(self.headers.items())))
         route = server.routes.get(path) or server.routes.get(path.split('?', 1)[0])
+        if route is None:  # a route ending in '/' also answers every path below it
+            prefixes = [p for p in server.routes if p.endswith('/') and path.startswith(p)]
+            route = server.routes[max(prefixes, key=len)] if prefixes else None
         if route is None:
             self.send_answer(404, b'not found', {'Content-Type': 'text/plain'})
         elif callable(route):
