@@ -249,14 +249,17 @@ class HostPacer:
         self._lock = threading.Lock()
 
     def wait(self, host: str) -> None:
+        # The slot is reserved under the lock and slept for outside it, so threads waiting for one
+        # host never hold up requests to another.
         with self._lock:
+            now = self._clock.now()
             last = self._last.get(host)
-            if last is not None:
-                self._clock.sleep(last + self._interval - self._clock.now())
-            self._last[host] = self._clock.now()
+            slot = now if last is None else max(now, last + self._interval)
+            self._last[host] = slot
             self._last.move_to_end(host)
             while len(self._last) > MAX_TRACKED_HOSTS:
                 self._last.popitem(last=False)
+        self._clock.sleep(slot - now)
 
 
 def parse_retry_after(value: Optional[str], now_epoch: float) -> Optional[float]:
