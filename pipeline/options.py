@@ -27,6 +27,15 @@ class NewswireOptions(PipelineOptions):
             help='A file, directory or glob to read (.txt, .html, .htm, .jsonl, optionally .gz); '
                  'repeatable. Default: seeds/')
         parser.add_argument(
+            '--feeds', dest='feeds', default=None,
+            help='A feed list: one RSS/Atom feed URL per line (# comments) or an OPML file. Each '
+                 "feed's entries are fetched and their article pages extracted. May be combined "
+                 'with --input (both are read); without --input, seeds/ is not read.')
+        parser.add_argument(
+            '--allow-host', dest='allow_hosts', action='append', default=None,
+            help='A host name or address the fetcher may reach although it is loopback, private '
+                 'or link-local (the SSRF guard refuses those otherwise); repeatable. Default: none.')
+        parser.add_argument(
             '--output', dest='output', default=None,
             help='Directory for enriched-*.jsonl, dead_letter-*.jsonl and summary.json. '
                  'Default: out/')
@@ -67,7 +76,10 @@ class NewswireOptions(PipelineOptions):
                  ' Needs a local --output directory. Default: off')
 
     def input_paths(self) -> list[str]:
-        return list(self.inputs or ['seeds/'])
+        """Files to read: --input, else seeds/ unless --feeds names the only source."""
+        if self.inputs:
+            return list(self.inputs)
+        return [] if self.feeds else ['seeds/']
 
     def output_dir(self) -> str:
         """Batch output directory (a stream writes files only when --output is given)."""
@@ -91,11 +103,13 @@ class NewswireOptions(PipelineOptions):
         for path in self.input_paths():
             if '://' not in path and not any(ch in path for ch in '*?[') and not os.path.exists(path):
                 errors.append(f'--input {path}: no such file or directory')
-        for flag, path in (('--taxonomy', self.taxonomy), ('--settings', self.settings_file),
+        for flag, path in (('--feeds', self.feeds), ('--taxonomy', self.taxonomy), ('--settings', self.settings_file),
                            ('--cleaning-rules', self.cleaning_rules),
                            ('--metadata-rules', self.metadata_rules)):
             if path and not os.path.isfile(path):
                 errors.append(f'{flag} {path}: no such file')
         if self.report and '://' in self.output_dir():
             errors.append(f'--report needs a local --output directory, got {self.output_dir()}')
+        if self.allow_hosts and not self.feeds:
+            errors.append('--allow-host only applies with --feeds')
         return errors

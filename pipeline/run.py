@@ -13,14 +13,16 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from newswire.pipeline.options import NewswireOptions
 
-USAGE = """newswire run [--input PATH ...] [--output DIR] [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
+USAGE = """newswire run [--input PATH ...] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
+             [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
 newswire run --streaming --input-subscription projects/P/subscriptions/S --output-topic projects/P/topics/T
              [--dead-letter-topic projects/P/topics/D] [--route-topics] [--output DIR] [beam options ...]
 
-Reads news documents, enriches them (clean, metadata, language, duplicates, topics) and writes
-enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory, and report.html
-with --report. Any Beam option (--runner, --direct_num_workers, ...) passes through to Beam; the
-runner defaults to DirectRunner."""
+Reads news documents (files with --input, RSS/Atom feeds and their article pages with --feeds, or a
+Pub/Sub subscription with --streaming), enriches them (clean, metadata, language, duplicates, topics)
+and writes enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory, and
+report.html with --report. Any Beam option (--runner, --direct_num_workers, ...) passes through to
+Beam; the runner defaults to DirectRunner."""
 
 
 class UsageError(Exception):
@@ -87,12 +89,15 @@ def batch_pipeline(options) -> 'beam.Pipeline':
     import apache_beam as beam
 
     from newswire.pipeline.assembly import WriteBatchOutputs, build
-    from newswire.transforms.read_files import ReadDocumentFiles
+    from newswire.pipeline.sources import SourceError, select_source
 
     job, settings = _job(options)
+    try:
+        source = select_source(job, settings)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
     pipeline = beam.Pipeline(options=options)
-    outputs = build(pipeline, ReadDocumentFiles(job.input_paths(), settings.max_document_bytes),
-                    settings)
+    outputs = build(pipeline, source, settings)
     outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
     if job.output_topic or job.dead_letter_topic:
         outputs | 'Publish' >> _publishing(job, settings)

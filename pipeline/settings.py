@@ -11,6 +11,8 @@ import yaml
 
 from newswire.transforms.clean import CleaningRule, load_cleaning_rules
 from newswire.transforms.dedup import DedupConfig
+from newswire.transforms.feeds import FeedConfig
+from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.metadata import MetadataRules, load_metadata_rules
 from newswire.transforms.topics import Taxonomy, load_taxonomy
@@ -25,6 +27,8 @@ class Settings:
     cleaning_rules: tuple[CleaningRule, ...]
     metadata_rules: MetadataRules
     taxonomy: Taxonomy
+    fetch: FetchConfig = FetchConfig()
+    feeds: FeedConfig = FeedConfig()
 
 
 def _defaults() -> dict:
@@ -68,4 +72,7 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         cleaning_rules=load_cleaning_rules(cleaning_rules_file),
         metadata_rules=load_metadata_rules(metadata_rules_file),
         taxonomy=load_taxonomy(taxonomy_file),
+        fetch=_build(FetchConfig, {**values['fetch'],
+                                   'refused_hostnames': tuple(values['fetch']['refused_hostnames'])}),
+        feeds=_build(FeedConfig, values['feeds']),
     )

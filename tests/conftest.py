@@ -1,6 +1,7 @@
 """Shared fixtures: the repository's paths and a DirectRunner test pipeline."""
 
 import json
+import os
 import pathlib
 
 import jsonschema
@@ -9,7 +10,20 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SEEDS = REPO / 'seeds'
-SHARED_EVAL = REPO.parent / 'shared' / 'eval'
+
+
+def _shared_eval() -> pathlib.Path:
+    """../shared/eval next to the repository (a worktree sits one level deeper); NEWSWIRE_SHARED_EVAL
+    overrides."""
+    if os.environ.get('NEWSWIRE_SHARED_EVAL'):
+        return pathlib.Path(os.environ['NEWSWIRE_SHARED_EVAL'])
+    for parent in (REPO.parent, REPO.parent.parent):
+        if (parent / 'shared' / 'eval').is_dir():
+            return parent / 'shared' / 'eval'
+    return REPO.parent / 'shared' / 'eval'
+
+
+SHARED_EVAL = _shared_eval()
 
 
 def direct_pipeline() -> TestPipeline:

@@ -1,0 +1,437 @@
+"""RSS/Atom feeds in, one document per new entry out, its article page fetched for extraction.
+
+    feed URLs ─► fetch feed ─► refuse DTD entities ─► feedparser(bytes) ─► entries (new GUIDs/links)
+                   │ (transforms/fetch.py)                                     │
+                   └─ dead letter: http_404, timeout, forbidden_dtd, not_a_feed, ...
+                                                                               ▼
+                       Document(kind='feed', html=page)  ◄─ fetch the entry's page
+                       or Document(text=feed summary, extra.fallback='feed_summary') when the page
+                       cannot be fetched, or a dead letter with the fetch reason when there is none.
+
+The page HTML goes on to `ExtractMainText` (trafilatura) with everything else. feedparser only ever
+sees bytes from our fetcher: given a str it would fetch a URL itself (no timeout) or read a local
+file. Feeds that declare entities (or any internal DTD subset) are refused before parsing:
+feedparser's loose fallback parser expands them (a 110 KB "quadratic blowup" feed became a 1 GB
+string in 40 s). A DOCTYPE that only names an external DTD (RSS 0.91's Netscape DTD) is allowed:
+feedparser strips it and nothing fetches it.
+
+Per-feed state for polling (`FeedState`: ETag, Last-Modified and the last N entry keys seen) is kept
+by plain functions (`poll_feed`, `select_new_entries`), so the batch pass and streaming polling share
+them: a batch pass is one poll from an empty state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
+
+from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, StageOutputs, dead_letter
+from newswire.transforms.fetch import Clock, FetchConfig, Fetcher, FetchError
+from newswire.transforms.records import Document, SourceRef, record_id
+
+FEED_STAGE = 'feed'
+PAGE_STAGE = 'fetch_page'
+FEED_ACCEPT = ('application/rss+xml, application/atom+xml, application/rdf+xml, '
+               'application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5')
+PAGE_ACCEPT = 'text/html, application/xhtml+xml;q=0.9, */*;q=0.5'
+FALLBACK_FEED_SUMMARY = 'feed_summary'
+
+_ENTITY_DECLARATION = re.compile(rb'<!ENTITY', re.IGNORECASE)
+_INTERNAL_SUBSET = re.compile(rb'<!DOCTYPE[^>\[]*\[', re.IGNORECASE)
+_UTF16_32_BOMS = (b'\xff\xfe', b'\xfe\xff', b'\x00\x00\xfe\xff')
+_META_CHARSET = re.compile(rb'<meta[^>]+charset=["\']?([A-Za-z0-9_.:-]+)', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """Feed polling settings; defaults in pipeline/settings.yaml under `feeds:`."""
+
+    max_seen_entries_per_feed: int = 10_000
+    poll_interval_seconds: float = 300.0
+
+
+class FeedRejected(Exception):
+    """A fetched feed that is not parsed: `reason` is the dead-letter reason."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f'{reason}: {detail}')
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One entry of a feed, as much as the feed says about it."""
+
+    feed_url: str
+    key: str                      # GUID, else link, else a hash of title and summary
+    link: Optional[str]
+    title: Optional[str]
+    published_at: Optional[str]   # ISO 8601 UTC, from the entry's published (or updated) date
+    summary_html: Optional[str]   # content:encoded / atom content, else the summary
+    feed_title: Optional[str] = None
+    guid: Optional[str] = None
+
+    def to_json_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What one feed's poller remembers between polls (bounded: `seen` keeps the newest keys)."""
+
+    etag: Optional[str] = None
+    last_modified: Optional[str] = None
+    seen: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PollResult:
+    entries: tuple[FeedEntry, ...]
+    state: FeedState
+    not_modified: bool = False
+
+
+# -- the feed list -------------------------------------------------------------------------------
+
+def parse_feed_list(text: str) -> list[str]:
+    """Feed URLs from a feed-list file: OPML (`<outline xmlUrl=...>`), or one URL per line with `#`
+    comments and blank lines ignored. URLs are returned as written (a bad one becomes a dead letter
+    when fetched) and each only once, in file order."""
+    stripped = text.lstrip('\ufeff \t\r\n')
+    if stripped.startswith('<'):
+        raw = stripped.encode('utf-8')
+        refuse_entity_declarations(raw)
+        try:
+            root = ElementTree.fromstring(raw)
+        except ElementTree.ParseError as error:
+            raise ValueError(f'the feed list looks like OPML but is not well-formed XML: {error}')
+        urls = [outline.get('xmlUrl').strip() for outline in root.iter('outline')
+                if (outline.get('xmlUrl') or '').strip()]
+    else:
+        urls = []
+        for line in text.splitlines():
+            line = line.strip()
+            # Only whole-line comments: a URL may carry a #fragment.
+            if line and not line.startswith('#'):
+                urls.append(line)
+    return list(dict.fromkeys(urls))
+
+
+# -- one feed document ---------------------------------------------------------------------------
+
+def refuse_entity_declarations(raw: bytes) -> None:
+    """Raises FeedRejected('forbidden_dtd') when the XML declares entities or an internal DTD subset.
+
+    Checked on the raw bytes and, for UTF-16/32 documents, on their decoded text too, before any
+    XML parser sees them.
+    """
+    views = [raw]
+    if raw.startswith(_UTF16_32_BOMS) or b'\x00' in raw[:4]:
+        for encoding in ('utf-16-le', 'utf-16-be', 'utf-32-le', 'utf-32-be'):
+            views.append(raw.decode(encoding, 'ignore').encode('utf-8', 'ignore'))
+    for view in views:
+        if _ENTITY_DECLARATION.search(view):
+            raise FeedRejected('forbidden_dtd', 'the document declares XML entities (<!ENTITY)')
+        if _INTERNAL_SUBSET.search(view):
+            raise FeedRejected('forbidden_dtd', 'the document has an internal DTD subset')
+
+
+def _iso_utc(parsed_time) -> Optional[str]:
+    if not parsed_time:
+        return None
+    try:
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', parsed_time)
+    except (TypeError, ValueError):
+        return None
+
+
+def _entry_content(entry) -> Optional[str]:
+    for content in entry.get('content') or ():
+        value = (content.get('value') or '').strip()
+        if value:
+            return value
+    summary = (entry.get('summary') or '').strip()
+    return summary or None
+
+
+def entry_key(guid: Optional[str], link: Optional[str], title: Optional[str],
+              summary: Optional[str]) -> str:
+    """An entry's identity across polls: its GUID, else its link, else its title and summary."""
+    if guid:
+        return guid
+    if link:
+        return link
+    digest = hashlib.sha256(f'{title or ""}\x1f{summary or ""}'.encode('utf-8')).hexdigest()
+    return f'sha256:{digest[:32]}'
+
+
+def parse_feed(raw: bytes, feed_url: str, content_type: Optional[str] = None) -> list[FeedEntry]:
+    """Feed bytes -> its entries; FeedRejected (forbidden_dtd, not_a_feed) when it is not usable.
+
+    A feed feedparser had to parse loosely (bozo) is accepted when it recognised a feed format;
+    a document with no recognisable feed in it is rejected.
+    """
+    import feedparser  # imported here: only feed workers pay for it
+
+    refuse_entity_declarations(raw)
+    headers = {'content-location': feed_url}
+    if content_type:
+        headers['content-type'] = content_type
+    parsed = feedparser.parse(raw, response_headers=headers)  # bytes: never a URL or a path
+    if not parsed.get('version') and not parsed.entries:
+        problem = parsed.get('bozo_exception')
+        raise FeedRejected('not_a_feed', 'no RSS, Atom or RDF feed found' +
+                           (f' ({type(problem).__name__}: {problem})' if problem else ''))
+    feed_title = (parsed.feed.get('title') or '').strip() or None
+    entries = []
+    for entry in parsed.entries:
+        guid = (entry.get('id') or '').strip() or None
+        link = (entry.get('link') or '').strip() or None
+        title = (entry.get('title') or '').strip() or None
+        summary = _entry_content(entry)
+        entries.append(FeedEntry(
+            feed_url=feed_url, key=entry_key(guid, link, title, summary), link=link, title=title,
+            published_at=_iso_utc(entry.get('published_parsed') or entry.get('updated_parsed')),
+            summary_html=summary, feed_title=feed_title, guid=guid))
+    return entries
+
+
+def select_new_entries(entries, seen: tuple[str, ...],
+                       max_seen: int) -> tuple[list[FeedEntry], tuple[str, ...]]:
+    """The entries whose key is not in `seen` (nor repeated earlier in `entries`), and the new `seen`
+    (oldest forgotten first once it holds `max_seen` keys).
+
+    Example: seen=('a', 'b'), entries a, c, c, d with max_seen=3 -> new [c, d], seen ('b', 'c', 'd').
+    """
+    known = set(seen)
+    order = list(seen)
+    new = []
+    for entry in entries:
+        if entry.key in known:
+            continue
+        known.add(entry.key)
+        order.append(entry.key)
+        new.append(entry)
+    return new, tuple(order[-max_seen:]) if max_seen > 0 else ()
+
+
+def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int) -> PollResult:
+    """Fetches `feed_url` conditionally (ETag / Last-Modified from `state`) and returns its new
+    entries and the next state. A 304 yields nothing and keeps the state.
+
+    Raises FetchError or FeedRejected.
+    """
+    result = fetcher.fetch(feed_url, etag=state.etag, last_modified=state.last_modified,
+                           accept=FEED_ACCEPT)
+    if result.not_modified:
+        return PollResult((), state, not_modified=True)
+    entries = parse_feed(result.body, result.url, result.headers.get('content-type'))
+    new, seen = select_new_entries(entries, state.seen, max_seen)
+    next_state = FeedState(etag=result.headers.get('etag'),
+                           last_modified=result.headers.get('last-modified'), seen=seen)
+    return PollResult(tuple(new), next_state)
+
+
+# -- one entry's page ----------------------------------------------------------------------------
+
+def _charset(content_type: Optional[str]) -> Optional[str]:
+    match = re.search(r'charset=["\']?([A-Za-z0-9_.:-]+)', content_type or '', re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def decode_html(body: bytes, content_type: Optional[str]) -> str:
+    """Page bytes -> str: the header's charset, else UTF-8, else a <meta> charset, else cp1252."""
+    candidates = [_charset(content_type), 'utf-8']
+    meta = _META_CHARSET.search(body[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode('ascii', 'ignore'))
+    for encoding in candidates:
+        if not encoding:
+            continue
+        try:
+            return body.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode('cp1252', 'replace')
+
+
+_BLOCK_TAGS = frozenset({'p', 'div', 'br', 'li', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'blockquote',
+                         'tr', 'section', 'article', 'pre', 'ul', 'ol', 'table'})
+
+
+def html_fragment_text(fragment: str) -> str:
+    """A feed's HTML summary as plain text, one paragraph per block element."""
+    import lxml.html
+
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent='div')
+    except (ValueError, lxml.etree.ParserError):
+        return fragment.strip()
+    for element in root.iter():
+        if element.tag in _BLOCK_TAGS:
+            element.tail = '\n' + (element.tail or '')
+    lines = (' '.join(line.split()) for line in root.text_content().splitlines())
+    return '\n'.join(line for line in lines if line)
+
+
+def entry_source(entry: FeedEntry) -> SourceRef:
+    return SourceRef(kind='feed', id=entry.key, url=entry.link)
+
+
+def document_from_page(entry: FeedEntry, page_url: str, html: str) -> Document:
+    """The entry with its page's HTML, for ExtractMainText; what the feed says wins over the page."""
+    source = entry_source(entry)
+    return Document(
+        # One id per entry, across polls and page edits: a re-published entry keeps its id.
+        id=record_id(source, entry.key), source=source, text='', html=html, title=entry.title,
+        published_at=entry.published_at,
+        extra={'feed_url': entry.feed_url, 'page_url': page_url})
+
+
+def document_from_summary(entry: FeedEntry, failure: FetchError) -> Optional[Document]:
+    """The entry's own content/summary as the text when its page could not be fetched, or None."""
+    text = html_fragment_text(entry.summary_html) if entry.summary_html else ''
+    if not text.strip():
+        return None
+    source = dataclasses.replace(entry_source(entry), outlet=entry.feed_title)
+    return Document(
+        id=record_id(source, entry.key), source=source, text=text, title=entry.title,
+        published_at=entry.published_at,
+        extra={'feed_url': entry.feed_url, 'fallback': FALLBACK_FEED_SUMMARY,
+               'page_failure': failure.reason, 'page_failure_detail': failure.detail[:500]})
+
+
+def _is_html(content_type: Optional[str], body: bytes) -> bool:
+    media = (content_type or '').split(';', 1)[0].strip().lower()
+    if media in ('text/html', 'application/xhtml+xml'):
+        return True
+    if media:
+        return False
+    return b'<html' in body[:4096].lower() or b'<!doctype html' in body[:4096].lower()
+
+
+# -- the Beam stages -----------------------------------------------------------------------------
+
+def _shared_fetcher(handle: shared.Shared, config: FetchConfig, clock: Optional[Clock]) -> Fetcher:
+    """One Fetcher per worker process, so the politeness interval and robots.txt cache are shared by
+    every thread fetching from the same host."""
+
+    def build():
+        return Fetcher(config, clock=clock)
+
+    return handle.acquire(build, tag=repr((config, type(clock).__name__)))
+
+
+class FetchFeedFn(beam.DoFn):
+    """Feed URL -> its entries (`FeedEntry`), or one dead letter saying why the feed gave none."""
+
+    def __init__(self, fetch_config: FetchConfig, feed_config: FeedConfig,
+                 clock: Optional[Clock] = None):
+        self._fetch_config = fetch_config
+        self._feed_config = feed_config
+        self._clock = clock
+        self._shared = shared.Shared()
+        self._feeds = Metrics.counter('newswire', 'feeds_fetched')
+        self._entries = Metrics.counter('newswire', 'feed_entries')
+
+    def setup(self):
+        self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
+
+    def process(self, feed_url: str):
+        source = SourceRef(kind='feed', id=feed_url, url=feed_url)
+        try:
+            poll = poll_feed(self._fetcher, feed_url, FeedState(),
+                             self._feed_config.max_seen_entries_per_feed)
+        except FetchError as error:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                FEED_STAGE, error.reason, error.detail[:2000], source, feed_url))
+            return
+        except FeedRejected as error:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                FEED_STAGE, error.reason, error.detail[:2000], source, feed_url))
+            return
+        self._feeds.inc()
+        self._entries.inc(len(poll.entries))
+        yield from poll.entries
+
+
+class FetchEntryPageFn(beam.DoFn):
+    """`FeedEntry` -> a Document with its page's HTML, or with the feed's summary as text when the
+    page cannot be fetched, or a dead letter with the fetch reason when the feed has no summary."""
+
+    def __init__(self, fetch_config: FetchConfig, clock: Optional[Clock] = None):
+        self._fetch_config = fetch_config
+        self._clock = clock
+        self._shared = shared.Shared()
+        self._pages = Metrics.counter('newswire', 'feed_pages_fetched')
+        self._fallbacks = Metrics.counter('newswire', 'feed_summary_fallbacks')
+
+    def setup(self):
+        self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
+
+    def process(self, entry: FeedEntry):
+        try:
+            if not entry.link:
+                raise FetchError('the entry has no link', '', reason='no_link')
+            page = self._fetcher.fetch(entry.link, accept=PAGE_ACCEPT)
+            content_type = page.headers.get('content-type')
+            if not _is_html(content_type, page.body):
+                raise FetchError(f'the page is {content_type or "not HTML"}', page.url,
+                                 reason='not_html')
+        except FetchError as failure:
+            fallback = document_from_summary(entry, failure)
+            if fallback is None:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                    PAGE_STAGE, failure.reason, failure.detail[:2000], entry_source(entry),
+                    json.dumps(entry.to_json_dict(), ensure_ascii=False)))
+                return
+            self._fallbacks.inc()
+            yield fallback
+            return
+        self._pages.inc()
+        yield document_from_page(entry, page.url, decode_html(page.body, content_type))
+
+
+class ReadFeeds(beam.PTransform):
+    """Feed URLs -> `StageOutputs(documents, dead letters)`: one pass over every feed (batch).
+
+    Each document is one entry: its article page's HTML (for ExtractMainText) or, when the page
+    cannot be fetched, the feed's own summary (`extra.fallback == 'feed_summary'`). A feed that
+    cannot be fetched or parsed is one dead letter (stage `feed`); an entry with neither page nor
+    summary is one dead letter (stage `fetch_page`).
+    """
+
+    def __init__(self, feed_urls: list[str], fetch_config: FetchConfig, feed_config: FeedConfig,
+                 clock: Optional[Clock] = None):
+        super().__init__()
+        self._feed_urls = list(dict.fromkeys(feed_urls))
+        self._fetch_config = fetch_config
+        self._feed_config = feed_config
+        self._clock = clock
+
+    def expand(self, pbegin):
+        feeds = (
+            pbegin
+            | 'FeedUrls' >> beam.Create(self._feed_urls)
+            | 'FetchFeeds' >> ApplyStage(
+                FetchFeedFn(self._fetch_config, self._feed_config, self._clock), FEED_STAGE))
+        pages = (
+            feeds.good
+            # Entries of one feed spread over workers; the shared per-host pacer keeps them polite.
+            | 'SpreadEntries' >> beam.Reshuffle()
+            | 'FetchPages' >> ApplyStage(FetchEntryPageFn(self._fetch_config, self._clock),
+                                         PAGE_STAGE))
+        dead_letters = ((feeds.dead_letters, pages.dead_letters)
+                        | 'FeedDeadLetters' >> beam.Flatten())
+        return StageOutputs(pages.good, dead_letters)
