@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 # name -> (module with main(argv) -> exit status, one-line help)
 COMMANDS = {
     'run': ('newswire.pipeline.run', 'run the pipeline over files (batch)'),
+    'eval': ('newswire.pipeline.evaluate', 'measure enrichment quality on a benchmark folder'),
 }
 
 
