@@ -125,8 +125,7 @@ def evaluate_extraction(data_dir: str, limit: Optional[int] = None, settings=Non
         for page_id, url, html, gold in pages:
             score = scoring.shingle_page_score(extractor(html, url), gold)
             scores.append(score)
-            per_page.setdefault(page_id, {})[name] = round(
-                score.tp / (score.tp + score.fp + score.fn) if score.tp else 0.0, 4)
+            per_page.setdefault(page_id, {})[name] = score.tp  # the share of shingles matched
         rows.append(Row(name, scoring.extraction_scores(scores), is_baseline))
     worse = sorted(pid for pid, s in per_page.items()
                    if s[list(systems)[1]] < s[list(systems)[0]])
@@ -562,7 +561,12 @@ def run_task(task: str, data_dir: str, args, beam_args: Sequence[str]) -> Evalua
 
 def main(argv: Sequence[str]) -> int:
     """`newswire eval TASK --data DIR`: 0 when every evaluation ran, 2 on a usage error."""
-    args, beam_args = parse_args(argv)
+    from newswire.pipeline.run import UsageError
+
+    try:
+        args, beam_args = parse_args(argv)
+    except SystemExit as exit_request:  # --help (0) or a usage error argparse has printed (2)
+        return int(exit_request.code or 0)
     tasks = TASKS if args.task == 'all' else (args.task,)
     folders = {t: os.path.join(args.data, DATA_FOLDERS[t]) if args.task == 'all' else args.data
                for t in tasks}
@@ -572,7 +576,11 @@ def main(argv: Sequence[str]) -> int:
             return 2
     results = []
     for task in tasks:
-        evaluation = run_task(task, folders[task], args, beam_args)
+        try:
+            evaluation = run_task(task, folders[task], args, beam_args)
+        except UsageError as error:  # a bad Beam option or settings file, found by the batch run
+            print(f'newswire eval: {task}: {error}', file=sys.stderr)
+            return 2
         results.append(evaluation)
         if not args.json:
             print(format_table(evaluation), flush=True)

@@ -1,6 +1,7 @@
 """Shared fixtures: the repository's paths and a DirectRunner test pipeline."""
 
 import json
+import os
 import pathlib
 
 import jsonschema
@@ -9,7 +10,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SEEDS = REPO / 'seeds'
-SHARED_EVAL = REPO.parent / 'shared' / 'eval'
+# shared/ sits beside a clone (CI); a checkout elsewhere names it with NEWSWIRE_SHARED_EVAL.
+SHARED_EVAL = pathlib.Path(os.environ.get('NEWSWIRE_SHARED_EVAL') or REPO.parent / 'shared' / 'eval')
 
 
 def direct_pipeline() -> TestPipeline:

@@ -45,8 +45,7 @@ def test_stories_run_the_batch_pipeline_and_score_its_story_ids():
 def test_derived_near_copy_is_edited_but_close():
     from newswire.transforms.similarity import MinHasher
 
-    text = '\n'.join(f'Paragraph {i} says something about the flood in the valley town today.'
-                     for i in range(6))
+    text = '\n'.join(' '.join(f'word{i}x{j}' for j in range(40)) for i in range(8))
     doc = {'doc_id': 'x', 'title': 'Flood hits valley', 'text': 'Flood hits valley\n' + text}
     copy = evaluate.derive_near_copy(doc, random.Random(3))
     assert copy['copy_of'] == 'x' and copy['doc_id'] == 'x~copy'
@@ -97,6 +96,12 @@ def test_cli_prints_json_for_a_task(capsys):
     assert cli.main(['eval', 'paraphrase', '--data', str(MRPC), '--limit', '40', '--json']) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert result['task'] == 'paraphrase' and result['rows'][0]['figures']['roc_auc'] >= 0.0
+
+
+@needs_data
+def test_cli_refuses_a_bad_beam_option(capsys):
+    assert cli.main(['eval', 'stories', '--data', str(ECB), '--limit', '3', '--no_such_option']) == 2
+    assert 'no_such_option' in capsys.readouterr().err
 
 
 def test_cli_refuses_a_missing_folder(tmp_path, capsys):
