@@ -1,11 +1,11 @@
 """Remove wire boilerplate by rules kept in a YAML file, keeping what the chrome tells.
 
-The rules (`rules/cleaning.yaml`) say what to remove; this module only knows the three kinds of
+The rules (`rules/cleaning.yaml`) say what to remove; this module only knows the four kinds of
 removal: `cut_to_end` (a related-articles heading and everything after it), `drop_line` (a line that is
-all chrome), `strip_inline` (chrome inside a line) and `drop_repeated_block` (a run of lines the page template
-rendered twice). Every removal is recorded as `Removal(rule,
-text)`; named groups in a rule (`outlet`, `published`) are kept as captured facts for the metadata
-stage. Cleaning is idempotent: cleaning cleaned text changes nothing.
+all chrome), `strip_inline` (chrome inside a line) and `drop_repeated_block` (a run of lines the page
+template rendered twice). Every removal is recorded as `Removal(rule, text)`; named groups in a rule
+(`outlet`, `published`) are kept as captured facts for the metadata stage. Cleaning is idempotent:
+cleaning cleaned text changes nothing.
 """
 
 from __future__ import annotations
@@ -171,6 +171,8 @@ def _apply(rule, regex, lines, removed, captured) -> list[str]:
             not lines[i].strip()]
 
 
+# Five lines in a row, each seen before: a template rendering the body twice. Shorter runs occur in
+# real text (a meal plan repeating a day, a table repeating its header), so they stay.
 _MIN_REPEATED_RUN = 5
 
 
