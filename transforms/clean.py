@@ -1,10 +1,11 @@
 """Remove wire boilerplate by rules kept in a YAML file, keeping what the chrome tells.
 
-The rules (`rules/cleaning.yaml`) say what to remove; this module only knows the three kinds of
+The rules (`rules/cleaning.yaml`) say what to remove; this module only knows the four kinds of
 removal: `cut_to_end` (a related-articles heading and everything after it), `drop_line` (a line that is
-all chrome) and `strip_inline` (chrome inside a line). Every removal is recorded as `Removal(rule,
-text)`; named groups in a rule (`outlet`, `published`) are kept as captured facts for the metadata
-stage. Cleaning is idempotent: cleaning cleaned text changes nothing.
+all chrome), `strip_inline` (chrome inside a line) and `drop_repeated_block` (a run of lines the page
+template rendered twice). Every removal is recorded as `Removal(rule, text)`; named groups in a rule
+(`outlet`, `published`) are kept as captured facts for the metadata stage. Cleaning is idempotent:
+cleaning cleaned text changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_lette
 from newswire.transforms.records import Document, Removal
 
 STAGE = 'clean'
-KINDS = ('cut_to_end', 'drop_line', 'strip_inline')
+KINDS = ('cut_to_end', 'drop_line', 'strip_inline', 'drop_repeated_block')
 WHERE = ('any', 'first_line', 'last_line')
 CAPTURE_NAMES = ('outlet', 'published')
 
@@ -149,6 +150,8 @@ def _apply(rule, regex, lines, removed, captured) -> list[str]:
                 removed.append(Removal(rule.id, '\n'.join(lines[i:]).strip()))
                 return lines[:i]
         return lines
+    if rule.kind == 'drop_repeated_block':
+        return _drop_repeated_blocks(rule, regex, indexes, lines, removed)
     if rule.kind == 'drop_line':
         drop = set()
         for i in indexes:
@@ -174,6 +177,33 @@ def _apply(rule, regex, lines, removed, captured) -> list[str]:
             out[i] = _join_around_removal(pieces)
     return [line for i, line in enumerate(out) if i not in indexes or line.strip() or
             not lines[i].strip()]
+
+
+# Five lines in a row, each seen before: a template rendering the body twice. Shorter runs occur in
+# real text (a meal plan repeating a day, a table repeating its header), so they stay.
+_MIN_REPEATED_RUN = 5
+
+
+def _drop_repeated_blocks(rule, regex, indexes, lines, removed) -> list[str]:
+    """Drops runs of >= 5 consecutive matching lines that each repeat an earlier matching line."""
+    matching = [i for i in indexes if regex.fullmatch(lines[i].strip())]
+    seen, run, drop = set(), [], set()
+
+    def close_run():
+        if len(run) >= _MIN_REPEATED_RUN:
+            drop.update(run)
+            removed.append(Removal(rule.id, '\n'.join(lines[i].strip() for i in run)))
+        run.clear()
+
+    for i in matching:
+        line = ' '.join(lines[i].split())
+        if line in seen:
+            run.append(i)
+        else:
+            close_run()
+        seen.add(line)
+    close_run()
+    return [line for i, line in enumerate(lines) if i not in drop]
 
 
 def _join_around_removal(pieces: list[str]) -> str:

@@ -8,6 +8,7 @@ what the page says.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
@@ -26,6 +27,34 @@ class ExtractedPage(NamedTuple):
     site_name: Optional[str]
 
 
+# Separators between a headline and the site or section name in an HTML <title>.
+_TITLE_PARTS = re.compile(r'\s+[|–—-]\s+|\s*::\s*')
+
+
+def _folded(text: str) -> str:
+    return ' '.join(re.findall(r'\w+', text.casefold()))
+
+
+def without_headline(text: str, title: Optional[str]) -> str:
+    """The text without a first line that repeats the page's headline (it travels as `title`).
+
+    The <title> often carries the site or section too ("Opinion | Is Football Violence a Crime?"), so
+    the first line also goes when it equals one part of it. Nothing goes when that would empty the text.
+    """
+    if not title:
+        return text
+    lines = text.split('\n')
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return text
+    headline = _folded(lines[first])
+    candidates = {_folded(title)} | {_folded(part) for part in _TITLE_PARTS.split(title)}
+    rest = '\n'.join(lines[first + 1:]).strip()
+    if headline and headline in candidates and rest:
+        return rest
+    return text
+
+
 def extract_page(html: str, url: Optional[str] = None) -> Optional[ExtractedPage]:
     """Main text and metadata of an HTML page, or None when trafilatura finds no main text."""
     import trafilatura  # imported here: workers that only see text never pay for it
@@ -34,7 +63,8 @@ def extract_page(html: str, url: Optional[str] = None) -> Optional[ExtractedPage
         html, url=url, with_metadata=True, include_comments=False, include_tables=True)
     if page is None or not (page.text or '').strip():
         return None
-    return ExtractedPage(page.text, page.title or None, page.date or None, page.sitename or None)
+    return ExtractedPage(without_headline(page.text, page.title), page.title or None,
+                         page.date or None, page.sitename or None)
 
 
 class ExtractTextFn(beam.DoFn):

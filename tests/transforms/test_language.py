@@ -2,8 +2,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.language import DetectLanguage, LangdetectDetector, LanguageConfig
-from newswire.transforms.records import Document, SourceRef
+from newswire.transforms.language import (DetectLanguage, LangdetectDetector, LanguageConfig,
+                                          make_detector)
+from newswire.transforms.records import UNDETERMINED, Document, SourceRef
 from tests.conftest import SEEDS, direct_pipeline
 
 DETECTOR = LangdetectDetector(LanguageConfig())
@@ -47,3 +48,50 @@ def test_detect_language_transform():
         assert_that(good | beam.Map(lambda d: (d.id, d.language.code)),
                     equal_to([('a', 'en'), ('b', 'und')]), label='codes')
         assert_that(dead, equal_to([]), label='no dead letters')
+
+
+LINGUA = make_detector(LanguageConfig(detector='lingua'))
+
+
+@pytest.mark.parametrize('text,code', [
+    ('Le ministre des Affaires étrangères a rencontré hier son homologue arménien à Paris.', 'fr'),
+    ('Der Außenminister traf sich gestern in Berlin mit seinem armenischen Amtskollegen.', 'de'),
+    # Basque and Yoruba: langdetect has no profile for either.
+    ('Eusko Jaurlaritzak ikastetxeentzako plan berria aurkeztu du gaur Gasteizen, eta datorren ikasturtean hasiko da.', 'eu'),
+    ('Ìjọba àpapọ̀ ti kéde ètò tuntun fún àwọn ilé-ìwé ní gbogbo ìpínlẹ̀ lónìí.', 'yo'),
+])
+def test_lingua_detector(text, code):
+    language = LINGUA.detect(text)
+    assert language.code == code and 0.0 < language.confidence <= 1.0
+    assert LINGUA.detect(text) == language  # deterministic
+
+
+@pytest.mark.parametrize('text', ['', '12345 67 89', '!!! ???', 'OK', '—' * 50])
+def test_lingua_keeps_the_und_rules(text):
+    assert LINGUA.detect(text) == UNDETERMINED
+
+
+def test_detectors_report_their_languages():
+    assert {'en', 'fr', 'ru'} <= DETECTOR.supported_languages()
+    assert not {'eu', 'yo'} & DETECTOR.supported_languages()
+    assert len(LINGUA.supported_languages()) == 75
+
+
+def test_detector_is_chosen_in_settings(tmp_path):
+    from newswire.pipeline.settings import load_settings
+
+    assert load_settings().language.detector == 'langdetect'
+    chosen = tmp_path / 'settings.yaml'
+    chosen.write_text('language:\n  detector: lingua\n')
+    assert load_settings(str(chosen)).language.detector == 'lingua'
+    chosen.write_text('language:\n  detector: cld9\n')
+    with pytest.raises(ValueError, match='cld9'):
+        load_settings(str(chosen))
+
+
+def test_detect_language_transform_with_lingua():
+    docs = [Document(id='a', source=SourceRef('jsonl', 'a'),
+                     text='Eusko Jaurlaritzak ikastetxeentzako plan berria aurkeztu du gaur.')]
+    with direct_pipeline() as p:
+        good, _ = p | beam.Create(docs) | DetectLanguage(LanguageConfig(detector='lingua'))
+        assert_that(good | beam.Map(lambda d: d.language.code), equal_to(['eu']))
