@@ -30,7 +30,9 @@ class NewswireOptions(PipelineOptions):
             '--feeds', dest='feeds', default=None,
             help='A feed list: one RSS/Atom feed URL per line (# comments) or an OPML file. Each '
                  "feed's entries are fetched and their article pages extracted. May be combined "
-                 'with --input (both are read); without --input, seeds/ is not read.')
+                 'with --input (both are read); without --input, seeds/ is not read. With '
+                 '--streaming, every feed is polled every feeds.poll_interval_seconds (settings) '
+                 'for new entries, alone or merged with --input-subscription.')
         parser.add_argument(
             '--allow-host', dest='allow_hosts', action='append', default=None,
             help='A host name or address the fetcher may reach although it is loopback, private '
@@ -87,8 +89,9 @@ class NewswireOptions(PipelineOptions):
 
     def validate_streaming(self) -> list[str]:
         errors = []
-        if not self.input_subscription:
-            errors.append('--streaming needs --input-subscription projects/P/subscriptions/S')
+        if not (self.input_subscription or self.feeds):
+            errors.append('--streaming needs --input-subscription projects/P/subscriptions/S '
+                          'and/or --feeds FILE')
         if self.inputs:
             errors.append('--input reads files, which is batch: drop --streaming or --input')
         if not (self.output_topic or self.output):

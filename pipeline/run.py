@@ -15,11 +15,12 @@ from newswire.pipeline.options import NewswireOptions
 
 USAGE = """newswire run [--input PATH ...] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
              [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
-newswire run --streaming --input-subscription projects/P/subscriptions/S --output-topic projects/P/topics/T
-             [--dead-letter-topic projects/P/topics/D] [--route-topics] [--output DIR] [beam options ...]
+newswire run --streaming [--input-subscription projects/P/subscriptions/S] [--feeds FILE [--allow-host HOST ...]]
+             [--output-topic projects/P/topics/T] [--dead-letter-topic projects/P/topics/D]
+             [--route-topics] [--output DIR] [beam options ...]
 
 Reads news documents (files with --input, RSS/Atom feeds and their article pages with --feeds, or a
-Pub/Sub subscription with --streaming), enriches them (clean, metadata, language, duplicates, topics)
+Pub/Sub subscription and/or feeds polled for new entries with --streaming), enriches them (clean, metadata, language, duplicates, topics)
 and writes enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory, and
 report.html with --report. Any Beam option (--runner, --direct_num_workers, ...) passes through to
 Beam; the runner defaults to DirectRunner."""
@@ -27,6 +28,9 @@ Beam; the runner defaults to DirectRunner."""
 
 class UsageError(Exception):
     pass
+
+
+_DIRECT_RUNNERS = ('DirectRunner', 'BundleBasedDirectRunner', 'SwitchingDirectRunner')
 
 
 def pipeline_options(argv: Sequence[str]):
@@ -105,17 +109,27 @@ def batch_pipeline(options) -> 'beam.Pipeline':
 
 
 def streaming_pipeline(options) -> 'beam.Pipeline':
-    """The streaming job's graph (Pub/Sub in, topics and optionally windowed files out), not run."""
+    """The streaming job's graph (Pub/Sub and/or polled feeds in, topics and/or windowed files out),
+    not run."""
     import apache_beam as beam
 
     from newswire.pipeline.assembly import WriteWindowedOutputs, build
-    from newswire.transforms.pubsub import ReadPubSubDocuments
+    from newswire.pipeline.sources import SourceError, select_stream_source
 
     job, settings = _job(options)
+    runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
+    if job.feeds and runner in _DIRECT_RUNNERS:
+        # Polling ticks come from PeriodicImpulse, a splittable DoFn. Beam 2.77's DirectRunner picks
+        # its batch FnApiRunner for it (nothing ever reaches a GroupByKey), and its streaming
+        # BundleBasedDirectRunner refuses it ("_GroupByKeyOnly ... was not replaced as expected").
+        raise UsageError(f'--streaming --feeds needs a runner that streams splittable DoFns '
+                         f'(DataflowRunner, FlinkRunner, PrismRunner), not {runner}')
+    try:
+        source = select_stream_source(job, settings)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
     pipeline = beam.Pipeline(options=options)
-    outputs = build(pipeline, ReadPubSubDocuments(job.input_subscription,
-                                                  settings.max_document_bytes),
-                    settings, streaming=True)
+    outputs = build(pipeline, source, settings, streaming=True)
     outputs | 'Publish' >> _publishing(job, settings)
     if job.output:
         outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)

@@ -1,4 +1,5 @@
-"""Which source a `newswire run` reads: files (--input), feeds (--feeds), or both merged."""
+"""Which source a `newswire run` reads: files (--input), feeds (--feeds), or both merged; in a
+stream, a Pub/Sub subscription (--input-subscription), polled feeds (--feeds), or both merged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import apache_beam as beam
 from newswire.pipeline.options import NewswireOptions
 from newswire.pipeline.settings import Settings
 from newswire.transforms.dead_letters import StageOutputs
-from newswire.transforms.feeds import FeedRejected, ReadFeeds, parse_feed_list
+from newswire.transforms.feeds import FeedRejected, PollFeeds, ReadFeeds, parse_feed_list
 from newswire.transforms.read_files import ReadDocumentFiles
 
 
@@ -42,14 +43,37 @@ class MergeSources(beam.PTransform):
         return StageOutputs(documents, dead_letters)
 
 
+def _fetch_config(job: NewswireOptions, settings: Settings):
+    return dataclasses.replace(settings.fetch, allow_hosts=tuple(job.allow_hosts or ()))
+
+
+def _one_or_merged(sources: dict[str, beam.PTransform]) -> beam.PTransform:
+    if len(sources) == 1:
+        return next(iter(sources.values()))
+    return MergeSources(sources)
+
+
 def select_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
     """ReadDocumentFiles for --input, ReadFeeds for --feeds; both merged when both are given."""
     sources = {}
     if job.input_paths():
         sources['Files'] = ReadDocumentFiles(job.input_paths(), settings.max_document_bytes)
     if job.feeds:
-        fetch_config = dataclasses.replace(settings.fetch, allow_hosts=tuple(job.allow_hosts or ()))
-        sources['Feeds'] = ReadFeeds(feed_urls(job.feeds), fetch_config, settings.feeds)
-    if len(sources) == 1:
-        return next(iter(sources.values()))
-    return MergeSources(sources)
+        sources['Feeds'] = ReadFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
+                                     settings.feeds)
+    return _one_or_merged(sources)
+
+
+def select_stream_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
+    """ReadPubSubDocuments for --input-subscription, PollFeeds for --feeds (every
+    `feeds.poll_interval_seconds`); both merged when both are given."""
+    from newswire.transforms.pubsub import ReadPubSubDocuments
+
+    sources = {}
+    if job.input_subscription:
+        sources['PubSub'] = ReadPubSubDocuments(job.input_subscription,
+                                                settings.max_document_bytes)
+    if job.feeds:
+        sources['Feeds'] = PollFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
+                                     settings.feeds)
+    return _one_or_merged(sources)

@@ -17,7 +17,9 @@ feedparser strips it and nothing fetches it.
 
 Per-feed state for polling (`FeedState`: ETag, Last-Modified and the last N entry keys seen) is kept
 by plain functions (`poll_feed`, `select_new_entries`), so the batch pass and streaming polling share
-them: a batch pass is one poll from an empty state.
+them: a batch pass (`ReadFeeds`) is one poll from an empty state; a stream (`PollFeeds`) keeps each
+feed's state in Beam keyed state and polls again on every tick of a `PeriodicImpulse`. Both send new
+entries through the same page step (`FetchEntryPages`).
 """
 
 from __future__ import annotations
@@ -25,17 +27,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.utils import shared
 
-from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, StageOutputs, dead_letter
+from newswire.transforms.dead_letters import (DEAD_LETTER, ApplyStage, DeadLetter, StageOutputs,
+                                              dead_letter)
 from newswire.transforms.fetch import Clock, FetchConfig, Fetcher, FetchError
 from newswire.transforms.records import Document, SourceRef, record_id
 
@@ -333,6 +339,12 @@ def _shared_fetcher(handle: shared.Shared, config: FetchConfig, clock: Optional[
     return handle.acquire(build, tag=repr((config, type(clock).__name__)))
 
 
+def feed_dead_letter(feed_url: str, error) -> DeadLetter:
+    """A feed poll that gave no entries (FetchError or FeedRejected) -> its dead letter."""
+    source = SourceRef(kind='feed', id=feed_url, url=feed_url)
+    return dead_letter(FEED_STAGE, error.reason, error.detail[:2000], source, feed_url)
+
+
 class FetchFeedFn(beam.DoFn):
     """Feed URL -> its entries (`FeedEntry`), or one dead letter saying why the feed gave none."""
 
@@ -349,19 +361,68 @@ class FetchFeedFn(beam.DoFn):
         self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
 
     def process(self, feed_url: str):
-        source = SourceRef(kind='feed', id=feed_url, url=feed_url)
         try:
             poll = poll_feed(self._fetcher, feed_url, FeedState(),
                              self._feed_config.max_seen_entries_per_feed)
-        except FetchError as error:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
-                FEED_STAGE, error.reason, error.detail[:2000], source, feed_url))
-            return
-        except FeedRejected as error:
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
-                FEED_STAGE, error.reason, error.detail[:2000], source, feed_url))
+        except (FetchError, FeedRejected) as error:
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, feed_dead_letter(feed_url, error))
             return
         self._feeds.inc()
+        self._entries.inc(len(poll.entries))
+        yield from poll.entries
+
+
+class PollFeedFn(beam.DoFn):
+    """(feed URL, tick) -> the entries new since that feed's last poll, or a dead letter per failed
+    poll. Keyed by feed URL: each feed's `FeedState` lives in keyed state between ticks.
+
+    Worked example (max_seen 3): tick 1, the feed has a, b -> a, b; state (ETag v1, seen a b).
+    Tick 2, the server answers 304 to If-None-Match v1 -> nothing; state unchanged. Tick 3, http 500
+    -> one dead letter (stage `feed`, `http_500`); state unchanged, so tick 4 (c, b, ETag v2) -> c
+    only; seen a b c. A fourth new key would forget `a`: state is bounded by `max_seen`.
+    """
+
+    FEED_STATE = ReadModifyWriteStateSpec('feed_state', PickleCoder())
+
+    def __init__(self, fetch_config: FetchConfig, feed_config: FeedConfig,
+                 clock: Optional[Clock] = None):
+        self._fetch_config = fetch_config
+        self._feed_config = feed_config
+        self._clock = clock
+        self._shared = shared.Shared()
+        self._polls = Metrics.counter('newswire', 'feed_polls')
+        self._not_modified = Metrics.counter('newswire', 'feed_polls_not_modified')
+        self._failed = Metrics.counter('newswire', 'feed_polls_failed')
+        self._entries = Metrics.counter('newswire', 'feed_entries')
+
+    def setup(self):
+        self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
+
+    def process(self, element, feed_state=beam.DoFn.StateParam(FEED_STATE)):
+        feed_url, _ = element
+        self._polls.inc()
+        state = feed_state.read() or FeedState()
+        try:
+            poll = poll_feed(self._fetcher, feed_url, state,
+                             self._feed_config.max_seen_entries_per_feed)
+        except (FetchError, FeedRejected) as error:
+            # The state stays: a feed that recovers yields only what is new since its last success.
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, feed_dead_letter(feed_url, error))
+            return
+        except Exception as error:  # noqa: BLE001 (see below)
+            # ApplyStage's exception handling does not carry keyed state, and an exception escaping
+            # a stateful DoFn in a stream is retried forever: caught here, per poll, like ApplyStage.
+            logging.getLogger(__name__).warning('polling %s failed: %r', feed_url, error)
+            self._failed.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                FEED_STAGE, 'unexpected_error', f'{type(error).__name__}: {error}'[:2000],
+                SourceRef(kind='feed', id=feed_url, url=feed_url), feed_url))
+            return
+        if poll.not_modified:
+            self._not_modified.inc()
+            return
+        feed_state.write(poll.state)
         self._entries.inc(len(poll.entries))
         yield from poll.entries
 
@@ -403,6 +464,24 @@ class FetchEntryPageFn(beam.DoFn):
         yield document_from_page(entry, page.url, decode_html(page.body, content_type))
 
 
+class FetchEntryPages(beam.PTransform):
+    """`FeedEntry`s -> `StageOutputs(documents, dead letters)`: each entry's page (or its feed
+    summary), the step every feed source shares."""
+
+    def __init__(self, fetch_config: FetchConfig, clock: Optional[Clock] = None):
+        super().__init__()
+        self._fetch_config = fetch_config
+        self._clock = clock
+
+    def expand(self, entries):
+        return (
+            entries
+            # Entries of one feed spread over workers; the shared per-host pacer keeps them polite.
+            | 'SpreadEntries' >> beam.Reshuffle()
+            | 'FetchPage' >> ApplyStage(FetchEntryPageFn(self._fetch_config, self._clock),
+                                        PAGE_STAGE))
+
+
 class ReadFeeds(beam.PTransform):
     """Feed URLs -> `StageOutputs(documents, dead letters)`: one pass over every feed (batch).
 
@@ -426,12 +505,75 @@ class ReadFeeds(beam.PTransform):
             | 'FeedUrls' >> beam.Create(self._feed_urls)
             | 'FetchFeeds' >> ApplyStage(
                 FetchFeedFn(self._fetch_config, self._feed_config, self._clock), FEED_STAGE))
-        pages = (
-            feeds.good
-            # Entries of one feed spread over workers; the shared per-host pacer keeps them polite.
-            | 'SpreadEntries' >> beam.Reshuffle()
-            | 'FetchPages' >> ApplyStage(FetchEntryPageFn(self._fetch_config, self._clock),
-                                         PAGE_STAGE))
+        pages = feeds.good | 'FetchPages' >> FetchEntryPages(self._fetch_config, self._clock)
         dead_letters = ((feeds.dead_letters, pages.dead_letters)
+                        | 'FeedDeadLetters' >> beam.Flatten())
+        return StageOutputs(pages.good, dead_letters)
+
+
+def _ticks_from_now(_, interval_seconds: float):
+    from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+
+    return Timestamp.now(), MAX_TIMESTAMP, interval_seconds
+
+
+class TickEvery(beam.PTransform):
+    """PBegin -> a timestamp every `interval_seconds`, from when the job starts (not when the graph
+    was built: a template is built long before it runs), forever. Unbounded.
+
+    PeriodicImpulse(rebase=REBASE_START) with labelled steps (its own Map is named after a lambda,
+    which would change with Beam's source and break `--update`).
+    """
+
+    def __init__(self, interval_seconds: float):
+        super().__init__()
+        self._interval_seconds = interval_seconds
+
+    def expand(self, pbegin):
+        from apache_beam.transforms.periodicsequence import PeriodicSequence
+
+        return (pbegin
+                | 'JobStart' >> beam.Impulse()
+                | 'FromNow' >> beam.Map(_ticks_from_now, self._interval_seconds)
+                | 'Tick' >> PeriodicSequence())
+
+
+class PollFeeds(beam.PTransform):
+    """Feed URLs -> `StageOutputs(documents, dead letters)`, unbounded: every feed is polled on each
+    tick, every `poll_interval_seconds` (streaming).
+
+    Only entries new since a feed's last poll come out (GUID, else link, remembered per feed, at most
+    `max_seen_entries_per_feed`), fetched conditionally (a 304 yields nothing), then through the same
+    page step as `ReadFeeds`. A failed poll is one dead letter (stage `feed`) and changes nothing:
+    the next tick tries again. Documents carry their tick's time as their timestamp.
+
+    `ticks` is any source of timestamped elements; by default `TickEvery(poll_interval_seconds)`
+    (tests pass a `TestStream`). Beam 2.77's Python DirectRunner cannot run the default: see
+    README "Feeds". Its watermark moves on to the next tick as soon as one is out, so event-time
+    steps downstream (dedup's settle timer) decide a poll's records without waiting for the clock.
+    """
+
+    def __init__(self, feed_urls: list[str], fetch_config: FetchConfig, feed_config: FeedConfig,
+                 clock: Optional[Clock] = None, ticks: Optional[beam.PTransform] = None):
+        super().__init__()
+        self._feed_urls = list(dict.fromkeys(feed_urls))
+        self._fetch_config = fetch_config
+        self._feed_config = feed_config
+        self._clock = clock
+        self._ticks = ticks
+
+    def expand(self, pbegin):
+        polled = (
+            pbegin
+            | 'Ticks' >> (self._ticks or TickEvery(self._feed_config.poll_interval_seconds))
+            | 'EveryFeed' >> beam.FlatMap(
+                lambda tick, urls: [(url, tick) for url in urls], self._feed_urls)
+            .with_output_types(Tuple[str, Any])
+            | 'PollEachFeed' >> beam.ParDo(
+                PollFeedFn(self._fetch_config, self._feed_config, self._clock))
+            .with_output_types(FeedEntry, **{DEAD_LETTER: DeadLetter})
+            .with_outputs(DEAD_LETTER, main='entries'))
+        pages = polled.entries | 'FetchPages' >> FetchEntryPages(self._fetch_config, self._clock)
+        dead_letters = ((polled[DEAD_LETTER], pages.dead_letters)
                         | 'FeedDeadLetters' >> beam.Flatten())
         return StageOutputs(pages.good, dead_letters)

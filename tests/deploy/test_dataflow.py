@@ -204,3 +204,19 @@ def test_dockerfile_lint():
     done = subprocess.run([hadolint, str(DATAFLOW / 'Dockerfile')], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dataflow_streaming_feeds_graph_polls_and_merges_with_pubsub(tmp_path):
+    feed_list = tmp_path / 'feeds.txt'
+    feed_list.write_text('https://wire.example/rss\nhttps://other.example/atom\n')
+    graph = _job_graph(streaming_pipeline, [
+        '--streaming', '--feeds', str(feed_list),
+        '--input_subscription=projects/newswire-dry-run/subscriptions/raw-pipeline',
+        '--output_topic=projects/newswire-dry-run/topics/enriched'] + DRY_RUN_ARGS)
+    names = {t.unique_name for t in graph.components.transforms.values()}
+    expected = {'Read/PubSub/ReadMessages', 'Read/Feeds/Ticks', 'Read/Feeds/PollEachFeed',
+                'Read/Feeds/FetchPages/FetchPage', 'Read/MergeDocuments',
+                'Enrich/FlagDuplicates/Decide', 'Publish/PublishEnriched/Publish'}
+    assert expected <= names, sorted(expected - names)
+    unlabeled = sorted(n for n in names if re.search(r'<lambda at (?!core\.py:)', n))
+    assert unlabeled == []
