@@ -134,17 +134,25 @@ class Signer:
 
 
 def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, DedupSignature]]:
-    """The buckets a signature is filed under (see the module docstring)."""
-    yield f'x:{sig.content_hash}', sig
-    yield f's:{sig.source_key}', sig
+    """The buckets a signature is filed under (see the module docstring).
+
+    Each copy carries only what its bucket's test reads (`match_pair`): a signature goes into some
+    40 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
+    """
+    identity = dataclasses.replace(sig, minhash=(), story_vector=(), story_keys=())
+    yield f'x:{sig.content_hash}', identity
+    yield f's:{sig.source_key}', identity
     if sig.minhash:
+        near = dataclasses.replace(sig, story_vector=(), story_keys=())
         rows = config.lsh_rows
         for band in range(config.lsh_bands):
             values = sig.minhash[band * rows:(band + 1) * rows]
             digest = hashlib.blake2b(repr(values).encode(), digest_size=10).hexdigest()
-            yield f'b{band}:{digest}', sig
-    for term in sig.story_keys:
-        yield f't:{term}', sig
+            yield f'b{band}:{digest}', near
+    if sig.story_keys:
+        story = dataclasses.replace(sig, minhash=(), story_keys=())
+        for term in sig.story_keys:
+            yield f't:{term}', story
 
 
 def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
@@ -311,7 +319,10 @@ class FlagDuplicates(beam.PTransform):
             | 'ParentsAsDict' >> beam.combiners.ToDict())
         flagged = (
             {
-                'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, s))),
+                # The annotation reads only the signature's id and content hash: the bulky
+                # MinHash and term vector stay out of this shuffle.
+                'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, (
+                    dataclasses.replace(s, minhash=(), story_vector=(), story_keys=()))))),
                 'best': best,
             }
             | 'JoinById' >> beam.CoGroupByKey()
