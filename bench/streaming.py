@@ -106,23 +106,33 @@ class _Receiver(threading.Thread):
                     'ack_ids': [r.ack_id for r in response.received_messages]})
 
 
-def _percentile(values, fraction):
-    ordered = sorted(values)
-    if not ordered:
+def _percentile(values, fraction, total):
+    """The percentile over `total` messages of which `values` arrived; None when it falls among
+    those that never arrived (their latency is longer than the run waited)."""
+    if not total:
         return None
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    ordered = sorted(values)
+    index = min(total - 1, int(round(fraction * (total - 1))))
+    return round(ordered[index], 3) if index < len(ordered) else None
+
+
+@contextmanager
+def _given(host: str):
+    yield host
 
 
 def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
-            drain_seconds: float = 60.0) -> dict:
-    """Runs `newswire run --streaming` against a fresh emulator; publishes `rate` msg/s for
-    `seconds`; returns latency percentiles, counts and the pipeline tree's memory over time."""
+            drain_seconds: float = 60.0, emulator_host=None) -> dict:
+    """Runs `newswire run --streaming` against the emulator at `emulator_host` (default: a fresh
+    one); publishes `rate` msg/s for `seconds`; returns latency percentiles, counts and the
+    pipeline tree's memory over time."""
     from google.cloud import pubsub_v1
 
     from newswire.pipeline.pubsub_admin import ensure_subscription, ensure_topic
 
     records = generate(max(1, int(rate * seconds)), seed=11)
-    with pubsub_emulator() as host, tempfile.TemporaryDirectory(prefix='bench-stream-') as work:
+    emulator = _given(emulator_host) if emulator_host else pubsub_emulator()
+    with emulator as host, tempfile.TemporaryDirectory(prefix='bench-stream-') as work:
         env = {**os.environ, 'PUBSUB_EMULATOR_HOST': host}
         previous = os.environ.get('PUBSUB_EMULATOR_HOST')
         os.environ['PUBSUB_EMULATOR_HOST'] = host
@@ -158,7 +168,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
                     if pipeline.poll() is not None:
                         raise RuntimeError(f'the pipeline exited; see {log.name}')
                     warm_received = len(receiver.received)
-                    publish_started = time.monotonic()
+                    publish_started, publish_wall = time.monotonic(), time.time()
                     memory_from = len(memory.samples)
                     futures = []
                     for index, record in enumerate(records):
@@ -204,8 +214,14 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
         'rate': rate, 'seconds': seconds, 'settle_seconds': settle_seconds,
         'published': len(records), 'publish_seconds': round(publish_seconds, 2),
         'received': len(latencies),
-        'p50_seconds': _percentile(latencies, 0.5), 'p99_seconds': _percentile(latencies, 0.99),
-        'max_seconds': max(latencies, default=None),
+        'p50_seconds': _percentile(latencies, 0.5, len(records)),
+        'p99_seconds': _percentile(latencies, 0.99, len(records)),
+        'max_seconds': round(max(latencies), 3) if latencies else None,
+        # Records out per second from the first publish to the last record out.
+        'throughput_per_s': round(len(latencies) / max(1e-9, max(
+            (got for got, _, _ in receiver.received[warm_received:]), default=0) - publish_wall), 1)
+        if latencies else 0.0,
+        'waited_seconds_after_publishing': drain_seconds + (settle_seconds or 10),
         'rss_first_quarter_mb': round(first / 2**20, 1), 'rss_last_quarter_mb': round(last / 2**20, 1),
         'rss_peak_mb': round(max((b for _, b in memory.samples), default=0) / 2**20, 1),
     }

@@ -47,3 +47,44 @@ def test_detect_language_transform():
         assert_that(good | beam.Map(lambda d: (d.id, d.language.code)),
                     equal_to([('a', 'en'), ('b', 'und')]), label='codes')
         assert_that(dead, equal_to([]), label='no dead letters')
+
+
+_MIXED_SCRIPTS = [
+    'Le ministre des Affaires étrangères a rencontré hier son homologue à Paris. NATO and the UN.',
+    'Министр иностранных дел встретился вчера с коллегой в Москве, сообщает ТАСС.',
+    'Bộ trưởng Ngoại giao đã gặp người đồng cấp tại Hà Nội hôm qua.',
+    'وزير الخارجية التقى أمس نظيره في القاهرة. The meeting was held in CAIRO.',
+    '外交部长昨天在北京会见了他的同行。 ASEAN 2024',
+    'Ministrul de externe s-a întâlnit ieri la București cu omologul său, în ședința țării.',
+    'ΥΠΟΥΡΓΟΣ ΕΞΩΤΕΡΙΚΩΝ met OSCE delegates — “quotes”, e-mail me@example.org, http://x.org/a',
+]
+
+
+@pytest.mark.parametrize('text', [p.read_text(encoding='utf-8') for p in sorted(SEEDS.glob('*.txt'))]
+                         + _MIXED_SCRIPTS)
+def test_fast_ngram_extraction_matches_langdetects_own(text):
+    from langdetect.detector import Detector
+
+    from newswire.transforms.language import _detector_class
+
+    ours, theirs = _detector_class()(DETECTOR._factory), Detector(DETECTOR._factory)
+    for detector in (ours, theirs):
+        detector.append(text)
+        detector.cleaning_text()
+    assert ours._extract_ngrams() == theirs._extract_ngrams()
+    ours.seed = theirs.seed = 0
+    assert [str(p) for p in ours.get_probabilities()] == [str(p) for p in theirs.get_probabilities()]
+
+
+def test_recent_answers_are_reused_and_bounded(monkeypatch):
+    from newswire.transforms import language as module
+
+    monkeypatch.setattr(module, 'RECENT_SAMPLES', 2)
+    detector = LangdetectDetector(LanguageConfig())
+    texts = ['The minister met his counterpart in Paris yesterday to discuss the treaty.',
+             'Le ministre a rencontré hier son homologue à Paris pour parler du traité.',
+             'Der Minister traf gestern seinen Amtskollegen in Paris, um über den Vertrag zu reden.']
+    answers = [detector.detect(text) for text in texts]
+    assert [a.code for a in answers] == ['en', 'fr', 'de']
+    assert list(detector._recent) == texts[1:]  # the oldest went first
+    assert detector.detect(texts[0]) == answers[0] == DETECTOR.detect(texts[0])
