@@ -7,8 +7,6 @@ import pytest
 
 from bench import corpus
 from bench.run import main
-from newswire.pipeline.settings import load_settings
-from newswire.transforms.dedup import FlagDuplicates  # noqa: F401  (the pipeline it measures)
 
 
 def test_corpus_is_reproducible_and_varied():
