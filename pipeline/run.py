@@ -145,25 +145,34 @@ def only_describes_job(options) -> bool:
                 or options.view_as(GoogleCloudOptions).template_location)
 
 
-def run_batch(argv: Sequence[str]) -> Optional[dict]:
-    """Runs the batch pipeline to completion; returns the summary (None when the job was only
-    described, see `only_describes_job`: then no output exists yet)."""
+def read_summary(output_dir: str) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
     from newswire.pipeline.assembly import SUMMARY_FILE
 
+    with FileSystems.open(FileSystems.join(output_dir, SUMMARY_FILE)) as handle:
+        return json.loads(handle.read().decode('utf-8'))
+
+
+def prepare_output(output_dir: str) -> None:
+    """A local output directory exists and holds nothing of a previous run."""
+    if '://' not in output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        _remove_previous_outputs(output_dir)
+
+
+def run_batch(argv: Sequence[str]) -> Optional[dict]:
+    """Runs the batch pipeline to completion; returns the summary (None when the job was only
+    described, see `only_describes_job`: then no output exists yet)."""
     options = pipeline_options(argv)
     output = options.view_as(NewswireOptions).output_dir()
     pipeline = batch_pipeline(options)
     if only_describes_job(options):
         pipeline.run().wait_until_finish()
         return None
-    if '://' not in output:
-        os.makedirs(output, exist_ok=True)
-        _remove_previous_outputs(output)
+    prepare_output(output)
     pipeline.run().wait_until_finish()
-    with FileSystems.open(FileSystems.join(output, SUMMARY_FILE)) as handle:
-        return json.loads(handle.read().decode('utf-8'))
+    return read_summary(output)
 
 
 def start_streaming(argv: Sequence[str]):

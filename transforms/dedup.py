@@ -134,17 +134,25 @@ class Signer:
 
 
 def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, DedupSignature]]:
-    """The buckets a signature is filed under (see the module docstring)."""
-    yield f'x:{sig.content_hash}', sig
-    yield f's:{sig.source_key}', sig
+    """The buckets a signature is filed under (see the module docstring).
+
+    Each copy carries only what its bucket's test reads (`match_pair`): a signature goes into some
+    40 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
+    """
+    identity = dataclasses.replace(sig, minhash=(), story_vector=(), story_keys=())
+    yield f'x:{sig.content_hash}', identity
+    yield f's:{sig.source_key}', identity
     if sig.minhash:
+        near = dataclasses.replace(sig, story_vector=(), story_keys=())
         rows = config.lsh_rows
         for band in range(config.lsh_bands):
             values = sig.minhash[band * rows:(band + 1) * rows]
             digest = hashlib.blake2b(repr(values).encode(), digest_size=10).hexdigest()
-            yield f'b{band}:{digest}', sig
-    for term in sig.story_keys:
-        yield f't:{term}', sig
+            yield f'b{band}:{digest}', near
+    if sig.story_keys:
+        story = dataclasses.replace(sig, minhash=(), story_keys=())
+        for term in sig.story_keys:
+            yield f't:{term}', story
 
 
 def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
@@ -153,9 +161,26 @@ def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float)
     return abs(a.event_time - b.event_time) <= horizon_seconds
 
 
+def _story_cosine(earlier: DedupSignature, later: DedupSignature, vectors: dict) -> float:
+    """`similarity.cosine` of the two term vectors, summed over the shared terms only, in term
+    order (the vectors are sorted by term): the very additions `cosine` makes, whose other terms
+    add 0.0, so the same float; about five times faster in a bucket of 200 earlier reports, where
+    it was half of the batch pipeline's time. `vectors` caches each signature's lookup per bucket."""
+    looked_up = []
+    for signature in (earlier, later):
+        entry = vectors.get(signature.id)
+        if entry is None:
+            weights = dict(signature.story_vector)
+            entry = vectors[signature.id] = (weights, frozenset(weights))
+        looked_up.append(entry)
+    (a, a_terms), (b, b_terms) = looked_up
+    return float(sum(a[term] * b[term] for term in sorted(a_terms & b_terms)))
+
+
 def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
-               config: DedupConfig) -> Optional[Match]:
-    """The test a bucket's key stands for, applied to one ordered pair; None if it fails."""
+               config: DedupConfig, vectors: Optional[dict] = None) -> Optional[Match]:
+    """The test a bucket's key stands for, applied to one ordered pair; None if it fails.
+    `vectors` (a dict kept for one bucket) makes the same-story test faster at the same result."""
     if earlier.id == later.id:
         return None
     kind = key[0]
@@ -166,7 +191,9 @@ def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
         if score < config.near_copy_threshold:
             return None
     else:
-        tier, score = SAME_STORY, similarity.cosine(earlier.story_vector, later.story_vector)
+        tier, score = SAME_STORY, (
+            similarity.cosine(earlier.story_vector, later.story_vector) if vectors is None
+            else _story_cosine(earlier, later, vectors))
         if score < config.story_threshold:
             return None
     return Match(later.id, earlier.id, earlier.order_key, tier, round(score, 4))
@@ -176,12 +203,13 @@ def compare_bucket(key: str, signatures: Iterable[DedupSignature],
                    config: DedupConfig) -> Iterable[Match]:
     """All matches in one bucket: each document against those published before it."""
     ordered = sorted(signatures, key=lambda s: s.order_key)
+    vectors: dict = {}
     for index, later in enumerate(ordered):
         window = ordered[max(0, index - config.max_bucket_comparisons):index]
         for earlier in reversed(window):
             if not within_horizon(earlier, later, config.horizon_seconds):
                 break
-            match = match_pair(key, earlier, later, config)
+            match = match_pair(key, earlier, later, config, vectors)
             if match is not None:
                 yield match
 
@@ -311,7 +339,10 @@ class FlagDuplicates(beam.PTransform):
             | 'ParentsAsDict' >> beam.combiners.ToDict())
         flagged = (
             {
-                'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, s))),
+                # The annotation reads only the signature's id and content hash: the bulky
+                # MinHash and term vector stay out of this shuffle.
+                'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, (
+                    dataclasses.replace(s, minhash=(), story_vector=(), story_keys=()))))),
                 'best': best,
             }
             | 'JoinById' >> beam.CoGroupByKey()

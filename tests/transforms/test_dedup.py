@@ -141,3 +141,15 @@ def test_flag_duplicates_transform_flags_and_never_drops():
 def test_config_rejects_more_bands_than_permutations():
     with pytest.raises(ValueError, match='num_perm'):
         DedupConfig(num_perm=64, lsh_bands=32, lsh_rows=4)
+
+
+def test_each_bucket_copy_carries_only_what_its_test_reads():
+    signature = SIGNER.sign(_doc('a', ARTICLE, '2023-11-14'))
+    keyed = list(candidate_keys(signature, CONFIG))
+    for key, copy in keyed:
+        assert (copy.id, copy.order_key, copy.content_hash) == (
+            signature.id, signature.order_key, signature.content_hash)
+        assert copy.minhash == (signature.minhash if key[0] == 'b' else ())
+        assert copy.story_vector == (signature.story_vector if key[0] == 't' else ())
+        assert copy.story_keys == ()
+    assert sorted({key[0] for key, _ in keyed}) == ['b', 's', 't', 'x']

@@ -1,0 +1,1 @@
+"""newswire's performance benchmark: `python -m bench.run --help`."""

@@ -1,0 +1,70 @@
+"""The benchmark itself, on a tiny corpus, so it cannot silently break. Nothing here is timed."""
+
+import collections
+import json
+
+import pytest
+
+from bench import corpus
+from bench.run import main
+
+
+def test_corpus_is_reproducible_and_varied():
+    first, again = corpus.generate(300, seed=3), corpus.generate(300, seed=3)
+    assert first == again
+    assert first != corpus.generate(300, seed=4)
+    kinds = collections.Counter(record['bench_kind'] for record in first)
+    assert set(kinds) == {'original', 'same_story', 'near_copy', 'republished'}
+    published = [record['published'] for record in first]
+    assert published == sorted(published)
+    # A re-published item is byte for byte an earlier one; a near copy is not.
+    texts = [record['text'] for record in first]
+    for index, record in enumerate(first):
+        if record['bench_kind'] == 'republished':
+            assert record['text'] in texts[:index]
+        if record['bench_kind'] == 'near_copy':
+            assert record['text'] not in texts[:index]
+
+
+def test_corpus_files(tmp_path):
+    paths = corpus.write_corpus(1200, tmp_path / 'c', seed=5)
+    assert [p.name for p in paths] == ['corpus-00000.jsonl', 'corpus-00001.jsonl']
+    lines = [json.loads(line) for p in paths for line in p.read_text().splitlines()]
+    assert len(lines) == 1200 and len({r['id'] for r in lines}) == 1200
+
+
+@pytest.mark.slow
+def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
+    results_path = tmp_path / 'bench.json'
+    assert main(['--sizes', '60', '--workers', '1,2', '--html-repeat', '1', '--html-pages', '3',
+                 '--stream-rate', '5', '--stream-seconds', '2', '--stream-settle', '0',
+                 '--emulator-host', pubsub_emulator, '--json', str(results_path),
+                 '--work-dir', str(tmp_path / 'work')]) == 0
+    results = json.loads(results_path.read_text())
+    assert results['machine']['nproc'] >= 1
+
+    (row,) = results['text']
+    assert row['n'] == 60
+    assert row['plain']['read'] == row['plain']['enriched'] == 60
+    for workers in ('1', '2'):
+        run = row['pipeline'][workers]
+        summary = run['summary']
+        assert summary['documents_read'] == summary['enriched'] == 60
+        assert summary['accounting_ok']
+        # The corpus's variation is seen by the pipeline's duplicate tiers.
+        assert summary['duplicates_by_tier']['exact'] > 0
+        assert summary['duplicates_by_tier']['near_copy'] + summary['duplicates_by_tier'][
+            'exact'] > 0
+        # The plain loop runs the same functions: the same records, byte for byte.
+        assert run['same_output_as_plain'] is True
+        assert run['peak_rss_mb'] > 0
+        assert sum(run['stage_share'].values()) == pytest.approx(1.0, abs=0.01)
+
+    html = results['html']
+    assert html['pages'] == 3 and html['bare_trafilatura']['pages'] == 3
+    assert html['pipeline']['summary']['documents_read'] == 3
+
+    (stream,) = results['streaming']
+    assert stream['settle_seconds'] == 0
+    assert stream['received'] == stream['published'] == 10
+    assert 0 < stream['p50_seconds'] <= stream['p99_seconds']
