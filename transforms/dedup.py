@@ -3,15 +3,16 @@
 How it works, for documents A (published first) and B:
 
 1. Each document gets a signature (`SignDocumentsFn`): its content hash, a MinHash of its word
-   shingles and a weighted term vector (see `similarity`).
+   shingles with the number of distinct shingles, and a weighted term vector (see `similarity`).
 2. The signature is filed under candidate keys: `x:<content hash>` and `s:<source id>` (exact), one
    key per MinHash LSH band (near copy) and `t:<term>` for its heaviest terms (same story). Only
    documents that share a key are ever compared: never all pairs.
 3. In each key's bucket, documents are taken in publication order and each is compared with the
    ones before it within the time horizon (at most `max_bucket_comparisons` of them). A pair that
    passes the key's test yields a `Match(later=B, earlier=A, tier, score)`:
-   exact (same normalized content or source id), near_copy (MinHash Jaccard >= near_copy_threshold)
-   or same_story (term-vector cosine >= story_threshold).
+   exact (same normalized content or source id), near_copy (MinHash Jaccard >= near_copy_threshold,
+   or estimated shingle containment >= near_copy_containment with Jaccard >= near_copy_min_jaccard:
+   `is_near_copy`) or same_story (term-vector cosine >= story_threshold).
 4. Per document, the best matches decide: `duplicate_of` = the earliest exact match,
    `near_duplicate_of` = the earliest near copy, and its story parent = the exact/near original or
    else the most similar earlier report. `story_id` is the root of that parent chain, so each
@@ -48,10 +49,12 @@ EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
 @dataclass(frozen=True)
 class DedupConfig:
     shingle_words: int = 5
-    num_perm: int = 128
-    lsh_bands: int = 32
+    num_perm: int = 256
+    lsh_bands: int = 64
     lsh_rows: int = 4
     near_copy_threshold: float = 0.5
+    near_copy_containment: float = 0.7  # above 1 turns the containment test off
+    near_copy_min_jaccard: float = 0.45
     story_threshold: float = 0.5
     story_keys: int = 8
     horizon_seconds: int = 7 * 24 * 3600
@@ -75,6 +78,7 @@ class DedupSignature:
     story_vector: tuple[tuple[str, float], ...]
     story_keys: tuple[str, ...]
     arrival_time: Optional[float] = None  # in a stream: when it was published to the queue
+    shingle_count: int = 0  # distinct word shingles of the text, for the containment estimate
 
     @property
     def order_key(self) -> tuple:
@@ -118,6 +122,7 @@ class Signer:
         """`arrival_time` (seconds) orders documents whose text gives no publication time; the
         horizon applies to publication times only."""
         text = doc.text
+        shingles = self._minhasher.shingles(text)
         language = doc.language.code if doc.language else 'en'
         features = similarity.story_features(doc.title, text, language,
                                              top_keys=self._config.story_keys)
@@ -126,10 +131,11 @@ class Signer:
             event_time=event_seconds(doc.published_at),
             content_hash=content_hash(text),
             source_key=f'{doc.source.kind}:{doc.source.id}',
-            minhash=self._minhasher.signature(text),
+            minhash=self._minhasher.signature_of_shingles(shingles),
             story_vector=features.vector,
             story_keys=features.keys,
             arrival_time=arrival_time,
+            shingle_count=len(shingles),
         )
 
 
@@ -177,6 +183,21 @@ def _story_cosine(earlier: DedupSignature, later: DedupSignature, vectors: dict)
     return float(sum(a[term] * b[term] for term in sorted(a_terms & b_terms)))
 
 
+def is_near_copy(jaccard: float, count_a: int, count_b: int, config: DedupConfig) -> bool:
+    """The near-copy test on an estimated shingle Jaccard and the two shingle counts.
+
+    Either the two texts are mostly the same (Jaccard >= near_copy_threshold), or the smaller one is
+    mostly inside the larger one (estimated containment >= near_copy_containment) and they still
+    overlap substantially (Jaccard >= near_copy_min_jaccard): a copy with a paragraph cut keeps its
+    containment where its Jaccard drops.
+    """
+    if jaccard >= config.near_copy_threshold:
+        return True
+    if jaccard < config.near_copy_min_jaccard:
+        return False
+    return similarity.containment(jaccard, count_a, count_b) >= config.near_copy_containment
+
+
 def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
                config: DedupConfig, vectors: Optional[dict] = None) -> Optional[Match]:
     """The test a bucket's key stands for, applied to one ordered pair; None if it fails.
@@ -188,7 +209,7 @@ def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
         tier, score = EXACT, 1.0
     elif kind == 'b':
         tier, score = NEAR_COPY, similarity.minhash_jaccard(earlier.minhash, later.minhash)
-        if score < config.near_copy_threshold:
+        if not is_near_copy(score, earlier.shingle_count, later.shingle_count, config):
             return None
     else:
         tier, score = SAME_STORY, (

@@ -50,7 +50,9 @@ class MinHasher:
         return {' '.join(words[i:i + n]) for i in range(len(words) - n + 1)}
 
     def signature(self, text: str) -> tuple[int, ...]:
-        shingles = self.shingles(text)
+        return self.signature_of_shingles(self.shingles(text))
+
+    def signature_of_shingles(self, shingles: set[str]) -> tuple[int, ...]:
         if not shingles:
             return ()
         minhash = self._minhash(num_perm=self._num_perm, seed=self._seed,
@@ -63,6 +65,18 @@ def minhash_jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     if not a or not b or len(a) != len(b):
         return 0.0
     return float(np.mean(np.asarray(a, dtype=np.uint64) == np.asarray(b, dtype=np.uint64)))
+
+
+def containment(jaccard: float, count_a: int, count_b: int) -> float:
+    """|A∩B| / min(|A|, |B|) from the Jaccard of A and B and their sizes.
+
+    |A∩B| = J |A∪B| and |A∪B| = |A| + |B| - |A∩B|, so |A∩B| = J (|A| + |B|) / (1 + J): the conversion
+    datasketch's LSH Ensemble makes between containment and Jaccard. Capped at 1 (J is an estimate).
+    """
+    smaller = min(count_a, count_b)
+    if smaller <= 0 or jaccard <= 0.0:
+        return 0.0
+    return min(1.0, jaccard * (count_a + count_b) / ((1.0 + jaccard) * smaller))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
                                        DedupConfig, FlagDuplicates, Match, Signer, candidate_keys,
-                                       compare_bucket, event_seconds, story_root)
+                                       compare_bucket, event_seconds, is_near_copy, match_pair,
+                                       story_root)
+from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
 
@@ -71,6 +73,33 @@ def test_near_copy_found_and_points_to_the_earlier_item():
     near = [m for m in matches if m.tier == NEAR_COPY]
     assert near and {(m.later, m.earlier) for m in near} == {('copy', 'orig')}
     assert all(0.5 <= m.score < 1 for m in near)
+
+
+def test_containment_from_jaccard_and_sizes():
+    # A (40 shingles) inside B (100): Jaccard 0.4, containment 1.
+    assert similarity.containment(0.4, 40, 100) == pytest.approx(1.0)
+    # Equal sizes, half shared (|A∩B| = 50 of 100 each): Jaccard 1/3, containment 0.5.
+    assert similarity.containment(1 / 3, 100, 100) == pytest.approx(0.5)
+    assert similarity.containment(0.0, 40, 100) == 0.0 and similarity.containment(0.5, 0, 10) == 0.0
+
+
+def test_near_copy_test_needs_high_jaccard_or_containment_with_enough_jaccard():
+    assert is_near_copy(0.5, 100, 100, CONFIG)
+    assert is_near_copy(0.46, 50, 100, CONFIG)         # containment 0.92
+    assert not is_near_copy(0.46, 100, 100, CONFIG)    # containment 0.63: two texts half alike
+    assert not is_near_copy(0.3, 30, 100, CONFIG)      # contained, but too little in common
+
+
+def test_trimmed_copy_is_a_near_copy_by_containment_only():
+    # The first 48 of the article's 90 words: Jaccard under 0.5, nearly all of it inside the original.
+    original = SIGNER.sign(_doc('orig', ARTICLE, '2023-11-14'))
+    trimmed = SIGNER.sign(_doc('copy', ' '.join(ARTICLE.split(' ')[:48]), '2023-11-15'))
+    jaccard = similarity.minhash_jaccard(original.minhash, trimmed.minhash)
+    assert 0.45 <= jaccard < 0.5
+    match = match_pair('b0:any', original, trimmed, CONFIG)
+    assert match is not None and match.tier == NEAR_COPY and match.earlier == 'orig'
+    without_containment = dataclasses.replace(CONFIG, near_copy_containment=1.01)
+    assert match_pair('b0:any', original, trimmed, without_containment) is None
 
 
 def test_nothing_is_compared_with_itself_or_across_the_horizon():
