@@ -38,7 +38,7 @@ class EnrichDocuments(beam.PTransform):
 
     def expand(self, docs):
         s = self._settings
-        extracted = docs | 'ExtractMainText' >> ExtractMainText()
+        extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules)
         described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules)
         languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language)

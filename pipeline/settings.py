@@ -11,6 +11,7 @@ import yaml
 
 from newswire.transforms.clean import CleaningRule, load_cleaning_rules
 from newswire.transforms.dedup import DedupConfig
+from newswire.transforms.extract import ExtractConfig
 from newswire.transforms.feeds import FeedConfig
 from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
@@ -29,6 +30,7 @@ class Settings:
     taxonomy: Taxonomy
     fetch: FetchConfig = FetchConfig()
     feeds: FeedConfig = FeedConfig()
+    extract: ExtractConfig = ExtractConfig()
 
 
 def _defaults() -> dict:
@@ -75,4 +77,5 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         fetch=_build(FetchConfig, {**values['fetch'],
                                    'refused_hostnames': tuple(values['fetch']['refused_hostnames'])}),
         feeds=_build(FeedConfig, values['feeds']),
+        extract=_build(ExtractConfig, values['extract']),
     )

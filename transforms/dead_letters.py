@@ -3,7 +3,9 @@
 Each stage's DoFn yields its good output on the main tag and a `DeadLetter` on `DEAD_LETTER` for the
 failures it expects (empty text, no extractable HTML, ...). `ApplyStage` also catches what it does not
 expect: an exception escaping the DoFn becomes a dead letter with reason `unexpected_error`, so one
-bad record can neither crash the pipeline nor vanish. Records in = enriched + dead letters.
+bad record can neither crash the pipeline nor vanish. Given a time limit, it also stops a record that
+takes longer (reason `timeout`), so one slow record cannot stall the pipeline.
+Records in = enriched + dead letters.
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ class StageOutputs(NamedTuple):
 class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
     """Turns Beam's (element, (type, message, traceback)) error tuples into dead letters."""
 
-    def __init__(self, stage: str):
+    def __init__(self, stage: str, timeout_seconds: Optional[float] = None):
         self._stage = stage
+        self._timeout_seconds = timeout_seconds
         self._errors = Metrics.counter('newswire', f'{stage}_unexpected_errors')
 
     def process(self, failed: tuple[Any, Any]):
@@ -79,6 +82,7 @@ class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
             element = element[0]  # a document travelling with something a stage added to it
         exc_type, message = (error[0], error[1]) if isinstance(error, tuple) else (type(error), error)
         name = getattr(exc_type, '__name__', str(exc_type))
+        timed_out = isinstance(exc_type, type) and issubclass(exc_type, TimeoutError)
         logging.getLogger(__name__).warning('stage %s failed on a record: %s: %s', self._stage, name,
                                             message)
         self._errors.inc()
@@ -86,21 +90,27 @@ class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
             source, original = element.source, element.html or element.text
         else:
             source, original = SourceRef(kind='unknown', id=repr(element)[:200]), None
-        yield dead_letter(self._stage, 'unexpected_error', f'{name}: {message}'[:2000], source,
-                          original)
+        if timed_out:
+            reason, detail = 'timeout', f'not done within {self._timeout_seconds} s'
+        else:
+            reason, detail = 'unexpected_error', f'{name}: {message}'[:2000]
+        yield dead_letter(self._stage, reason, detail, source, original)
 
 
 class ApplyStage(beam.PTransform):
     """Runs one stage's DoFn and returns `StageOutputs(good, dead_letters)`.
 
     The DoFn's expected failures arrive on `DEAD_LETTER`; anything it raises is caught per element and
-    turned into a dead letter too.
+    turned into a dead letter too. With `timeout_seconds`, an element not done in time is a dead letter
+    with reason `timeout` (Beam then runs `process` in a worker thread: the thread of a timed-out
+    element cannot be killed and finishes in the background, so the stage must bound its own work too).
     """
 
-    def __init__(self, fn: beam.DoFn, stage: str):
+    def __init__(self, fn: beam.DoFn, stage: str, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._fn = fn
         self._stage = stage
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, pcoll):
         outputs = (
@@ -108,8 +118,9 @@ class ApplyStage(beam.PTransform):
             | 'Process' >> beam.ParDo(self._fn)
             .with_output_types(Any, **{DEAD_LETTER: DeadLetter})
             .with_outputs(DEAD_LETTER, main='good')
-            .with_exception_handling(main_tag='good', dead_letter_tag='failed'))
+            .with_exception_handling(main_tag='good', dead_letter_tag='failed',
+                                     timeout=self._timeout_seconds))
         unexpected = outputs['failed'] | 'ErrorsToDeadLetters' >> beam.ParDo(
-            _UnexpectedErrorToDeadLetterFn(self._stage))
+            _UnexpectedErrorToDeadLetterFn(self._stage, self._timeout_seconds))
         dead = (outputs[DEAD_LETTER], unexpected) | 'MergeDeadLetters' >> beam.Flatten()
         return StageOutputs(outputs['good'], dead)

@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
+from newswire.transforms.feeds import decode_html
 from newswire.transforms.records import Document, SourceRef, record_id
 
 STAGE = 'read'
@@ -149,11 +150,12 @@ class ParseInputFileFn(beam.DoFn):
             yield self._dead(source, 'binary', 'NUL bytes: not a text document', raw)
             return
         if kind == 'html_file':
-            # trafilatura reads the page's declared charset itself; only refuse what is not text.
+            # Not UTF-8 (or UTF-16 with a BOM): the page's <meta> charset, else cp1252, as for
+            # fetched pages; only what is not text is refused.
             try:
                 html = decode_text(raw)
             except UnicodeDecodeError:
-                html = raw.decode('latin-1')
+                html = decode_html(raw, None)
             self._documents.inc()
             yield Document(id=record_id(source, html), source=source, text='', html=html)
             return
