@@ -74,9 +74,6 @@ def test_the_same_thousand_inputs_twice_give_byte_identical_output(first_run, tm
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    'dedup decides "earlier" among undated documents by arrival order: with 2 worker threads 17 of '
-    'these 1,000 records get another duplicate_of/story_id (transforms/dedup.py, not ours to edit)'))
 def test_the_output_does_not_depend_on_how_the_work_is_split(first_run, tmp_path):
     source, first = first_run
     _assert_identical(first, _run(source, tmp_path / 'threads', '--direct_num_workers=2',
