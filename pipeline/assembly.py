@@ -21,6 +21,8 @@ from newswire.transforms.language import DetectLanguage
 from newswire.transforms.metadata import ExtractMetadata
 from newswire.transforms.topics import TagTopics
 from newswire.transforms.pubsub import PublishDeadLetters, PublishRecords
+from newswire.transforms.pubsub_local import (AcknowledgeReceipts, LeasingReader, LocalPubSubConfig,
+                                              PublishDeadLettersConfirmed, PublishRecordsConfirmed)
 from newswire.transforms.write import Summarize, WriteJsonLines, WriteWindowedJsonLines
 
 ENRICHED_PREFIX = 'enriched'
@@ -89,16 +91,32 @@ class WriteBatchOutputs(beam.PTransform):
 
 
 class PublishOutputs(beam.PTransform):
-    """`RunOutputs` -> the output topic (and each tag's route topic), and the dead-letter topic."""
+    """`RunOutputs` -> the output topic (and each tag's route topic), and the dead-letter topic.
+
+    With `reader` (a local run reading its subscription through `pubsub_local.LeasingReader`), each
+    message is acknowledged once its record or dead letter is confirmed on its topics; both topics
+    are needed then."""
 
     def __init__(self, output_topic: Optional[str], dead_letter_topic: Optional[str],
-                 route_topic_ids: tuple[str, ...] = ()):
+                 route_topic_ids: tuple[str, ...] = (), reader: Optional[LeasingReader] = None,
+                 local_pubsub: LocalPubSubConfig = LocalPubSubConfig()):
         super().__init__()
         self._output_topic = output_topic
         self._dead_letter_topic = dead_letter_topic
         self._route_topic_ids = route_topic_ids
+        self._reader = reader
+        self._local_pubsub = local_pubsub
 
     def expand(self, outputs: RunOutputs):
+        if self._reader is not None:
+            receipts = (
+                outputs.enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
+                    self._output_topic, self._route_topic_ids, self._local_pubsub),
+                outputs.dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
+                    self._dead_letter_topic, self._local_pubsub),
+            ) | 'AllReceipts' >> beam.Flatten()
+            receipts | 'Acknowledge' >> AcknowledgeReceipts(self._reader)
+            return outputs
         if self._output_topic:
             outputs.enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
                                                                    self._route_topic_ids)

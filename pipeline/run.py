@@ -77,11 +77,12 @@ def _job(options):
     return job, settings
 
 
-def _publishing(job, settings):
+def _publishing(job, settings, reader=None):
     from newswire.pipeline.assembly import PublishOutputs
 
     routes = tuple(t.id for t in settings.taxonomy.topics) if job.route_topics else ()
-    return PublishOutputs(job.output_topic, job.dead_letter_topic, routes)
+    return PublishOutputs(job.output_topic, job.dead_letter_topic, routes, reader,
+                          settings.local_pubsub)
 
 
 def batch_pipeline(options) -> 'beam.Pipeline':
@@ -111,29 +112,45 @@ def batch_pipeline(options) -> 'beam.Pipeline':
 def streaming_pipeline(options) -> 'beam.Pipeline':
     """The streaming job's graph (Pub/Sub and/or polled feeds in, topics and/or windowed files out),
     not run."""
+    return _streaming_job(options)[0]
+
+
+def _streaming_job(options):
+    """(pipeline, the started `LeasingReader` of a local run reading a subscription, else None)."""
     import apache_beam as beam
 
     from newswire.pipeline.assembly import WriteWindowedOutputs, build
     from newswire.pipeline.sources import SourceError, select_stream_source
+    from newswire.transforms.pubsub_local import LeasingReader
 
     job, settings = _job(options)
     runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
-    if job.feeds and runner in _DIRECT_RUNNERS:
+    local = runner in _DIRECT_RUNNERS
+    if job.feeds and local:
         # Polling ticks come from PeriodicImpulse, a splittable DoFn. Beam 2.77's DirectRunner picks
         # its batch FnApiRunner for it (nothing ever reaches a GroupByKey), and its streaming
         # BundleBasedDirectRunner refuses it ("_GroupByKeyOnly ... was not replaced as expected").
         raise UsageError(f'--streaming --feeds needs a runner that streams splittable DoFns '
                          f'(DataflowRunner, FlinkRunner, PrismRunner), not {runner}')
+    reader = None
+    if local and job.input_subscription:
+        # Beam's own local Pub/Sub read acknowledges on pull: a killed run would lose what was in
+        # flight. Ours acknowledges after publishing, so it needs both topics to publish to.
+        if not (job.output_topic and job.dead_letter_topic):
+            raise UsageError('a local run reading --input-subscription acknowledges each message '
+                             'once its record or dead letter is published: it needs '
+                             '--output-topic and --dead-letter-topic')
+        reader = LeasingReader(job.input_subscription, settings.local_pubsub).start()
     try:
-        source = select_stream_source(job, settings)
+        source = select_stream_source(job, settings, reader)
     except SourceError as error:
         raise UsageError(str(error)) from error
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings, streaming=True)
-    outputs | 'Publish' >> _publishing(job, settings)
+    outputs | 'Publish' >> _publishing(job, settings, reader)
     if job.output:
         outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
-    return pipeline
+    return pipeline, reader
 
 
 def only_describes_job(options) -> bool:
@@ -177,9 +194,11 @@ def run_batch(argv: Sequence[str]) -> Optional[dict]:
 
 def start_streaming(argv: Sequence[str]):
     """Starts the streaming pipeline; returns Beam's PipelineResult (it runs until cancelled or
-    drained) and whether the job was only described."""
+    drained), whether the job was only described, and the local reader (None unless a local run
+    reads a subscription)."""
     options = pipeline_options(argv)
-    return streaming_pipeline(options).run(), only_describes_job(options)
+    pipeline, reader = _streaming_job(options)
+    return pipeline.run(), only_describes_job(options), reader
 
 
 def format_summary(summary: dict, output_dir: str) -> str:
@@ -201,6 +220,28 @@ def format_summary(summary: dict, output_dir: str) -> str:
     return '\n'.join(lines)
 
 
+def _stream(argv: Sequence[str]) -> int:
+    """Runs a stream until Ctrl-C (0), or until its local reader gives up (1)."""
+    result, described, reader = start_streaming(argv)
+    if described:
+        print('job described, not run')
+        return 0
+    print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        result.cancel()
+        print('newswire: stopped', file=sys.stderr)
+        return 0
+    finally:
+        if reader is not None:
+            reader.stop()
+    if reader is not None and reader.error:
+        print(f'newswire run: stopped reading: {reader.error}', file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     """`newswire run ARGS`: 0 when the pipeline ran (dead letters or not), 2 on a usage error."""
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -211,17 +252,7 @@ def main(argv: Sequence[str]) -> int:
         return 0
     try:
         if PipelineOptions(argv).view_as(StandardOptions).streaming:
-            result, described = start_streaming(argv)
-            if described:
-                print('job described, not run')
-                return 0
-            print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
-            try:
-                result.wait_until_finish()
-            except KeyboardInterrupt:
-                result.cancel()
-                print('newswire: stopped', file=sys.stderr)
-            return 0
+            return _stream(argv)
         summary = run_batch(argv)
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)

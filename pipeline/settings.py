@@ -16,6 +16,7 @@ from newswire.transforms.feeds import FeedConfig
 from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.metadata import MetadataRules, load_metadata_rules
+from newswire.transforms.pubsub_local import LocalPubSubConfig
 from newswire.transforms.topics import Taxonomy, load_taxonomy
 
 
@@ -31,6 +32,7 @@ class Settings:
     fetch: FetchConfig = FetchConfig()
     feeds: FeedConfig = FeedConfig()
     extract: ExtractConfig = ExtractConfig()
+    local_pubsub: LocalPubSubConfig = LocalPubSubConfig()
 
 
 def _defaults() -> dict:
@@ -78,4 +80,5 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
                                    'refused_hostnames': tuple(values['fetch']['refused_hostnames'])}),
         feeds=_build(FeedConfig, values['feeds']),
         extract=_build(ExtractConfig, values['extract']),
+        local_pubsub=_build(LocalPubSubConfig, values['local_pubsub']),
     )

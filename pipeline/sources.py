@@ -4,6 +4,7 @@ stream, a Pub/Sub subscription (--input-subscription), polled feeds (--feeds), o
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import apache_beam as beam
 
@@ -11,6 +12,7 @@ from newswire.pipeline.options import NewswireOptions
 from newswire.pipeline.settings import Settings
 from newswire.transforms.dead_letters import StageOutputs
 from newswire.transforms.feeds import FeedRejected, PollFeeds, ReadFeeds, parse_feed_list
+from newswire.transforms.pubsub_local import LeasingReader, ReadLeasedMessages
 from newswire.transforms.read_files import ReadDocumentFiles
 
 
@@ -64,13 +66,17 @@ def select_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
     return _one_or_merged(sources)
 
 
-def select_stream_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
-    """ReadPubSubDocuments for --input-subscription, PollFeeds for --feeds (every
-    `feeds.poll_interval_seconds`); both merged when both are given."""
+def select_stream_source(job: NewswireOptions, settings: Settings,
+                         reader: Optional[LeasingReader] = None) -> beam.PTransform:
+    """ReadPubSubDocuments for --input-subscription (ReadLeasedMessages from `reader` when a local
+    run reads it itself), PollFeeds for --feeds (every `feeds.poll_interval_seconds`); both merged
+    when both are given."""
     from newswire.transforms.pubsub import ReadPubSubDocuments
 
     sources = {}
-    if job.input_subscription:
+    if reader is not None:
+        sources['PubSub'] = ReadLeasedMessages(reader, settings.max_document_bytes)
+    elif job.input_subscription:
         sources['PubSub'] = ReadPubSubDocuments(job.input_subscription,
                                                 settings.max_document_bytes)
     if job.feeds:

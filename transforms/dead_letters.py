@@ -88,6 +88,8 @@ class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
         self._errors.inc()
         if isinstance(element, Document):
             source, original = element.source, element.html or element.text
+        elif isinstance(getattr(element, 'source', None), SourceRef):  # e.g. a Pub/Sub delivery
+            source, original = element.source, getattr(element, 'original', None)
         else:
             source, original = SourceRef(kind='unknown', id=repr(element)[:200]), None
         if timed_out:

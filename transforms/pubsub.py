@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, WriteToPubSub
@@ -43,12 +43,35 @@ def _attribute_text(value: str) -> str:
     return raw[:MAX_ATTRIBUTE_VALUE_BYTES].decode('utf-8', 'ignore')
 
 
+def message_source(attributes: Mapping[str, str], message_id: str,
+                   receipt: Optional[str] = None) -> SourceRef:
+    return SourceRef(kind='pubsub', id=attributes.get('source_id') or message_id,
+                     url=attributes.get('url'), outlet=attributes.get('outlet'), receipt=receipt)
+
+
+class Delivery(NamedTuple):
+    """A message as received, and its receipt (the ack id) when the local reader acknowledges only
+    after the message's record is published (transforms/pubsub_local.py)."""
+
+    message: PubsubMessage
+    receipt: Optional[str] = None
+
+    @property
+    def source(self) -> SourceRef:
+        """Where a dead letter of this delivery points (also for an unexpected error)."""
+        return message_source(self.message.attributes or {}, self.message.message_id or '',
+                              self.receipt)
+
+    @property
+    def original(self) -> bytes:
+        return self.message.data or b''
+
+
 def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], message_id: str,
-                        max_document_bytes: int):
+                        max_document_bytes: int, receipt: Optional[str] = None):
     """A raw message -> (Document, None) or (None, DeadLetter) with the original bytes."""
     attributes = dict(attributes or {})
-    source = SourceRef(kind='pubsub', id=attributes.get('source_id') or message_id,
-                       url=attributes.get('url'), outlet=attributes.get('outlet'))
+    source = message_source(attributes, message_id, receipt)
     data = data or b''
 
     def dead(reason, detail):
@@ -100,14 +123,16 @@ def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], me
 
 
 class ParseMessageFn(beam.DoFn):
-    """PubsubMessage -> Document, or a dead letter with the message's bytes."""
+    """Delivery -> Document, or a dead letter with the message's bytes; both keep the receipt."""
 
     def __init__(self, max_document_bytes: int):
         self._max_document_bytes = max_document_bytes
 
-    def process(self, message: PubsubMessage):
+    def process(self, delivery: Delivery):
+        message = delivery.message
         document, letter = message_to_document(
-            message.data, message.attributes, message.message_id or '', self._max_document_bytes)
+            message.data, message.attributes, message.message_id or '', self._max_document_bytes,
+            delivery.receipt)
         if letter is not None:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
         else:
@@ -127,6 +152,7 @@ class ReadPubSubDocuments(beam.PTransform):
             pbegin
             | 'ReadMessages' >> ReadFromPubSub(subscription=self._subscription,
                                                with_attributes=True)
+            | 'AsDeliveries' >> beam.Map(Delivery)
             | 'ParseMessages' >> ApplyStage(ParseMessageFn(self._max_document_bytes), STAGE))
 
 
@@ -184,6 +210,18 @@ def route_topic(output_topic: str, topic_id: str) -> str:
     return f'{output_topic}-{topic_id}'
 
 
+def is_routed(message: PubsubMessage, topic_id: str) -> bool:
+    """Whether a record message goes to `topic_id`'s route topic: the record carries that tag."""
+    return f'topic_{topic_id}' in (message.attributes or {})
+
+
+def record_topics(message: PubsubMessage, output_topic: str,
+                  route_topic_ids: Iterable[str] = ()) -> list[str]:
+    """Every topic a record message is published to: the output topic and its tags' routes."""
+    return [output_topic] + [route_topic(output_topic, t) for t in route_topic_ids
+                             if is_routed(message, t)]
+
+
 class PublishRecords(beam.PTransform):
     """Enriched records -> the output topic, and with `route_topic_ids` also to each tag's route."""
 
@@ -196,9 +234,8 @@ class PublishRecords(beam.PTransform):
         messages = records | 'ToMessages' >> beam.Map(record_to_message)
         messages | 'Publish' >> WriteToPubSub(self._output_topic, with_attributes=True)
         for topic_id in self._route_topic_ids:
-            attribute = f'topic_{topic_id}'
             (messages
-             | f'Tagged[{topic_id}]' >> beam.Filter(lambda m, a=attribute: a in m.attributes)
+             | f'Tagged[{topic_id}]' >> beam.Filter(is_routed, topic_id)
              | f'Route[{topic_id}]' >> WriteToPubSub(route_topic(self._output_topic, topic_id),
                                                     with_attributes=True))
         return messages

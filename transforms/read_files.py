@@ -11,6 +11,7 @@ over the size cap, a malformed JSON line, a record with neither text nor html.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -229,12 +230,10 @@ def document_from_record(record, source: SourceRef):
     if not (isinstance(text, str) and text.strip()) and not (isinstance(html, str) and html.strip()):
         return None, ('no_text', 'the record has neither a non-empty "text" nor "html"')
     own_id = record.get('id')
-    source = SourceRef(
-        kind=source.kind,
+    source = dataclasses.replace(
+        source,
         id=str(own_id) if own_id not in (None, '') else source.id,
-        path=source.path,
         url=record.get('url') or source.url,
-        line=source.line,
         outlet=record.get('outlet') or source.outlet,
     )
     extra = {k: v for k, v in record.items() if k not in JSONL_KNOWN_KEYS}

@@ -22,6 +22,8 @@ class SourceRef:
 
     `kind` is one of text_file, html_file, jsonl, pubsub, feed. `id` is the input record's own id when
     it had one, else the file path (relative to the input it was found under) or the message id.
+    `receipt` is how to acknowledge the delivery the document came in (a Pub/Sub ack id, when a local
+    run acknowledges after publishing: see transforms/pubsub_local.py); it is never written out.
     """
 
     kind: str
@@ -30,6 +32,7 @@ class SourceRef:
     url: Optional[str] = None
     line: Optional[int] = None
     outlet: Optional[str] = None
+    receipt: Optional[str] = field(default=None, compare=False, repr=False)
 
     def to_json_dict(self) -> dict:
         out = {'kind': self.kind, 'id': self.id, 'outlet': self.outlet}

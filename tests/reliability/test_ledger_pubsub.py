@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from newswire.pipeline.assembly import build
 from newswire.pipeline.settings import load_settings
 from newswire.transforms.dead_letters import ApplyStage
-from newswire.transforms.pubsub import STAGE, ParseMessageFn
+from newswire.transforms.pubsub import STAGE, Delivery, ParseMessageFn
 from newswire.transforms.write import Summarize
 from tests.conftest import SEEDS, direct_pipeline
 
@@ -30,7 +30,7 @@ class MessagesSource(beam.PTransform):
 
     def expand(self, pbegin):
         return (pbegin
-                | 'Messages' >> beam.Create(self._messages)
+                | 'Messages' >> beam.Create([Delivery(m) for m in self._messages])
                 | 'ParseMessages' >> ApplyStage(ParseMessageFn(self._max_document_bytes), STAGE))
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import apache_beam as beam
@@ -5,7 +6,8 @@ import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.pubsub import (MAX_ATTRIBUTE_VALUE_BYTES, MAX_BODY_BYTES, ParseMessageFn,
+from newswire.transforms.pubsub import (MAX_ATTRIBUTE_VALUE_BYTES, MAX_BODY_BYTES, Delivery,
+                                        ParseMessageFn,
                                         dead_letter_to_message, message_to_document,
                                         record_attributes, record_to_message)
 from newswire.transforms.dead_letters import ApplyStage, dead_letter
@@ -106,10 +108,22 @@ def test_dead_letter_message():
     assert json.loads(message.data)['original_encoding'] == 'base64'
 
 
-def test_parse_message_fn_in_a_pipeline():
-    messages = [PubsubMessage(b'Talks resumed in Baku today.', {'source_id': 'a'}, message_id='1'),
-                PubsubMessage(b'', {'source_id': 'b'}, message_id='2')]
+def test_parse_message_fn_in_a_pipeline_keeps_each_delivery_receipt():
+    deliveries = [
+        Delivery(PubsubMessage(b'Talks resumed in Baku today.', {'source_id': 'a'}, message_id='1'),
+                 receipt='ack-1'),
+        Delivery(PubsubMessage(b'', {'source_id': 'b'}, message_id='2'), receipt='ack-2'),
+        Delivery(PubsubMessage(b'No receipt: read by the native source.', {}, message_id='3'))]
     with direct_pipeline() as p:
-        good, dead = p | beam.Create(messages) | ApplyStage(ParseMessageFn(CAP), 'read')
-        assert_that(good | beam.Map(lambda d: d.source.id), equal_to(['a']), label='good')
-        assert_that(dead | beam.Map(lambda d: d.reason), equal_to(['empty']), label='dead')
+        good, dead = p | beam.Create(deliveries) | ApplyStage(ParseMessageFn(CAP), 'read')
+        assert_that(good | beam.Map(lambda d: (d.source.id, d.source.receipt)),
+                    equal_to([('a', 'ack-1'), ('3', None)]), label='good')
+        assert_that(dead | beam.Map(lambda d: (d.reason, d.source.receipt)),
+                    equal_to([('empty', 'ack-2')]), label='dead')
+
+
+def test_the_receipt_is_never_written_out():
+    doc, _ = message_to_document(b'Talks resumed in Baku.', {}, 'm1', CAP, receipt='ack-9')
+    assert doc.source.receipt == 'ack-9'
+    assert 'ack-9' not in json.dumps(doc.to_json_dict())
+    assert doc.source == dataclasses.replace(doc.source, receipt=None)  # not part of identity

@@ -1,0 +1,112 @@
+"""The local leasing reader: backoff, leases, and the reader itself on the real Pub/Sub emulator."""
+
+import uuid
+
+import grpc
+import pytest
+from apache_beam.portability.api import beam_interactive_api_pb2, beam_interactive_api_pb2_grpc
+
+from newswire.transforms.pubsub_local import (WIRE_CODER, Backoff, LeasingReader, Leases,
+                                              LocalPubSubConfig)
+from tests.conftest import poll
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_backoff_doubles_up_to_its_cap_and_gives_up_after_its_time():
+    clock = FakeClock()
+    backoff = Backoff(initial=0.5, maximum=4, give_up=30, clock=clock)
+    delays = []
+    for _ in range(6):
+        delays.append(backoff.failed())
+        clock.now += 5
+    assert delays == [0.5, 1, 2, 4, 4, 4]
+    clock.now += 5  # 35 s after the first failure
+    assert backoff.failed() is None
+    backoff.succeeded()
+    assert backoff.failed() == 0.5 and backoff.failures == 1
+
+
+def test_leases_renew_when_a_third_is_left_and_drop_after_the_maximum():
+    clock = FakeClock()
+    leases = Leases(clock)
+    leases.add(['a', 'b'], 30)
+    assert leases.due(30, 100) == ([], [])
+    clock.now += 21  # 9 s left of 30: renew both
+    assert leases.due(30, 100) == (['a', 'b'], [])
+    assert leases.end(['a', 'zzz']) == ['a']  # an unknown or ended id is not acknowledged twice
+    assert leases.end(['a']) == []
+    clock.now += 80  # b held for 101 s
+    assert leases.due(30, 100) == ([], ['b'])
+    assert len(leases) == 0
+
+
+def _events(endpoint):
+    stub = beam_interactive_api_pb2_grpc.TestStreamServiceStub(grpc.insecure_channel(endpoint))
+    return stub.Events(beam_interactive_api_pb2.EventsRequest(output_ids=['messages']))
+
+
+def _elements(stream, count, deadline):
+    """Decoded elements from the event stream until `count` arrived (and the round of events that
+    brought them ended); also the last watermark."""
+    import time
+    elements, watermark = [], 0
+    end = time.monotonic() + deadline
+    for event in stream:
+        if event.HasField('element_event'):
+            elements += [WIRE_CODER.decode(e.encoded_element)
+                         for e in event.element_event.elements]
+        elif event.HasField('watermark_event'):
+            watermark = event.watermark_event.new_watermark
+        elif len(elements) >= count or time.monotonic() > end:  # a processing-time tick
+            return elements, watermark
+    return elements, watermark
+
+
+@pytest.mark.slow
+def test_reader_acknowledges_only_when_told_and_renews_leases_meanwhile(pubsub_emulator):
+    from google.cloud import pubsub_v1
+
+    from newswire.pipeline.pubsub_admin import ensure_subscription, ensure_topic
+
+    project = f'lease-{uuid.uuid4().hex[:8]}'
+    topic = f'projects/{project}/topics/raw'
+    subscription = f'projects/{project}/subscriptions/raw-pipeline'
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    ensure_topic(publisher, topic)
+    ensure_subscription(subscriber, subscription, topic, ack_deadline_seconds=10)
+    for index in range(3):
+        publisher.publish(topic, f'body {index}'.encode(), source_id=f's{index}').result(30)
+
+    # The minimum lease Pub/Sub takes is 10 s; renewed at a third left, it outlives 25 s.
+    reader = LeasingReader(subscription, LocalPubSubConfig(lease_seconds=10)).start()
+    try:
+        stream = _events(reader.endpoint)
+        elements, watermark = _elements(stream, 3, 60)
+        assert sorted(e[0] for e in elements) == [b'body 0', b'body 1', b'body 2']
+        assert sorted(e[1]['source_id'] for e in elements) == ['s0', 's1', 's2']
+        assert watermark >= min(e[3] for e in elements) > 0
+        assert reader.in_flight == 3
+
+        by_body = {e[0]: e for e in elements}
+        reader.acknowledge([by_body[b'body 0'][4], by_body[b'body 1'][4]])
+        assert reader.in_flight == 1
+
+        # Past two lease lengths nothing came again: body 2 is still leased, renewed by the reader.
+        more, _ = _elements(stream, 1, 25)
+        assert more == []
+    finally:
+        reader.stop()
+
+    # With the reader gone its lease lapses: only the unacknowledged message comes back.
+    def redelivered():
+        response = subscriber.pull(request={'subscription': subscription, 'max_messages': 10},
+                                   timeout=5)
+        return [m.message.data for m in response.received_messages]
+    assert poll(redelivered, 60, interval=1, what='the unacknowledged message again') == [b'body 2']

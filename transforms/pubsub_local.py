@@ -1,0 +1,456 @@
+"""Pub/Sub on a local runner, at least once end to end: a message is acknowledged only after its
+enriched record or dead letter has been published.
+
+Beam's DirectRunner reads Pub/Sub itself and acknowledges each message as soon as it pulls it
+(apache/beam#18939), so `kill -9` of a local streaming run loses whatever was in flight. A local run
+of newswire reads its subscription itself instead:
+
+    LeasingReader        a thread of this process: pulls, keeps every pulled message leased (renews
+        |                its ack deadline) until it is acknowledged, and serves the messages with the
+        |                watermark and the clock as a TestStream event service, the one way the
+        v                DirectRunner takes an unbounded stream from outside
+    ReadLeasedMessages -> enrichment -> PublishConfirmed: publishes each record or dead letter, waits
+        |                for Pub/Sub to confirm it, then passes the message's receipt (ack id) on
+        v
+    AcknowledgeReceipts  hands the receipts back to the reader, which acknowledges them.
+
+The messages of a run that dies stay unacknowledged; Pub/Sub delivers them again once their lease
+lapses (`lease_seconds`), and a message whose record was published just before the crash comes out
+again, flagged by dedup when the run still remembers it. Lost connections (an emulator restarted, a
+topic or subscription deleted and created again) are retried with capped exponential backoff; after
+`give_up_seconds` of failures in a row the run stops with an error instead of spinning. On Dataflow
+the native ReadFromPubSub and WriteToPubSub stay: Dataflow acknowledges after its own checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
+import apache_beam as beam
+from apache_beam import coders
+from apache_beam.io.gcp.pubsub import PubsubMessage
+from apache_beam.portability.api import beam_interactive_api_pb2_grpc, beam_runner_api_pb2
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.utils.windowed_value import WindowedValue
+
+from newswire.transforms.dead_letters import ApplyStage
+from newswire.transforms.pubsub import (STAGE, Delivery, ParseMessageFn, dead_letter_to_message,
+                                        record_to_message, record_topics)
+
+_LOG = logging.getLogger(__name__)
+_EVENT = beam_runner_api_pb2.TestStreamPayload.Event
+# What travels from the reader to the pipeline: data, attributes, message id, publish time (micros),
+# ack id. Typed coders, not pickle, on a socket.
+WIRE_CODER = coders.TupleCoder([
+    coders.BytesCoder(), coders.MapCoder(coders.StrUtf8Coder(), coders.StrUtf8Coder()),
+    coders.StrUtf8Coder(), coders.VarIntCoder(), coders.StrUtf8Coder()])
+# The acknowledging step finds its reader here: both live in the process that runs a local pipeline.
+_READERS: dict[str, 'LeasingReader'] = {}
+
+
+@dataclass(frozen=True)
+class LocalPubSubConfig:
+    """`pubsub:` in settings.yaml."""
+
+    lease_seconds: int = 60
+    max_lease_seconds: int = 3600
+    max_in_flight: int = 1000
+    max_messages_per_pull: int = 100
+    pull_wait_seconds: float = 1.0
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 10.0
+    give_up_seconds: float = 600.0
+
+
+class Backoff:
+    """Delays between retries: doubling from `initial` up to `maximum`, for at most `give_up` seconds
+    of failures in a row. `clock` is injected so tests need not wait."""
+
+    def __init__(self, initial: float, maximum: float, give_up: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self._initial, self._maximum, self._give_up, self._clock = initial, maximum, give_up, clock
+        self._delay = initial
+        self._failing_since: Optional[float] = None
+        self.failures = 0
+
+    def failed(self) -> Optional[float]:
+        """Records a failure; the delay before the next try, or None once it is time to give up."""
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        self.failures += 1
+        if now - self._failing_since >= self._give_up:
+            return None
+        delay, self._delay = self._delay, min(self._maximum, self._delay * 2)
+        return delay
+
+    def succeeded(self) -> None:
+        self._delay, self._failing_since, self.failures = self._initial, None, 0
+
+
+def _is_retryable(error: Exception) -> bool:
+    from google.api_core import exceptions
+
+    # NotFound: a topic or subscription being created again (an emulator restart loses them).
+    return isinstance(error, (exceptions.ServiceUnavailable, exceptions.NotFound,
+                              exceptions.DeadlineExceeded, exceptions.InternalServerError,
+                              exceptions.Aborted, exceptions.Unknown, exceptions.Cancelled,
+                              exceptions.ResourceExhausted, exceptions.RetryError,
+                              ConnectionError, TimeoutError, futures.TimeoutError))
+
+
+class Leases:
+    """Ack ids in flight and when each lease runs out; thread-safe (the reader renews while the
+    pipeline acknowledges)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+        self._since: dict[str, float] = {}
+
+    def add(self, ack_ids: Iterable[str], seconds: float) -> None:
+        now = self._clock()
+        with self._lock:
+            for ack_id in ack_ids:
+                self._until[ack_id] = now + seconds
+                self._since[ack_id] = now
+
+    def end(self, ack_ids: Iterable[str]) -> list[str]:
+        """Ends these leases; returns the ack ids that were still leased."""
+        with self._lock:
+            ended = [a for a in ack_ids if self._until.pop(a, None) is not None]
+            for ack_id in ended:
+                del self._since[ack_id]
+        return ended
+
+    def due(self, seconds: float, max_seconds: float) -> tuple[list[str], list[str]]:
+        """(leases to renew for `seconds` more: a third of a lease or less left, leases held longer
+        than `max_seconds`: given up and dropped). Renewed ones count as renewed."""
+        now = self._clock()
+        renew, expired = [], []
+        with self._lock:
+            for ack_id, until in self._until.items():
+                if now - self._since[ack_id] >= max_seconds:
+                    expired.append(ack_id)
+                elif until - now <= seconds / 3:
+                    renew.append(ack_id)
+            for ack_id in expired:
+                del self._until[ack_id], self._since[ack_id]
+            for ack_id in renew:
+                self._until[ack_id] = now + seconds
+        return renew, expired
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._until)
+
+
+class LeasingReader(beam_interactive_api_pb2_grpc.TestStreamServiceServicer):
+    """A subscription served as TestStream events on 127.0.0.1, acknowledged only when told.
+
+    `start()` binds the event service and registers the reader under `name` (for
+    `AcknowledgeReceipts`); pulling starts when the pipeline asks for events. `error` is set when the
+    reader gave up (failures for `give_up_seconds` in a row), which ends the stream."""
+
+    def __init__(self, subscription: str, config: LocalPubSubConfig,
+                 clock: Callable[[], float] = time.monotonic):
+        self.subscription = subscription
+        self.name = f'{subscription}#{uuid.uuid4().hex[:8]}'
+        self.endpoint: Optional[str] = None
+        self.error: Optional[str] = None
+        self._config = config
+        self._clock = clock
+        self._leases = Leases(clock)
+        self._stopping = threading.Event()
+        self._server = None
+        self._subscriber = None
+
+    def start(self) -> 'LeasingReader':
+        import grpc
+        from google.cloud import pubsub_v1
+
+        self._subscriber = pubsub_v1.SubscriberClient()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        beam_interactive_api_pb2_grpc.add_TestStreamServiceServicer_to_server(self, self._server)
+        port = self._server.add_insecure_port('127.0.0.1:0')
+        self._server.start()
+        self.endpoint = f'127.0.0.1:{port}'
+        _READERS[self.name] = self
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        _READERS.pop(self.name, None)
+        if self._server is not None:
+            self._server.stop(grace=1)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._leases)
+
+    # The TestStream service: one call, from the runner, for the whole run.
+    def Events(self, request, context):
+        (tag,) = request.output_ids
+        yield from self._events(tag)
+
+    def _events(self, tag: str) -> Iterator:
+        config = self._config
+        backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds,
+                          config.give_up_seconds, self._clock)
+        watermark = 0
+        last_tick = self._clock()
+        while not self._stopping.is_set():
+            batch, delay = [], 0.0
+            try:
+                self._renew_leases()
+                if self.in_flight < config.max_in_flight:
+                    batch = self._pull()
+                else:
+                    self._stopping.wait(min(config.pull_wait_seconds, 0.1))
+                backoff.succeeded()
+            except Exception as error:  # noqa: BLE001 - classified right below
+                if not _is_retryable(error):
+                    raise
+                delay = backoff.failed()
+                if delay is None:
+                    self.error = (f'{self.subscription}: still failing after '
+                                  f'{config.give_up_seconds:.0f} s ({backoff.failures} tries): '
+                                  f'{type(error).__name__}: {error}')
+                    _LOG.error('giving up reading %s', self.error)
+                    return
+                _LOG.warning('reading %s failed (try %d), again in %.1f s: %s: %s',
+                             self.subscription, backoff.failures, delay, type(error).__name__,
+                             str(error)[:300])
+            if batch:
+                yield _EVENT(element_event=_EVENT.AddElements(tag=tag, elements=[
+                    beam_runner_api_pb2.TestStreamPayload.TimestampedElement(
+                        encoded_element=WIRE_CODER.encode(item), timestamp=item[3])
+                    for item in batch]))
+                # The oldest message just pulled bounds what may still come (Pub/Sub hands out
+                # roughly in publish order); an idle subscription lets the watermark reach now.
+                candidate = min(item[3] for item in batch)
+            else:
+                candidate = int(time.time() * 1e6)
+            if candidate > watermark:
+                watermark = candidate
+                yield _EVENT(watermark_event=_EVENT.AdvanceWatermark(tag=tag,
+                                                                     new_watermark=watermark))
+            now = self._clock()
+            # The runner's processing-time clock follows this one: the TestStream owns it.
+            yield _EVENT(processing_time_event=_EVENT.AdvanceProcessingTime(
+                advance_duration=int((now - last_tick) * 1e6)))
+            last_tick = now
+            # Heartbeats keep going while waiting to retry (the runner ends a silent stream).
+            while delay > 0 and not self._stopping.is_set():
+                step = min(delay, 1.0)
+                self._stopping.wait(step)
+                delay -= step
+                yield _EVENT(processing_time_event=_EVENT.AdvanceProcessingTime(
+                    advance_duration=int(step * 1e6)))
+
+    def _pull(self) -> list[tuple]:
+        from google.api_core.exceptions import DeadlineExceeded
+
+        config = self._config
+        try:
+            response = self._subscriber.pull(
+                request={'subscription': self.subscription,
+                         'max_messages': min(config.max_messages_per_pull,
+                                             config.max_in_flight - self.in_flight)},
+                timeout=config.pull_wait_seconds, retry=None)
+        except DeadlineExceeded:
+            return []  # nothing to read within the wait: idle, not a failure
+        received = list(response.received_messages)
+        if not received:
+            return []
+        ack_ids = [r.ack_id for r in received]
+        self._leases.add(ack_ids, config.lease_seconds)
+        self._modify_deadline(ack_ids, config.lease_seconds)
+        return [(r.message.data, dict(r.message.attributes), r.message.message_id,
+                 int(r.message.publish_time.timestamp() * 1e6), r.ack_id) for r in received]
+
+    def _renew_leases(self) -> None:
+        renew, expired = self._leases.due(self._config.lease_seconds,
+                                          self._config.max_lease_seconds)
+        if expired:
+            _LOG.warning('%d message(s) of %s were in flight for over %d s: no longer renewed, '
+                         'Pub/Sub will deliver them again', len(expired), self.subscription,
+                         self._config.max_lease_seconds)
+        if renew:
+            self._modify_deadline(renew, self._config.lease_seconds)
+
+    def _modify_deadline(self, ack_ids: list[str], seconds: int) -> None:
+        for start in range(0, len(ack_ids), 1000):  # Pub/Sub's per-request limit is about 2,500
+            self._subscriber.modify_ack_deadline(request={
+                'subscription': self.subscription, 'ack_ids': ack_ids[start:start + 1000],
+                'ack_deadline_seconds': seconds}, retry=None, timeout=30)
+
+    def acknowledge(self, ack_ids: list[str]) -> None:
+        """Acknowledges these messages and ends their leases. A failure is logged, not raised: the
+        message comes again and is flagged as a duplicate (at least once, never lost)."""
+        ack_ids = self._leases.end(ack_ids)
+        for start in range(0, len(ack_ids), 1000):
+            try:
+                self._subscriber.acknowledge(request={
+                    'subscription': self.subscription, 'ack_ids': ack_ids[start:start + 1000]},
+                    retry=None, timeout=30)
+            except Exception as error:  # noqa: BLE001 - any failure means "delivered again"
+                _LOG.warning('acknowledging %d message(s) of %s failed; Pub/Sub will deliver them '
+                             'again: %s: %s', len(ack_ids[start:start + 1000]), self.subscription,
+                             type(error).__name__, str(error)[:300])
+
+
+def _as_delivery(item: tuple) -> Delivery:
+    data, attributes, message_id, publish_micros, ack_id = item
+    from apache_beam.utils.timestamp import Timestamp
+
+    message = PubsubMessage(data, attributes, message_id=message_id,
+                            publish_time=Timestamp(micros=publish_micros).to_utc_datetime())
+    return Delivery(message, receipt=ack_id)
+
+
+class ReadLeasedMessages(beam.PTransform):
+    """A started `LeasingReader` -> `StageOutputs(documents, dead letters)`, each carrying its
+    message's receipt (`source.receipt`) for `AcknowledgeReceipts`."""
+
+    def __init__(self, reader: LeasingReader, max_document_bytes: int):
+        super().__init__()
+        self._endpoint = reader.endpoint
+        self._max_document_bytes = max_document_bytes
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | 'ReadMessages' >> TestStream(coder=WIRE_CODER, endpoint=self._endpoint)
+            | 'AsDeliveries' >> beam.Map(_as_delivery)
+            | 'ParseMessages' >> ApplyStage(ParseMessageFn(self._max_document_bytes), STAGE))
+
+
+class PublishConfirmedFn(beam.DoFn):
+    """(message, receipt, topics) -> the receipt, once Pub/Sub has confirmed the message on every
+    one of its topics. Failures are retried with backoff for `give_up_seconds`, then raised (the
+    run stops; nothing unconfirmed was acknowledged)."""
+
+    def __init__(self, config: LocalPubSubConfig):
+        self._config = config
+
+    def setup(self):
+        from google.cloud import pubsub_v1
+
+        self._publisher = pubsub_v1.PublisherClient()
+
+    def start_bundle(self):
+        self._pending = []
+
+    def process(self, item, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        message, receipt, topics = item
+        self._pending.append((message, receipt, tuple(topics), timestamp, window))
+
+    def finish_bundle(self):
+        config = self._config
+        backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds,
+                          config.give_up_seconds)
+        unconfirmed = [(m, topic) for m, _, topics, _, _ in self._pending for topic in topics]
+        while unconfirmed:
+            sent = [(m, topic, self._publisher.publish(topic, m.data, **(m.attributes or {})))
+                    for m, topic in unconfirmed]
+            unconfirmed, last_error = [], None
+            for message, topic, future in sent:
+                try:
+                    future.result(timeout=60)
+                except Exception as error:  # noqa: BLE001 - classified right below
+                    if not _is_retryable(error):
+                        raise
+                    unconfirmed.append((message, topic))
+                    last_error = error
+            if unconfirmed:
+                delay = backoff.failed()
+                if delay is None:
+                    raise RuntimeError(f'publishing {len(unconfirmed)} message(s) still failing '
+                                       f'after {config.give_up_seconds:.0f} s: {last_error}')
+                _LOG.warning('publishing %d message(s) failed (try %d), again in %.1f s: %s',
+                             len(unconfirmed), backoff.failures, delay, last_error)
+                time.sleep(delay)
+        for _, receipt, _, timestamp, window in self._pending:
+            if receipt is not None:
+                yield WindowedValue(receipt, timestamp, [window])
+        self._pending = []
+
+
+class PublishRecordsConfirmed(beam.PTransform):
+    """Enriched records -> their receipts, once each record is on the output topic and on the route
+    topic of each of its tags (the same messages and routes as `pubsub.PublishRecords`)."""
+
+    def __init__(self, output_topic: str, route_topic_ids: Iterable[str],
+                 config: LocalPubSubConfig):
+        super().__init__()
+        self._output_topic = output_topic
+        self._route_topic_ids = tuple(route_topic_ids)
+        self._config = config
+
+    def expand(self, records):
+        def addressed(doc, output_topic=self._output_topic, routes=self._route_topic_ids):
+            message = record_to_message(doc)
+            return message, doc.source.receipt, record_topics(message, output_topic, routes)
+
+        return (records
+                | 'ToMessages' >> beam.Map(addressed)
+                | 'PublishConfirmed' >> beam.ParDo(PublishConfirmedFn(self._config)))
+
+
+class PublishDeadLettersConfirmed(beam.PTransform):
+    """Dead letters -> their receipts, once each is on the dead-letter topic."""
+
+    def __init__(self, topic: str, config: LocalPubSubConfig):
+        super().__init__()
+        self._topic = topic
+        self._config = config
+
+    def expand(self, letters):
+        return (letters
+                | 'ToMessages' >> beam.Map(
+                    lambda letter, topic=self._topic: (dead_letter_to_message(letter),
+                                                       letter.source.receipt, [topic]))
+                | 'PublishConfirmed' >> beam.ParDo(PublishConfirmedFn(self._config)))
+
+
+class AcknowledgeReceiptsFn(beam.DoFn):
+    """Receipts -> acknowledged messages, by the reader registered under `reader_name`."""
+
+    def __init__(self, reader_name: str):
+        self._reader_name = reader_name
+
+    def setup(self):
+        self._reader = _READERS.get(self._reader_name)
+        if self._reader is None:
+            raise RuntimeError(f'no Pub/Sub reader {self._reader_name} in this process: local '
+                               f'acknowledgement needs the in-process DirectRunner')
+
+    def start_bundle(self):
+        self._receipts = []
+
+    def process(self, receipt: str):
+        self._receipts.append(receipt)
+
+    def finish_bundle(self):
+        if self._receipts:
+            self._reader.acknowledge(self._receipts)
+        self._receipts = []
+
+
+class AcknowledgeReceipts(beam.PTransform):
+    """Receipts of confirmed publications -> nothing; their messages are acknowledged."""
+
+    def __init__(self, reader: LeasingReader):
+        super().__init__()
+        self._reader_name = reader.name
+
+    def expand(self, receipts):
+        return receipts | 'Acknowledge' >> beam.ParDo(AcknowledgeReceiptsFn(self._reader_name))
