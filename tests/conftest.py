@@ -68,52 +68,73 @@ def poll(condition, deadline_seconds: float, interval: float = 0.2, what: str = 
         time.sleep(interval)
 
 
+class PubSubEmulator:
+    """The Cloud SDK's Pub/Sub emulator on 127.0.0.1:`port` (a free one by default); `start()` returns
+    once it answers Ok, `stop()` ends it (SIGTERM to its process group, the launcher starts Java)."""
+
+    def __init__(self, port=None):
+        self.port = port or _free_port()
+        self.host = f'127.0.0.1:{self.port}'
+        self.process = None
+
+    def start(self):
+        import shutil
+        import subprocess
+        import urllib.request
+
+        gcloud = shutil.which('gcloud')
+        if gcloud is None:
+            pytest.fail('the Google Cloud SDK (gcloud) is needed for the Pub/Sub emulator tests')
+        root = subprocess.run([gcloud, 'info', '--format=value(installation.sdk_root)'],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        launcher = (pathlib.Path(root) / 'platform' / 'pubsub-emulator' / 'bin'
+                    / 'cloud-pubsub-emulator')
+        log_path = pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / f'pubsub-emulator-{self.port}.log'
+        with open(log_path, 'ab') as log:
+            self.process = subprocess.Popen(
+                [str(launcher), '--host=127.0.0.1', f'--port={self.port}'],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f'the emulator exited with {self.process.returncode}; '
+                                   f'see {log_path}')
+            try:
+                with urllib.request.urlopen(f'http://{self.host}/', timeout=1) as response:
+                    return response.read().strip() == b'Ok'
+            except OSError:
+                return False
+
+        poll(ready, 60, what='the Pub/Sub emulator answering Ok')
+        return self
+
+    def stop(self):
+        import signal
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
 @pytest.fixture(scope='session')
 def pubsub_emulator():
-    """The Cloud SDK's Pub/Sub emulator on a free port, for the whole session; yields its host:port
-    and sets PUBSUB_EMULATOR_HOST for this process and its children."""
-    import os
-    import shutil
-    import signal
-    import subprocess
-    import urllib.request
-
-    gcloud = shutil.which('gcloud')
-    if gcloud is None:
-        pytest.fail('the Google Cloud SDK (gcloud) is needed for the Pub/Sub emulator tests')
-    root = subprocess.run([gcloud, 'info', '--format=value(installation.sdk_root)'],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    launcher = pathlib.Path(root) / 'platform' / 'pubsub-emulator' / 'bin' / 'cloud-pubsub-emulator'
-    port = _free_port()
-    log = open(pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / f'pubsub-emulator-{port}.log', 'wb')
-    process = subprocess.Popen([str(launcher), '--host=127.0.0.1', f'--port={port}'],
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    host = f'127.0.0.1:{port}'
-
-    def ready():
-        if process.poll() is not None:
-            raise RuntimeError(f'the emulator exited with {process.returncode}; see {log.name}')
-        try:
-            with urllib.request.urlopen(f'http://{host}/', timeout=1) as response:
-                return response.read().strip() == b'Ok'
-        except OSError:
-            return False
-
+    """The Pub/Sub emulator for the whole session; yields its host:port and sets
+    PUBSUB_EMULATOR_HOST for this process and its children."""
+    emulator = PubSubEmulator()
     previous = os.environ.get('PUBSUB_EMULATOR_HOST')
     try:
-        poll(ready, 60, what='the Pub/Sub emulator answering Ok')
-        os.environ['PUBSUB_EMULATOR_HOST'] = host
-        yield host
+        emulator.start()
+        os.environ['PUBSUB_EMULATOR_HOST'] = emulator.host
+        yield emulator.host
     finally:
         if previous is None:
             os.environ.pop('PUBSUB_EMULATOR_HOST', None)
         else:
             os.environ['PUBSUB_EMULATOR_HOST'] = previous
-        # The launcher starts a Java child: signal the whole process group.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+        emulator.stop()

@@ -96,8 +96,10 @@ def _redelivered_id(doc_id: str, delivery: int) -> str:
 
 @dataclasses.dataclass
 class _Pending:
-    doc: object
-    signature: DedupSignature
+    """What deciding a waiting document needs per match; its document and signature wait apart, in
+    a bag read only when something is decided (state is decoded on every read)."""
+
+    order_key: tuple
     due_micros: int
     best: BestMatches = dataclasses.field(default_factory=BestMatches)
 
@@ -114,6 +116,7 @@ class _DecideFn(beam.DoFn):
     once they have settled."""
 
     PENDING = ReadModifyWriteStateSpec('pending', PickleCoder())
+    WAITING = BagStateSpec('waiting', PickleCoder())  # (doc, signature) of each pending id
     DECIDED = ReadModifyWriteStateSpec('decided', PickleCoder())
     SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
 
@@ -127,18 +130,20 @@ class _DecideFn(beam.DoFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 pending_state=beam.DoFn.StateParam(PENDING),
+                waiting_state=beam.DoFn.StateParam(WAITING),
                 decided_state=beam.DoFn.StateParam(DECIDED),
                 settle=beam.DoFn.TimerParam(SETTLE)):
         _, (kind, payload) = element
         pending = pending_state.read() or {}
-        decided = decided_state.read() or {}
         if kind == 'doc':
             doc, signature = payload
+            decided = decided_state.read() or {}
             if signature.id in decided or signature.id in pending:
                 yield from self._redelivery(doc, signature, decided, decided_state)
                 return
             due = (timestamp + self._config.settle_seconds).micros
-            pending[signature.id] = _Pending(doc, signature, due)
+            pending[signature.id] = _Pending(signature.order_key, due)
+            waiting_state.add((doc, signature))
         else:
             target = pending.get(payload.later)
             if target is None:
@@ -166,30 +171,42 @@ class _DecideFn(beam.DoFn):
     @on_timer(SETTLE)
     def decide(self, fired=beam.DoFn.TimestampParam,
                pending_state=beam.DoFn.StateParam(PENDING),
+               waiting_state=beam.DoFn.StateParam(WAITING),
                decided_state=beam.DoFn.StateParam(DECIDED),
                settle=beam.DoFn.TimerParam(SETTLE)):
         pending = pending_state.read() or {}
         decided = decided_state.read() or {}
         now = fired.micros
-        ready = sorted((p for p in pending.values() if p.due_micros <= now),
-                       key=lambda p: p.signature.order_key)
-        for item in ready:
+        ready = sorted((i for i, p in pending.items() if p.due_micros <= now),
+                       key=lambda i: pending[i].order_key)
+        waiting = {}
+        if ready:
+            waiting = {signature.id: (doc, signature) for doc, signature in waiting_state.read()}
+        decided_now = []
+        for doc_id in ready:
+            item = pending[doc_id]
             parent = item.best.parent()
             if parent is not None and parent.earlier in pending and parent.earlier not in decided:
                 # Its parent arrived later than it did and has not settled yet: wait for it.
                 item.due_micros = pending[parent.earlier].due_micros
                 continue
+            doc, signature = waiting.pop(doc_id)
             parents = {}
             if parent is not None:
                 known = decided.get(parent.earlier)
                 # A parent gone past the horizon keeps its own id as the story id.
-                parents[item.signature.id] = known.story_id if known else parent.earlier
-            info = dedup_info(item.signature, item.best, parents)
-            decided[item.signature.id] = _Decided(info.story_id, item.due_micros)
-            del pending[item.signature.id]
+                parents[doc_id] = known.story_id if known else parent.earlier
+            info = dedup_info(signature, item.best, parents)
+            decided[doc_id] = _Decided(info.story_id, item.due_micros)
+            del pending[doc_id]
+            decided_now.append(doc_id)
             if info.tier:
                 self._tiers[info.tier].inc()
-            yield dataclasses.replace(item.doc, dedup=info)
+            yield dataclasses.replace(doc, dedup=info)
+        if decided_now:
+            waiting_state.clear()
+            for entry in waiting.values():
+                waiting_state.add(entry)
         horizon_micros = int(self._config.horizon_seconds * 1e6)
         for doc_id in [d for d, v in decided.items() if v.micros < now - 2 * horizon_micros]:
             del decided[doc_id]

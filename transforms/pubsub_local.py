@@ -37,6 +37,7 @@ from apache_beam import coders
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.portability.api import beam_interactive_api_pb2_grpc, beam_runner_api_pb2
 from apache_beam.testing.test_stream import TestStream
+from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
 from newswire.transforms.dead_letters import ApplyStage
@@ -340,11 +341,14 @@ class PublishConfirmedFn(beam.DoFn):
 
     def __init__(self, config: LocalPubSubConfig):
         self._config = config
+        self._shared = shared.Shared()
 
     def setup(self):
         from google.cloud import pubsub_v1
 
-        self._publisher = pubsub_v1.PublisherClient()
+        # The DirectRunner calls setup() for every bundle: one client (and its channel and threads)
+        # per process, not one per bundle. The client is thread-safe.
+        self._publisher = self._shared.acquire(pubsub_v1.PublisherClient, tag='publisher')
 
     def start_bundle(self):
         self._pending = []
