@@ -138,9 +138,11 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
         os.environ['PUBSUB_EMULATOR_HOST'] = host
         try:
             project = f'bench-{uuid.uuid4().hex[:8]}'
-            raw, enriched = (f'projects/{project}/topics/raw', f'projects/{project}/topics/enriched')
+            raw, enriched, dead = (f'projects/{project}/topics/raw',
+                                   f'projects/{project}/topics/enriched',
+                                   f'projects/{project}/topics/dead-letter')
             publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-            for topic in (raw, enriched):
+            for topic in (raw, enriched, dead):
                 ensure_topic(publisher, topic)
             pipeline_subscription = f'projects/{project}/subscriptions/raw-pipeline'
             capture = f'projects/{project}/subscriptions/enriched-bench'
@@ -148,7 +150,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
             ensure_subscription(subscriber, capture, enriched)
             argv = [sys.executable, '-m', 'newswire.pipeline.cli', 'run', '--streaming',
                     '--runner=DirectRunner', '--input-subscription', pipeline_subscription,
-                    '--output-topic', enriched]
+                    '--output-topic', enriched, '--dead-letter-topic', dead]
             if settle_seconds is not None:
                 settings = pathlib.Path(work) / 'settings.yaml'
                 settings.write_text(f'dedup:\n  settle_seconds: {settle_seconds}\n')

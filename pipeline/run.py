@@ -116,41 +116,35 @@ def streaming_pipeline(options) -> 'beam.Pipeline':
 
 
 def _streaming_job(options):
-    """(pipeline, the started `LeasingReader` of a local run reading a subscription, else None)."""
+    """(pipeline, the started `LocalStream` of a local run, else None)."""
     import apache_beam as beam
 
     from newswire.pipeline.assembly import WriteWindowedOutputs, build
-    from newswire.pipeline.sources import SourceError, select_stream_source
+    from newswire.pipeline.sources import SourceError, local_stream_of, select_stream_source
     from newswire.transforms.pubsub_local import LeasingReader
 
     job, settings = _job(options)
     runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
-    local = runner in _DIRECT_RUNNERS
-    if job.feeds and local:
-        # Polling ticks come from PeriodicImpulse, a splittable DoFn. Beam 2.77's DirectRunner picks
-        # its batch FnApiRunner for it (nothing ever reaches a GroupByKey), and its streaming
-        # BundleBasedDirectRunner refuses it ("_GroupByKeyOnly ... was not replaced as expected").
-        raise UsageError(f'--streaming --feeds needs a runner that streams splittable DoFns '
-                         f'(DataflowRunner, FlinkRunner, PrismRunner), not {runner}')
-    reader = None
-    if local and job.input_subscription:
-        # Beam's own local Pub/Sub read acknowledges on pull: a killed run would lose what was in
-        # flight. Ours acknowledges after publishing, so it needs both topics to publish to.
-        if not (job.output_topic and job.dead_letter_topic):
-            raise UsageError('a local run reading --input-subscription acknowledges each message '
-                             'once its record or dead letter is published: it needs '
-                             '--output-topic and --dead-letter-topic')
-        reader = LeasingReader(job.input_subscription, settings.local_pubsub).start()
+    local = None
     try:
-        source = select_stream_source(job, settings, reader)
+        if runner in _DIRECT_RUNNERS:
+            # The DirectRunner streams neither PeriodicImpulse (feed ticks) nor a Pub/Sub read that
+            # waits for the write before acknowledging: a local run serves both itself.
+            if job.input_subscription and not (job.output_topic and job.dead_letter_topic):
+                raise UsageError('a local run reading --input-subscription acknowledges each '
+                                 'message once its record or dead letter is published: it needs '
+                                 '--output-topic and --dead-letter-topic')
+            local = local_stream_of(job, settings)
+        source = select_stream_source(job, settings, local)
     except SourceError as error:
         raise UsageError(str(error)) from error
+    reader = local.sources.get(LeasingReader.tag) if local else None
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings, streaming=True)
     outputs | 'Publish' >> _publishing(job, settings, reader)
     if job.output:
         outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
-    return pipeline, reader
+    return pipeline, local
 
 
 def only_describes_job(options) -> bool:
@@ -194,11 +188,11 @@ def run_batch(argv: Sequence[str]) -> Optional[dict]:
 
 def start_streaming(argv: Sequence[str]):
     """Starts the streaming pipeline; returns Beam's PipelineResult (it runs until cancelled or
-    drained), whether the job was only described, and the local reader (None unless a local run
-    reads a subscription)."""
+    drained), whether the job was only described, and the `LocalStream` of a local run (else
+    None)."""
     options = pipeline_options(argv)
-    pipeline, reader = _streaming_job(options)
-    return pipeline.run(), only_describes_job(options), reader
+    pipeline, local = _streaming_job(options)
+    return pipeline.run(), only_describes_job(options), local
 
 
 def format_summary(summary: dict, output_dir: str) -> str:
@@ -221,8 +215,8 @@ def format_summary(summary: dict, output_dir: str) -> str:
 
 
 def _stream(argv: Sequence[str]) -> int:
-    """Runs a stream until Ctrl-C (0), or until its local reader gives up (1)."""
-    result, described, reader = start_streaming(argv)
+    """Runs a stream until Ctrl-C (0), or until a source of a local run gives up (1)."""
+    result, described, local = start_streaming(argv)
     if described:
         print('job described, not run')
         return 0
@@ -234,10 +228,10 @@ def _stream(argv: Sequence[str]) -> int:
         print('newswire: stopped', file=sys.stderr)
         return 0
     finally:
-        if reader is not None:
-            reader.stop()
-    if reader is not None and reader.error:
-        print(f'newswire run: stopped reading: {reader.error}', file=sys.stderr)
+        if local is not None:
+            local.stop()
+    if local is not None and local.error:
+        print(f'newswire run: stopped reading: {local.error}', file=sys.stderr)
         return 1
     return 0
 

@@ -11,7 +11,9 @@ import apache_beam as beam
 from newswire.pipeline.options import NewswireOptions
 from newswire.pipeline.settings import Settings
 from newswire.transforms.dead_letters import StageOutputs
-from newswire.transforms.feeds import FeedRejected, PollFeeds, ReadFeeds, parse_feed_list
+from newswire.transforms.feeds import (FeedRejected, PollFeeds, PollFeedsOnTicks, ReadFeeds,
+                                       parse_feed_list)
+from newswire.transforms.local_stream import LocalStream, LocalStreamEvents, Ticks
 from newswire.transforms.pubsub_local import LeasingReader, ReadLeasedMessages
 from newswire.transforms.read_files import ReadDocumentFiles
 
@@ -39,10 +41,30 @@ class MergeSources(beam.PTransform):
         self._sources = sources
 
     def expand(self, pbegin):
-        outputs = [pbegin | name >> source for name, source in self._sources.items()]
-        documents = [o.good for o in outputs] | 'MergeDocuments' >> beam.Flatten()
-        dead_letters = [o.dead_letters for o in outputs] | 'MergeDeadLetters' >> beam.Flatten()
-        return StageOutputs(documents, dead_letters)
+        return _merged([pbegin | name >> source for name, source in self._sources.items()])
+
+
+def _merged(outputs: list[StageOutputs]) -> StageOutputs:
+    documents = [o.good for o in outputs] | 'MergeDocuments' >> beam.Flatten()
+    dead_letters = [o.dead_letters for o in outputs] | 'MergeDeadLetters' >> beam.Flatten()
+    return StageOutputs(documents, dead_letters)
+
+
+class ReadLocalStream(beam.PTransform):
+    """A started `LocalStream` -> `StageOutputs(documents, dead letters)`: its `messages` through
+    `ReadLeasedMessages`, its `ticks` polling the feeds through `PollFeedsOnTicks`; merged when both
+    are there."""
+
+    def __init__(self, stream: LocalStream, readers: dict[str, tuple[str, beam.PTransform]]):
+        super().__init__()
+        self._stream = stream
+        self._readers = readers  # output tag -> (label, transform of that output)
+
+    def expand(self, pbegin):
+        inputs = pbegin | 'LocalStream' >> LocalStreamEvents(self._stream)
+        outputs = [inputs[tag] | label >> transform
+                   for tag, (label, transform) in sorted(self._readers.items())]
+        return outputs[0] if len(outputs) == 1 else _merged(outputs)
 
 
 def _fetch_config(job: NewswireOptions, settings: Settings):
@@ -67,19 +89,36 @@ def select_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
 
 
 def select_stream_source(job: NewswireOptions, settings: Settings,
-                         reader: Optional[LeasingReader] = None) -> beam.PTransform:
-    """ReadPubSubDocuments for --input-subscription (ReadLeasedMessages from `reader` when a local
-    run reads it itself), PollFeeds for --feeds (every `feeds.poll_interval_seconds`); both merged
-    when both are given."""
+                         local: Optional[LocalStream] = None) -> beam.PTransform:
+    """ReadPubSubDocuments for --input-subscription, PollFeeds for --feeds (every
+    `feeds.poll_interval_seconds`), both merged when both are given; on a local runner, what
+    `local` (started by `local_stream_of`) serves instead."""
     from newswire.transforms.pubsub import ReadPubSubDocuments
 
+    if local is not None:
+        readers = {}
+        if LeasingReader.tag in local.sources:
+            readers[LeasingReader.tag] = ('PubSub', ReadLeasedMessages(settings.max_document_bytes))
+        if Ticks.tag in local.sources:
+            readers[Ticks.tag] = ('Feeds', PollFeedsOnTicks(
+                feed_urls(job.feeds), _fetch_config(job, settings), settings.feeds))
+        return ReadLocalStream(local, readers)
     sources = {}
-    if reader is not None:
-        sources['PubSub'] = ReadLeasedMessages(reader, settings.max_document_bytes)
-    elif job.input_subscription:
+    if job.input_subscription:
         sources['PubSub'] = ReadPubSubDocuments(job.input_subscription,
                                                 settings.max_document_bytes)
     if job.feeds:
         sources['Feeds'] = PollFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
                                      settings.feeds)
     return _one_or_merged(sources)
+
+
+def local_stream_of(job: NewswireOptions, settings: Settings) -> LocalStream:
+    """The `LocalStream` (started) serving a local run's subscription and/or feed-polling ticks."""
+    sources = []
+    if job.input_subscription:
+        sources.append(LeasingReader(job.input_subscription, settings.local_pubsub))
+    if job.feeds:
+        feed_urls(job.feeds)  # an unusable feed list is a usage error before anything starts
+        sources.append(Ticks(settings.feeds.poll_interval_seconds))
+    return LocalStream(sources).start()

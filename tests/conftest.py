@@ -68,6 +68,26 @@ def poll(condition, deadline_seconds: float, interval: float = 0.2, what: str = 
         time.sleep(interval)
 
 
+def stop_with_ctrl_c(process, timeout: float = 90) -> None:
+    """Sends a process SIGINT (Ctrl-C) and waits; kills its process group when it does not stop
+    within `timeout` seconds (then its exit status is not 0)."""
+    import signal
+    import subprocess
+
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def pipeline_topics(project: str) -> tuple[str, str, str]:
+    """The raw, enriched and dead-letter topics `newswire topics create --project` makes."""
+    topics = f'projects/{project}/topics/'
+    return topics + 'newswire-raw', topics + 'newswire-enriched', topics + 'newswire-dead-letter'
+
+
 class PubSubEmulator:
     """The Cloud SDK's Pub/Sub emulator on 127.0.0.1:`port` (a free one by default); `start()` returns
     once it answers Ok, `stop()` ends it (SIGTERM to its process group, the launcher starts Java)."""

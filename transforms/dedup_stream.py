@@ -42,8 +42,8 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
 from newswire.transforms.dedup import (EXACT, STAGE, BestMatches, BestMatchesFn, DedupConfig,
-                                       Match, SignDocumentsFn, candidate_keys, dedup_info,
-                                       match_pair, within_horizon)
+                                       SignDocumentsFn, candidate_keys, dedup_info, match_pair,
+                                       within_horizon)
 from newswire.transforms.records import DedupInfo
 
 _DECIDER_KEY = 'all'

@@ -540,32 +540,46 @@ class TickEvery(beam.PTransform):
 
 class PollFeeds(beam.PTransform):
     """Feed URLs -> `StageOutputs(documents, dead letters)`, unbounded: every feed is polled on each
-    tick, every `poll_interval_seconds` (streaming).
-
-    Only entries new since a feed's last poll come out (GUID, else link, remembered per feed, at most
-    `max_seen_entries_per_feed`), fetched conditionally (a 304 yields nothing), then through the same
-    page step as `ReadFeeds`. A failed poll is one dead letter (stage `feed`) and changes nothing:
-    the next tick tries again. Documents carry their tick's time as their timestamp.
+    tick, every `poll_interval_seconds` (streaming): `PollFeedsOnTicks` on `ticks`.
 
     `ticks` is any source of timestamped elements; by default `TickEvery(poll_interval_seconds)`
-    (tests pass a `TestStream`). Beam 2.77's Python DirectRunner cannot run the default: see
-    README "Feeds". Its watermark moves on to the next tick as soon as one is out, so event-time
-    steps downstream (dedup's settle timer) decide a poll's records without waiting for the clock.
+    (tests pass a `TestStream`). Beam 2.77's Python DirectRunner cannot run the default; a local run
+    takes its ticks from `local_stream.Ticks` instead (README "Feeds").
     """
 
     def __init__(self, feed_urls: list[str], fetch_config: FetchConfig, feed_config: FeedConfig,
                  clock: Optional[Clock] = None, ticks: Optional[beam.PTransform] = None):
         super().__init__()
+        self._poll = PollFeedsOnTicks(feed_urls, fetch_config, feed_config, clock)
+        self._ticks = ticks or TickEvery(feed_config.poll_interval_seconds)
+
+    def expand(self, pbegin):
+        return pbegin | 'Ticks' >> self._ticks | 'Poll' >> self._poll
+
+
+class PollFeedsOnTicks(beam.PTransform):
+    """Ticks (timestamped elements of any value) -> `StageOutputs(documents, dead letters)`: every
+    feed is polled on each tick.
+
+    Only entries new since a feed's last poll come out (GUID, else link, remembered per feed, at most
+    `max_seen_entries_per_feed`), fetched conditionally (a 304 yields nothing), then through the same
+    page step as `ReadFeeds`. A failed poll is one dead letter (stage `feed`) and changes nothing:
+    the next tick tries again. Documents carry their tick's time as their timestamp, so event-time
+    steps downstream (dedup's settle timer) decide a poll's records once the ticks' watermark moves
+    past it.
+    """
+
+    def __init__(self, feed_urls: list[str], fetch_config: FetchConfig, feed_config: FeedConfig,
+                 clock: Optional[Clock] = None):
+        super().__init__()
         self._feed_urls = list(dict.fromkeys(feed_urls))
         self._fetch_config = fetch_config
         self._feed_config = feed_config
         self._clock = clock
-        self._ticks = ticks
 
-    def expand(self, pbegin):
+    def expand(self, ticks):
         polled = (
-            pbegin
-            | 'Ticks' >> (self._ticks or TickEvery(self._feed_config.poll_interval_seconds))
+            ticks
             | 'EveryFeed' >> beam.FlatMap(
                 lambda tick, urls: [(url, tick) for url in urls], self._feed_urls)
             .with_output_types(Tuple[str, Any])

@@ -24,7 +24,7 @@ from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, WriteToPubS
 
 from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
 from newswire.transforms.read_files import decode_text, document_from_record, looks_binary
-from newswire.transforms.records import Document, SourceRef, record_id, to_json_line
+from newswire.transforms.records import Document, SourceRef, to_json_line
 
 STAGE = 'read'
 MAX_ATTRIBUTES = 100

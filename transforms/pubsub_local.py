@@ -5,10 +5,9 @@ Beam's DirectRunner reads Pub/Sub itself and acknowledges each message as soon a
 (apache/beam#18939), so `kill -9` of a local streaming run loses whatever was in flight. A local run
 of newswire reads its subscription itself instead:
 
-    LeasingReader        a thread of this process: pulls, keeps every pulled message leased (renews
-        |                its ack deadline) until it is acknowledged, and serves the messages with the
-        |                watermark and the clock as a TestStream event service, the one way the
-        v                DirectRunner takes an unbounded stream from outside
+    LeasingReader        pulls, keeps every pulled message leased (renews its ack deadline) until
+        |                it is acknowledged; served to the runner by `local_stream.LocalStream`, the
+        v                one way the DirectRunner takes an unbounded stream from outside
     ReadLeasedMessages -> enrichment -> PublishConfirmed: publishes each record or dead letter, waits
         |                for Pub/Sub to confirm it, then passes the message's receipt (ack id) on
         v
@@ -30,13 +29,11 @@ import time
 import uuid
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Optional
 
 import apache_beam as beam
 from apache_beam import coders
 from apache_beam.io.gcp.pubsub import PubsubMessage
-from apache_beam.portability.api import beam_interactive_api_pb2_grpc, beam_runner_api_pb2
-from apache_beam.testing.test_stream import TestStream
 from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -45,7 +42,6 @@ from newswire.transforms.pubsub import (STAGE, Delivery, ParseMessageFn, dead_le
                                         record_to_message, record_topics)
 
 _LOG = logging.getLogger(__name__)
-_EVENT = beam_runner_api_pb2.TestStreamPayload.Event
 # What travels from the reader to the pipeline: data, attributes, message id, publish time (micros),
 # ack id. Typed coders, not pickle, on a socket.
 WIRE_CODER = coders.TupleCoder([
@@ -57,7 +53,7 @@ _READERS: dict[str, 'LeasingReader'] = {}
 
 @dataclass(frozen=True)
 class LocalPubSubConfig:
-    """`pubsub:` in settings.yaml."""
+    """`local_pubsub:` in settings.yaml."""
 
     lease_seconds: int = 60
     max_lease_seconds: int = 3600
@@ -153,108 +149,73 @@ class Leases:
             return len(self._until)
 
 
-class LeasingReader(beam_interactive_api_pb2_grpc.TestStreamServiceServicer):
-    """A subscription served as TestStream events on 127.0.0.1, acknowledged only when told.
+class LeasingReader:
+    """A subscription as the `messages` source of a `local_stream.LocalStream`: messages are leased
+    until `acknowledge` is called with their ack ids.
 
-    `start()` binds the event service and registers the reader under `name` (for
-    `AcknowledgeReceipts`); pulling starts when the pipeline asks for events. `error` is set when the
-    reader gave up (failures for `give_up_seconds` in a row), which ends the stream."""
+    Registered under `name` (for `AcknowledgeReceipts`) once started. A failed pull is retried after
+    a backoff delay (the stream keeps beating meanwhile); `error` is set when the reader gives up
+    (failures for `give_up_seconds` in a row), which ends the stream."""
+
+    tag = 'messages'
 
     def __init__(self, subscription: str, config: LocalPubSubConfig,
                  clock: Callable[[], float] = time.monotonic):
         self.subscription = subscription
         self.name = f'{subscription}#{uuid.uuid4().hex[:8]}'
-        self.endpoint: Optional[str] = None
         self.error: Optional[str] = None
         self._config = config
         self._clock = clock
         self._leases = Leases(clock)
-        self._stopping = threading.Event()
-        self._server = None
+        self._backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds,
+                                config.give_up_seconds, clock)
+        self._retry_at = 0.0
         self._subscriber = None
 
-    def start(self) -> 'LeasingReader':
-        import grpc
+    def start(self) -> None:
         from google.cloud import pubsub_v1
 
         self._subscriber = pubsub_v1.SubscriberClient()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        beam_interactive_api_pb2_grpc.add_TestStreamServiceServicer_to_server(self, self._server)
-        port = self._server.add_insecure_port('127.0.0.1:0')
-        self._server.start()
-        self.endpoint = f'127.0.0.1:{port}'
         _READERS[self.name] = self
-        return self
 
     def stop(self) -> None:
-        self._stopping.set()
         _READERS.pop(self.name, None)
-        if self._server is not None:
-            self._server.stop(grace=1)
 
     @property
     def in_flight(self) -> int:
         return len(self._leases)
 
-    # The TestStream service: one call, from the runner, for the whole run.
-    def Events(self, request, context):
-        (tag,) = request.output_ids
-        yield from self._events(tag)
-
-    def _events(self, tag: str) -> Iterator:
+    def poll(self) -> tuple[list[tuple[bytes, int]], Optional[int]]:
+        """(messages pulled, WIRE_CODER-encoded with their publish times; the watermark): the oldest
+        message just pulled bounds what may still come (Pub/Sub hands out roughly in publish order),
+        and an idle subscription lets the watermark reach now."""
+        if self.error or self._clock() < self._retry_at:
+            return [], None
         config = self._config
-        backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds,
-                          config.give_up_seconds, self._clock)
-        watermark = 0
-        last_tick = self._clock()
-        while not self._stopping.is_set():
-            batch, delay = [], 0.0
-            try:
-                self._renew_leases()
-                if self.in_flight < config.max_in_flight:
-                    batch = self._pull()
-                else:
-                    self._stopping.wait(min(config.pull_wait_seconds, 0.1))
-                backoff.succeeded()
-            except Exception as error:  # noqa: BLE001 - classified right below
-                if not _is_retryable(error):
-                    raise
-                delay = backoff.failed()
-                if delay is None:
-                    self.error = (f'{self.subscription}: still failing after '
-                                  f'{config.give_up_seconds:.0f} s ({backoff.failures} tries): '
-                                  f'{type(error).__name__}: {error}')
-                    _LOG.error('giving up reading %s', self.error)
-                    return
-                _LOG.warning('reading %s failed (try %d), again in %.1f s: %s: %s',
-                             self.subscription, backoff.failures, delay, type(error).__name__,
-                             str(error)[:300])
-            if batch:
-                yield _EVENT(element_event=_EVENT.AddElements(tag=tag, elements=[
-                    beam_runner_api_pb2.TestStreamPayload.TimestampedElement(
-                        encoded_element=WIRE_CODER.encode(item), timestamp=item[3])
-                    for item in batch]))
-                # The oldest message just pulled bounds what may still come (Pub/Sub hands out
-                # roughly in publish order); an idle subscription lets the watermark reach now.
-                candidate = min(item[3] for item in batch)
-            else:
-                candidate = int(time.time() * 1e6)
-            if candidate > watermark:
-                watermark = candidate
-                yield _EVENT(watermark_event=_EVENT.AdvanceWatermark(tag=tag,
-                                                                     new_watermark=watermark))
-            now = self._clock()
-            # The runner's processing-time clock follows this one: the TestStream owns it.
-            yield _EVENT(processing_time_event=_EVENT.AdvanceProcessingTime(
-                advance_duration=int((now - last_tick) * 1e6)))
-            last_tick = now
-            # Heartbeats keep going while waiting to retry (the runner ends a silent stream).
-            while delay > 0 and not self._stopping.is_set():
-                step = min(delay, 1.0)
-                self._stopping.wait(step)
-                delay -= step
-                yield _EVENT(processing_time_event=_EVENT.AdvanceProcessingTime(
-                    advance_duration=int(step * 1e6)))
+        try:
+            self._renew_leases()
+            if self.in_flight >= config.max_in_flight:
+                return [], None  # backpressure: wait for acknowledgements
+            batch = self._pull()
+            self._backoff.succeeded()
+        except Exception as error:  # noqa: BLE001 - classified right below
+            if not _is_retryable(error):
+                raise
+            delay = self._backoff.failed()
+            if delay is None:
+                self.error = (f'{self.subscription}: still failing after '
+                              f'{config.give_up_seconds:.0f} s ({self._backoff.failures} tries): '
+                              f'{type(error).__name__}: {error}')
+                return [], None
+            _LOG.warning('reading %s failed (try %d), again in %.1f s: %s: %s',
+                         self.subscription, self._backoff.failures, delay, type(error).__name__,
+                         str(error)[:300])
+            self._retry_at = self._clock() + delay
+            return [], None
+        if not batch:
+            return [], int(time.time() * 1e6)
+        return ([(WIRE_CODER.encode(item), item[3]) for item in batch],
+                min(item[3] for item in batch))
 
     def _pull(self) -> list[tuple]:
         from google.api_core.exceptions import DeadlineExceeded
@@ -318,19 +279,17 @@ def _as_delivery(item: tuple) -> Delivery:
 
 
 class ReadLeasedMessages(beam.PTransform):
-    """A started `LeasingReader` -> `StageOutputs(documents, dead letters)`, each carrying its
-    message's receipt (`source.receipt`) for `AcknowledgeReceipts`."""
+    """The `messages` output of a `LocalStream` (WIRE_CODER bytes) -> `StageOutputs(documents, dead
+    letters)`, each carrying its message's receipt (`source.receipt`) for `AcknowledgeReceipts`."""
 
-    def __init__(self, reader: LeasingReader, max_document_bytes: int):
+    def __init__(self, max_document_bytes: int):
         super().__init__()
-        self._endpoint = reader.endpoint
         self._max_document_bytes = max_document_bytes
 
-    def expand(self, pbegin):
+    def expand(self, encoded):
         return (
-            pbegin
-            | 'ReadMessages' >> TestStream(coder=WIRE_CODER, endpoint=self._endpoint)
-            | 'AsDeliveries' >> beam.Map(_as_delivery)
+            encoded
+            | 'AsDeliveries' >> beam.Map(lambda data: _as_delivery(WIRE_CODER.decode(data)))
             | 'ParseMessages' >> ApplyStage(ParseMessageFn(self._max_document_bytes), STAGE))
 
 

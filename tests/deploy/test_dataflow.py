@@ -214,8 +214,8 @@ def test_dataflow_streaming_feeds_graph_polls_and_merges_with_pubsub(tmp_path):
         '--input_subscription=projects/newswire-dry-run/subscriptions/raw-pipeline',
         '--output_topic=projects/newswire-dry-run/topics/enriched'] + DRY_RUN_ARGS)
     names = {t.unique_name for t in graph.components.transforms.values()}
-    expected = {'Read/PubSub/ReadMessages', 'Read/Feeds/Ticks', 'Read/Feeds/PollEachFeed',
-                'Read/Feeds/FetchPages/FetchPage', 'Read/MergeDocuments',
+    expected = {'Read/PubSub/ReadMessages', 'Read/Feeds/Ticks', 'Read/Feeds/Poll/PollEachFeed',
+                'Read/Feeds/Poll/FetchPages/FetchPage', 'Read/MergeDocuments',
                 'Enrich/FlagDuplicates/Decide', 'Publish/PublishEnriched/Publish'}
     assert expected <= names, sorted(expected - names)
     unlabeled = sorted(n for n in names if re.search(r'<lambda at (?!core\.py:)', n))

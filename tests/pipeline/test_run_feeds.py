@@ -70,16 +70,6 @@ def test_an_empty_feed_list_is_a_usage_error(tmp_path, capsys):
     assert 'no feed URL' in capsys.readouterr().err
 
 
-def test_streaming_feeds_on_the_direct_runner_is_a_usage_error_not_a_silent_hang(tmp_path, capsys):
-    feed_list = tmp_path / 'feeds.txt'
-    feed_list.write_text('http://127.0.0.1:9/feed\n')
-    for runner in ('DirectRunner', 'BundleBasedDirectRunner'):
-        status = main(['run', '--streaming', f'--runner={runner}', '--feeds', str(feed_list),
-                       '--allow-host', '127.0.0.1', '--output', str(tmp_path / 'out')])
-        assert status == 2
-        assert 'needs a runner that streams splittable DoFns' in capsys.readouterr().err
-
-
 def test_streaming_needs_a_subscription_or_feeds(tmp_path, capsys):
     assert main(['run', '--streaming', '--output', str(tmp_path / 'out')]) == 2
     assert '--input-subscription projects/P/subscriptions/S and/or --feeds FILE' in (

@@ -13,8 +13,7 @@ import uuid
 import pytest
 
 from newswire.pipeline.pubsub_admin import ensure_subscription, subscriber_client
-from newswire.pipeline.subscribe import default_subscription, filter_expression
-from tests.conftest import REPO, SEEDS, poll, seed_path
+from tests.conftest import REPO, SEEDS, pipeline_topics, poll, seed_path
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
 
@@ -57,9 +56,7 @@ class _Collector:
 @pytest.mark.slow
 def test_stream_of_seeds_end_to_end(pubsub_emulator, tmp_path):
     project = f'newswire-test-{uuid.uuid4().hex[:8]}'
-    topics = f'projects/{project}/topics/'
-    raw, enriched, dead = (topics + 'newswire-raw', topics + 'newswire-enriched',
-                           topics + 'newswire-dead-letter')
+    raw, enriched, dead = pipeline_topics(project)
     created = _newswire('topics', 'create', '--project', project)
     assert f'created  {enriched}-peace_treaty' in created
     assert 'exists' in _newswire('topics', 'create', '--project', project)  # idempotent

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from newswire.pipeline.pubsub_admin import ensure_subscription, subscriber_client
-from tests.conftest import REPO, SEEDS, poll
+from tests.conftest import REPO, SEEDS, pipeline_topics, poll, stop_with_ctrl_c
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
 MESSAGES = 1000
@@ -72,9 +72,7 @@ def test_kill_9_at_20_50_and_80_percent_loses_no_message(pubsub_emulator, tmp_pa
     from google.cloud import pubsub_v1
 
     project = f'crash-{uuid.uuid4().hex[:8]}'
-    topics = f'projects/{project}/topics/'
-    raw, enriched, dead = (topics + 'newswire-raw', topics + 'newswire-enriched',
-                           topics + 'newswire-dead-letter')
+    raw, enriched, dead = pipeline_topics(project)
     subprocess.run(NEWSWIRE + ['topics', 'create', '--project', project], check=True,
                    capture_output=True, cwd=REPO, timeout=120)
     subscriber = subscriber_client()
@@ -117,11 +115,7 @@ def test_kill_9_at_20_50_and_80_percent_loses_no_message(pubsub_emulator, tmp_pa
         poll(lambda: outputs.pull() >= MESSAGES, 900, interval=0.5,
              what='every message out after the last restart')
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_with_ctrl_c(process)
         subscriber.close()
 
     assert all(killed < MESSAGES for killed in killed_at), killed_at  # each kill was mid-run

@@ -5,14 +5,14 @@ starts one of its own rather than the session's."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
 
 import pytest
 
-from tests.conftest import REPO, PubSubEmulator, poll, seed_path
+from tests.conftest import (REPO, PubSubEmulator, pipeline_topics, poll, seed_path,
+                            stop_with_ctrl_c)
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
 
@@ -51,9 +51,7 @@ def test_the_run_rides_out_an_emulator_restart(tmp_path, monkeypatch):
     emulator = PubSubEmulator().start()
     monkeypatch.setenv('PUBSUB_EMULATOR_HOST', emulator.host)
     project = f'restart-{uuid.uuid4().hex[:8]}'
-    topics = f'projects/{project}/topics/'
-    raw, enriched, dead = (topics + 'newswire-raw', topics + 'newswire-enriched',
-                           topics + 'newswire-dead-letter')
+    raw, enriched, dead = pipeline_topics(project)
     capture = f'projects/{project}/subscriptions/capture-enriched'
     subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
     _create_topics(project, subscriber, {capture: enriched})
@@ -101,12 +99,7 @@ def test_the_run_rides_out_an_emulator_restart(tmp_path, monkeypatch):
         poll(lambda: published('003', '004'), 180, interval=0.5,
              what='records again after the emulator came back')
     finally:
-        pipeline.send_signal(signal.SIGINT)
-        try:
-            pipeline.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(pipeline.pid, signal.SIGKILL)
-            pipeline.wait()
+        stop_with_ctrl_c(pipeline)
         log.close()
         emulator.stop()
     print(f'{tries} tries and {cpu:.1f} s CPU in a {outage:.1f} s outage')

@@ -6,6 +6,7 @@ import grpc
 import pytest
 from apache_beam.portability.api import beam_interactive_api_pb2, beam_interactive_api_pb2_grpc
 
+from newswire.transforms.local_stream import LocalStream, Ticks
 from newswire.transforms.pubsub_local import (WIRE_CODER, Backoff, LeasingReader, Leases,
                                               LocalPubSubConfig)
 from tests.conftest import poll
@@ -47,9 +48,24 @@ def test_leases_renew_when_a_third_is_left_and_drop_after_the_maximum():
     assert len(leases) == 0
 
 
-def _events(endpoint):
+def _events(endpoint, tags=('messages',)):
     stub = beam_interactive_api_pb2_grpc.TestStreamServiceStub(grpc.insecure_channel(endpoint))
-    return stub.Events(beam_interactive_api_pb2.EventsRequest(output_ids=['messages']))
+    return stub.Events(beam_interactive_api_pb2.EventsRequest(output_ids=list(tags)))
+
+
+def test_ticks_come_every_interval_once_and_the_watermark_is_the_clock():
+    clock = FakeClock()
+    ticks = Ticks(300, clock)
+    ticks.start()
+    assert ticks.poll() == ([(b'', 1000 * 10**6)], 1000 * 10**6)
+    clock.now += 299
+    assert ticks.poll() == ([], 1299 * 10**6)
+    clock.now += 1000  # held up past three ticks: one poll, then back on the 300 s beat
+    assert ticks.poll() == ([(b'', 2299 * 10**6)], 2299 * 10**6)
+    clock.now = 2499
+    assert ticks.poll() == ([], 2499 * 10**6)
+    clock.now = 2500
+    assert ticks.poll() == ([(b'', 2500 * 10**6)], 2500 * 10**6)
 
 
 def _elements(stream, count, deadline):
@@ -85,9 +101,10 @@ def test_reader_acknowledges_only_when_told_and_renews_leases_meanwhile(pubsub_e
         publisher.publish(topic, f'body {index}'.encode(), source_id=f's{index}').result(30)
 
     # The minimum lease Pub/Sub takes is 10 s; renewed at a third left, it outlives 25 s.
-    reader = LeasingReader(subscription, LocalPubSubConfig(lease_seconds=10)).start()
+    reader = LeasingReader(subscription, LocalPubSubConfig(lease_seconds=10))
+    local = LocalStream([reader]).start()
     try:
-        stream = _events(reader.endpoint)
+        stream = _events(local.endpoint)
         elements, watermark = _elements(stream, 3, 60)
         assert sorted(e[0] for e in elements) == [b'body 0', b'body 1', b'body 2']
         assert sorted(e[1]['source_id'] for e in elements) == ['s0', 's1', 's2']
@@ -102,7 +119,7 @@ def test_reader_acknowledges_only_when_told_and_renews_leases_meanwhile(pubsub_e
         more, _ = _elements(stream, 1, 25)
         assert more == []
     finally:
-        reader.stop()
+        local.stop()
 
     # With the reader gone its lease lapses: only the unacknowledged message comes back.
     def redelivered():
