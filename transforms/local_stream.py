@@ -9,9 +9,9 @@ such as PeriodicImpulse do not run there. So a local run serves its own unbounde
   message only after its record is published;
 - `ticks`: `Ticks`, one every `feeds.poll_interval_seconds`, on which `feeds.PollFeedsOnTicks` polls.
 
-Each round (at least `round_seconds` when nothing arrives) asks every source for what it has, sends
-it with the source's watermark, and moves the runner's processing-time clock by the time that
-passed: under a TestStream the DirectRunner's clock moves only when told. Other runners read
+Each round (at least `round_seconds` when nothing arrives) asks every source for what it has and
+sends it with the source's watermark; every `clock_seconds` it moves the runner's processing-time
+clock by the time that passed (under a TestStream the DirectRunner's clock moves only when told). Other runners read
 Pub/Sub and tick with Beam's own transforms; none of this is used there.
 """
 
@@ -83,10 +83,12 @@ class LocalStream(beam_interactive_api_pb2_grpc.TestStreamServiceServicer):
     """Sources served as one TestStream on 127.0.0.1. `start()` binds the service; the sources start
     when the runner asks for events. `error` is the first source's reason for giving up."""
 
-    def __init__(self, sources: Sequence[LocalSource], round_seconds: float = 1.0):
+    def __init__(self, sources: Sequence[LocalSource], round_seconds: float = 1.0,
+                 clock_seconds: float = 5.0):
         self.sources = {source.tag: source for source in sources}
         self.endpoint: Optional[str] = None
         self._round_seconds = round_seconds
+        self._clock_seconds = clock_seconds
         self._stopping = threading.Event()
         self._server = None
 
@@ -119,7 +121,7 @@ class LocalStream(beam_interactive_api_pb2_grpc.TestStreamServiceServicer):
         for tag in tags:
             self.sources[tag].start()
         watermarks = dict.fromkeys(tags, 0)
-        last_round = time.monotonic()
+        round_start = last_clock = time.monotonic()
         while not self._stopping.is_set():
             arrived = False
             for tag in tags:
@@ -137,12 +139,15 @@ class LocalStream(beam_interactive_api_pb2_grpc.TestStreamServiceServicer):
                 _LOG.error('local stream ends: %s', self.error)
                 return  # the runner then ends the pipeline; `newswire run` reports the error
             if not arrived:
-                self._stopping.wait(max(0.0, self._round_seconds - (time.monotonic() - last_round)))
-            now = time.monotonic()
-            # Also a heartbeat: the runner ends a stream that stays silent for 30 s.
-            yield _EVENT(processing_time_event=_EVENT.AdvanceProcessingTime(
-                advance_duration=int((now - last_round) * 1e6)))
-            last_round = now
+                self._stopping.wait(max(0.0, self._round_seconds - (time.monotonic() - round_start)))
+            round_start = time.monotonic()
+            # Every event costs the runner a scheduling pass over all keyed state, so the clock
+            # moves every few seconds, not every round (nothing here uses processing-time timers).
+            # It is also the heartbeat: the runner ends a stream that stays silent for 30 s.
+            if round_start - last_clock >= self._clock_seconds:
+                yield _EVENT(processing_time_event=_EVENT.AdvanceProcessingTime(
+                    advance_duration=int((round_start - last_clock) * 1e6)))
+                last_clock = round_start
 
 
 class LocalStreamEvents(beam.PTransform):
