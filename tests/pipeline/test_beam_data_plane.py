@@ -8,6 +8,7 @@ from apache_beam.runners.worker import data_plane
 
 from newswire.pipeline import beam_data_plane
 from newswire.pipeline.beam_data_plane import BEAM_STREAM, ElementBoundaryFlushingStream
+from tests.conftest import SEEDS
 
 # Beam's smallest time limit: its thread flushes every millisecond, many times per batch below.
 PERIOD_MS = 1
@@ -142,3 +143,19 @@ def test_install_swaps_beams_class_once(restored_data_plane):
     stream = data_plane.ClosableOutputStream.create(None, None, data_buffer_time_limit_ms=1000)
     assert type(stream) is ElementBoundaryFlushingStream
     stream.close()
+
+
+def test_the_batch_and_streaming_jobs_install_the_patch(restored_data_plane, tmp_path):
+    from newswire.pipeline.run import _streaming_job, batch_pipeline, pipeline_options
+
+    data_plane.TimeBasedBufferingClosableOutputStream = BEAM_STREAM
+    batch_pipeline(pipeline_options(['--input', str(SEEDS), '--output', str(tmp_path)]))
+    assert data_plane.TimeBasedBufferingClosableOutputStream is ElementBoundaryFlushingStream
+
+    data_plane.TimeBasedBufferingClosableOutputStream = BEAM_STREAM
+    feeds = tmp_path / 'feeds.txt'
+    feeds.write_text('http://127.0.0.1:9/rss\n')
+    _, local = _streaming_job(pipeline_options(['--streaming', '--feeds', str(feeds),
+                                                '--output', str(tmp_path)]))
+    local.stop()  # built, never run: the feed is not polled
+    assert data_plane.TimeBasedBufferingClosableOutputStream is ElementBoundaryFlushingStream
