@@ -93,6 +93,7 @@ def batch_pipeline(options) -> 'beam.Pipeline':
     """
     import apache_beam as beam
 
+    from newswire.pipeline import beam_data_plane
     from newswire.pipeline.assembly import WriteBatchOutputs, build
     from newswire.pipeline.sources import SourceError, select_source
 
@@ -101,6 +102,7 @@ def batch_pipeline(options) -> 'beam.Pipeline':
         source = select_source(job, settings)
     except SourceError as error:
         raise UsageError(str(error)) from error
+    beam_data_plane.install()  # Beam 2.77's timed flushes split elements across threads
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings)
     outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
@@ -119,6 +121,7 @@ def _streaming_job(options):
     """(pipeline, the started `LocalStream` of a local run, else None)."""
     import apache_beam as beam
 
+    from newswire.pipeline import beam_data_plane
     from newswire.pipeline.assembly import WriteWindowedOutputs, build
     from newswire.pipeline.sources import SourceError, local_stream_of, select_stream_source
     from newswire.transforms.pubsub_local import LeasingReader
@@ -139,6 +142,7 @@ def _streaming_job(options):
     except SourceError as error:
         raise UsageError(str(error)) from error
     reader = local.sources.get(LeasingReader.tag) if local else None
+    beam_data_plane.install()  # Beam 2.77's timed flushes split elements across threads
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings, streaming=True)
     outputs | 'Publish' >> _publishing(job, settings, reader)
