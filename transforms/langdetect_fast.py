@@ -36,8 +36,8 @@ from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
 
-# Detector's instance defaults (set in its __init__, so not importable as class attributes).
 ALPHA = Detector.ALPHA_DEFAULT
+# Detector's instance defaults (set in its __init__, so not importable as class attributes).
 N_TRIAL = 7
 MAX_TEXT_LENGTH = 10000
 
@@ -208,7 +208,8 @@ class FastLangdetect:
                 factors = block[1:steps + 1]
                 probabilities.take([choice(picks) for _ in range(steps)], axis=0, out=factors)
                 factors += weight
-                # ((prob * f1) * f2) * ...: a multiply reduction over rows runs in row order.
+                # ((prob * f1) * f2) * ...: numpy reduces a multiply over rows in row order (only add
+                # regroups, pairwise); the tests against langdetect would see any other order.
                 product = np.multiply.reduce(block[:steps + 1], axis=0)
                 values = product.tolist()
                 total = sum(values)
