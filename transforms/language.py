@@ -3,7 +3,8 @@
 Two detectors, chosen by `detector:` in the language section of settings.yaml:
 
 - `langdetect` (default, the user's choice): 55 languages, seeded so the same text always gets the same
-  answer; ~60 MiB resident.
+  answer; ~60 MiB resident. Its algorithm runs over its own profiles in `langdetect_fast`, which gives
+  langdetect's answers (language and probability) several times faster.
 - `lingua`: lingua-language-detector in high-accuracy mode, 75 languages, models shipped in the wheel
   (nothing is downloaded at run time), deterministic by construction. Much better on languages
   langdetect lacks and on short texts, but ~1.2 GiB resident once its models are loaded. README
@@ -90,33 +91,29 @@ class LinguaDetector:
 
 
 class LangdetectDetector:
-    """langdetect behind the same interface. Its profiles load once per process (they are ~8 MB)."""
+    """langdetect's algorithm over its own profiles, computed by `langdetect_fast`: the same language and
+    probability as langdetect 1.0.9 for the same seed, several times faster. The profiles load once per
+    process."""
 
     def __init__(self, config: LanguageConfig):
-        from langdetect import detector_factory
+        from newswire.transforms.langdetect_fast import FastLangdetect
 
-        detector_factory.init_factory()
-        detector_factory.DetectorFactory.seed = config.seed
-        self._factory = detector_factory._factory  # the loaded profiles; langdetect keeps one per process
+        self._detector = FastLangdetect(config.seed)
         self._config = config
 
     def supported_languages(self) -> frozenset[str]:
-        return frozenset(code.split('-')[0] for code in self._factory.get_lang_list())
+        return frozenset(code.split('-')[0] for code in self._detector.languages)
 
     def detect(self, text: str, min_letters: Optional[int] = None) -> Language:
-        from langdetect.lang_detect_exception import LangDetectException
-
         sample = _sample(text, self._config, min_letters)
         if sample is None:
             return UNDETERMINED
-        detector = self._factory.create()
-        detector.append(sample)
-        try:
-            best = detector.get_probabilities()[0]
-        except (LangDetectException, IndexError):
+        ranked = self._detector.probabilities(sample)
+        if not ranked:
             return UNDETERMINED
+        code, probability = ranked[0]
         # langdetect names Chinese zh-cn / zh-tw; the record carries ISO 639-1 codes.
-        return Language(best.lang.split('-')[0], round(best.prob, 4))
+        return Language(code.split('-')[0], round(probability, 4))
 
 
 # detector name (the `detector:` setting) -> class

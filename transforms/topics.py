@@ -4,21 +4,33 @@ The taxonomy (`rules/taxonomy.yaml`, or the user's own with `--taxonomy FILE`) l
 patterns and exclusions. A topic is tagged when at least `min_evidence` distinct spans match and no
 exclusion covers them; its score is 1 - 0.5 ** spans (one span 0.5, two 0.75, three 0.875), so more
 independent evidence means more confidence without any span counting twice.
+
+Most patterns match in few texts, so before running one the tagger checks the literal strings every
+match of it must contain (read from the pattern itself, case-insensitively as the pattern matches):
+a pattern whose literals are absent cannot match and is not run. The tags are the same either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.records import Document, Evidence, TopicTag
+
+try:  # the parser `re` compiles from (re._parser from Python 3.11, sre_parse before)
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # Python 3.10
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
 
 STAGE = 'topics'
 _TOPIC_ID = re.compile(r'^[a-z][a-z0-9_]{0,62}$')
@@ -83,23 +95,42 @@ def load_taxonomy(path=None) -> Taxonomy:
                     int(settings.get('max_evidence', 10)))
 
 
+class _Rule(NamedTuple):
+    """A compiled pattern and the literals any match of it contains: one string of each set, folded."""
+
+    regex: re.Pattern
+    needed: tuple[frozenset[str], ...]
+
+    def may_match(self, folded_text: str) -> bool:
+        return all(any(literal in folded_text for literal in options) for options in self.needed)
+
+
 class TopicTagger:
     """Compiled taxonomy; build once, call per text."""
 
     def __init__(self, taxonomy: Taxonomy):
         self._taxonomy = taxonomy
-        self._compiled = [
-            (topic,
-             [re.compile(p, re.IGNORECASE) for p in topic.patterns],
-             [re.compile(p, re.IGNORECASE) for p in topic.exclude])
-            for topic in taxonomy.topics]
+        needed = {p: _needed_literals(p) for t in taxonomy.topics for p in t.patterns + t.exclude}
+        self._folding = _case_folding(frozenset(
+            ch for literals in needed.values() for options in literals for s in options for ch in s))
+
+        def rule(pattern):
+            return _Rule(re.compile(pattern, re.IGNORECASE),
+                         tuple(frozenset(s.translate(self._folding) for s in options)
+                               for options in needed[pattern]))
+
+        self._compiled = [(topic, [rule(p) for p in topic.patterns], [rule(p) for p in topic.exclude])
+                          for topic in taxonomy.topics]
 
     def tag(self, text: str, language: Optional[str] = None) -> tuple[TopicTag, ...]:
+        folded = text.translate(self._folding)
         tags = []
         for topic, patterns, excludes in self._compiled:
             if topic.language not in ('any', language) and language not in (None, 'und'):
                 continue
-            excluded = [m.span() for regex in excludes for m in regex.finditer(text)]
+            patterns = [rule.regex for rule in patterns if rule.may_match(folded)]
+            excluded = [m.span() for rule in excludes if patterns and rule.may_match(folded)
+                        for m in rule.regex.finditer(text)]
             spans = {}
             for regex in patterns:
                 for match in regex.finditer(text):
@@ -113,6 +144,68 @@ class TopicTagger:
                 id=topic.id, label=topic.label, score=round(1 - 0.5 ** len(evidence), 4),
                 evidence=tuple(evidence[:self._taxonomy.max_evidence])))
         return tuple(sorted(tags, key=lambda t: (-t.score, t.id)))
+
+
+def _needed_literals(pattern: str) -> tuple[frozenset[str], ...]:
+    """Literal strings every match of `pattern` contains, one string of each set; () when none is sure.
+
+    Read from the parse tree `re` compiles: a run of plain characters in a sequence every match goes
+    through is needed, and so is what a group, a repeat of at least once, or every branch of an
+    alternation (one of their literals) needs. Anything else (a class, an optional part, an
+    assertion, a backreference) needs nothing and ends the run, so a literal found is always needed,
+    even where a cleverer reading would find a longer one. For example
+    '\\bmass (?:graves?|burials?)\\b' needs 'mass ' and one of 'grave', 'burial'.
+    """
+    needed = _needed_in(_sre_parse.parse(pattern, re.IGNORECASE))
+    return tuple(sorted(needed, key=lambda options: -min(map(len, options))))  # most selective first
+
+
+_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, 'POSSESSIVE_REPEAT', None))
+
+
+def _needed_in(items) -> list[frozenset[str]]:
+    needed, run = [], []
+    for op, av in [*items, (None, None)]:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            needed.append(frozenset([''.join(run)]))
+            run = []
+        if op is _sre.SUBPATTERN:  # (group, flags added, flags removed, items)
+            needed += _needed_in(av[3])
+        elif op is getattr(_sre, 'ATOMIC_GROUP', None):
+            needed += _needed_in(av)
+        elif op in _REPEATS and av[0] >= 1:  # (min, max, items)
+            needed += _needed_in(av[2])
+        elif op is _sre.BRANCH:  # (None, [items of each branch])
+            # each branch's most selective need: the set whose shortest literal is longest
+            choices = [max(_needed_in(branch), key=lambda options: min(map(len, options)), default=None)
+                       for branch in av[1]]
+            if all(choices):
+                needed.append(frozenset().union(*choices))
+    return needed
+
+
+@functools.lru_cache(maxsize=None)
+def _case_folding(characters: frozenset[str]) -> dict[int, str]:
+    """A str.translate table that folds every character `re.IGNORECASE` matches to one of `characters`
+    into a representative of it, so that a folded needed literal is in the folded text of every match.
+
+    Which characters match is asked of `re` over every code point rather than assumed from str.lower:
+    'k' is also matched by the Kelvin sign, 's' by the long s, 'i' by the dotted capital I. Characters
+    that share a match share a representative. Built once per process for a set of characters.
+    """
+    every_character = ''.join(map(chr, range(0x110000)))
+    classes: list[tuple[set[str], set[str]]] = []  # (literal characters, the characters matching them)
+    for ch in sorted(characters):
+        literals, matching = {ch}, set(re.findall(re.escape(ch), every_character, re.IGNORECASE))
+        for other in [c for c in classes if c[1] & matching]:
+            classes.remove(other)
+            literals |= other[0]
+            matching |= other[1]
+        classes.append((literals, matching))
+    return {ord(x): min(literals) for literals, matching in classes for x in matching}
 
 
 def _without_overlaps(spans: dict) -> list[Evidence]:

@@ -1,15 +1,20 @@
+import json
+import re
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
-from newswire.transforms.records import Document, SourceRef
-from newswire.transforms.topics import TagTopics, TopicTagger, load_taxonomy
-from tests.conftest import SEEDS, direct_pipeline, seed_path
+from newswire.transforms.records import Document, SourceRef, TopicTag
+from newswire.transforms.topics import (TagTopics, TopicTagger, _needed_literals, _without_overlaps,
+                                        load_taxonomy)
+from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, seed_path
 
 TAXONOMY = load_taxonomy()
 TAGGER = TopicTagger(TAXONOMY)
 CLEANER = Cleaner(load_cleaning_rules())
+ECB = SHARED_EVAL / 'same-story-ecbplus' / 'docs.jsonl'
 REQUIRED = {'mine_maps', 'landmines', 'missing_persons', 'mass_graves', 'prisoners_hostages',
             'peace_treaty', 'reconstruction', 'displaced_return', 'human_rights',
             'military_escalation'}
@@ -109,3 +114,88 @@ def test_tag_topics_transform():
         good, _ = p | beam.Create(docs) | TagTopics(TAXONOMY)
         assert_that(good | beam.Map(lambda d: (d.id, [t.id for t in d.topics])),
                     equal_to([('a', ['peace_treaty']), ('b', [])]))
+
+
+# --- the literal prefilter: the same tags and evidence as running every pattern ---------------------
+
+def _tag_running_every_pattern(taxonomy, text, language):
+    """The tagger without its prefilter: every pattern and exclusion runs over the text."""
+    tags = []
+    for topic in taxonomy.topics:
+        if topic.language not in ('any', language) and language not in (None, 'und'):
+            continue
+        excluded = [m.span() for p in topic.exclude for m in re.finditer(p, text, re.IGNORECASE)]
+        spans = {}
+        for pattern in topic.patterns:
+            for match in re.finditer(pattern, text, re.IGNORECASE):
+                start, end = match.span()
+                if end > start and not any(s < end and start < e for s, e in excluded):
+                    spans[(start, end)] = match.group(0)
+        evidence = _without_overlaps(spans)
+        if len(evidence) >= taxonomy.min_evidence:
+            tags.append(TopicTag(id=topic.id, label=topic.label, score=round(1 - 0.5 ** len(evidence), 4),
+                                 evidence=tuple(evidence[:taxonomy.max_evidence])))
+    return tuple(sorted(tags, key=lambda t: (-t.score, t.id)))
+
+
+def _assert_prefilter_changes_nothing(texts, taxonomy=TAXONOMY, language='en'):
+    tagger = TAGGER if taxonomy is TAXONOMY else TopicTagger(taxonomy)
+    differing = [text[:60] for text in texts
+                 if tagger.tag(text, language) != _tag_running_every_pattern(taxonomy, text, language)]
+    assert not differing, f'{len(differing)} of {len(texts)} differ, first: {differing[0]!r}'
+
+
+def test_prefilter_changes_nothing_on_the_seeds():
+    raw = [path.read_text(encoding='utf-8') for path in sorted(SEEDS.glob('*.txt'))]
+    _assert_prefilter_changes_nothing(raw + [CLEANER.clean(text).text for text in raw])
+
+
+@pytest.mark.skipif(not ECB.is_file(), reason='shared/eval is not beside the repo')
+def test_prefilter_changes_nothing_on_news_articles():
+    with open(ECB, encoding='utf-8') as handle:
+        texts = [json.loads(line)['text'] for line in handle]
+    _assert_prefilter_changes_nothing(texts)
+    assert sum(bool(TAGGER.tag(text, 'en')) for text in texts) > 10  # there were tags to keep
+
+
+def test_prefilter_changes_nothing_on_examples_in_any_case():
+    sentences = [s for topic in TAXONOMY.topics for s in topic.positive_examples + topic.negative_examples]
+    variants = [str.upper, str.title, str.swapcase,
+                # characters IGNORECASE matches to ASCII letters: Kelvin sign, long s, dotted and dotless I
+                lambda s: s.replace('k', '\u212a').replace('s', '\u017f').replace('i', '\u0130'),
+                lambda s: s.upper().replace('I', '\u0131')]
+    texts = sentences + [variant(s) for variant in variants for s in sentences]
+    _assert_prefilter_changes_nothing(texts)
+    _assert_prefilter_changes_nothing(texts, language='und')
+    assert TAGGER.tag('THEY ASKED FOR THE MINE MAP\u017f.', 'en')[0].evidence[0].text == 'MINE MAP\u017f'
+
+
+def test_prefilter_with_a_users_taxonomy(tmp_path):
+    path = tmp_path / 'mine.yaml'
+    path.write_text(
+        'settings:\n  min_evidence: 0\n'
+        'topics:\n'
+        '  - id: odd_patterns\n'
+        '    language: any\n'
+        '    patterns: ["(?-i:Talks)", "\\\\bk(?:ö|oe)ln\\\\b", "(?>atomic)+ group", "(a|b)\\\\1c",'
+        ' "x{2,} y", "(?=look)ahead", "naïve", "\\\\d+ Straße"]\n'
+        '    exclude: ["(?i:TALKS) off"]\n')
+    taxonomy = load_taxonomy(path)
+    texts = ['Talks talks TALKS off', 'KÖLN and Koeln, köln', 'ATOMICATOMIC GROUP', 'aac bbc abc',
+             'xx y x y', 'look lookahead', 'NAÏVE naive', '12 STRASSE 12 Straße 12 STRAẞE', 'nothing']
+    _assert_prefilter_changes_nothing(texts, taxonomy, language='de')
+    assert TopicTagger(taxonomy).tag('nothing', 'de')[0].score == 0  # min_evidence 0 tags anyway
+
+
+@pytest.mark.parametrize('pattern,needed', [
+    (r'\bmine[- ]?(?:field )?maps?\b', [{'mine'}, {'map'}]),
+    (r'\bmass (?:graves?|burials?)\b', [{'mass '}, {'grave', 'burial'}]),
+    (r'\b(?:land ?)?mines\b', [{'mines'}]),
+    (r'(?:ab)+c', [{'ab'}, {'c'}]),
+    (r'\bright (?:of [\w ]{1,30} )?to return\b|\brights? of \w+ to return\b', [{'right'}, {' to return', 'to return'}]),
+    (r'(?:mine)?s|x', [{'s', 'x'}]),
+    (r'(?:mine)?s|\d', []),  # a branch that needs nothing: nothing is needed
+    (r'\w+ [a-z]', [{' '}]),
+])
+def test_needed_literals(pattern, needed):
+    assert sorted(map(set, _needed_literals(pattern)), key=sorted) == sorted(needed, key=sorted)

@@ -1,0 +1,109 @@
+"""langdetect_fast against langdetect itself: the same languages and probabilities, bit for bit."""
+
+import json
+import random
+
+import pytest
+from langdetect import detector_factory
+from langdetect.lang_detect_exception import LangDetectException
+from langdetect.utils.ngram import NGram
+
+from newswire.pipeline.evaluate import load_language_items
+from newswire.transforms.langdetect_fast import FastLangdetect, load_profiles
+from tests.conftest import SEEDS, SHARED_EVAL
+
+LANGID = SHARED_EVAL / 'langid-lingua-testdata'
+ECB = SHARED_EVAL / 'same-story-ecbplus' / 'docs.jsonl'
+needs_data = pytest.mark.skipif(not SHARED_EVAL.is_dir(), reason='shared/eval is not beside the repo')
+
+
+def _langdetect(text, seed=0):
+    """langdetect's own detect_langs with a seed: the oracle."""
+    detector_factory.init_factory()
+    detector = detector_factory._factory.create()
+    detector.seed = seed  # what DetectorFactory.seed would hand it, without setting langdetect's global
+    detector.append(text)
+    try:
+        return [(found.lang, found.prob) for found in detector.get_probabilities()]
+    except LangDetectException:  # no known n-gram
+        return []
+
+
+FAST = FastLangdetect(0)
+
+
+def _assert_same(texts, seed=0):
+    fast = FAST if seed == 0 else FastLangdetect(seed)
+    differing = [(text[:60], expected, got) for text in texts
+                 for expected, got in [(_langdetect(text, seed), fast.probabilities(text))]
+                 if expected != got]
+    assert not differing, f'{len(differing)} of {len(texts)} differ, first: {differing[0]}'
+
+
+def test_languages_are_langdetects_in_its_order():
+    detector_factory.init_factory()
+    assert list(FAST.languages) == detector_factory._factory.get_lang_list()
+
+
+@needs_data
+def test_same_as_langdetect_on_sentences_of_75_languages():
+    items = load_language_items(str(LANGID / 'sentences.tsv'), limit=10)
+    assert len({lang for lang, _ in items}) == 75 and len(items) >= 700
+    _assert_same([text for _, text in items])
+
+
+@needs_data
+def test_same_as_langdetect_on_word_pairs():
+    _assert_same([text for _, text in load_language_items(str(LANGID / 'word-pairs.tsv'), limit=3)])
+
+
+def test_same_as_langdetect_on_the_seeds():
+    texts = [path.read_text(encoding='utf-8') for path in sorted(SEEDS.glob('*.txt'))]
+    _assert_same(texts + [text[:3000] for text in texts])
+
+
+@needs_data
+def test_same_as_langdetect_on_news_articles():
+    with open(ECB, encoding='utf-8') as handle:
+        texts = [json.loads(line)['text'] for line in handle]
+    _assert_same([text[:3000] for text in texts[::8]])
+
+
+@pytest.mark.parametrize('text', [
+    '',
+    '12345 !!! ???',
+    'see https://example.com/a?b=c and mail someone@example.org now',
+    'NATO AND THE UN MET IN NEW YORK. The UN said NATO agreed.',
+    'ÉTATS-UNIS: Le Président a parlé. WHO said aBCdEF GhIJ',
+    'Tiếng Việt có dấu: Thành phố Hồ Chí Minh',
+    'Tie\u0302\u0301ng Vie\u0323\u0302t vi\u0301 du\u0323',  # combining marks, normalize_vi
+    'Rom\u00e2nia: \u0219coal\u0103 \u0219i \u021bar\u0103',  # comma-below s and t
+    '\u06cc\u06a9 \u0631\u0648\u0632 \u062e\u0648\u0628 \u0627\u0633\u062a',  # Farsi yeh
+    '東京都の人口は増えています。カタカナ ひらがな 中华人民共和国 한국어 문장',
+    'Москва and Berlin: министр встретился с коллегой in the city',
+    'Москва Berlin: министр встретился с коллегой',  # mostly not Latin: Latin letters are dropped
+    'lone \ud800 surrogate and emoji \U0001F600 and \U00010400 Deseret',
+    '  many     spaces\t\tand\nnew\n\nlines  ',
+    'word ' * 3000,  # past the 10000 characters langdetect reads
+])
+def test_same_as_langdetect_on_edge_cases(text):
+    _assert_same([text])
+
+
+@pytest.mark.parametrize('seed', [1, 12345])
+def test_same_as_langdetect_with_other_seeds(seed):
+    _assert_same(['The foreign ministers met in Washington to discuss the peace treaty.',
+                  'Les négociations continuent. Die Gespräche gehen weiter.'], seed)
+
+
+def test_random_texts_over_mixed_alphabets():
+    alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ    .,-' \
+               'éèàçüößøåñ' 'абвгдежзиклмнопрстуфхцчшщыэюя' 'αβγδεζηθικλμνξοπρστυφχψω' 'אבגדהוזחטיכלמנסעפצקרשת'
+    rng = random.Random(7)
+    _assert_same([''.join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400))) for _ in range(60)])
+
+
+def test_normalisation_leaves_characters_beyond_the_basic_plane_alone():
+    """load_profiles computes NGram.normalize for the Basic Multilingual Plane only."""
+    assert all(NGram.normalize(chr(cp)) == chr(cp) for cp in range(0x10000, 0x110000))
+    assert load_profiles().normalized[0x1F600] == 0x1F600
