@@ -40,7 +40,8 @@ from apache_beam.metrics import Metrics
 
 from newswire.transforms import similarity
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.records import DedupInfo, Document, content_hash
+from newswire.transforms.records import (DedupInfo, Document, hash_of_normalized,
+                                         normalize_for_hash)
 
 STAGE = 'dedup'
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
@@ -122,14 +123,15 @@ class Signer:
         """`arrival_time` (seconds) orders documents whose text gives no publication time; the
         horizon applies to publication times only."""
         text = doc.text
-        shingles = self._minhasher.shingles(text)
+        normalized = normalize_for_hash(text)  # once, for the content hash and the shingles
+        shingles = self._minhasher.shingles_of_normalized(normalized)
         language = doc.language.code if doc.language else 'en'
         features = similarity.story_features(doc.title, text, language,
                                              top_keys=self._config.story_keys)
         return DedupSignature(
             id=doc.id,
             event_time=event_seconds(doc.published_at),
-            content_hash=content_hash(text),
+            content_hash=hash_of_normalized(normalized),
             source_key=f'{doc.source.kind}:{doc.source.id}',
             minhash=self._minhasher.signature_of_shingles(shingles),
             story_vector=features.vector,

@@ -43,7 +43,11 @@ class MinHasher:
         self._shingle_words = shingle_words
 
     def shingles(self, text: str) -> set[str]:
-        words = normalize_for_hash(text).split()
+        return self.shingles_of_normalized(normalize_for_hash(text))
+
+    def shingles_of_normalized(self, normalized: str) -> set[str]:
+        """`shingles` of a text already passed through `normalize_for_hash`."""
+        words = normalized.split()
         n = self._shingle_words
         if len(words) <= n:
             return {' '.join(words)} if words else set()

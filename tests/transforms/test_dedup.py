@@ -182,3 +182,12 @@ def test_each_bucket_copy_carries_only_what_its_test_reads():
         assert copy.story_vector == (signature.story_vector if key[0] == 't' else ())
         assert copy.story_keys == ()
     assert sorted({key[0] for key, _ in keyed}) == ['b', 's', 't', 'x']
+
+
+def test_signature_normalises_once_to_the_same_hash_and_shingles():
+    from newswire.transforms.records import content_hash, hash_of_normalized, normalize_for_hash
+    text = 'Ünïcode  TEXT, with—punctuation… and ﬁ ligatures!'
+    assert hash_of_normalized(normalize_for_hash(text)) == content_hash(text)
+    hasher = similarity.MinHasher(CONFIG.num_perm, CONFIG.minhash_seed, CONFIG.shingle_words)
+    assert hasher.shingles_of_normalized(normalize_for_hash(ARTICLE)) == hasher.shingles(ARTICLE)
+    assert SIGNER.sign(_doc('a', ARTICLE)).content_hash == content_hash(ARTICLE)
