@@ -75,7 +75,7 @@ class DedupSignature:
     event_time: Optional[float]  # seconds since the epoch, None when the publication time is unknown
     content_hash: str
     source_key: str
-    minhash: tuple[int, ...]
+    minhash: bytes  # `similarity.MINHASH_DTYPE` values, b'' when there is no text
     story_vector: tuple[tuple[str, float], ...]
     story_keys: tuple[str, ...]
     arrival_time: Optional[float] = None  # in a stream: when it was published to the queue
@@ -147,18 +147,18 @@ def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[s
     Each copy carries only what its bucket's test reads (`match_pair`): a signature goes into some
     40 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
     """
-    identity = dataclasses.replace(sig, minhash=(), story_vector=(), story_keys=())
+    identity = dataclasses.replace(sig, minhash=b'', story_vector=(), story_keys=())
     yield f'x:{sig.content_hash}', identity
     yield f's:{sig.source_key}', identity
     if sig.minhash:
         near = dataclasses.replace(sig, story_vector=(), story_keys=())
-        rows = config.lsh_rows
+        width = config.lsh_rows * similarity.MINHASH_DTYPE.itemsize  # bytes per band
         for band in range(config.lsh_bands):
-            values = sig.minhash[band * rows:(band + 1) * rows]
-            digest = hashlib.blake2b(repr(values).encode(), digest_size=10).hexdigest()
+            values = sig.minhash[band * width:(band + 1) * width]
+            digest = hashlib.blake2b(values, digest_size=10).hexdigest()
             yield f'b{band}:{digest}', near
     if sig.story_keys:
-        story = dataclasses.replace(sig, minhash=(), story_keys=())
+        story = dataclasses.replace(sig, minhash=b'', story_keys=())
         for term in sig.story_keys:
             yield f't:{term}', story
 
@@ -365,7 +365,7 @@ class FlagDuplicates(beam.PTransform):
                 # The annotation reads only the signature's id and content hash: the bulky
                 # MinHash and term vector stay out of this shuffle.
                 'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, (
-                    dataclasses.replace(s, minhash=(), story_vector=(), story_keys=()))))),
+                    dataclasses.replace(s, minhash=b'', story_vector=(), story_keys=()))))),
                 'best': best,
             }
             | 'JoinById' >> beam.CoGroupByKey()

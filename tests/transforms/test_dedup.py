@@ -178,7 +178,7 @@ def test_each_bucket_copy_carries_only_what_its_test_reads():
     for key, copy in keyed:
         assert (copy.id, copy.order_key, copy.content_hash) == (
             signature.id, signature.order_key, signature.content_hash)
-        assert copy.minhash == (signature.minhash if key[0] == 'b' else ())
+        assert copy.minhash == (signature.minhash if key[0] == 'b' else b'')
         assert copy.story_vector == (signature.story_vector if key[0] == 't' else ())
         assert copy.story_keys == ()
     assert sorted({key[0] for key, _ in keyed}) == ['b', 's', 't', 'x']
@@ -191,3 +191,29 @@ def test_signature_normalises_once_to_the_same_hash_and_shingles():
     hasher = similarity.MinHasher(CONFIG.num_perm, CONFIG.minhash_seed, CONFIG.shingle_words)
     assert hasher.shingles_of_normalized(normalize_for_hash(ARTICLE)) == hasher.shingles(ARTICLE)
     assert SIGNER.sign(_doc('a', ARTICLE)).content_hash == content_hash(ARTICLE)
+
+
+def _tuple_jaccard(a, b):
+    """The share of equal values as computed on tuples of Python ints, before signatures were bytes."""
+    import numpy as np
+    if not a or not b or len(a) != len(b):
+        return 0.0
+    return float(np.mean(np.asarray(a, dtype=np.uint64) == np.asarray(b, dtype=np.uint64)))
+
+
+def test_minhash_bytes_hold_the_hash_values_and_their_jaccard_is_the_tuple_one():
+    import numpy as np
+    texts = [ARTICLE, _near_copy(ARTICLE), ' '.join(ARTICLE.split(' ')[:48]), 'short text', '']
+    signatures = [SIGNER.sign(_doc(f'd{i}', text)).minhash for i, text in enumerate(texts)]
+    assert len(signatures[0]) == CONFIG.num_perm * 4 and signatures[-1] == b''
+    from datasketch import MinHash
+    reference = MinHash(num_perm=CONFIG.num_perm, seed=CONFIG.minhash_seed)
+    reference.update_batch([s.encode() for s in similarity.MinHasher(
+        CONFIG.num_perm, CONFIG.minhash_seed, CONFIG.shingle_words).shingles(ARTICLE)])
+    assert np.frombuffer(signatures[0], similarity.MINHASH_DTYPE).tolist() == [
+        int(v) for v in reference.hashvalues]
+    as_tuples = [tuple(np.frombuffer(s, similarity.MINHASH_DTYPE).tolist()) for s in signatures]
+    for a, ta in zip(signatures, as_tuples):
+        for b, tb in zip(signatures, as_tuples):
+            assert similarity.minhash_jaccard(a, b) == _tuple_jaccard(ta, tb)
+    assert 0.5 < similarity.minhash_jaccard(signatures[0], signatures[1]) < 1.0
