@@ -5,9 +5,10 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
-                                       DedupConfig, FlagDuplicates, Match, Signer, candidate_keys,
-                                       compare_bucket, event_seconds, is_near_copy, match_pair,
-                                       story_root)
+                                       DedupConfig, FlagDuplicates, Match, Signer,
+                                       TestNearCopyPairs, candidate_keys, compare_bucket,
+                                       compare_or_name_pairs, dedup_info, event_seconds,
+                                       is_near_copy, match_pair, story_root)
 from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
@@ -217,3 +218,61 @@ def test_minhash_bytes_hold_the_hash_values_and_their_jaccard_is_the_tuple_one()
         for b, tb in zip(signatures, as_tuples):
             assert similarity.minhash_jaccard(a, b) == _tuple_jaccard(ta, tb)
     assert 0.5 < similarity.minhash_jaccard(signatures[0], signatures[1]) < 1.0
+
+
+def _plain_flags(docs, config=CONFIG):
+    """What FlagDuplicates must give, by the plain route: every bucket's matches (`compare_bucket`
+    on full signatures, band copies with their MinHash), combined per document."""
+    signatures = [SIGNER.sign(d) for d in docs]
+    combine, best = BestMatchesFn(), {}
+    for match in _matches(docs, config):
+        best[match.later] = combine.add_input(best.get(match.later, BestMatches()), match)
+    parents = {doc_id: b.parent().earlier for doc_id, b in best.items()}
+    return [(s.id, dedup_info(s, best.get(s.id, BestMatches()), parents)) for s in signatures]
+
+
+def _copies(count):
+    """`count` near copies of ARTICLE, each with another edit, a minute apart."""
+    words = ARTICLE.split(' ')
+    return [_doc(f'c{i}', ' '.join(words[:30 + i] + ['edited'] + words[31 + i:]),
+                 f'2023-11-14T10:{i:02d}:00') for i in range(count)]
+
+
+def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
+    docs = _copies(4)
+    signatures = [SIGNER.sign(d) for d in docs]
+    buckets = {}
+    for signature in signatures:
+        for key, copy in candidate_keys(signature, CONFIG, bands_name_pairs=True):
+            assert key[0] != 'b' or copy.minhash == b''
+            buckets.setdefault(key, []).append(copy)
+    outputs = [out for key, copies in buckets.items() if key[0] == 'b'
+               for out in compare_or_name_pairs(key, copies, CONFIG)]
+    assert all(isinstance(out, beam.pvalue.TaggedOutput) for out in outputs)
+    named = [out.value for out in outputs]
+    distinct = set(named)
+    assert len(distinct) == 6 and len(named) > 5 * len(distinct)  # 4 copies share most bands
+    assert all(later > earlier for later, earlier in distinct)    # (later, earlier) order keys
+    expected = {m for m in _matches(docs) if m.tier == NEAR_COPY}
+    assert len(expected) == 6
+    with direct_pipeline() as p:
+        near = ((p | 'Signatures' >> beam.Create(signatures), p | 'Pairs' >> beam.Create(named))
+                | TestNearCopyPairs(CONFIG))
+        assert_that(near, equal_to(sorted(expected, key=lambda m: (m.later, m.earlier))))
+
+
+def test_flag_duplicates_equals_the_plain_per_bucket_route():
+    docs = _copies(3) + [
+        _doc('orig', ARTICLE, '2023-11-14'),
+        _doc('again', ARTICLE.upper(), '2023-11-14T10:00:00'),
+        _doc('undated', _near_copy(ARTICLE)),
+        _doc('far', ARTICLE, '2024-06-01'),
+        _doc('far', ARTICLE, '2024-06-02'),  # the same id again, told apart by its time
+        _doc('other', 'The central bank raised interest rates by half a point on Thursday.',
+             '2023-11-15'),
+    ]
+    expected = _plain_flags(docs)
+    assert {info.tier for _, info in expected} == {None, EXACT, NEAR_COPY}
+    with direct_pipeline() as p:
+        flagged, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        assert_that(flagged | beam.Map(lambda d: (d.id, d.dedup)), equal_to(expected))
