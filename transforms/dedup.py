@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from newswire.transforms import similarity
@@ -49,6 +50,13 @@ from newswire.transforms.records import (DedupInfo, Document, hash_of_normalized
 STAGE = 'dedup'
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
 NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candidate pairs
+# A story bucket of more reports than this gets its cosines from one sparse matrix product (below
+# that, building the matrix costs more than the pairwise loop saves).
+STORY_MATRIX_MIN_REPORTS = 16
+_STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (rows + max comparisons))
+# How far under the threshold a product's cosine still gets the exact pairwise score: far above the
+# rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
+_STORY_SCREEN_MARGIN = 1e-9
 
 
 @dataclass(frozen=True)
@@ -252,9 +260,53 @@ def candidate_pairs(signatures: Iterable[DedupSignature],
                 yield earlier, later
 
 
+def _story_matches_by_product(key: str, ordered: list[DedupSignature],
+                              config: DedupConfig) -> Iterator[Match]:
+    """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
+    matches, faster.
+
+    One sparse product (`similarity.term_matrix`) gives the cosines of a block of later reports with
+    every report before them; the loop's window and horizon rule (`candidate_pairs`) pick each later
+    report's earlier ones. The product sums in its own order, so it only screens: each pair it puts
+    within `_STORY_SCREEN_MARGIN` of the threshold, or above, is scored by `match_pair`, the loop's
+    own arithmetic, so scores and decisions are the loop's to the last bit. In a bucket of 200
+    reports, ~20,000 pairwise cosines become one product and a few hundred exact scores.
+    """
+    cap = config.max_bucket_comparisons
+    times = np.array([np.nan if s.event_time is None else s.event_time for s in ordered])
+    matrix = similarity.term_matrix([s.story_vector for s in ordered])
+    floor = config.story_threshold - _STORY_SCREEN_MARGIN
+    vectors: dict = {}
+    for start in range(0, len(ordered), _STORY_MATRIX_ROWS):
+        stop = min(start + _STORY_MATRIX_ROWS, len(ordered))
+        first = max(0, start - cap)
+        cosines = (matrix[start:stop] @ matrix[first:stop].T).toarray()
+        for index in range(start, stop):
+            lowest = max(0, index - cap)
+            if not np.isnan(times[index]):
+                # Walking back from the nearest, the loop stops at the first report (with a time)
+                # beyond the horizon: the window starts after the last such one.
+                beyond = np.flatnonzero(
+                    np.abs(times[lowest:index] - times[index]) > config.horizon_seconds)
+                if beyond.size:
+                    lowest += int(beyond[-1]) + 1
+            row = cosines[index - start, lowest - first:index - first]
+            later = ordered[index]
+            for offset in np.flatnonzero(row >= floor):
+                match = match_pair(key, ordered[lowest + int(offset)], later, config, vectors)
+                if match is not None:
+                    yield match
+
+
 def compare_bucket(key: str, signatures: Iterable[DedupSignature],
                    config: DedupConfig) -> Iterable[Match]:
     """All matches in one bucket: each document against those published before it."""
+    if key[0] == 't':
+        ordered = sorted(signatures, key=lambda s: s.order_key)
+        if len(ordered) > STORY_MATRIX_MIN_REPORTS:
+            yield from _story_matches_by_product(key, ordered, config)
+            return
+        signatures = ordered
     vectors: dict = {}
     for earlier, later in candidate_pairs(signatures, config):
         match = match_pair(key, earlier, later, config, vectors)

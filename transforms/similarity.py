@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -202,6 +202,26 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
     vector = tuple(sorted((t, w / norm) for t, w in weights.items()))
     keys = tuple(t for t, _ in sorted(vector, key=lambda tw: (-tw[1], tw[0]))[:top_keys])
     return StoryFeatures(vector, keys)
+
+
+def term_matrix(vectors: Sequence[tuple[tuple[str, float], ...]]):
+    """Term vectors as the rows of one scipy CSR matrix (a column per term), so that
+    `matrix @ matrix.T` holds the cosine of every two of them (the vectors are L2-normalised)."""
+    from scipy import sparse
+
+    terms: list[str] = []
+    weights: list[float] = []
+    row_starts = np.zeros(len(vectors) + 1, dtype=np.int64)
+    for row, vector in enumerate(vectors, 1):
+        if vector:
+            row_terms, row_weights = zip(*vector)
+            terms.extend(row_terms)
+            weights.extend(row_weights)
+        row_starts[row] = len(terms)
+    columns = {term: column for column, term in enumerate(set(terms))}
+    indices = np.fromiter(map(columns.__getitem__, terms), dtype=np.int64, count=len(terms))
+    return sparse.csr_matrix((np.array(weights, dtype=np.float64), indices, row_starts),
+                             shape=(len(vectors), len(columns)))
 
 
 def cosine(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> float:

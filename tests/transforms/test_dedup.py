@@ -276,3 +276,47 @@ def test_flag_duplicates_equals_the_plain_per_bucket_route():
     with direct_pipeline() as p:
         flagged, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
         assert_that(flagged | beam.Map(lambda d: (d.id, d.dedup)), equal_to(expected))
+
+
+def _ecb_reports(topics=(1, 2, 3)):
+    """ECB+ reports of a few topics (two similar stories each), as signatures, an hour apart in a
+    shuffled order (so that reports of one story lie hours to days apart)."""
+    import json
+    import random
+    from tests.conftest import SHARED_EVAL
+    path = SHARED_EVAL / 'same-story-ecbplus' / 'docs.jsonl'
+    if not path.is_file():
+        pytest.skip('shared/eval is not beside the repo')
+    with open(path, encoding='utf-8') as handle:
+        records = [r for r in map(json.loads, handle) if r['topic'] in topics]
+    random.Random(1).shuffle(records)
+    return [SIGNER.sign(_doc(r['doc_id'], r['text'], f'2023-11-{1 + i // 24:02d}T{i % 24:02d}:00:00',
+                             title=r['title'])) for i, r in enumerate(records)]
+
+
+def test_story_cosines_by_one_sparse_product_equal_the_pairwise_ones():
+    from newswire.transforms.dedup import _story_cosine
+    reports = _ecb_reports()
+    matrix = similarity.term_matrix([s.story_vector for s in reports])
+    product = (matrix @ matrix.T).toarray()
+    vectors = {}
+    for i, later in enumerate(reports):
+        for j, earlier in enumerate(reports[:i]):
+            pairwise = _story_cosine(earlier, later, vectors)
+            assert pairwise == similarity.cosine(earlier.story_vector, later.story_vector)
+            assert abs(product[i, j] - pairwise) < 1e-12
+
+
+def test_large_story_bucket_gives_the_matches_of_the_pairwise_loop(monkeypatch):
+    import newswire.transforms.dedup as dedup
+    reports = _ecb_reports()
+    assert len(reports) > dedup.STORY_MATRIX_MIN_REPORTS
+    undated = [dataclasses.replace(s, id=f'{s.id}~undated', event_time=None) for s in reports[::7]]
+    configs = [CONFIG, dataclasses.replace(CONFIG, max_bucket_comparisons=10),
+               dataclasses.replace(CONFIG, horizon_seconds=24 * 3600),
+               dataclasses.replace(CONFIG, story_threshold=0.3)]
+    by_product = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
+    monkeypatch.setattr(dedup, 'STORY_MATRIX_MIN_REPORTS', 10 ** 9)  # the pairwise loop
+    by_loop = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
+    assert by_product == by_loop
+    assert all(len(matches) > 20 for matches in by_loop)
