@@ -1,11 +1,11 @@
 """Similarity measures behind the duplicate tiers, as pure functions (no Beam).
 
 - Near copies: MinHash over word shingles (datasketch), compared by the share of equal hash values,
-  an unbiased estimate of the shingle sets' Jaccard similarity. A signature travels as the bytes of
-  its 32-bit hash values (`MINHASH_DTYPE`): 1 KiB for 256 permutations, where a tuple of Python ints
-  pickles to twice that and unpickles to ten times that, and two of them compare in one numpy step. Rewrites of one event by different
+  an unbiased estimate of the shingle sets' Jaccard similarity. Rewrites of one event by different
   outlets share few 5-word shingles (0.05-0.10 on the seeds); syndicated copies with light edits
-  share most.
+  share most. A signature travels as the bytes of its 32-bit hash values (`MINHASH_DTYPE`): 1 KiB
+  for 256 permutations, where a tuple of Python ints pickled to twice that and took ten times that
+  in memory; two signatures compare in one numpy step.
 - Same story: cosine of weighted term vectors. A term's weight is its (sublinear) count times an IDF
   taken from wordfreq's general word frequencies, not from the corpus, so a document's vector depends
   on the document alone and the same code serves batch and streaming. Names (capitalised mid-sentence)
