@@ -54,8 +54,8 @@ NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candida
 # that, building the matrix costs more than the pairwise loop saves).
 STORY_MATRIX_MIN_REPORTS = 16
 _STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (rows + max comparisons))
-# How far under the threshold a product's cosine still gets the exact pairwise score: far above the
-# rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
+# How far a product's cosine can be from the pairwise loop's and still count as the same score: far
+# above the rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
 _STORY_SCREEN_MARGIN = 1e-9
 
 
@@ -267,10 +267,11 @@ def _story_matches_by_product(key: str, ordered: list[DedupSignature],
 
     One sparse product (`similarity.term_matrix`) gives the cosines of a block of later reports with
     every report before them; the loop's window and horizon rule (`candidate_pairs`) pick each later
-    report's earlier ones. The product sums in its own order, so it only screens: each pair it puts
-    within `_STORY_SCREEN_MARGIN` of the threshold, or above, is scored by `match_pair`, the loop's
-    own arithmetic, so scores and decisions are the loop's to the last bit. In a bucket of 200
-    reports, ~20,000 pairwise cosines become one product and a few hundred exact scores.
+    report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
+    in the last bits: where that could change the decision or the 4-decimal score (within
+    `_STORY_SCREEN_MARGIN` of the threshold or of a rounding boundary), the pair is scored by
+    `match_pair`, the loop's own arithmetic. Scores and decisions are the loop's. In a bucket of 200
+    reports, ~20,000 pairwise cosines become one product.
     """
     cap = config.max_bucket_comparisons
     times = np.array([np.nan if s.event_time is None else s.event_time for s in ordered])
@@ -293,9 +294,24 @@ def _story_matches_by_product(key: str, ordered: list[DedupSignature],
             row = cosines[index - start, lowest - first:index - first]
             later = ordered[index]
             for offset in np.flatnonzero(row >= floor):
-                match = match_pair(key, ordered[lowest + int(offset)], later, config, vectors)
-                if match is not None:
-                    yield match
+                earlier = ordered[lowest + int(offset)]
+                score = _certain_score(float(row[offset]), config.story_threshold)
+                if score is None:
+                    match = match_pair(key, earlier, later, config, vectors)
+                    if match is not None:
+                        yield match
+                elif earlier.id != later.id:
+                    yield Match(later.id, earlier.id, earlier.order_key, SAME_STORY, score)
+
+
+def _certain_score(cosine: float, threshold: float) -> Optional[float]:
+    """The score of a same-story match whose cosine is `cosine` give or take `_STORY_SCREEN_MARGIN`,
+    when all of that range passes the threshold and rounds alike (`round` is monotonic); else None."""
+    low, high = cosine - _STORY_SCREEN_MARGIN, cosine + _STORY_SCREEN_MARGIN
+    if low < threshold:
+        return None
+    score = round(low, 4)
+    return score if score == round(high, 4) else None
 
 
 def compare_bucket(key: str, signatures: Iterable[DedupSignature],

@@ -320,3 +320,12 @@ def test_large_story_bucket_gives_the_matches_of_the_pairwise_loop(monkeypatch):
     by_loop = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
     assert by_product == by_loop
     assert all(len(matches) > 20 for matches in by_loop)
+
+
+def test_a_product_cosine_is_used_only_when_the_loop_would_surely_agree():
+    from newswire.transforms.dedup import _certain_score
+    assert _certain_score(0.61234, 0.5) == 0.6123
+    assert _certain_score(0.7, 0.5) == 0.7
+    assert _certain_score(0.61235 + 1e-12, 0.5) is None   # the loop's could round either way
+    assert _certain_score(0.5 + 1e-12, 0.5) is None        # ... or fall under the threshold
+    assert _certain_score(0.4, 0.5) is None
