@@ -6,9 +6,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
                                        DedupConfig, FlagDuplicates, Match, Signer,
-                                       TestNearCopyPairs, candidate_keys, compare_bucket,
-                                       compare_or_name_pairs, dedup_info, event_seconds,
-                                       is_near_copy, match_pair, story_root)
+                                       TestNearCopyPairs, batch_bucket_entries, candidate_keys,
+                                       compare_bucket, compare_or_name_pairs, dedup_info,
+                                       event_seconds, is_near_copy, match_pair, story_root)
 from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
@@ -243,9 +243,9 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     signatures = [SIGNER.sign(d) for d in docs]
     buckets = {}
     for signature in signatures:
-        for key, copy in candidate_keys(signature, CONFIG, bands_name_pairs=True):
-            assert key[0] != 'b' or copy.minhash == b''
-            buckets.setdefault(key, []).append(copy)
+        for key, entry in batch_bucket_entries(signature, CONFIG):
+            assert key[0] == 't' or entry == (signature.order_key, signature.event_time)
+            buckets.setdefault(key, []).append(entry)
     outputs = [out for key, copies in buckets.items() if key[0] == 'b'
                for out in compare_or_name_pairs(key, copies, CONFIG)]
     assert all(isinstance(out, beam.pvalue.TaggedOutput) for out in outputs)
