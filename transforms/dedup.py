@@ -50,6 +50,7 @@ from newswire.transforms.records import (DedupInfo, Document, hash_of_normalized
 STAGE = 'dedup'
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
 NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candidate pairs
+_NO_VECTOR = similarity.PackedVector()
 # A story bucket of more reports than this gets its cosines from one sparse matrix product (below
 # that, building the matrix costs more than the pairwise loop saves).
 STORY_MATRIX_MIN_REPORTS = 16
@@ -88,7 +89,7 @@ class DedupSignature:
     content_hash: str
     source_key: str
     minhash: bytes  # `similarity.MINHASH_DTYPE` values, b'' when there is no text
-    story_vector: tuple[tuple[str, float], ...]
+    story_vector: similarity.PackedVector  # `similarity.story_features`' vector
     story_keys: tuple[str, ...]
     arrival_time: Optional[float] = None  # in a stream: when it was published to the queue
     shingle_count: int = 0  # distinct word shingles of the text, for the containment estimate
@@ -146,7 +147,7 @@ class Signer:
             content_hash=hash_of_normalized(normalized),
             source_key=f'{doc.source.kind}:{doc.source.id}',
             minhash=self._minhasher.signature_of_shingles(shingles),
-            story_vector=features.vector,
+            story_vector=similarity.PackedVector.of(features.vector),
             story_keys=features.keys,
             arrival_time=arrival_time,
             shingle_count=len(shingles),
@@ -159,11 +160,11 @@ def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[s
     Each copy carries only what its bucket's test reads (`match_pair`): a signature goes into some
     70 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
     """
-    identity = dataclasses.replace(sig, minhash=b'', story_vector=(), story_keys=())
+    identity = dataclasses.replace(sig, minhash=b'', story_vector=_NO_VECTOR, story_keys=())
     yield f'x:{sig.content_hash}', identity
     yield f's:{sig.source_key}', identity
     if sig.minhash:
-        near = dataclasses.replace(sig, story_vector=(), story_keys=())
+        near = dataclasses.replace(sig, story_vector=_NO_VECTOR, story_keys=())
         width = config.lsh_rows * similarity.MINHASH_DTYPE.itemsize  # bytes per band
         for band in range(config.lsh_bands):
             values = sig.minhash[band * width:(band + 1) * width]
@@ -210,7 +211,7 @@ def _story_cosine(earlier: DedupSignature, later: DedupSignature, vectors: dict)
     for signature in (earlier, later):
         entry = vectors.get(signature.id)
         if entry is None:
-            weights = dict(signature.story_vector)
+            weights = signature.story_vector.weights_by_term()
             entry = vectors[signature.id] = (weights, frozenset(weights))
         looked_up.append(entry)
     (a, a_terms), (b, b_terms) = looked_up
@@ -254,7 +255,8 @@ def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
         return near_copy_match(earlier, later, config)
     else:
         tier, score = SAME_STORY, (
-            similarity.cosine(earlier.story_vector, later.story_vector) if vectors is None
+            similarity.cosine(earlier.story_vector.unpacked(), later.story_vector.unpacked())
+            if vectors is None
             else _story_cosine(earlier, later, vectors))
         if score < config.story_threshold:
             return None
@@ -536,7 +538,7 @@ class FlagDuplicates(beam.PTransform):
             .with_outputs(NEAR_COPY_PAIRS, main='matches'))
         near_copies = (
             (signatures | 'NearCopySignatures' >> beam.Map(
-                lambda s: dataclasses.replace(s, story_vector=(), story_keys=())),
+                lambda s: dataclasses.replace(s, story_vector=_NO_VECTOR, story_keys=())),
              compared[NEAR_COPY_PAIRS])
             | 'TestNearCopyPairs' >> TestNearCopyPairs(config))
         best = (
@@ -553,7 +555,8 @@ class FlagDuplicates(beam.PTransform):
                 # The annotation reads only the signature's id and content hash: the bulky
                 # MinHash and term vector stay out of this shuffle.
                 'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, (
-                    dataclasses.replace(s, minhash=b'', story_vector=(), story_keys=()))))),
+                    dataclasses.replace(s, minhash=b'', story_vector=_NO_VECTOR,
+                                        story_keys=()))))),
                 'best': best,
             }
             | 'JoinById' >> beam.CoGroupByKey()

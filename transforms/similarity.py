@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -204,24 +204,44 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
     return StoryFeatures(vector, keys)
 
 
-def term_matrix(vectors: Sequence[tuple[tuple[str, float], ...]]):
+class PackedVector(NamedTuple):
+    """A term vector as two flat values, its terms newline-joined and its weights as float64 bytes:
+    two objects to pickle instead of two per term (a report has some 130 terms, and the batch
+    pipeline shuffles its vector once per heavy term). Terms are words or word pairs: no newlines."""
+
+    terms: str = ''
+    weights: bytes = b''
+
+    @classmethod
+    def of(cls, vector: tuple[tuple[str, float], ...]) -> 'PackedVector':
+        if not vector:
+            return cls()
+        terms, weights = zip(*vector)
+        return cls('\n'.join(terms), np.array(weights, dtype=np.float64).tobytes())
+
+    def unpacked(self) -> tuple[tuple[str, float], ...]:
+        """The vector as `story_features` gave it (float64 bytes give back the very floats)."""
+        return tuple(self.weights_by_term().items())
+
+    def weights_by_term(self) -> dict[str, float]:
+        if not self.terms:
+            return {}
+        return dict(zip(self.terms.split('\n'), np.frombuffer(self.weights, np.float64).tolist()))
+
+
+def term_matrix(vectors: Sequence[PackedVector]):
     """Term vectors as the rows of one scipy CSR matrix (a column per term), so that
     `matrix @ matrix.T` holds the cosine of every two of them (the vectors are L2-normalised)."""
     from scipy import sparse
 
-    terms: list[str] = []
-    weights: list[float] = []
+    joined = '\n'.join(v.terms for v in vectors if v.terms)
+    terms = joined.split('\n') if joined else []
     row_starts = np.zeros(len(vectors) + 1, dtype=np.int64)
-    for row, vector in enumerate(vectors, 1):
-        if vector:
-            row_terms, row_weights = zip(*vector)
-            terms.extend(row_terms)
-            weights.extend(row_weights)
-        row_starts[row] = len(terms)
+    np.cumsum([len(v.weights) // 8 for v in vectors], out=row_starts[1:])
     columns = {term: column for column, term in enumerate(set(terms))}
     indices = np.fromiter(map(columns.__getitem__, terms), dtype=np.int64, count=len(terms))
-    return sparse.csr_matrix((np.array(weights, dtype=np.float64), indices, row_starts),
-                             shape=(len(vectors), len(columns)))
+    weights = np.frombuffer(b''.join(v.weights for v in vectors), dtype=np.float64)
+    return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(columns)))
 
 
 def cosine(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> float:

@@ -180,7 +180,8 @@ def test_each_bucket_copy_carries_only_what_its_test_reads():
         assert (copy.id, copy.order_key, copy.content_hash) == (
             signature.id, signature.order_key, signature.content_hash)
         assert copy.minhash == (signature.minhash if key[0] == 'b' else b'')
-        assert copy.story_vector == (signature.story_vector if key[0] == 't' else ())
+        assert copy.story_vector == (signature.story_vector if key[0] == 't'
+                                     else similarity.PackedVector())
         assert copy.story_keys == ()
     assert sorted({key[0] for key, _ in keyed}) == ['b', 's', 't', 'x']
 
@@ -303,7 +304,8 @@ def test_story_cosines_by_one_sparse_product_equal_the_pairwise_ones():
     for i, later in enumerate(reports):
         for j, earlier in enumerate(reports[:i]):
             pairwise = _story_cosine(earlier, later, vectors)
-            assert pairwise == similarity.cosine(earlier.story_vector, later.story_vector)
+            assert pairwise == similarity.cosine(earlier.story_vector.unpacked(),
+                                                 later.story_vector.unpacked())
             assert abs(product[i, j] - pairwise) < 1e-12
 
 
@@ -329,3 +331,14 @@ def test_a_product_cosine_is_used_only_when_the_loop_would_surely_agree():
     assert _certain_score(0.61235 + 1e-12, 0.5) is None   # the loop's could round either way
     assert _certain_score(0.5 + 1e-12, 0.5) is None        # ... or fall under the threshold
     assert _certain_score(0.4, 0.5) is None
+
+
+def test_packed_term_vector_gives_back_the_very_vector():
+    features = similarity.story_features('Talks resume in Baku', ARTICLE, 'en')
+    packed = similarity.PackedVector.of(features.vector)
+    assert packed.unpacked() == features.vector and len(packed.weights) == 8 * len(features.vector)
+    assert SIGNER.sign(_doc('a', ARTICLE, title='Talks resume in Baku')).story_vector == packed
+    assert similarity.PackedVector.of(()).unpacked() == () and not similarity.PackedVector().terms
+    matrix = similarity.term_matrix([packed, similarity.PackedVector(), packed])
+    assert matrix.shape == (3, len(features.vector)) and matrix[1].nnz == 0
+    assert abs((matrix @ matrix.T)[0, 2] - 1.0) < 1e-12
