@@ -134,7 +134,7 @@ def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
     for match in _TOKEN.finditer(text):
         token = match.group()
         gap = text[previous_end:match.start()]
-        at_break = previous_end == 0 or any(ch in _CLAUSE_BREAK for ch in gap)
+        at_break = previous_end == 0 or not _CLAUSE_BREAK.isdisjoint(gap)
         if at_break:
             out.append(None)
         elif names is not None and token[0].isupper():
