@@ -183,6 +183,7 @@ class BucketEntry(NamedTuple):
     into some 70 buckets, and unpickling them was a tenth of the batch pipeline's time."""
     order_key: tuple
     event_time: Optional[float]
+    content_hash: str
 
     @property
     def id(self) -> str:
@@ -191,9 +192,15 @@ class BucketEntry(NamedTuple):
 
 def batch_bucket_entries(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, object]]:
     """`candidate_keys` for the batch shuffle: a story bucket's copy as it is, any other's as the
-    (order key, event time) of a `BucketEntry`."""
+    (order key, event time, content hash) of a `BucketEntry`."""
     for key, copy in candidate_keys(sig, config):
-        yield key, (copy if key[0] == 't' else (copy.order_key, copy.event_time))
+        yield key, (copy if key[0] == 't' else (copy.order_key, copy.event_time, copy.content_hash))
+
+
+def _identity(signature) -> tuple:
+    """Which signature a named pair means: the order key holds the id, and the content hash tells
+    apart two texts under one id (a feed entry polled again after an edit)."""
+    return signature.order_key, signature.content_hash
 
 
 def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
@@ -350,39 +357,34 @@ def compare_bucket(key: str, signatures: Iterable[DedupSignature],
 
 def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> Iterable:
     """The batch bucket step, on what `batch_bucket_entries` filed. A band bucket yields its
-    candidate pairs on `NEAR_COPY_PAIRS` as (later order key, earlier order key), for
-    `TestNearCopyPairs`; any other bucket yields its `Match`es."""
+    candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for `TestNearCopyPairs`;
+    any other bucket yields its `Match`es."""
     if key[0] == 't':
         yield from compare_bucket(key, entries, config)
         return
     entries = [BucketEntry(*entry) for entry in entries]
     if key[0] == 'b':
         for earlier, later in candidate_pairs(entries, config):
-            yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (later.order_key, earlier.order_key))
+            yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
     else:
         yield from compare_bucket(key, entries, config)
 
 
-def _signatures_by_order(signatures: Iterable[DedupSignature]) -> dict:
-    # The same id can come twice (the same record read twice); its order key tells the copies apart.
-    return {signature.order_key: signature for signature in signatures}
-
-
 def _probes(joined) -> Iterator[tuple[str, tuple[tuple, DedupSignature]]]:
-    """(later id, its signatures and the pairs naming it) -> (earlier id, (earlier order key, later
-    signature)) per distinct pair."""
+    """(later id, its signatures and the pairs naming it) -> (earlier id, (earlier `_identity`,
+    later signature)) per distinct pair."""
     _, grouped = joined
-    later = _signatures_by_order(grouped['signatures'])
-    for later_order, earlier_order in grouped['pairs']:
-        yield earlier_order[2], (earlier_order, later[later_order])
+    later = {_identity(signature): signature for signature in grouped['signatures']}
+    for later_identity, earlier_identity in grouped['pairs']:
+        yield earlier_identity[0][2], (earlier_identity, later[later_identity])
 
 
 def _test_probes(joined, config: DedupConfig) -> Iterator[Match]:
     """(earlier id, its signatures and the later signatures probing it) -> near-copy `Match`es."""
     _, grouped = joined
-    earlier = _signatures_by_order(grouped['signatures'])
-    for earlier_order, later in grouped['probes']:
-        match = near_copy_match(earlier[earlier_order], later, config)
+    earlier = {_identity(signature): signature for signature in grouped['signatures']}
+    for earlier_identity, later in grouped['probes']:
+        match = near_copy_match(earlier[earlier_identity], later, config)
         if match is not None:
             yield match
 
@@ -410,7 +412,7 @@ class TestNearCopyPairs(beam.PTransform):
             {'signatures': by_id,
              'pairs': (pairs
                        | 'DistinctPairs' >> beam.Distinct()
-                       | 'KeyByLater' >> beam.Map(lambda pair: (pair[0][2], pair)))}
+                       | 'KeyByLater' >> beam.Map(lambda pair: (pair[0][0][2], pair)))}
             | 'JoinLaterSignature' >> beam.CoGroupByKey()
             | 'ProbeEarlier' >> beam.FlatMap(_probes))
         return ({'signatures': by_id, 'probes': probes}

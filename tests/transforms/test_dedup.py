@@ -245,7 +245,8 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     buckets = {}
     for signature in signatures:
         for key, entry in batch_bucket_entries(signature, CONFIG):
-            assert key[0] == 't' or entry == (signature.order_key, signature.event_time)
+            assert key[0] == 't' or entry == (signature.order_key, signature.event_time,
+                                              signature.content_hash)
             buckets.setdefault(key, []).append(entry)
     outputs = [out for key, copies in buckets.items() if key[0] == 'b'
                for out in compare_or_name_pairs(key, copies, CONFIG)]
@@ -253,7 +254,7 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     named = [out.value for out in outputs]
     distinct = set(named)
     assert len(distinct) == 6 and len(named) > 5 * len(distinct)  # 4 copies share most bands
-    assert all(later > earlier for later, earlier in distinct)    # (later, earlier) order keys
+    assert all(later[0] > earlier[0] for later, earlier in distinct)  # (later, earlier) ...
     expected = {m for m in _matches(docs) if m.tier == NEAR_COPY}
     assert len(expected) == 6
     with direct_pipeline() as p:
@@ -269,6 +270,8 @@ def test_flag_duplicates_equals_the_plain_per_bucket_route():
         _doc('undated', _near_copy(ARTICLE)),
         _doc('far', ARTICLE, '2024-06-01'),
         _doc('far', ARTICLE, '2024-06-02'),  # the same id again, told apart by its time
+        _doc('twin', _copies(5)[4].text, '2023-11-14T11:00:00'),
+        _doc('twin', _near_copy(ARTICLE), '2023-11-14T11:00:00'),  # ... or by its text
         _doc('other', 'The central bank raised interest rates by half a point on Thursday.',
              '2023-11-15'),
     ]
