@@ -370,6 +370,18 @@ def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> I
         yield from compare_bucket(key, entries, config)
 
 
+class _CompareOrNamePairsFn(beam.DoFn):
+    """(candidate key, bucket entries) -> `compare_or_name_pairs`; a DoFn, not a lambda, so that the
+    step inside `.with_outputs` has a stable name."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, bucket):
+        key, entries = bucket
+        yield from compare_or_name_pairs(key, entries, self._config)
+
+
 def _probes(joined) -> Iterator[tuple[str, tuple[tuple, DedupSignature]]]:
     """(later id, its signatures and the pairs naming it) -> (earlier id, (earlier `_identity`,
     later signature)) per distinct pair."""
@@ -535,8 +547,7 @@ class FlagDuplicates(beam.PTransform):
             signatures
             | 'FileUnderCandidateKeys' >> beam.FlatMap(batch_bucket_entries, config)
             | 'GroupByCandidateKey' >> beam.GroupByKey()
-            | 'CompareWithinBucket' >> beam.FlatMapTuple(
-                lambda key, signatures: compare_or_name_pairs(key, signatures, config))
+            | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
             .with_outputs(NEAR_COPY_PAIRS, main='matches'))
         near_copies = (
             (signatures | 'NearCopySignatures' >> beam.Map(
