@@ -13,6 +13,9 @@ How it works, for documents A (published first) and B:
    exact (same normalized content or source id), near_copy (MinHash Jaccard >= near_copy_threshold,
    or estimated shingle containment >= near_copy_containment with Jaccard >= near_copy_min_jaccard:
    `is_near_copy`) or same_story (term-vector cosine >= story_threshold).
+   Near copies share many bands (a copy of a 300-word text shares most of its 64), so in batch a band
+   bucket only names its candidate pairs; each distinct pair is then tested once (`TestNearCopyPairs`:
+   at 10,000 wire documents, 448,000 pairs named by bands are 17,000 distinct ones).
 4. Per document, the best matches decide: `duplicate_of` = the earliest exact match,
    `near_duplicate_of` = the earliest near copy, and its story parent = the exact/near original or
    else the most similar earlier report. `story_id` is the root of that parent chain, so each
@@ -24,7 +27,7 @@ earlier report above the story threshold, so all three get story_id = 000's id. 
 is chosen deterministically: earliest published, then id.
 
 The buckets here are batch `GroupByKey`s; the streaming pipeline keeps the same buckets as keyed state
-expired by timers after the horizon, and reuses `compare_bucket`'s pair tests.
+expired by timers after the horizon, and reuses `compare_bucket`'s pair tests (`match_pair`).
 """
 
 from __future__ import annotations
@@ -33,17 +36,28 @@ import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from newswire.transforms import similarity
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.records import DedupInfo, Document, content_hash
+from newswire.transforms.records import (DedupInfo, Document, hash_of_normalized,
+                                         normalize_for_hash)
 
 STAGE = 'dedup'
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
+NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candidate pairs
+_NO_VECTOR = similarity.PackedVector()
+# A story bucket of more reports than this gets its cosines from one sparse matrix product (below
+# that, building the matrix costs more than the pairwise loop saves).
+STORY_MATRIX_MIN_REPORTS = 16
+_STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (rows + max comparisons))
+# How far a product's cosine can be from the pairwise loop's and still count as the same score: far
+# above the rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
+_STORY_SCREEN_MARGIN = 1e-9
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,8 @@ class DedupSignature:
     event_time: Optional[float]  # seconds since the epoch, None when the publication time is unknown
     content_hash: str
     source_key: str
-    minhash: tuple[int, ...]
-    story_vector: tuple[tuple[str, float], ...]
+    minhash: bytes  # `similarity.MINHASH_DTYPE` values, b'' when there is no text
+    story_vector: similarity.PackedVector  # `similarity.story_features`' vector
     story_keys: tuple[str, ...]
     arrival_time: Optional[float] = None  # in a stream: when it was published to the queue
     shingle_count: int = 0  # distinct word shingles of the text, for the containment estimate
@@ -122,17 +136,18 @@ class Signer:
         """`arrival_time` (seconds) orders documents whose text gives no publication time; the
         horizon applies to publication times only."""
         text = doc.text
-        shingles = self._minhasher.shingles(text)
+        normalized = normalize_for_hash(text)  # once, for the content hash and the shingles
+        shingles = self._minhasher.shingles_of_normalized(normalized)
         language = doc.language.code if doc.language else 'en'
         features = similarity.story_features(doc.title, text, language,
                                              top_keys=self._config.story_keys)
         return DedupSignature(
             id=doc.id,
             event_time=event_seconds(doc.published_at),
-            content_hash=content_hash(text),
+            content_hash=hash_of_normalized(normalized),
             source_key=f'{doc.source.kind}:{doc.source.id}',
             minhash=self._minhasher.signature_of_shingles(shingles),
-            story_vector=features.vector,
+            story_vector=similarity.PackedVector.of(features.vector),
             story_keys=features.keys,
             arrival_time=arrival_time,
             shingle_count=len(shingles),
@@ -143,22 +158,49 @@ def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[s
     """The buckets a signature is filed under (see the module docstring).
 
     Each copy carries only what its bucket's test reads (`match_pair`): a signature goes into some
-    40 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
+    70 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
     """
-    identity = dataclasses.replace(sig, minhash=(), story_vector=(), story_keys=())
+    identity = dataclasses.replace(sig, minhash=b'', story_vector=_NO_VECTOR, story_keys=())
     yield f'x:{sig.content_hash}', identity
     yield f's:{sig.source_key}', identity
     if sig.minhash:
-        near = dataclasses.replace(sig, story_vector=(), story_keys=())
-        rows = config.lsh_rows
+        near = dataclasses.replace(sig, story_vector=_NO_VECTOR, story_keys=())
+        width = config.lsh_rows * similarity.MINHASH_DTYPE.itemsize  # bytes per band
         for band in range(config.lsh_bands):
-            values = sig.minhash[band * rows:(band + 1) * rows]
-            digest = hashlib.blake2b(repr(values).encode(), digest_size=10).hexdigest()
+            values = sig.minhash[band * width:(band + 1) * width]
+            digest = hashlib.blake2b(values, digest_size=10).hexdigest()
             yield f'b{band}:{digest}', near
     if sig.story_keys:
-        story = dataclasses.replace(sig, minhash=(), story_keys=())
+        story = dataclasses.replace(sig, minhash=b'', story_keys=())
         for term in sig.story_keys:
             yield f't:{term}', story
+
+
+class BucketEntry(NamedTuple):
+    """All that a batch bucket which only orders its documents reads of each: exact buckets (their
+    test is sharing the key) and band buckets (which only name pairs). It is shuffled as a plain
+    tuple (`batch_bucket_entries`), which Beam's coder writes without pickling: a signature goes
+    into some 70 buckets, and unpickling them was a tenth of the batch pipeline's time."""
+    order_key: tuple
+    event_time: Optional[float]
+    content_hash: str
+
+    @property
+    def id(self) -> str:
+        return self.order_key[2]
+
+
+def batch_bucket_entries(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, object]]:
+    """`candidate_keys` for the batch shuffle: a story bucket's copy as it is, any other's as the
+    (order key, event time, content hash) of a `BucketEntry`."""
+    for key, copy in candidate_keys(sig, config):
+        yield key, (copy if key[0] == 't' else (copy.order_key, copy.event_time, copy.content_hash))
+
+
+def _identity(signature) -> tuple:
+    """Which signature a named pair means: the order key holds the id, and the content hash tells
+    apart two texts under one id (a feed entry polled again after an edit)."""
+    return signature.order_key, signature.content_hash
 
 
 def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
@@ -176,7 +218,7 @@ def _story_cosine(earlier: DedupSignature, later: DedupSignature, vectors: dict)
     for signature in (earlier, later):
         entry = vectors.get(signature.id)
         if entry is None:
-            weights = dict(signature.story_vector)
+            weights = signature.story_vector.weights_by_term()
             entry = vectors[signature.id] = (weights, frozenset(weights))
         looked_up.append(entry)
     (a, a_terms), (b, b_terms) = looked_up
@@ -198,6 +240,15 @@ def is_near_copy(jaccard: float, count_a: int, count_b: int, config: DedupConfig
     return similarity.containment(jaccard, count_a, count_b) >= config.near_copy_containment
 
 
+def near_copy_match(earlier: DedupSignature, later: DedupSignature,
+                    config: DedupConfig) -> Optional[Match]:
+    """The near-copy test (a band bucket's) on one ordered pair; None if it fails."""
+    score = similarity.minhash_jaccard(earlier.minhash, later.minhash)
+    if not is_near_copy(score, earlier.shingle_count, later.shingle_count, config):
+        return None
+    return Match(later.id, earlier.id, earlier.order_key, NEAR_COPY, round(score, 4))
+
+
 def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
                config: DedupConfig, vectors: Optional[dict] = None) -> Optional[Match]:
     """The test a bucket's key stands for, applied to one ordered pair; None if it fails.
@@ -208,31 +259,177 @@ def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
     if kind in 'xs':
         tier, score = EXACT, 1.0
     elif kind == 'b':
-        tier, score = NEAR_COPY, similarity.minhash_jaccard(earlier.minhash, later.minhash)
-        if not is_near_copy(score, earlier.shingle_count, later.shingle_count, config):
-            return None
+        return near_copy_match(earlier, later, config)
     else:
         tier, score = SAME_STORY, (
-            similarity.cosine(earlier.story_vector, later.story_vector) if vectors is None
+            similarity.cosine(earlier.story_vector.unpacked(), later.story_vector.unpacked())
+            if vectors is None
             else _story_cosine(earlier, later, vectors))
         if score < config.story_threshold:
             return None
     return Match(later.id, earlier.id, earlier.order_key, tier, round(score, 4))
 
 
-def compare_bucket(key: str, signatures: Iterable[DedupSignature],
-                   config: DedupConfig) -> Iterable[Match]:
-    """All matches in one bucket: each document against those published before it."""
+def candidate_pairs(signatures: Iterable, config: DedupConfig) -> Iterator[tuple]:
+    """The (earlier, later) pairs one bucket compares: each document, in publication order, with the
+    ones before it, nearest first, up to the first beyond the horizon and at most
+    `max_bucket_comparisons` of them; never a document with itself (the same id twice).
+    `signatures` are `DedupSignature`s or `BucketEntry`s."""
     ordered = sorted(signatures, key=lambda s: s.order_key)
-    vectors: dict = {}
     for index, later in enumerate(ordered):
         window = ordered[max(0, index - config.max_bucket_comparisons):index]
         for earlier in reversed(window):
             if not within_horizon(earlier, later, config.horizon_seconds):
                 break
-            match = match_pair(key, earlier, later, config, vectors)
-            if match is not None:
-                yield match
+            if earlier.id != later.id:
+                yield earlier, later
+
+
+def _story_matches_by_product(key: str, ordered: list[DedupSignature],
+                              config: DedupConfig) -> Iterator[Match]:
+    """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
+    matches, faster.
+
+    One sparse product (`similarity.term_matrix`) gives the cosines of a block of later reports with
+    every report before them; the loop's window and horizon rule (`candidate_pairs`) pick each later
+    report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
+    in the last bits: where that could change the decision or the 4-decimal score (within
+    `_STORY_SCREEN_MARGIN` of the threshold or of a rounding boundary), the pair is scored by
+    `match_pair`, the loop's own arithmetic. Scores and decisions are the loop's. In a bucket of 200
+    reports, ~20,000 pairwise cosines become one product.
+    """
+    cap = config.max_bucket_comparisons
+    times = np.array([np.nan if s.event_time is None else s.event_time for s in ordered])
+    matrix = similarity.term_matrix([s.story_vector for s in ordered])
+    floor = config.story_threshold - _STORY_SCREEN_MARGIN
+    vectors: dict = {}
+    for start in range(0, len(ordered), _STORY_MATRIX_ROWS):
+        stop = min(start + _STORY_MATRIX_ROWS, len(ordered))
+        first = max(0, start - cap)
+        cosines = (matrix[start:stop] @ matrix[first:stop].T).toarray()
+        for index in range(start, stop):
+            lowest = max(0, index - cap)
+            if not np.isnan(times[index]):
+                # Walking back from the nearest, the loop stops at the first report (with a time)
+                # beyond the horizon: the window starts after the last such one.
+                beyond = np.flatnonzero(
+                    np.abs(times[lowest:index] - times[index]) > config.horizon_seconds)
+                if beyond.size:
+                    lowest += int(beyond[-1]) + 1
+            row = cosines[index - start, lowest - first:index - first]
+            later = ordered[index]
+            for offset in np.flatnonzero(row >= floor):
+                earlier = ordered[lowest + int(offset)]
+                score = _certain_score(float(row[offset]), config.story_threshold)
+                if score is None:
+                    match = match_pair(key, earlier, later, config, vectors)
+                    if match is not None:
+                        yield match
+                elif earlier.id != later.id:
+                    yield Match(later.id, earlier.id, earlier.order_key, SAME_STORY, score)
+
+
+def _certain_score(cosine: float, threshold: float) -> Optional[float]:
+    """The score of a same-story match whose cosine is `cosine` give or take `_STORY_SCREEN_MARGIN`,
+    when all of that range passes the threshold and rounds alike (`round` is monotonic); else None."""
+    low, high = cosine - _STORY_SCREEN_MARGIN, cosine + _STORY_SCREEN_MARGIN
+    if low < threshold:
+        return None
+    score = round(low, 4)
+    return score if score == round(high, 4) else None
+
+
+def compare_bucket(key: str, signatures: Iterable[DedupSignature],
+                   config: DedupConfig) -> Iterable[Match]:
+    """All matches in one bucket: each document against those published before it."""
+    if key[0] == 't':
+        ordered = sorted(signatures, key=lambda s: s.order_key)
+        if len(ordered) > STORY_MATRIX_MIN_REPORTS:
+            yield from _story_matches_by_product(key, ordered, config)
+            return
+        signatures = ordered
+    vectors: dict = {}
+    for earlier, later in candidate_pairs(signatures, config):
+        match = match_pair(key, earlier, later, config, vectors)
+        if match is not None:
+            yield match
+
+
+def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> Iterable:
+    """The batch bucket step, on what `batch_bucket_entries` filed. A band bucket yields its
+    candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for `TestNearCopyPairs`;
+    any other bucket yields its `Match`es."""
+    if key[0] == 't':
+        yield from compare_bucket(key, entries, config)
+        return
+    entries = [BucketEntry(*entry) for entry in entries]
+    if key[0] == 'b':
+        for earlier, later in candidate_pairs(entries, config):
+            yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
+    else:
+        yield from compare_bucket(key, entries, config)
+
+
+class _CompareOrNamePairsFn(beam.DoFn):
+    """(candidate key, bucket entries) -> `compare_or_name_pairs`; a DoFn, not a lambda, so that the
+    step inside `.with_outputs` has a stable name."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, bucket):
+        key, entries = bucket
+        yield from compare_or_name_pairs(key, entries, self._config)
+
+
+def _probes(joined) -> Iterator[tuple[str, tuple[tuple, DedupSignature]]]:
+    """(later id, its signatures and the pairs naming it) -> (earlier id, (earlier `_identity`,
+    later signature)) per distinct pair."""
+    _, grouped = joined
+    later = {_identity(signature): signature for signature in grouped['signatures']}
+    for later_identity, earlier_identity in grouped['pairs']:
+        yield earlier_identity[0][2], (earlier_identity, later[later_identity])
+
+
+def _test_probes(joined, config: DedupConfig) -> Iterator[Match]:
+    """(earlier id, its signatures and the later signatures probing it) -> near-copy `Match`es."""
+    _, grouped = joined
+    earlier = {_identity(signature): signature for signature in grouped['signatures']}
+    for earlier_identity, later in grouped['probes']:
+        match = near_copy_match(earlier[earlier_identity], later, config)
+        if match is not None:
+            yield match
+
+
+class TestNearCopyPairs(beam.PTransform):
+    """(near-copy signatures, candidate pairs named by band buckets) -> near-copy `Match`es, each
+    distinct pair tested once.
+
+    A signature reaches its pairs by two joins, keyed by the later then the earlier document: the
+    pair (B, A) first picks up B's signature, then meets A's. Worked example: A, B and C share bands
+    2, 5 and 9; the buckets name (B, A) three times, (C, A) and (C, B) three times each; three
+    distinct pairs, three MinHash comparisons instead of nine.
+    """
+
+    __test__ = False  # a transform, not a pytest test class
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, inputs):
+        signatures, pairs = inputs
+        by_id = signatures | 'KeyById' >> beam.Map(lambda s: (s.id, s))
+        probes = (
+            {'signatures': by_id,
+             'pairs': (pairs
+                       | 'DistinctPairs' >> beam.Distinct()
+                       | 'KeyByLater' >> beam.Map(lambda pair: (pair[0][0][2], pair)))}
+            | 'JoinLaterSignature' >> beam.CoGroupByKey()
+            | 'ProbeEarlier' >> beam.FlatMap(_probes))
+        return ({'signatures': by_id, 'probes': probes}
+                | 'JoinEarlierSignature' >> beam.CoGroupByKey()
+                | 'TestPairs' >> beam.FlatMap(_test_probes, self._config))
 
 
 @dataclass(frozen=True)
@@ -345,13 +542,21 @@ class FlagDuplicates(beam.PTransform):
     def expand(self, docs):
         config = self._config
         signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE)
-        best = (
-            signed
-            | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
-            | 'FileUnderCandidateKeys' >> beam.FlatMap(candidate_keys, config)
+        signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
+        compared = (
+            signatures
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(batch_bucket_entries, config)
             | 'GroupByCandidateKey' >> beam.GroupByKey()
-            | 'CompareWithinBucket' >> beam.FlatMapTuple(
-                lambda key, signatures: compare_bucket(key, signatures, config))
+            | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
+            .with_outputs(NEAR_COPY_PAIRS, main='matches'))
+        near_copies = (
+            (signatures | 'NearCopySignatures' >> beam.Map(
+                lambda s: dataclasses.replace(s, story_vector=_NO_VECTOR, story_keys=())),
+             compared[NEAR_COPY_PAIRS])
+            | 'TestNearCopyPairs' >> TestNearCopyPairs(config))
+        best = (
+            (compared.matches, near_copies)
+            | 'AllMatches' >> beam.Flatten()
             | 'KeyByLaterDocument' >> beam.Map(lambda match: (match.later, match))
             | 'BestMatchPerDocument' >> beam.CombinePerKey(BestMatchesFn()))
         parents = (
@@ -363,7 +568,8 @@ class FlagDuplicates(beam.PTransform):
                 # The annotation reads only the signature's id and content hash: the bulky
                 # MinHash and term vector stay out of this shuffle.
                 'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, (
-                    dataclasses.replace(s, minhash=(), story_vector=(), story_keys=()))))),
+                    dataclasses.replace(s, minhash=b'', story_vector=_NO_VECTOR,
+                                        story_keys=()))))),
                 'best': best,
             }
             | 'JoinById' >> beam.CoGroupByKey()

@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
+from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, StageOutputs, dead_letter
 from newswire.transforms.records import Document
 
 STAGE = 'extract'
@@ -148,11 +148,17 @@ class ExtractTextFn(beam.DoFn):
         )
 
 
+def _is_html(doc: Document, partitions: int) -> int:
+    return int(doc.html is not None)
+
+
 class ExtractMainText(beam.PTransform):
     """Documents (text or HTML) -> `StageOutputs(documents with text, dead letters)`.
 
     HTML over `max_document_bytes` or `config.max_html_elements`, or slower than
-    `config.timeout_seconds`, is a dead letter (too_large, too_complex, timeout).
+    `config.timeout_seconds`, is a dead letter (too_large, too_complex, timeout). Text documents go
+    past the extraction unchanged, as `ExtractTextFn` would pass them, without its time limit: that
+    runs each document in a worker thread, a thread hand-off per document for nothing to stop.
     """
 
     def __init__(self, config: ExtractConfig = ExtractConfig(),
@@ -162,6 +168,9 @@ class ExtractMainText(beam.PTransform):
         self._max_document_bytes = max_document_bytes
 
     def expand(self, docs):
-        return docs | 'Extract' >> ApplyStage(
+        text, html = docs | 'SplitTextFromHtml' >> beam.Partition(_is_html, 2)
+        extracted = html | 'Extract' >> ApplyStage(
             ExtractTextFn(self._config, self._max_document_bytes), STAGE,
             timeout_seconds=self._config.timeout_seconds or None)
+        good = (text, extracted.good) | 'TextAndExtracted' >> beam.Flatten()
+        return StageOutputs(good, extracted.dead_letters)

@@ -171,7 +171,13 @@ def normalize_for_hash(text: str) -> str:
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(normalize_for_hash(text).encode('utf-8')).hexdigest()[:32]
+    return hash_of_normalized(normalize_for_hash(text))
+
+
+def hash_of_normalized(normalized: str) -> str:
+    """`content_hash` of a text already passed through `normalize_for_hash` (the dedup signer
+    normalises once for both the hash and the shingles)."""
+    return hashlib.sha256(normalized.encode('utf-8')).hexdigest()[:32]
 
 
 def to_json_line(record: dict) -> str:

@@ -5,9 +5,10 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
-                                       DedupConfig, FlagDuplicates, Match, Signer, candidate_keys,
-                                       compare_bucket, event_seconds, is_near_copy, match_pair,
-                                       story_root)
+                                       DedupConfig, FlagDuplicates, Match, Signer,
+                                       TestNearCopyPairs, batch_bucket_entries, candidate_keys,
+                                       compare_bucket, compare_or_name_pairs, dedup_info,
+                                       event_seconds, is_near_copy, match_pair, story_root)
 from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
@@ -178,7 +179,169 @@ def test_each_bucket_copy_carries_only_what_its_test_reads():
     for key, copy in keyed:
         assert (copy.id, copy.order_key, copy.content_hash) == (
             signature.id, signature.order_key, signature.content_hash)
-        assert copy.minhash == (signature.minhash if key[0] == 'b' else ())
-        assert copy.story_vector == (signature.story_vector if key[0] == 't' else ())
+        assert copy.minhash == (signature.minhash if key[0] == 'b' else b'')
+        assert copy.story_vector == (signature.story_vector if key[0] == 't'
+                                     else similarity.PackedVector())
         assert copy.story_keys == ()
     assert sorted({key[0] for key, _ in keyed}) == ['b', 's', 't', 'x']
+
+
+def test_signature_normalises_once_to_the_same_hash_and_shingles():
+    from newswire.transforms.records import content_hash, hash_of_normalized, normalize_for_hash
+    text = 'Ünïcode  TEXT, with—punctuation… and ﬁ ligatures!'
+    assert hash_of_normalized(normalize_for_hash(text)) == content_hash(text)
+    hasher = similarity.MinHasher(CONFIG.num_perm, CONFIG.minhash_seed, CONFIG.shingle_words)
+    assert hasher.shingles_of_normalized(normalize_for_hash(ARTICLE)) == hasher.shingles(ARTICLE)
+    assert SIGNER.sign(_doc('a', ARTICLE)).content_hash == content_hash(ARTICLE)
+
+
+def _tuple_jaccard(a, b):
+    """The share of equal values as computed on tuples of Python ints, before signatures were bytes."""
+    import numpy as np
+    if not a or not b or len(a) != len(b):
+        return 0.0
+    return float(np.mean(np.asarray(a, dtype=np.uint64) == np.asarray(b, dtype=np.uint64)))
+
+
+def test_minhash_bytes_hold_the_hash_values_and_their_jaccard_is_the_tuple_one():
+    import numpy as np
+    texts = [ARTICLE, _near_copy(ARTICLE), ' '.join(ARTICLE.split(' ')[:48]), 'short text', '']
+    signatures = [SIGNER.sign(_doc(f'd{i}', text)).minhash for i, text in enumerate(texts)]
+    assert len(signatures[0]) == CONFIG.num_perm * 4 and signatures[-1] == b''
+    from datasketch import MinHash
+    reference = MinHash(num_perm=CONFIG.num_perm, seed=CONFIG.minhash_seed)
+    reference.update_batch([s.encode() for s in similarity.MinHasher(
+        CONFIG.num_perm, CONFIG.minhash_seed, CONFIG.shingle_words).shingles(ARTICLE)])
+    assert np.frombuffer(signatures[0], similarity.MINHASH_DTYPE).tolist() == [
+        int(v) for v in reference.hashvalues]
+    as_tuples = [tuple(np.frombuffer(s, similarity.MINHASH_DTYPE).tolist()) for s in signatures]
+    for a, ta in zip(signatures, as_tuples):
+        for b, tb in zip(signatures, as_tuples):
+            assert similarity.minhash_jaccard(a, b) == _tuple_jaccard(ta, tb)
+    assert 0.5 < similarity.minhash_jaccard(signatures[0], signatures[1]) < 1.0
+
+
+def _plain_flags(docs, config=CONFIG):
+    """What FlagDuplicates must give, by the plain route: every bucket's matches (`compare_bucket`
+    on full signatures, band copies with their MinHash), combined per document."""
+    signatures = [SIGNER.sign(d) for d in docs]
+    combine, best = BestMatchesFn(), {}
+    for match in _matches(docs, config):
+        best[match.later] = combine.add_input(best.get(match.later, BestMatches()), match)
+    parents = {doc_id: b.parent().earlier for doc_id, b in best.items()}
+    return [(s.id, dedup_info(s, best.get(s.id, BestMatches()), parents)) for s in signatures]
+
+
+def _copies(count):
+    """`count` near copies of ARTICLE, each with another edit, a minute apart."""
+    words = ARTICLE.split(' ')
+    return [_doc(f'c{i}', ' '.join(words[:30 + i] + ['edited'] + words[31 + i:]),
+                 f'2023-11-14T10:{i:02d}:00') for i in range(count)]
+
+
+def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
+    docs = _copies(4)
+    signatures = [SIGNER.sign(d) for d in docs]
+    buckets = {}
+    for signature in signatures:
+        for key, entry in batch_bucket_entries(signature, CONFIG):
+            assert key[0] == 't' or entry == (signature.order_key, signature.event_time,
+                                              signature.content_hash)
+            buckets.setdefault(key, []).append(entry)
+    outputs = [out for key, copies in buckets.items() if key[0] == 'b'
+               for out in compare_or_name_pairs(key, copies, CONFIG)]
+    assert all(isinstance(out, beam.pvalue.TaggedOutput) for out in outputs)
+    named = [out.value for out in outputs]
+    distinct = set(named)
+    assert len(distinct) == 6 and len(named) > 5 * len(distinct)  # 4 copies share most bands
+    assert all(later[0] > earlier[0] for later, earlier in distinct)  # (later, earlier) ...
+    expected = {m for m in _matches(docs) if m.tier == NEAR_COPY}
+    assert len(expected) == 6
+    with direct_pipeline() as p:
+        near = ((p | 'Signatures' >> beam.Create(signatures), p | 'Pairs' >> beam.Create(named))
+                | TestNearCopyPairs(CONFIG))
+        assert_that(near, equal_to(sorted(expected, key=lambda m: (m.later, m.earlier))))
+
+
+def test_flag_duplicates_equals_the_plain_per_bucket_route():
+    docs = _copies(3) + [
+        _doc('orig', ARTICLE, '2023-11-14'),
+        _doc('again', ARTICLE.upper(), '2023-11-14T10:00:00'),
+        _doc('undated', _near_copy(ARTICLE)),
+        _doc('far', ARTICLE, '2024-06-01'),
+        _doc('far', ARTICLE, '2024-06-02'),  # the same id again, told apart by its time
+        _doc('twin', _copies(5)[4].text, '2023-11-14T11:00:00'),
+        _doc('twin', _near_copy(ARTICLE), '2023-11-14T11:00:00'),  # ... or by its text
+        _doc('other', 'The central bank raised interest rates by half a point on Thursday.',
+             '2023-11-15'),
+    ]
+    expected = _plain_flags(docs)
+    assert {info.tier for _, info in expected} == {None, EXACT, NEAR_COPY}
+    with direct_pipeline() as p:
+        flagged, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        assert_that(flagged | beam.Map(lambda d: (d.id, d.dedup)), equal_to(expected))
+
+
+def _ecb_reports(topics=(1, 2, 3)):
+    """ECB+ reports of a few topics (two similar stories each), as signatures, an hour apart in a
+    shuffled order (so that reports of one story lie hours to days apart)."""
+    import json
+    import random
+    from tests.conftest import SHARED_EVAL
+    path = SHARED_EVAL / 'same-story-ecbplus' / 'docs.jsonl'
+    if not path.is_file():
+        pytest.skip('shared/eval is not beside the repo')
+    with open(path, encoding='utf-8') as handle:
+        records = [r for r in map(json.loads, handle) if r['topic'] in topics]
+    random.Random(1).shuffle(records)
+    return [SIGNER.sign(_doc(r['doc_id'], r['text'], f'2023-11-{1 + i // 24:02d}T{i % 24:02d}:00:00',
+                             title=r['title'])) for i, r in enumerate(records)]
+
+
+def test_story_cosines_by_one_sparse_product_equal_the_pairwise_ones():
+    from newswire.transforms.dedup import _story_cosine
+    reports = _ecb_reports()
+    matrix = similarity.term_matrix([s.story_vector for s in reports])
+    product = (matrix @ matrix.T).toarray()
+    vectors = {}
+    for i, later in enumerate(reports):
+        for j, earlier in enumerate(reports[:i]):
+            pairwise = _story_cosine(earlier, later, vectors)
+            assert pairwise == similarity.cosine(earlier.story_vector.unpacked(),
+                                                 later.story_vector.unpacked())
+            assert abs(product[i, j] - pairwise) < 1e-12
+
+
+def test_large_story_bucket_gives_the_matches_of_the_pairwise_loop(monkeypatch):
+    import newswire.transforms.dedup as dedup
+    reports = _ecb_reports()
+    assert len(reports) > dedup.STORY_MATRIX_MIN_REPORTS
+    undated = [dataclasses.replace(s, id=f'{s.id}~undated', event_time=None) for s in reports[::7]]
+    configs = [CONFIG, dataclasses.replace(CONFIG, max_bucket_comparisons=10),
+               dataclasses.replace(CONFIG, horizon_seconds=24 * 3600),
+               dataclasses.replace(CONFIG, story_threshold=0.3)]
+    by_product = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
+    monkeypatch.setattr(dedup, 'STORY_MATRIX_MIN_REPORTS', 10 ** 9)  # the pairwise loop
+    by_loop = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
+    assert by_product == by_loop
+    assert all(len(matches) > 20 for matches in by_loop)
+
+
+def test_a_product_cosine_is_used_only_when_the_loop_would_surely_agree():
+    from newswire.transforms.dedup import _certain_score
+    assert _certain_score(0.61234, 0.5) == 0.6123
+    assert _certain_score(0.7, 0.5) == 0.7
+    assert _certain_score(0.61235 + 1e-12, 0.5) is None   # the loop's could round either way
+    assert _certain_score(0.5 + 1e-12, 0.5) is None        # ... or fall under the threshold
+    assert _certain_score(0.4, 0.5) is None
+
+
+def test_packed_term_vector_gives_back_the_very_vector():
+    features = similarity.story_features('Talks resume in Baku', ARTICLE, 'en')
+    packed = similarity.PackedVector.of(features.vector)
+    assert packed.unpacked() == features.vector and len(packed.weights) == 8 * len(features.vector)
+    assert SIGNER.sign(_doc('a', ARTICLE, title='Talks resume in Baku')).story_vector == packed
+    assert similarity.PackedVector.of(()).unpacked() == () and not similarity.PackedVector().terms
+    matrix = similarity.term_matrix([packed, similarity.PackedVector(), packed])
+    assert matrix.shape == (3, len(features.vector)) and matrix[1].nnz == 0
+    assert abs((matrix @ matrix.T)[0, 2] - 1.0) < 1e-12

@@ -1,0 +1,29 @@
+"""ExtractMainText routes text documents past the timed extraction and HTML through it."""
+
+import apache_beam as beam
+from apache_beam.testing.util import assert_that, equal_to
+
+from newswire.transforms.extract import ExtractConfig, ExtractMainText, ExtractTextFn
+from newswire.transforms.records import Document, SourceRef
+from tests.conftest import direct_pipeline
+
+PAGE = ('<html><head><title>Talks resume in Baku</title></head><body><article>'
+        '<h1>Talks resume in Baku</h1>'
+        + ''.join(f'<p>Delegations from both sides met on day {i} of the talks in the capital and '
+                  f'agreed on a schedule for the next round of negotiations.</p>' for i in range(8))
+        + '</article></body></html>')
+
+
+def test_text_passes_unchanged_and_html_is_extracted_as_by_the_fn():
+    docs = [Document(id='text', source=SourceRef('text_file', 'a.txt'), text='Plain wire text.'),
+            Document(id='page', source=SourceRef('html_file', 'b.html'), text='', html=PAGE),
+            Document(id='empty', source=SourceRef('html_file', 'c.html'), text='',
+                     html='<html><body></body></html>')]
+    fn = ExtractTextFn()
+    expected = [out for doc in docs for out in fn.process(doc) if isinstance(out, Document)]
+    assert expected[0] is docs[0] and 'Delegations' in expected[1].text
+    with direct_pipeline() as p:
+        good, dead = p | beam.Create(docs) | ExtractMainText(ExtractConfig(timeout_seconds=20.0))
+        assert_that(good, equal_to(expected), label='good')
+        assert_that(dead | beam.Map(lambda letter: (letter.source.id, letter.reason)),
+                    equal_to([('c.html', 'no_extractable_text')]), label='dead')
