@@ -9,7 +9,6 @@ writes everything as JSON (`--json`)."""
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import pathlib
