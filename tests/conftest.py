@@ -68,6 +68,16 @@ def poll(condition, deadline_seconds: float, interval: float = 0.2, what: str = 
         time.sleep(interval)
 
 
+class FakeClock:
+    """A clock for code that takes one (`clock=`): seconds, moved by the test through `now`."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def stop_with_ctrl_c(process, timeout: float = 90) -> None:
     """Sends a process SIGINT (Ctrl-C) and waits; kills its process group when it does not stop
     within `timeout` seconds (then its exit status is not 0)."""

@@ -8,7 +8,7 @@ from apache_beam.runners.worker import data_plane
 
 from newswire.pipeline import beam_data_plane
 from newswire.pipeline.beam_data_plane import BEAM_STREAM, ElementBoundaryFlushingStream
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, FakeClock
 
 # Beam's smallest time limit: its thread flushes every millisecond, many times per batch below.
 PERIOD_MS = 1
@@ -96,21 +96,13 @@ def test_patched_stream_flushes_by_time_between_whole_elements():
     assert _elements(b''.join(messages)) == [b'element-%08d' % i for i in range(written)]
 
 
-class _Clock:
-    def __init__(self):
-        self.seconds = 100.0
-
-    def __call__(self):
-        return self.seconds
-
-
 def test_patched_stream_flushes_at_the_first_boundary_past_the_time_limit():
-    clock, messages = _Clock(), []
+    clock, messages = FakeClock(100.0), []
     stream = ElementBoundaryFlushingStream(messages.append, flush_callback=messages.append,
                                            time_flush_threshold_ms=1000, clock=clock)
     # The worked example of the class docstring: the stream was made at 100.0 s.
     for index, at in enumerate((100.2, 100.9, 101.4, 101.5)):
-        clock.seconds = at
+        clock.now = at
         _write_element(stream, index)
     assert [_elements(m) for m in messages] == [[b'element-00000000', b'element-00000001',
                                                 b'element-00000002']]
@@ -119,7 +111,7 @@ def test_patched_stream_flushes_at_the_first_boundary_past_the_time_limit():
 
 
 def test_patched_stream_keeps_the_size_threshold():
-    clock, messages = _Clock(), []
+    clock, messages = FakeClock(100.0), []
     stream = ElementBoundaryFlushingStream(messages.append, flush_callback=messages.append,
                                            size_flush_threshold=40,
                                            time_flush_threshold_ms=1000, clock=clock)

@@ -9,15 +9,7 @@ from apache_beam.portability.api import beam_interactive_api_pb2, beam_interacti
 from newswire.transforms.local_stream import LocalStream, Ticks
 from newswire.transforms.pubsub_local import (WIRE_CODER, Backoff, LeasingReader, Leases,
                                               LocalPubSubConfig)
-from tests.conftest import poll
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.conftest import FakeClock, poll
 
 
 def test_backoff_doubles_up_to_its_cap_and_gives_up_after_its_time():
