@@ -101,6 +101,20 @@ class DedupSignature:
         when = self.event_time if self.event_time is not None else self.arrival_time
         return (when is None, when or 0.0, self.id)
 
+    # What a copy of the signature carries where only one test reads it: a signature is filed under
+    # some 70 buckets, and shuffling every feature with every copy tripled what the pipeline moved.
+    def identity_only(self) -> 'DedupSignature':
+        """Without MinHash, term vector and keys: for exact buckets and the annotation join."""
+        return dataclasses.replace(self, minhash=b'', story_vector=_NO_VECTOR, story_keys=())
+
+    def minhash_only(self) -> 'DedupSignature':
+        """Without term vector and keys: for the near-copy test."""
+        return dataclasses.replace(self, story_vector=_NO_VECTOR, story_keys=())
+
+    def story_vector_only(self) -> 'DedupSignature':
+        """Without MinHash and keys: for the same-story test."""
+        return dataclasses.replace(self, minhash=b'', story_keys=())
+
 
 @dataclass(frozen=True)
 class Match:
@@ -155,23 +169,20 @@ class Signer:
 
 
 def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, DedupSignature]]:
-    """The buckets a signature is filed under (see the module docstring).
-
-    Each copy carries only what its bucket's test reads (`match_pair`): a signature goes into some
-    70 buckets, and shuffling the term vector with every LSH band tripled what the pipeline moved.
-    """
-    identity = dataclasses.replace(sig, minhash=b'', story_vector=_NO_VECTOR, story_keys=())
+    """The buckets a signature is filed under (see the module docstring); each copy carries only
+    what its bucket's test reads (`match_pair`)."""
+    identity = sig.identity_only()
     yield f'x:{sig.content_hash}', identity
     yield f's:{sig.source_key}', identity
     if sig.minhash:
-        near = dataclasses.replace(sig, story_vector=_NO_VECTOR, story_keys=())
+        near = sig.minhash_only()
         width = config.lsh_rows * similarity.MINHASH_DTYPE.itemsize  # bytes per band
         for band in range(config.lsh_bands):
             values = sig.minhash[band * width:(band + 1) * width]
             digest = hashlib.blake2b(values, digest_size=10).hexdigest()
             yield f'b{band}:{digest}', near
     if sig.story_keys:
-        story = dataclasses.replace(sig, minhash=b'', story_keys=())
+        story = sig.story_vector_only()
         for term in sig.story_keys:
             yield f't:{term}', story
 
@@ -359,10 +370,8 @@ def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> I
     """The batch bucket step, on what `batch_bucket_entries` filed. A band bucket yields its
     candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for `TestNearCopyPairs`;
     any other bucket yields its `Match`es."""
-    if key[0] == 't':
-        yield from compare_bucket(key, entries, config)
-        return
-    entries = [BucketEntry(*entry) for entry in entries]
+    if key[0] != 't':  # exact and band buckets hold `BucketEntry` tuples
+        entries = [BucketEntry(*entry) for entry in entries]
     if key[0] == 'b':
         for earlier, later in candidate_pairs(entries, config):
             yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
@@ -550,8 +559,7 @@ class FlagDuplicates(beam.PTransform):
             | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
             .with_outputs(NEAR_COPY_PAIRS, main='matches'))
         near_copies = (
-            (signatures | 'NearCopySignatures' >> beam.Map(
-                lambda s: dataclasses.replace(s, story_vector=_NO_VECTOR, story_keys=())),
+            (signatures | 'NearCopySignatures' >> beam.Map(DedupSignature.minhash_only),
              compared[NEAR_COPY_PAIRS])
             | 'TestNearCopyPairs' >> TestNearCopyPairs(config))
         best = (
@@ -567,9 +575,8 @@ class FlagDuplicates(beam.PTransform):
             {
                 # The annotation reads only the signature's id and content hash: the bulky
                 # MinHash and term vector stay out of this shuffle.
-                'signed': signed | 'KeyById' >> beam.MapTuple(lambda d, s: (d.id, (d, (
-                    dataclasses.replace(s, minhash=b'', story_vector=_NO_VECTOR,
-                                        story_keys=()))))),
+                'signed': signed | 'KeyById' >> beam.MapTuple(
+                    lambda d, s: (d.id, (d, s.identity_only()))),
                 'best': best,
             }
             | 'JoinById' >> beam.CoGroupByKey()
