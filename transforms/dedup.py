@@ -12,7 +12,8 @@ How it works, for documents A (published first) and B:
    passes the key's test yields a `Match(later=B, earlier=A, tier, score)`:
    exact (same normalized content or source id), near_copy (MinHash Jaccard >= near_copy_threshold,
    or estimated shingle containment >= near_copy_containment with Jaccard >= near_copy_min_jaccard:
-   `is_near_copy`) or same_story (term-vector cosine >= story_threshold).
+   `is_near_copy`) or same_story (term-vector cosine >= story_threshold; below
+   story_central_term_below the two must also share a central term: `is_same_story`).
    Near copies share many bands (a copy of a 300-word text shares most of its 64), so in batch a band
    bucket only names its candidate pairs; each distinct pair is then tested once (`TestNearCopyPairs`:
    at 10,000 wire documents, 448,000 pairs named by bands are 17,000 distinct ones).
@@ -69,7 +70,8 @@ class DedupConfig:
     near_copy_threshold: float = 0.5
     near_copy_containment: float = 0.7  # above 1 turns the containment test off
     near_copy_min_jaccard: float = 0.45
-    story_threshold: float = 0.5
+    story_threshold: float = 0.3
+    story_central_term_below: float = 0.5  # 0 turns the central-term test off
     story_keys: int = 8
     horizon_seconds: int = 7 * 24 * 3600
     max_bucket_comparisons: int = 200
@@ -251,6 +253,18 @@ def is_near_copy(jaccard: float, count_a: int, count_b: int, config: DedupConfig
     return similarity.containment(jaccard, count_a, count_b) >= config.near_copy_containment
 
 
+def is_same_story(cosine: float, earlier: DedupSignature, later: DedupSignature,
+                  config: DedupConfig) -> bool:
+    """The same-story test on the term vectors' cosine: at or above story_threshold, and below
+    story_central_term_below only if the heaviest term of one report occurs in the other
+    (`similarity.shares_central_term`). A middling cosine alone also joins different events in one
+    place and week: the names they share are the setting, not what each report is about."""
+    if cosine < config.story_threshold:
+        return False
+    return (cosine >= config.story_central_term_below
+            or similarity.shares_central_term(earlier.story_vector, later.story_vector))
+
+
 def near_copy_match(earlier: DedupSignature, later: DedupSignature,
                     config: DedupConfig) -> Optional[Match]:
     """The near-copy test (a band bucket's) on one ordered pair; None if it fails."""
@@ -276,7 +290,7 @@ def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
             similarity.cosine(earlier.story_vector.unpacked(), later.story_vector.unpacked())
             if vectors is None
             else _story_cosine(earlier, later, vectors))
-        if score < config.story_threshold:
+        if not is_same_story(score, earlier, later, config):
             return None
     return Match(later.id, earlier.id, earlier.order_key, tier, round(score, 4))
 
@@ -331,20 +345,22 @@ def _story_matches_by_product(key: str, ordered: list[DedupSignature],
             later = ordered[index]
             for offset in np.flatnonzero(row >= floor):
                 earlier = ordered[lowest + int(offset)]
-                score = _certain_score(float(row[offset]), config.story_threshold)
+                cosine = float(row[offset])
+                score = _certain_score(cosine, config)
                 if score is None:
                     match = match_pair(key, earlier, later, config, vectors)
                     if match is not None:
                         yield match
-                elif earlier.id != later.id:
+                elif earlier.id != later.id and is_same_story(cosine, earlier, later, config):
                     yield Match(later.id, earlier.id, earlier.order_key, SAME_STORY, score)
 
 
-def _certain_score(cosine: float, threshold: float) -> Optional[float]:
+def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
     """The score of a same-story match whose cosine is `cosine` give or take `_STORY_SCREEN_MARGIN`,
-    when all of that range passes the threshold and rounds alike (`round` is monotonic); else None."""
+    when all of that range passes the threshold, falls on one side of story_central_term_below and
+    rounds alike (`round` is monotonic); else None."""
     low, high = cosine - _STORY_SCREEN_MARGIN, cosine + _STORY_SCREEN_MARGIN
-    if low < threshold:
+    if low < config.story_threshold or low < config.story_central_term_below <= high:
         return None
     score = round(low, 4)
     return score if score == round(high, 4) else None

@@ -223,6 +223,17 @@ class PackedVector(NamedTuple):
         """The vector as `story_features` gave it (float64 bytes give back the very floats)."""
         return tuple(self.weights_by_term().items())
 
+    def central_term(self) -> str:
+        """The heaviest term ('' for no terms); a tie goes to the first in term order, as in
+        `story_features`' keys."""
+        if not self.terms:
+            return ''
+        heaviest = int(np.argmax(np.frombuffer(self.weights, np.float64)))
+        return self.terms.split('\n')[heaviest]
+
+    def has_term(self, term: str) -> bool:
+        return bool(term) and f'\n{term}\n' in f'\n{self.terms}\n'
+
     def weights_by_term(self) -> dict[str, float]:
         if not self.terms:
             return {}
@@ -250,3 +261,10 @@ def cosine(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -
         a, b = b, a
     lookup = dict(b)
     return sum(w * lookup.get(t, 0.0) for t, w in a)
+
+
+def shares_central_term(a: PackedVector, b: PackedVector) -> bool:
+    """Whether the heaviest term of either report occurs in the other: what a report is about (its
+    most weighted name or word) is also in the other one. Two reports of different events in one
+    place share many names at a middling cosine, but usually not each other's central one."""
+    return b.has_term(a.central_term()) or a.has_term(b.central_term())

@@ -319,21 +319,28 @@ def test_large_story_bucket_gives_the_matches_of_the_pairwise_loop(monkeypatch):
     undated = [dataclasses.replace(s, id=f'{s.id}~undated', event_time=None) for s in reports[::7]]
     configs = [CONFIG, dataclasses.replace(CONFIG, max_bucket_comparisons=10),
                dataclasses.replace(CONFIG, horizon_seconds=24 * 3600),
-               dataclasses.replace(CONFIG, story_threshold=0.3)]
+               dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.5),
+               dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.0)]
     by_product = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
     monkeypatch.setattr(dedup, 'STORY_MATRIX_MIN_REPORTS', 10 ** 9)  # the pairwise loop
     by_loop = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
     assert by_product == by_loop
     assert all(len(matches) > 20 for matches in by_loop)
+    # The central-term test removes some matches between 0.3 and 0.5, not all of them.
+    assert by_loop[3] < by_loop[4]
 
 
 def test_a_product_cosine_is_used_only_when_the_loop_would_surely_agree():
     from newswire.transforms.dedup import _certain_score
-    assert _certain_score(0.61234, 0.5) == 0.6123
-    assert _certain_score(0.7, 0.5) == 0.7
-    assert _certain_score(0.61235 + 1e-12, 0.5) is None   # the loop's could round either way
-    assert _certain_score(0.5 + 1e-12, 0.5) is None        # ... or fall under the threshold
-    assert _certain_score(0.4, 0.5) is None
+    at_half = dataclasses.replace(CONFIG, story_threshold=0.5, story_central_term_below=0.5)
+    assert _certain_score(0.61234, at_half) == 0.6123
+    assert _certain_score(0.7, at_half) == 0.7
+    assert _certain_score(0.61235 + 1e-12, at_half) is None  # the loop's could round either way
+    assert _certain_score(0.5 + 1e-12, at_half) is None       # ... or fall under the threshold
+    assert _certain_score(0.4, at_half) is None
+    below = dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.5)
+    assert _certain_score(0.4, below) == 0.4
+    assert _certain_score(0.5 + 1e-12, below) is None  # ... or fall on the other side of 0.5
 
 
 def test_packed_term_vector_gives_back_the_very_vector():
@@ -345,3 +352,43 @@ def test_packed_term_vector_gives_back_the_very_vector():
     matrix = similarity.term_matrix([packed, similarity.PackedVector(), packed])
     assert matrix.shape == (3, len(features.vector)) and matrix[1].nnz == 0
     assert abs((matrix @ matrix.T)[0, 2] - 1.0) < 1e-12
+
+
+def test_central_term_is_the_heaviest_and_the_first_key():
+    features = similarity.story_features('Talks resume in Baku', ARTICLE, 'en')
+    packed = similarity.PackedVector.of(features.vector)
+    assert packed.central_term() == features.keys[0]
+    tied = similarity.PackedVector.of((('baku', 0.6), ('icrc', 0.6), ('talks', 0.529)))
+    assert tied.central_term() == 'baku'  # a tie goes to the first term, as in the keys
+    assert tied.has_term('icrc') and not tied.has_term('icr') and not tied.has_term('')
+    assert similarity.PackedVector().central_term() == ''
+
+
+def _story_signature(doc_id: str, weights: dict) -> 'DedupSignature':
+    norm = sum(w * w for w in weights.values()) ** 0.5
+    vector = tuple(sorted((term, w / norm) for term, w in weights.items()))
+    return dataclasses.replace(SIGNER.sign(_doc(doc_id, doc_id)).story_vector_only(),
+                               story_vector=similarity.PackedVector.of(vector))
+
+
+def test_a_middling_cosine_joins_a_story_only_with_a_shared_central_term():
+    meeting = _story_signature('meeting', {'naghiyev': 3, 'kauma': 2, 'baku': 2, 'icrc': 1})
+    # The same place and people, another event: neither report's heaviest term is in the other.
+    demining = _story_signature('demining', {'mines': 3, 'baku': 2, 'kauma': 2, 'aghdam': 1})
+    # Another report about the meeting's subject, in other words.
+    follow_up = _story_signature('follow-up', {'exhumation': 3, 'naghiyev': 2, 'aghdam': 2,
+                                               'graves': 1})
+    config = dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.5)
+
+    def score(later, conf):
+        match = match_pair('t:baku', meeting, later, conf)
+        return match and match.score
+
+    assert score(demining, dataclasses.replace(config, story_central_term_below=0.0)) == 0.4444
+    assert score(demining, config) is None
+    assert score(follow_up, config) == 0.3333
+    cosine_only = dataclasses.replace(config, story_threshold=0.5)
+    assert score(follow_up, cosine_only) is None and score(demining, cosine_only) is None
+    # At or above story_central_term_below the cosine alone decides.
+    close = _story_signature('close', {'zangezur': 2.5, 'kauma': 2, 'baku': 2, 'icrc': 1})
+    assert score(close, config) == round(9 / (18 ** 0.5 * 15.25 ** 0.5), 4) > 0.5
