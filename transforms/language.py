@@ -18,6 +18,7 @@ the language of a news article). Text with too few letters, or that the detector
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
@@ -56,8 +57,9 @@ class LanguageDetector(Protocol):
 def _sample(text: str, config: LanguageConfig, min_letters: Optional[int]) -> Optional[str]:
     """The bounded sample a detector reads, or None when it has too few letters to decide."""
     sample = text[:config.sample_chars]
-    needed = config.min_letters if min_letters is None else min_letters
-    if sum(ch.isalpha() for ch in sample) < max(1, needed):
+    needed = max(1, config.min_letters if min_letters is None else min_letters)
+    # Counting stops at the `needed`-th letter: an article has them in its first line.
+    if sum(1 for _ in itertools.islice(filter(str.isalpha, sample), needed)) < needed:
         return None
     return sample
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional
+
+_ALNUM_RUN = re.compile(r'[^\W_]+')
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,9 @@ def record_id(source: SourceRef, text: str) -> str:
 def normalize_for_hash(text: str) -> str:
     """Text as compared for exact duplicates: NFKC, case-folded, whitespace and punctuation folded."""
     folded = unicodedata.normalize('NFKC', text).casefold()
-    kept = [ch if ch.isalnum() else ' ' for ch in folded]
-    return ' '.join(''.join(kept).split())
+    # Runs of alphanumerics joined by single spaces: for str patterns `[^\W_]` is exactly
+    # `str.isalnum` (re's word class is alnum plus the underscore).
+    return ' '.join(_ALNUM_RUN.findall(folded))
 
 
 def content_hash(text: str) -> str:

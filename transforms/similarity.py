@@ -24,7 +24,9 @@ import numpy as np
 
 from newswire.transforms.records import normalize_for_hash
 
-_TOKEN = re.compile(r'\w+')
+# A token and the gap before it: a token is a maximal run of word characters, so the gap is all of
+# the non-word characters since the previous one.
+_GAP_AND_TOKEN = re.compile(r'(\W*)(\w+)')
 _YEAR = re.compile(r'^(?:19|20)\d\d$')
 _CLAUSE_BREAK = frozenset('.!?;:\n')
 _SENTENCE_END = frozenset('.!?:;"\'\u201c\u201d\n')
@@ -127,14 +129,24 @@ def _frequencies(language: str) -> Optional[Mapping[str, float]]:
     return table or None
 
 
+# A process's word weights per (language, params) are kept across documents (an article repeats few
+# of its 150 words, a wire repeats most of its vocabulary), emptied past this many words.
+_IDF_TABLE_MAX_WORDS = 500_000
+
+
+@lru_cache(maxsize=32)
+def _idf_table(language: str, params: 'StoryParams') -> dict[str, float]:
+    """The word -> idf table `story_features` fills for one language and `params`."""
+    return {}
+
+
 def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
     """Lowercased tokens with None at clause breaks; collects mid-sentence capitalised tokens."""
     out: list[Optional[str]] = []
-    previous_end = 0
-    for match in _TOKEN.finditer(text):
-        token = match.group()
-        gap = text[previous_end:match.start()]
-        at_break = previous_end == 0 or not _CLAUSE_BREAK.isdisjoint(gap)
+    first = True
+    for gap, token in _GAP_AND_TOKEN.findall(text):
+        at_break = first or not _CLAUSE_BREAK.isdisjoint(gap)
+        first = False
         if at_break:
             out.append(None)
         elif names is not None and token[0].isupper():
@@ -142,7 +154,6 @@ def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
             if not stripped or stripped[-1] not in _SENTENCE_END:
                 names.add(token.lower())
         out.append(token.lower())
-        previous_end = match.end()
     return out
 
 
@@ -155,9 +166,12 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
     x bigram_weight x the mean idf of its words. Languages wordfreq lacks get a flat idf.
     """
     code = (language or 'en').split('-')[0].lower()
-    frequencies = _frequencies(code if code != 'und' else 'en')
+    code = code if code != 'und' else 'en'
+    frequencies = _frequencies(code)
     names: set = set()
-    idf_cache: dict[str, float] = {}
+    idf_cache = _idf_table(code, params)
+    if len(idf_cache) > _IDF_TABLE_MAX_WORDS:
+        idf_cache.clear()
 
     def idf(word: str) -> float:
         value = idf_cache.get(word)

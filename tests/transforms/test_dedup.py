@@ -392,3 +392,26 @@ def test_a_middling_cosine_joins_a_story_only_with_a_shared_central_term():
     # At or above story_central_term_below the cosine alone decides.
     close = _story_signature('close', {'zangezur': 2.5, 'kauma': 2, 'baku': 2, 'icrc': 1})
     assert score(close, config) == round(9 / (18 ** 0.5 * 15.25 ** 0.5), 4) > 0.5
+
+
+def test_normalized_text_is_its_alphanumeric_runs_casefolded():
+    import sys
+    import unicodedata
+    from newswire.transforms.records import normalize_for_hash
+    every_character = ''.join(map(chr, range(sys.maxunicode + 1)))
+    text = f'Ǆemal   Bijedić—Stadium_2 ½ (3²) {every_character}'
+    folded = unicodedata.normalize('NFKC', text).casefold()
+    by_character = ' '.join(''.join(c if c.isalnum() else ' ' for c in folded).split())
+    assert normalize_for_hash(text) == by_character
+    assert normalize_for_hash('Stadium_2, ½!') == 'stadium 2 1 2'  # NFKC: ½ is 1⁄2
+
+
+def test_word_weights_are_kept_across_documents_and_bounded(monkeypatch):
+    similarity._idf_table.cache_clear()
+    first = similarity.story_features('Talks resume in Baku', ARTICLE, 'en')
+    table = similarity._idf_table('en', similarity.DEFAULT_STORY_PARAMS)
+    assert 'exhumation' in table
+    assert similarity.story_features('Talks resume in Baku', ARTICLE, 'en') == first  # from the table
+    monkeypatch.setattr(similarity, '_IDF_TABLE_MAX_WORDS', 10)
+    assert similarity.story_features('Talks resume in Baku', ARTICLE, 'und') == first  # 'und' is 'en'
+    assert 10 < len(table) < 200  # emptied once past the bound, then filled by this document only

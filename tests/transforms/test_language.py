@@ -95,3 +95,15 @@ def test_detect_language_transform_with_lingua():
     with direct_pipeline() as p:
         good, _ = p | beam.Create(docs) | DetectLanguage(LanguageConfig(detector='lingua'))
         assert_that(good | beam.Map(lambda d: d.language.code), equal_to(['eu']))
+
+
+def test_sample_needs_min_letters_within_its_bound():
+    from newswire.transforms.language import _sample
+    config = LanguageConfig(sample_chars=60, min_letters=20)
+    nineteen, twenty = 'ab1 ' * 9 + 'c', 'ab1 ' * 10
+    assert _sample(nineteen, config, None) is None
+    assert _sample(twenty, config, None) == twenty
+    assert _sample(twenty, config, 21) is None and _sample(nineteen, config, 19) == nineteen
+    # Only letters inside the sample count.
+    assert _sample('1' * 60 + 'word ' * 10, config, None) is None
+    assert _sample('', config, 0) is None  # at least one letter, whatever is asked
