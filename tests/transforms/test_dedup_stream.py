@@ -148,3 +148,23 @@ def test_bucket_state_is_bounded_and_expires_after_the_horizon():
     assert [s.id for s, _ in bag.items] == ['d3', 'd4']
     fn.expire(Timestamp(1000), bag, timer)
     assert bag.items == []
+
+
+def test_bucket_sends_the_decider_only_the_best_match_per_later_report_and_tier():
+    from apache_beam.utils.timestamp import Timestamp
+    fn, bag, timer = _IndexBucketFn(CONFIG), _Bag(), _Timer()
+    signer = Signer(CONFIG)
+
+    def arrive(doc_id, seconds):
+        signature = signer.sign(_doc(doc_id, ARTICLE), seconds)
+        return [payload for _, (_, payload) in fn.process(('x:k', signature), Timestamp(seconds),
+                                                          bag, timer)]
+
+    assert arrive('d1', 10.0) == []
+    assert [(m.later, m.earlier) for m in arrive('d2', 20.0)] == [('d2', 'd1')]
+    # Three earlier copies: one match, to the earliest, as the decider would pick among three.
+    assert [(m.later, m.earlier) for m in arrive('d3', 30.0)] == [('d3', 'd1')]
+    # Arriving out of order (published before the others): the earlier side of each pair, so each
+    # later report gets its own best match.
+    early = arrive('d0', 5.0)
+    assert sorted((m.later, m.earlier) for m in early) == [('d1', 'd0'), ('d2', 'd0'), ('d3', 'd0')]
