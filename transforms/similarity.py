@@ -143,11 +143,8 @@ def _idf_table(language: str, params: 'StoryParams') -> dict[str, float]:
 def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
     """Lowercased tokens with None at clause breaks; collects mid-sentence capitalised tokens."""
     out: list[Optional[str]] = []
-    first = True
     for gap, token in _GAP_AND_TOKEN.findall(text):
-        at_break = first or not _CLAUSE_BREAK.isdisjoint(gap)
-        first = False
-        if at_break:
+        if not out or not _CLAUSE_BREAK.isdisjoint(gap):  # the first token, or after a clause break
             out.append(None)
         elif names is not None and token[0].isupper():
             stripped = gap.strip()

@@ -364,7 +364,7 @@ def test_central_term_is_the_heaviest_and_the_first_key():
     assert similarity.PackedVector().central_term() == ''
 
 
-def _story_signature(doc_id: str, weights: dict) -> 'DedupSignature':
+def _story_signature(doc_id: str, weights: dict):
     norm = sum(w * w for w in weights.values()) ** 0.5
     vector = tuple(sorted((term, w / norm) for term, w in weights.items()))
     return dataclasses.replace(SIGNER.sign(_doc(doc_id, doc_id)).story_vector_only(),
