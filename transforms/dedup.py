@@ -203,11 +203,28 @@ class BucketEntry(NamedTuple):
         return self.order_key[2]
 
 
-def batch_bucket_entries(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, object]]:
-    """`candidate_keys` for the batch shuffle: a story bucket's copy as it is, any other's as the
-    (order key, event time, content hash) of a `BucketEntry`."""
+class StoryEntry(NamedTuple):
+    """All that a batch story bucket reads of each document (`compare_bucket` on a `t:` key). Shuffled
+    as a plain tuple with the vector's two fields, like `BucketEntry`: a pickled signature in each of
+    a document's 8 story buckets was most of what the pipeline still pickled."""
+    order_key: tuple
+    event_time: Optional[float]
+    story_vector: similarity.PackedVector
+
+    @property
+    def id(self) -> str:
+        return self.order_key[2]
+
+
+def batch_bucket_entries(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, tuple]]:
+    """`candidate_keys` for the batch shuffle, as plain tuples: a story bucket's copy as the (order
+    key, event time, terms, weights) of a `StoryEntry`, any other's as the (order key, event time,
+    content hash) of a `BucketEntry`."""
     for key, copy in candidate_keys(sig, config):
-        yield key, (copy if key[0] == 't' else (copy.order_key, copy.event_time, copy.content_hash))
+        if key[0] == 't':
+            yield key, (copy.order_key, copy.event_time, *copy.story_vector)
+        else:
+            yield key, (copy.order_key, copy.event_time, copy.content_hash)
 
 
 def _identity(signature) -> tuple:
@@ -310,7 +327,7 @@ def candidate_pairs(signatures: Iterable, config: DedupConfig) -> Iterator[tuple
                 yield earlier, later
 
 
-def _story_matches_by_product(key: str, ordered: list[DedupSignature],
+def _story_matches_by_product(key: str, ordered: list,
                               config: DedupConfig) -> Iterator[Match]:
     """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
     matches, faster.
@@ -366,9 +383,10 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
     return score if score == round(high, 4) else None
 
 
-def compare_bucket(key: str, signatures: Iterable[DedupSignature],
+def compare_bucket(key: str, signatures: Iterable,
                    config: DedupConfig) -> Iterable[Match]:
-    """All matches in one bucket: each document against those published before it."""
+    """All matches in one bucket: each document against those published before it. `signatures` are
+    `DedupSignature`s, or a batch bucket's `StoryEntry`s or `BucketEntry`s."""
     if key[0] == 't':
         ordered = sorted(signatures, key=lambda s: s.order_key)
         if len(ordered) > STORY_MATRIX_MIN_REPORTS:
@@ -386,7 +404,10 @@ def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> I
     """The batch bucket step, on what `batch_bucket_entries` filed. A band bucket yields its
     candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for `TestNearCopyPairs`;
     any other bucket yields its `Match`es."""
-    if key[0] != 't':  # exact and band buckets hold `BucketEntry` tuples
+    if key[0] == 't':
+        entries = [StoryEntry(order_key, event_time, similarity.PackedVector(terms, weights))
+                   for order_key, event_time, terms, weights in entries]
+    else:
         entries = [BucketEntry(*entry) for entry in entries]
     if key[0] == 'b':
         for earlier, later in candidate_pairs(entries, config):
@@ -396,15 +417,27 @@ def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> I
 
 
 class _CompareOrNamePairsFn(beam.DoFn):
-    """(candidate key, bucket entries) -> `compare_or_name_pairs`; a DoFn, not a lambda, so that the
-    step inside `.with_outputs` has a stable name."""
+    """(candidate key, bucket entries) -> `compare_or_name_pairs`, each candidate pair named once per
+    bundle. A near copy shares most of its 64 bands with its original, so the buckets name each pair
+    some 25 times (10,000 wire documents: 448,000 namings of 17,000 pairs), and shuffling them all
+    into `DistinctPairs` cost the DirectRunner 4-7% of the run. `DistinctPairs` still removes what
+    different bundles both name."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
+        self._named: set = set()
+
+    def start_bundle(self):
+        self._named = set()
 
     def process(self, bucket):
         key, entries = bucket
-        yield from compare_or_name_pairs(key, entries, self._config)
+        for output in compare_or_name_pairs(key, entries, self._config):
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                if output.value in self._named:
+                    continue
+                self._named.add(output.value)
+            yield output
 
 
 def _probes(joined) -> Iterator[tuple[str, tuple[tuple, DedupSignature]]]:

@@ -263,6 +263,36 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
         assert_that(near, equal_to(sorted(expected, key=lambda m: (m.later, m.earlier))))
 
 
+
+def test_story_buckets_shuffle_plain_tuples_and_give_the_signatures_matches():
+    reports = _ecb_reports()
+    entries = [[entry for key, entry in batch_bucket_entries(signature, CONFIG) if key[0] == 't']
+               for signature in reports]
+    # Plain tuples of primitives, which Beam's coder writes without pickling; one per heavy term.
+    assert all(len(copies) == CONFIG.story_keys and all(type(e) is tuple for e in copies)
+               for copies in entries)
+    by_signature = set(compare_bucket('t:bucket', reports, CONFIG))
+    by_entry = set(compare_or_name_pairs('t:bucket', [copies[0] for copies in entries], CONFIG))
+    assert len(by_signature) > 20 and by_entry == by_signature
+
+
+def test_the_bucket_step_names_each_pair_once_per_bundle():
+    from newswire.transforms.dedup import _CompareOrNamePairsFn
+    signatures = [SIGNER.sign(d) for d in _copies(4)]
+    buckets = {}
+    for signature in signatures:
+        for key, entry in batch_bucket_entries(signature, CONFIG):
+            buckets.setdefault(key, []).append(entry)
+    band_buckets = [(key, copies) for key, copies in buckets.items() if key[0] == 'b']
+    every_naming = [out.value for key, copies in band_buckets
+                    for out in compare_or_name_pairs(key, copies, CONFIG)]
+    fn = _CompareOrNamePairsFn(CONFIG)
+    for _ in range(2):  # a second bundle names the pairs again: its set starts empty
+        fn.start_bundle()
+        named = [out.value for bucket in band_buckets for out in fn.process(bucket)]
+        assert len(named) == len(set(named)) == len(set(every_naming)) == 6
+        assert len(every_naming) > 5 * len(named)
+
 def test_flag_duplicates_equals_the_plain_per_bucket_route():
     docs = _copies(3) + [
         _doc('orig', ARTICLE, '2023-11-14'),
