@@ -37,7 +37,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Iterable, Iterator, NamedTuple, Optional, Union
 
 import apache_beam as beam
 import numpy as np
@@ -59,6 +59,9 @@ _STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (row
 # How far a product's cosine can be from the pairwise loop's and still count as the same score: far
 # above the rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
 _STORY_SCREEN_MARGIN = 1e-9
+# Distinct near-copy pairs the bucket step remembers per bundle (some 780 bytes each): past this it
+# starts again, and `DistinctPairs` removes the repeats it then names.
+_NAMED_PAIRS_MAX = 200_000
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class BucketEntry(NamedTuple):
 class StoryEntry(NamedTuple):
     """All that a batch story bucket reads of each document (`compare_bucket` on a `t:` key). Shuffled
     as a plain tuple with the vector's two fields, like `BucketEntry`: a pickled signature in each of
-    a document's 8 story buckets was most of what the pipeline still pickled."""
+    a document's `story_keys` (8) buckets was most of what the pipeline still pickled."""
     order_key: tuple
     event_time: Optional[float]
     story_vector: similarity.PackedVector
@@ -233,13 +236,18 @@ def _identity(signature) -> tuple:
     return signature.order_key, signature.content_hash
 
 
-def within_horizon(a: DedupSignature, b: DedupSignature, horizon_seconds: float) -> bool:
+# The pair tests below read a document through its signature or a batch bucket's entry of it, which
+# carries what that bucket's test reads.
+Signed = Union[DedupSignature, BucketEntry, StoryEntry]
+
+
+def within_horizon(a: Signed, b: Signed, horizon_seconds: float) -> bool:
     if a.event_time is None or b.event_time is None:
         return True
     return abs(a.event_time - b.event_time) <= horizon_seconds
 
 
-def _story_cosine(earlier: DedupSignature, later: DedupSignature, vectors: dict) -> float:
+def _story_cosine(earlier: Signed, later: Signed, vectors: dict) -> float:
     """`similarity.cosine` of the two term vectors, summed over the shared terms only, in term
     order (the vectors are sorted by term): the very additions `cosine` makes, whose other terms
     add 0.0, so the same float; about five times faster in a bucket of 200 earlier reports, where
@@ -270,8 +278,7 @@ def is_near_copy(jaccard: float, count_a: int, count_b: int, config: DedupConfig
     return similarity.containment(jaccard, count_a, count_b) >= config.near_copy_containment
 
 
-def is_same_story(cosine: float, earlier: DedupSignature, later: DedupSignature,
-                  config: DedupConfig) -> bool:
+def is_same_story(cosine: float, earlier: Signed, later: Signed, config: DedupConfig) -> bool:
     """The same-story test on the term vectors' cosine: at or above story_threshold, and below
     story_central_term_below only if the heaviest term of one report occurs in the other
     (`similarity.shares_central_term`). A middling cosine alone also joins different events in one
@@ -291,7 +298,7 @@ def near_copy_match(earlier: DedupSignature, later: DedupSignature,
     return Match(later.id, earlier.id, earlier.order_key, NEAR_COPY, round(score, 4))
 
 
-def match_pair(key: str, earlier: DedupSignature, later: DedupSignature,
+def match_pair(key: str, earlier: Signed, later: Signed,
                config: DedupConfig, vectors: Optional[dict] = None) -> Optional[Match]:
     """The test a bucket's key stands for, applied to one ordered pair; None if it fails.
     `vectors` (a dict kept for one bucket) makes the same-story test faster at the same result."""
@@ -316,7 +323,7 @@ def candidate_pairs(signatures: Iterable, config: DedupConfig) -> Iterator[tuple
     """The (earlier, later) pairs one bucket compares: each document, in publication order, with the
     ones before it, nearest first, up to the first beyond the horizon and at most
     `max_bucket_comparisons` of them; never a document with itself (the same id twice).
-    `signatures` are `DedupSignature`s or `BucketEntry`s."""
+    `signatures` are `DedupSignature`s, `BucketEntry`s or `StoryEntry`s."""
     ordered = sorted(signatures, key=lambda s: s.order_key)
     for index, later in enumerate(ordered):
         window = ordered[max(0, index - config.max_bucket_comparisons):index]
@@ -421,7 +428,8 @@ class _CompareOrNamePairsFn(beam.DoFn):
     bundle. A near copy shares most of its 64 bands with its original, so the buckets name each pair
     some 25 times (10,000 wire documents: 448,000 namings of 17,000 pairs), and shuffling them all
     into `DistinctPairs` cost the DirectRunner 4-7% of the run. `DistinctPairs` still removes what
-    different bundles both name."""
+    different bundles (or one bundle past `_NAMED_PAIRS_MAX`) both name. A DoFn, not a lambda, so
+    that the step inside `.with_outputs` has a stable name."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
@@ -436,6 +444,8 @@ class _CompareOrNamePairsFn(beam.DoFn):
             if isinstance(output, beam.pvalue.TaggedOutput):
                 if output.value in self._named:
                     continue
+                if len(self._named) >= _NAMED_PAIRS_MAX:
+                    self._named.clear()
                 self._named.add(output.value)
             yield output
 

@@ -293,6 +293,22 @@ def test_the_bucket_step_names_each_pair_once_per_bundle():
         assert len(named) == len(set(named)) == len(set(every_naming)) == 6
         assert len(every_naming) > 5 * len(named)
 
+
+def test_the_bucket_step_forgets_named_pairs_past_its_limit_and_loses_none(monkeypatch):
+    import newswire.transforms.dedup as dedup
+    monkeypatch.setattr(dedup, '_NAMED_PAIRS_MAX', 2)
+    signatures = [SIGNER.sign(d) for d in _copies(4)]
+    buckets = {}
+    for signature in signatures:
+        for key, entry in batch_bucket_entries(signature, CONFIG):
+            buckets.setdefault(key, []).append(entry)
+    fn = dedup._CompareOrNamePairsFn(CONFIG)
+    fn.start_bundle()
+    named = [out.value for bucket in buckets.items() if bucket[0][0] == 'b'
+             for out in fn.process(bucket)]
+    assert len(set(named)) == 6 and len(named) > 6  # every pair, some more than once
+    assert len(fn._named) <= 2
+
 def test_flag_duplicates_equals_the_plain_per_bucket_route():
     docs = _copies(3) + [
         _doc('orig', ARTICLE, '2023-11-14'),
