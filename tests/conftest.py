@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import signal
 
 import jsonschema
 import pytest
@@ -10,6 +11,14 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SEEDS = REPO / 'seeds'
+
+# A background job of a non-interactive shell (`.ci/run &` in a script, nohup ... &) starts with
+# Ctrl-C (SIGINT) ignored, every process it starts inherits that, and Python then installs no
+# KeyboardInterrupt handler: the streaming runs these tests stop with Ctrl-C ignored it and were
+# killed after 90 s (three tests). With Python's handler here, the processes the tests start get the
+# default disposition, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _shared_eval() -> pathlib.Path:
