@@ -248,8 +248,8 @@ class PackedVector(NamedTuple):
         return dict(zip(self.terms.split('\n'), np.frombuffer(self.weights, np.float64).tolist()))
 
 
-# A report is compared in each of its 8 story buckets, with up to 200 others each; its central term
-# is found once, not per pair (splitting the terms was 1% of a batch run).
+# A report is compared in each of its story buckets, with up to 200 others in each; its central
+# term is found once, not per pair (splitting the terms was 1% of a batch run).
 @lru_cache(maxsize=4096)  # holds the terms and weights of 4,096 reports: some 12 MB
 def _central_term(terms: str, weights: bytes) -> str:
     if not terms:

@@ -276,14 +276,18 @@ def test_story_buckets_shuffle_plain_tuples_and_give_the_signatures_matches():
     assert len(by_signature) > 20 and by_entry == by_signature
 
 
-def test_the_bucket_step_names_each_pair_once_per_bundle():
-    from newswire.transforms.dedup import _CompareOrNamePairsFn
-    signatures = [SIGNER.sign(d) for d in _copies(4)]
+def _band_buckets(docs):
+    """The band buckets (key, shuffled entries) the batch bucket step gets for `docs`."""
     buckets = {}
-    for signature in signatures:
+    for signature in map(SIGNER.sign, docs):
         for key, entry in batch_bucket_entries(signature, CONFIG):
             buckets.setdefault(key, []).append(entry)
-    band_buckets = [(key, copies) for key, copies in buckets.items() if key[0] == 'b']
+    return [(key, copies) for key, copies in buckets.items() if key[0] == 'b']
+
+
+def test_the_bucket_step_names_each_pair_once_per_bundle():
+    from newswire.transforms.dedup import _CompareOrNamePairsFn
+    band_buckets = _band_buckets(_copies(4))
     every_naming = [out.value for key, copies in band_buckets
                     for out in compare_or_name_pairs(key, copies, CONFIG)]
     fn = _CompareOrNamePairsFn(CONFIG)
@@ -297,17 +301,12 @@ def test_the_bucket_step_names_each_pair_once_per_bundle():
 def test_the_bucket_step_forgets_named_pairs_past_its_limit_and_loses_none(monkeypatch):
     import newswire.transforms.dedup as dedup
     monkeypatch.setattr(dedup, '_NAMED_PAIRS_MAX', 2)
-    signatures = [SIGNER.sign(d) for d in _copies(4)]
-    buckets = {}
-    for signature in signatures:
-        for key, entry in batch_bucket_entries(signature, CONFIG):
-            buckets.setdefault(key, []).append(entry)
     fn = dedup._CompareOrNamePairsFn(CONFIG)
     fn.start_bundle()
-    named = [out.value for bucket in buckets.items() if bucket[0][0] == 'b'
-             for out in fn.process(bucket)]
+    named = [out.value for bucket in _band_buckets(_copies(4)) for out in fn.process(bucket)]
     assert len(set(named)) == 6 and len(named) > 6  # every pair, some more than once
     assert len(fn._named) <= 2
+
 
 def test_flag_duplicates_equals_the_plain_per_bucket_route():
     docs = _copies(3) + [
