@@ -57,6 +57,14 @@ def dead_letter_validator():
     return jsonschema.Draft202012Validator(schema)
 
 
+def missing_tool(message: str):
+    """A test's tool is not installed: a skip that says so on a developer's machine, a failure in CI
+    (CI=true), where .ci/run must have installed it."""
+    if os.environ.get('CI'):
+        pytest.fail(f'.ci/run should have installed it: {message}')
+    pytest.skip(message)
+
+
 def _free_port() -> int:
     import socket
     with socket.socket() as sock:
@@ -123,11 +131,14 @@ class PubSubEmulator:
 
         gcloud = shutil.which('gcloud')
         if gcloud is None:
-            pytest.fail('the Google Cloud SDK (gcloud) is needed for the Pub/Sub emulator tests')
+            missing_tool('the Google Cloud SDK (gcloud) is needed for the Pub/Sub emulator tests')
         root = subprocess.run([gcloud, 'info', '--format=value(installation.sdk_root)'],
                               capture_output=True, text=True, check=True).stdout.strip()
         launcher = (pathlib.Path(root) / 'platform' / 'pubsub-emulator' / 'bin'
                     / 'cloud-pubsub-emulator')
+        if not launcher.exists():
+            missing_tool(f'no Pub/Sub emulator at {launcher}: gcloud components install '
+                         'pubsub-emulator (or apt-get install google-cloud-cli-pubsub-emulator)')
         log_path = pathlib.Path(os.environ.get('TMPDIR', '/tmp')) / f'pubsub-emulator-{self.port}.log'
         with open(log_path, 'ab') as log:
             self.process = subprocess.Popen(

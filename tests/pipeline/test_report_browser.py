@@ -14,7 +14,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from newswire.pipeline.cli import main
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, missing_tool
 from tests.pipeline.test_report import HOSTILE, _record, _write_run
 
 pytestmark = pytest.mark.slow
@@ -26,10 +26,8 @@ CHROMEDRIVER = '/usr/bin/chromedriver'
 @pytest.fixture(scope='module')
 def browser():
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        message = f'{CHROMIUM} and {CHROMEDRIVER} are needed: apt-get install chromium chromium-driver'
-        if os.environ.get('CI'):
-            pytest.fail(f'.ci/run should have installed them: {message}')
-        pytest.skip(message)
+        missing_tool(f'{CHROMIUM} and {CHROMEDRIVER} are needed: '
+                     'apt-get install chromium chromium-driver')
 
     profile = tempfile.mkdtemp(prefix='newswire-chromium-')
     options = webdriver.ChromeOptions()
