@@ -12,7 +12,8 @@ import os
 import sys
 from typing import Iterator, Sequence
 
-from newswire.pipeline.pubsub_admin import parse_topic, publisher_client
+from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable, parse_topic,
+                                            publisher_client, require_topic)
 from newswire.transforms.read_files import input_kind, relative_to
 
 CONTENT_TYPES = {'text_file': 'text/plain', 'html_file': 'text/html', 'jsonl': 'application/json'}
@@ -73,7 +74,13 @@ def main(argv: Sequence[str]) -> int:
     except ValueError as error:
         print(f'newswire publish: {error}', file=sys.stderr)
         return 2
-    publisher = publisher_client()
+    try:
+        check_pubsub_reachable()
+        publisher = publisher_client()
+        require_topic(publisher, args.topic)
+    except PubSubSetupError as error:
+        print(f'newswire publish: {error}', file=sys.stderr)
+        return 2
     futures = [publisher.publish(args.topic, body, **attributes) for body, attributes in batch]
     ids = [future.result(timeout=60) for future in futures]
     print(f'published {len(ids)} messages to {args.topic}')

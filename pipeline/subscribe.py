@@ -1,9 +1,15 @@
 """`newswire subscribe --topic T`: print enriched records as JSON lines, acknowledging each after it
 is printed.
 
-It creates (or reuses) a subscription whose Pub/Sub filter selects the tags, language and duplicate
-status asked for, and applies the same filter itself: the emulator stores filters but does not apply
-them, and a reused subscription may predate the filter."""
+It reads a subscription whose Pub/Sub filter selects the tags, language and duplicate status asked
+for, and applies the same filter itself: the emulator stores filters but does not apply them, and a
+reused subscription may predate the filter. Records published while no subscription exists are kept
+for none, so which subscription matters:
+
+- `--subscription S` names a durable one (made if missing, never deleted), e.g. the
+  `newswire-enriched-all` that `newswire topics create` makes, which holds every record since then;
+- without it, a subscription is made for this session, named after the topic and the filter, and
+  deleted on exit (it sees only what is published while it exists)."""
 
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from newswire.pipeline.pubsub_admin import (ensure_subscription, parse_subscription, parse_topic,
-                                            subscriber_client)
+from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+                                            ensure_subscription, parse_subscription, parse_topic,
+                                            publisher_client, require_topic, subscriber_client)
 
 
 def filter_expression(tags: Sequence[str], language: Optional[str], skip_duplicates: bool) -> str:
@@ -47,8 +54,9 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog='newswire subscribe', description=__doc__)
     parser.add_argument('--topic', required=True, help='the enriched topic, projects/P/topics/T')
     parser.add_argument('--subscription', default=None,
-                        help='projects/P/subscriptions/S to create or reuse (default: named after '
-                             'the topic and the filter)')
+                        help='a durable subscription, projects/P/subscriptions/S, to read (made if '
+                             'missing, kept on exit). Default: one made for this session and '
+                             'deleted on exit')
     parser.add_argument('--tag', action='append', default=[], help='topic id; repeatable (AND)')
     parser.add_argument('--language', default=None, help='ISO 639-1 code, e.g. en')
     parser.add_argument('--skip-duplicates', action='store_true',
@@ -68,9 +76,21 @@ def main(argv: Sequence[str]) -> int:
         return 2
     from google.api_core.exceptions import DeadlineExceeded
 
+    try:
+        check_pubsub_reachable()
+        require_topic(publisher_client(), args.topic)
+    except PubSubSetupError as error:
+        print(f'newswire subscribe: {error}', file=sys.stderr)
+        return 2
     subscriber = subscriber_client()
-    ensure_subscription(subscriber, subscription, args.topic, expression)
-    print(f'newswire: reading {subscription}', file=sys.stderr)
+    made = ensure_subscription(subscriber, subscription, args.topic, expression)
+    temporary = made and args.subscription is None
+    if temporary:
+        print(f'newswire: reading {subscription}, made for this session and deleted on exit; '
+              f'it sees only records published from now on (--subscription names a durable one)',
+              file=sys.stderr)
+    else:
+        print(f'newswire: reading {subscription}', file=sys.stderr)
     printed, last_message = 0, time.monotonic()
     try:
         while args.max_messages is None or printed < args.max_messages:
@@ -107,5 +127,7 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if temporary:
+            subscriber.delete_subscription(request={'subscription': subscription})
         subscriber.close()
     return 0

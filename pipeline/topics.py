@@ -1,9 +1,11 @@
 """`newswire topics create`: the Pub/Sub topics and subscriptions a deployment needs (idempotent).
 
 Creates the raw topic and the pipeline's subscription to it (`<raw>-pipeline`), the enriched topic,
-the dead-letter topic and a subscription that holds its messages (`<dead-letter>-hold`: a topic with
-no subscription drops what is published to it), and one route topic `<enriched>-<topic id>` per
-taxonomy topic (for `--route-topics`). The names match deploy/terraform's defaults."""
+the dead-letter topic, one route topic `<enriched>-<topic id>` per taxonomy topic (for
+`--route-topics`), and a durable subscription on each topic the pipeline writes: `<enriched>-all`,
+`<dead-letter>-hold` and `<route>-sub`. Pub/Sub keeps a message only for the subscriptions that exist
+when it is published (a topic with none drops it), so these hold every record from the first one on,
+whenever a downstream service starts reading. The names match deploy/terraform's defaults."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic, publisher_client,
+from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+                                            ensure_subscription, ensure_topic, publisher_client,
                                             subscriber_client)
 from newswire.transforms.pubsub import route_topic
 from newswire.transforms.topics import load_taxonomy
@@ -21,11 +24,13 @@ def plan(project: str, raw: str, enriched: str, dead_letters: str, taxonomy_ids:
     """(topics, subscriptions as (subscription, topic)) for a deployment."""
     topic = f'projects/{project}/topics/'
     topics = [topic + raw, topic + enriched, topic + dead_letters]
-    topics += [route_topic(topic + enriched, topic_id) for topic_id in taxonomy_ids]
-    subscriptions = [(f'projects/{project}/subscriptions/{raw}-pipeline', topic + raw),
-                     (f'projects/{project}/subscriptions/{dead_letters}-hold',
-                      topic + dead_letters)]
-    return topics, subscriptions
+    routes = [route_topic(topic + enriched, topic_id) for topic_id in taxonomy_ids]
+    subscription = f'projects/{project}/subscriptions/'
+    subscriptions = [(subscription + f'{raw}-pipeline', topic + raw),
+                     (subscription + f'{enriched}-all', topic + enriched),
+                     (subscription + f'{dead_letters}-hold', topic + dead_letters)]
+    subscriptions += [(subscription + route.rsplit('/', 1)[1] + '-sub', route) for route in routes]
+    return topics + routes, subscriptions
 
 
 def main(argv: Sequence[str]) -> int:
@@ -46,6 +51,11 @@ def main(argv: Sequence[str]) -> int:
         return 2
     topics, subscriptions = plan(args.project, args.raw_topic, args.output_topic,
                                  args.dead_letter_topic, [t.id for t in taxonomy.topics])
+    try:
+        check_pubsub_reachable()
+    except PubSubSetupError as error:
+        print(f'newswire topics: {error}', file=sys.stderr)
+        return 2
     publisher, subscriber = publisher_client(), subscriber_client()
     for topic in topics:
         print(f'{"created" if ensure_topic(publisher, topic) else "exists "}  {topic}')

@@ -69,8 +69,10 @@ def test_stream_of_seeds_end_to_end(pubsub_emulator, tmp_path):
         subscription = f'projects/{project}/subscriptions/capture-{name}'
         ensure_subscription(subscriber, subscription, topic)
         capture[name] = subscription
-    # Our own subscriber's subscription exists before anything is published.
-    _newswire('subscribe', '--topic', enriched, '--tag', 'peace_treaty', '--idle-seconds', '1')
+    # Our own subscriber's durable subscription exists before anything is published.
+    reader = f'projects/{project}/subscriptions/peace-reader'
+    _newswire('subscribe', '--topic', enriched, '--subscription', reader, '--tag', 'peace_treaty',
+              '--idle-seconds', '1')
 
     output = tmp_path / 'files'
     pipeline = subprocess.Popen(
@@ -119,8 +121,8 @@ def test_stream_of_seeds_end_to_end(pubsub_emulator, tmp_path):
                       for m in peace_collector.messages) == ['000', '002']
         assert all(m.attributes['topic_peace_treaty'] == '1' for m in peace_collector.messages)
 
-        printed = _newswire('subscribe', '--topic', enriched, '--tag', 'peace_treaty',
-                            '--idle-seconds', '8')
+        printed = _newswire('subscribe', '--topic', enriched, '--subscription', reader,
+                            '--tag', 'peace_treaty', '--idle-seconds', '8')
         assert sorted(json.loads(line)['source']['id'][:3]
                       for line in printed.splitlines()) == ['000', '002']
 
