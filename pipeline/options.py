@@ -105,7 +105,12 @@ class NewswireOptions(PipelineOptions):
         errors = []
         for path in self.input_paths():
             if '://' not in path and not any(ch in path for ch in '*?[') and not os.path.exists(path):
-                errors.append(f'--input {path}: no such file or directory')
+                if self.inputs:
+                    errors.append(f'--input {path}: no such file or directory')
+                else:
+                    errors.append(f'no --input given, and the default, {path}, is not in this '
+                                  f'directory ({os.getcwd()}): pass --input PATH (a file, directory '
+                                  f'or glob of .txt, .html, .jsonl)')
         for flag, path in (('--feeds', self.feeds), ('--taxonomy', self.taxonomy), ('--settings', self.settings_file),
                            ('--cleaning-rules', self.cleaning_rules),
                            ('--metadata-rules', self.metadata_rules)):

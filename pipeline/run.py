@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import difflib
 import glob
 import json
+import logging
 import os
 import sys
 from typing import Optional, Sequence
@@ -33,20 +35,98 @@ class UsageError(Exception):
 _DIRECT_RUNNERS = ('DirectRunner', 'BundleBasedDirectRunner', 'SwitchingDirectRunner')
 
 
+# The runners a user names; Beam also takes a runner class's dotted path.
+RUNNERS = ('DirectRunner', 'PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner',
+           'DataflowRunner')
+
+
+class _QuietUnparseableArgs(logging.Filter):
+    """Beam logs "Discarding unparseable args" for a misspelt option; ours says it better (below)."""
+
+    def filter(self, record):
+        return 'unparseable args' not in record.getMessage()
+
+
+def _all_option_names() -> list[str]:
+    """Every --option Beam and newswire accept, for "did you mean"."""
+    import argparse
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(add_help=False)
+    for cls in PipelineOptions.__subclasses__() + [NewswireOptions]:
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            continue  # an option two option classes both define
+    return sorted({flag for action in parser._actions for flag in action.option_strings})
+
+
+def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return f' (did you mean {close[0]}?)' if close else ''
+
+
+def _check_runner(runner) -> None:
+    if runner is None or not isinstance(runner, str) or '.' in runner:
+        return
+    from apache_beam.runners.runner import _RUNNER_MAP
+
+    if runner.lower() not in _RUNNER_MAP:
+        raise UsageError(f'unknown runner {runner!r}{_did_you_mean(runner, RUNNERS)}; runners: '
+                         f'{", ".join(RUNNERS)} (default DirectRunner), or a runner class\'s '
+                         f'dotted path')
+
+
 def pipeline_options(argv: Sequence[str]):
     """Beam options from argv; unknown flags are an error here, not a warning Beam logs and ignores."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    options = PipelineOptions(list(argv))
-    known = options.get_all_options(drop_default=False)
-    with_unknown = options.get_all_options(drop_default=False, retain_unknown_options=True)
+    beam_logger = logging.getLogger('apache_beam.options.pipeline_options')
+    quiet = _QuietUnparseableArgs()
+    beam_logger.addFilter(quiet)
+    try:
+        options = PipelineOptions(list(argv))
+        known = options.get_all_options(drop_default=False)
+        with_unknown = options.get_all_options(drop_default=False, retain_unknown_options=True)
+    finally:
+        beam_logger.removeFilter(quiet)
     unknown = sorted(set(with_unknown) - set(known))
     if unknown:
-        raise UsageError(f'unknown option(s): {", ".join("--" + u for u in unknown)}')
+        names = _all_option_names()
+        raise UsageError('unknown option(s): ' + ', '.join(
+            f'--{name}{_did_you_mean("--" + name, names)}' for name in unknown)
+            + '; newswire run --help lists the options')
+    _check_runner(options.view_as(StandardOptions).runner)
     if options.view_as(StandardOptions).runner is None:
         # Named explicitly: left unset, Beam first tries to fetch the Prism runner from the network.
         options.view_as(StandardOptions).runner = 'DirectRunner'
     return options
+
+
+def _check_pubsub(job) -> None:
+    """The Pub/Sub a job names can be reached and exists, else a `UsageError` naming the fix (a
+    running job would otherwise retry a missing subscription for minutes, or die in a thread)."""
+    if not (job.input_subscription or job.output_topic or job.dead_letter_topic):
+        return
+    from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+                                                publisher_client, require_subscription,
+                                                require_topic, subscriber_client)
+
+    try:
+        check_pubsub_reachable()
+        if job.input_subscription:
+            subscriber = subscriber_client()
+            try:
+                require_subscription(subscriber, job.input_subscription)
+            finally:
+                subscriber.close()
+        publisher = publisher_client()
+        for topic in (job.output_topic, job.dead_letter_topic):
+            if topic:
+                require_topic(publisher, topic)
+    except PubSubSetupError as error:
+        raise UsageError(str(error)) from error
 
 
 def _remove_previous_outputs(output_dir: str) -> None:
@@ -95,6 +175,7 @@ def batch_pipeline(options) -> 'beam.Pipeline':
 
     from newswire.pipeline import beam_data_plane
     from newswire.pipeline.assembly import WriteBatchOutputs, build
+    from newswire.pipeline.progress import ReportProgress
     from newswire.pipeline.sources import SourceError, select_source
 
     job, settings = _job(options)
@@ -106,6 +187,8 @@ def batch_pipeline(options) -> 'beam.Pipeline':
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings)
     outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
+    if settings.progress_seconds > 0:
+        outputs | 'Progress' >> ReportProgress(settings.progress_seconds)
     if job.output_topic or job.dead_letter_topic:
         outputs | 'Publish' >> _publishing(job, settings)
     return pipeline
@@ -123,6 +206,7 @@ def _streaming_job(options):
 
     from newswire.pipeline import beam_data_plane
     from newswire.pipeline.assembly import WriteWindowedOutputs, build
+    from newswire.pipeline.progress import ReportProgress
     from newswire.pipeline.sources import SourceError, local_stream_of, select_stream_source
     from newswire.transforms.pubsub_local import LeasingReader
 
@@ -146,6 +230,8 @@ def _streaming_job(options):
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings, streaming=True)
     outputs | 'Publish' >> _publishing(job, settings, reader)
+    if settings.progress_seconds > 0:
+        outputs | 'Progress' >> ReportProgress(settings.progress_seconds)
     if job.output:
         outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
     return pipeline, local
@@ -185,8 +271,14 @@ def run_batch(argv: Sequence[str]) -> Optional[dict]:
     if only_describes_job(options):
         pipeline.run().wait_until_finish()
         return None
+    _check_pubsub(options.view_as(NewswireOptions))
     prepare_output(output)
-    pipeline.run().wait_until_finish()
+    from newswire.pipeline import progress
+
+    try:
+        pipeline.run().wait_until_finish()
+    finally:
+        progress.stop_all()
     return read_summary(output)
 
 
@@ -195,6 +287,8 @@ def start_streaming(argv: Sequence[str]):
     drained), whether the job was only described, and the `LocalStream` of a local run (else
     None)."""
     options = pipeline_options(argv)
+    if not only_describes_job(options):
+        _check_pubsub(options.view_as(NewswireOptions))
     pipeline, local = _streaming_job(options)
     return pipeline.run(), only_describes_job(options), local
 
@@ -220,6 +314,8 @@ def format_summary(summary: dict, output_dir: str) -> str:
 
 def _stream(argv: Sequence[str]) -> int:
     """Runs a stream until Ctrl-C (0), or until a source of a local run gives up (1)."""
+    from newswire.pipeline import progress
+
     result, described, local = start_streaming(argv)
     if described:
         print('job described, not run')
@@ -232,6 +328,7 @@ def _stream(argv: Sequence[str]) -> int:
         print('newswire: stopped', file=sys.stderr)
         return 0
     finally:
+        progress.stop_all()
         if local is not None:
             local.stop()
     if local is not None and local.error:
@@ -240,13 +337,33 @@ def _stream(argv: Sequence[str]) -> int:
     return 0
 
 
+def help_text() -> str:
+    """The usage, then every newswire option with its help and default."""
+    import argparse
+
+    class WithDefaults(argparse.HelpFormatter):
+        def _get_help_string(self, action):
+            text = action.help or ''
+            if 'default' in text.lower():
+                return text
+            return f'{text} Default: {"off" if action.default in (None, False) else action.default}'
+
+    parser = argparse.ArgumentParser(prog='newswire run', add_help=False, usage=argparse.SUPPRESS,
+                                     formatter_class=WithDefaults)
+    NewswireOptions._add_argparse_args(parser)
+    options = parser.format_help().strip()
+    return (f'{USAGE}\n\n{options}\n\nBeam\'s own options pass through (--runner, '
+            f'--direct_num_workers, --streaming, ...); runners: {", ".join(RUNNERS)}.')
+
+
 def main(argv: Sequence[str]) -> int:
-    """`newswire run ARGS`: 0 when the pipeline ran (dead letters or not), 2 on a usage error."""
+    """`newswire run ARGS`: 0 when the pipeline ran (dead letters or not), 2 on a usage error, 1
+    when the pipeline failed."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     argv = list(argv)
-    if argv and argv[0] in ('-h', '--help'):
-        print(USAGE)
+    if any(arg in ('-h', '--help') for arg in argv):
+        print(help_text())
         return 0
     try:
         if PipelineOptions(argv).view_as(StandardOptions).streaming:
@@ -255,6 +372,12 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
         return 2
+    except Exception as error:  # the pipeline failed: its traceback, then one line saying so
+        import traceback
+        traceback.print_exc()
+        print(f'newswire run: the pipeline failed: {type(error).__name__}: '
+              f'{str(error).splitlines()[0] if str(error) else ""}', file=sys.stderr)
+        return 1
     job = NewswireOptions(argv)
     output_dir = job.output_dir()
     if summary is None:
