@@ -33,6 +33,7 @@ class Settings:
     feeds: FeedConfig = FeedConfig()
     extract: ExtractConfig = ExtractConfig()
     local_pubsub: LocalPubSubConfig = LocalPubSubConfig()
+    progress_seconds: float = 10.0
 
 
 def _defaults() -> dict:
@@ -81,4 +82,5 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         feeds=_build(FeedConfig, values['feeds']),
         extract=_build(ExtractConfig, values['extract']),
         local_pubsub=_build(LocalPubSubConfig, values['local_pubsub']),
+        progress_seconds=float(values['output']['progress_seconds']),
     )
