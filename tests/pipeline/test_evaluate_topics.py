@@ -144,3 +144,20 @@ def test_excerpt_is_short_and_marks_cuts():
     text = 'word ' * 100
     assert evaluate_topics._excerpt(text, 200).startswith('…')
     assert len(evaluate_topics._excerpt(text)) <= evaluate_topics.EXCERPT_CHARS + 1
+
+
+def test_the_dev_set_reads_cleanly_with_half_traps_in_each_language():
+    from pathlib import Path
+
+    from newswire.transforms.topics import load_taxonomy
+
+    dev = Path(__file__).resolve().parents[2] / 'eval' / 'topics-dev'
+    topic_ids = frozenset(t.id for t in load_taxonomy().topics)
+    texts, bad = evaluate_topics.read_labelled(str(dev), topic_ids)
+    assert bad == []
+    for language in ('en', 'ru', 'az', 'tr', 'hy', 'ka'):
+        mine = [t for t in texts if t.language == language]
+        traps = [t for t in mine if t.id.startswith(f'{language}-t')]
+        assert len(mine) >= 40 and 2 * len(traps) == len(mine), language
+        assert all(t.path == f'{language}.jsonl' for t in mine)
+        assert all(t.labels for t in mine if t not in traps), language  # every story is labelled
