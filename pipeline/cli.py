@@ -14,7 +14,7 @@ COMMANDS = {
     'subscribe': ('newswire.pipeline.subscribe', 'print enriched records from a topic'),
     'topics': ('newswire.pipeline.topics', 'create the topics and subscriptions a deployment needs'),
     'report': ('newswire.pipeline.report', 'render a run\'s output as one self-contained HTML page'),
-    'eval': ('newswire.pipeline.evaluate', 'measure enrichment quality on a benchmark folder'),
+    'eval': ('newswire.pipeline.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
 }
 
 

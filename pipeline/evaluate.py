@@ -49,7 +49,8 @@ DATA_FOLDERS = {
 
 USAGE_EPILOG = """With `all`, --data is the folder that holds the data sets under their usual names
 (%s). Any Beam option after the known ones passes through to the batch runs of `stories` and
-`near-copies`.""" % ', '.join(sorted(set(DATA_FOLDERS.values())))
+`near-copies`. `newswire eval topics --data DIR` scores topic tags on labelled JSONL texts (its own
+options: `newswire eval topics --help`).""" % ', '.join(sorted(set(DATA_FOLDERS.values())))
 
 
 @dataclass
@@ -563,6 +564,9 @@ def main(argv: Sequence[str]) -> int:
     """`newswire eval TASK --data DIR`: 0 when every evaluation ran, 2 on a usage error."""
     from newswire.pipeline.run import UsageError
 
+    if list(argv[:1]) == ['topics']:  # labelled texts, not a benchmark folder: options of its own
+        from newswire.pipeline import evaluate_topics
+        return evaluate_topics.main(argv[1:])
     try:
         args, beam_args = parse_args(argv)
     except SystemExit as exit_request:  # --help (0) or a usage error argparse has printed (2)

@@ -101,6 +101,9 @@ class Story:
     members: tuple[Member, ...]
     outlets: tuple[str, ...]
     unnamed_reports: int
+    # (language code, reports), most reports first: a story told in several of the region's languages
+    # shows each, so a reader knows which editions carried it.
+    languages: tuple[tuple[str, int], ...]
     first_seen: Optional[str]
     last_seen: Optional[str]
     undated_reports: int
@@ -307,6 +310,7 @@ def group_stories(records: Iterable[dict]) -> list[Story]:
             story_id=story_id, headline=headline(members[0]),
             members=tuple(_member(m) for m in members), outlets=tuple(outlets),
             unnamed_reports=sum(1 for m in members if not m['source']['outlet']),
+            languages=counts((m['language']['code'] for m in members), 'und'),
             first_seen=dated[0][1] if dated else None, last_seen=dated[-1][1] if dated else None,
             undated_reports=len(members) - len(dated),
             canonical_in_input=members[0]['id'] == story_id))

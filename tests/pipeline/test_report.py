@@ -23,7 +23,7 @@ def _tag(label, text, *phrases):
 
 
 def _record(name, text, outlet=None, published_at=None, title=None, story_of=None, tier=None,
-            similarity=None, topics=()):
+            similarity=None, topics=(), language=Language('en', 0.99)):
     """An enriched record as `newswire run` writes it (via the pipeline's own dataclasses)."""
     source = SourceRef('jsonl', name, outlet=outlet)
     doc_id = record_id(source, text)
@@ -32,7 +32,7 @@ def _record(name, text, outlet=None, published_at=None, title=None, story_of=Non
                       near_duplicate_of=story_of if tier == 'near_copy' else None,
                       near_copy_similarity=similarity if tier == 'near_copy' else None)
     return Document(id=doc_id, source=source, text=text, title=title, published_at=published_at,
-                    language=Language('en', 0.99), dedup=dedup,
+                    language=language, dedup=dedup,
                     topics=tuple(_tag(label, text, *phrases) for label, *phrases in topics)
                     ).to_json_dict()
 
@@ -82,6 +82,34 @@ def test_story_without_its_first_report_takes_the_earliest_headline(meeting_stor
     assert not story.canonical_in_input
     assert story.members[0].id == joined_later['id']
     assert story.headline == 'Maps of mines given to Baku.'
+
+
+def test_each_story_shows_its_reports_languages_with_counts(tmp_path):
+    first = _record('trend-ru', 'Карты минных полей переданы Баку.', outlet='Trend',
+                    published_at='2024-01-02', language=Language('ru', 0.99))
+    editions = [
+        _record('trend-az', 'Mina xəritələri Bakıya verilib.', outlet='Trend',
+                story_of=first['id'], tier='same_story', similarity=0.7,
+                language=Language('az', 0.95)),
+        _record('apa-az', 'Minalanmış ərazilərin xəritələri verilib.', outlet='APA',
+                story_of=first['id'], tier='same_story', similarity=0.6,
+                language=Language('az', 0.91)),
+        _record('unsure', 'Maps.', story_of=first['id'], tier='same_story', similarity=0.5,
+                language=Language('und', 0.0)),
+    ]
+    other = _record('news-am', 'Ականազերծումը շարունակվում է։', outlet='news.am',
+                    language=Language('hy', 0.97))
+    records = [first, *editions, other]
+    stories = group_stories(records)
+    assert [s.languages for s in stories] == [(('az', 2), ('ru', 1), ('und', 1)), (('hy', 1),)]
+    page = render_html(build_report(str(_write_run(tmp_path / 'run', records))))
+    parser = _Tags()
+    parser.feed(page)
+    cells = {attrs['data-languages'] for tag, attrs in parser.tags
+             if tag == 'td' and attrs.get('class') == 'languages'}
+    assert cells == {'az:2 ru:1 und:1', 'hy:1'}
+    row = page.split(f'data-story-id="{first["id"]}"', 1)[1].split('</tr>', 1)[0]
+    assert '<code>az</code> 2' in row and '<code>und</code> 1' in row and 'hy' not in row
 
 
 def test_headline_falls_back_to_the_first_text_line():
