@@ -82,22 +82,6 @@ def test_subscribe_keeps_a_named_subscription(project):
     assert durable in _subscriptions(name)
 
 
-def test_subscribe_filters_by_language(project):
-    name, _ = project
-    _, enriched, _ = pipeline_topics(name)
-    reader = f'projects/{name}/subscriptions/russian-desk'
-    # Made before publishing, so it holds both messages; the reader prints only the Russian one.
-    assert _newswire('subscribe', '--topic', enriched, '--subscription', reader, '--language',
-                     'ru', '--idle-seconds', '1').returncode == 0
-    publisher = publisher_client()
-    for code in ('az', 'ru'):
-        publisher.publish(enriched, json.dumps({'id': code}).encode(),
-                          language=code).result(timeout=30)
-    done = _newswire('subscribe', '--topic', enriched, '--subscription', reader, '--language',
-                     'ru', '--idle-seconds', '3')
-    assert [json.loads(line)['id'] for line in done.stdout.splitlines()] == ['ru']
-
-
 def test_a_misspelt_subscription_is_named_at_once(project):
     name, _ = project
     raw, enriched, dead = pipeline_topics(name)
