@@ -78,6 +78,11 @@ class FeedConfig:
     # New entries fetched per poll of one feed; the rest are one `too_many_entries` dead letter.
     max_entries_per_feed: int = 500
 
+    def __post_init__(self):
+        if self.max_entries_per_feed < 1:
+            raise ValueError(f'feeds.max_entries_per_feed must be at least 1, got '
+                             f'{self.max_entries_per_feed!r}')
+
 
 class FeedRejected(Exception):
     """A fetched feed that is not parsed: `reason` is the dead-letter reason."""
@@ -282,9 +287,14 @@ def select_new_entries(entries, seen: tuple[str, ...],
     return new, tuple(order[-max_seen:]) if max_seen > 0 else ()
 
 
-def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int) -> PollResult:
+def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int,
+              max_entries: Optional[int] = None) -> PollResult:
     """Fetches `feed_url` conditionally (ETag / Last-Modified from `state`) and returns its new
     entries and the next state. A 304 yields nothing and keeps the state.
+
+    At most `max_entries` new entries are returned, the first in the feed's order (feeds list the
+    newest first); the rest are counted in `skipped` and remembered as seen like the others, so a
+    skipped entry is reported once, not again on every poll.
 
     Raises FetchError or FeedRejected.
     """
@@ -296,6 +306,9 @@ def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int) 
     new, seen = select_new_entries(entries, state.seen, max_seen)
     next_state = FeedState(etag=result.headers.get('etag'),
                            last_modified=result.headers.get('last-modified'), seen=seen)
+    if max_entries is not None and len(new) > max_entries:
+        return PollResult(tuple(new[:max_entries]), next_state, skipped=len(new) - max_entries,
+                          first_skipped_key=new[max_entries].key)
     return PollResult(tuple(new), next_state)
 
 
@@ -395,6 +408,21 @@ def feed_dead_letter(feed_url: str, error) -> DeadLetter:
     return dead_letter(FEED_STAGE, error.reason, error.detail[:2000], source, feed_url)
 
 
+def skipped_entries_letter(feed_url: str, poll: PollResult, max_entries: int) -> DeadLetter:
+    """The entries of one poll past `max_entries_per_feed` -> one dead letter saying how many.
+
+    One letter per feed and poll, not one per entry: a 100,000-entry feed would otherwise be
+    99,500 letters. The run's accounting counts the letter as one record read; the number of
+    entries it stands for is in its detail (and in the `feed_entries_skipped` counter).
+    """
+    source = SourceRef(kind='feed', id=feed_url, url=feed_url)
+    return dead_letter(
+        FEED_STAGE, 'too_many_entries',
+        f'{poll.skipped} new entries past the first {max_entries} (feeds.max_entries_per_feed) '
+        f'were not fetched; the first skipped is {poll.first_skipped_key!r}'[:2000],
+        source, feed_url)
+
+
 class FetchFeedFn(beam.DoFn):
     """Feed URL -> its entries (`FeedEntry`), or one dead letter saying why the feed gave none."""
 
@@ -406,19 +434,25 @@ class FetchFeedFn(beam.DoFn):
         self._shared = shared.Shared()
         self._feeds = Metrics.counter('newswire', 'feeds_fetched')
         self._entries = Metrics.counter('newswire', 'feed_entries')
+        self._skipped = Metrics.counter('newswire', 'feed_entries_skipped')
 
     def setup(self):
         self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
 
     def process(self, feed_url: str):
+        config = self._feed_config
         try:
-            poll = poll_feed(self._fetcher, feed_url, FeedState(),
-                             self._feed_config.max_seen_entries_per_feed)
+            poll = poll_feed(self._fetcher, feed_url, FeedState(), config.max_seen_entries_per_feed,
+                             config.max_entries_per_feed)
         except (FetchError, FeedRejected) as error:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, feed_dead_letter(feed_url, error))
             return
         self._feeds.inc()
         self._entries.inc(len(poll.entries))
+        if poll.skipped:
+            self._skipped.inc(poll.skipped)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, skipped_entries_letter(
+                feed_url, poll, config.max_entries_per_feed))
         yield from poll.entries
 
 
@@ -429,7 +463,9 @@ class PollFeedFn(beam.DoFn):
     Worked example (max_seen 3): tick 1, the feed has a, b -> a, b; state (ETag v1, seen a b).
     Tick 2, the server answers 304 to If-None-Match v1 -> nothing; state unchanged. Tick 3, http 500
     -> one dead letter (stage `feed`, `http_500`); state unchanged, so tick 4 (c, b, ETag v2) -> c
-    only; seen a b c. A fourth new key would forget `a`: state is bounded by `max_seen`.
+    only; seen a b c. A fourth new key would forget `a`: state is bounded by `max_seen`. With
+    `max_entries_per_feed` 1, tick 4 bringing d, e, c -> d, and one `too_many_entries` letter for e,
+    which is remembered as seen all the same.
     """
 
     FEED_STATE = ReadModifyWriteStateSpec('feed_state', PickleCoder())
@@ -444,6 +480,7 @@ class PollFeedFn(beam.DoFn):
         self._not_modified = Metrics.counter('newswire', 'feed_polls_not_modified')
         self._failed = Metrics.counter('newswire', 'feed_polls_failed')
         self._entries = Metrics.counter('newswire', 'feed_entries')
+        self._skipped = Metrics.counter('newswire', 'feed_entries_skipped')
 
     def setup(self):
         self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
@@ -452,9 +489,10 @@ class PollFeedFn(beam.DoFn):
         feed_url, _ = element
         self._polls.inc()
         state = feed_state.read() or FeedState()
+        config = self._feed_config
         try:
-            poll = poll_feed(self._fetcher, feed_url, state,
-                             self._feed_config.max_seen_entries_per_feed)
+            poll = poll_feed(self._fetcher, feed_url, state, config.max_seen_entries_per_feed,
+                             config.max_entries_per_feed)
         except (FetchError, FeedRejected) as error:
             # The state stays: a feed that recovers yields only what is new since its last success.
             self._failed.inc()
@@ -474,6 +512,10 @@ class PollFeedFn(beam.DoFn):
             return
         feed_state.write(poll.state)
         self._entries.inc(len(poll.entries))
+        if poll.skipped:
+            self._skipped.inc(poll.skipped)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, skipped_entries_letter(
+                feed_url, poll, config.max_entries_per_feed))
         yield from poll.entries
 
 

@@ -365,6 +365,55 @@ def test_polling_yields_new_entries_only_and_nothing_on_304(server):
     assert [e.key for e in third.entries] == ['g3'] and third.state.seen == ('g1', 'g2', 'g3')
 
 
+# -- the per-feed entry cap ----------------------------------------------------------------------
+
+def test_polling_past_the_entry_cap_returns_the_first_and_counts_the_rest_once(server):
+    feed = {'guids': ['n1', 'n2', 'n3', 'n4', 'n5']}
+
+    def answer(handler):
+        items = b''.join(rss_item(g, f'http://127.0.0.1/{g}') for g in feed['guids'])
+        handler.send_answer(200, RSS % items, {'Content-Type': RSS_TYPE})
+
+    url = server.route_fn('/capped/poll', answer)
+    fetcher = Fetcher(LOCAL)
+    first = poll_feed(fetcher, url, FeedState(), MAX_SEEN, max_entries=2)
+    assert [e.key for e in first.entries] == ['n1', 'n2']
+    assert (first.skipped, first.first_skipped_key) == (3, 'n3')
+    assert first.state.seen == ('n1', 'n2', 'n3', 'n4', 'n5')  # skipped ones are not offered again
+    feed['guids'] = ['n6'] + feed['guids']
+    second = poll_feed(fetcher, url, first.state, MAX_SEEN, max_entries=2)
+    assert [e.key for e in second.entries] == ['n6'] and second.skipped == 0
+
+
+@pytest.mark.slow
+def test_a_feed_past_the_entry_cap_is_its_first_entries_and_one_counted_letter(server):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    guids = [f'e{i}' for i in range(7)]
+    server.route_fn('/capped-pages/', lambda h: h.send_answer(
+        200, b'<html><body><p>A page about ' + h.path.encode() + b'.</p></body></html>',
+        {'Content-Type': 'text/html'}))
+    url = server.route('/capped/feed', 200, RSS % b''.join(
+        rss_item(g, server.url(f'/capped-pages/{g}')) for g in guids), {'Content-Type': RSS_TYPE})
+    pipeline = direct_pipeline()
+    out = pipeline | ReadFeeds([url], LOCAL, FeedConfig(max_entries_per_feed=3))
+    assert_that(out.good | 'Ids' >> beam.Map(lambda d: d.source.id),
+                equal_to(['e0', 'e1', 'e2']), label='FirstEntries')
+    assert_that(out.dead_letters | 'Letters' >> beam.Map(
+        lambda d: (d.stage, d.reason, d.source.id, d.detail.split(' new entries')[0])),
+        equal_to([('feed', 'too_many_entries', url, '4')]), label='OneLetter')
+    result = pipeline.run()
+    result.wait_until_finish()
+    skipped = result.metrics().query(MetricsFilter().with_name('feed_entries_skipped'))['counters']
+    assert sum(counter.committed for counter in skipped) == 4
+    assert server.hits['/capped-pages/e3'] == 0 and server.hits['/capped-pages/e2'] == 1
+
+
+def test_the_entry_cap_must_be_positive():
+    with pytest.raises(ValueError, match='max_entries_per_feed must be at least 1, got 0'):
+        FeedConfig(max_entries_per_feed=0)
+
+
 # -- helpers -------------------------------------------------------------------------------------
 
 def test_a_summary_becomes_paragraphs_of_text():
