@@ -271,8 +271,9 @@ class _Deadline:
     """One URL's time budget on the fetcher's clock, from the first request to the last byte.
 
     Example (30 s): robots.txt takes 2 s, the page answers 503 with Retry-After 20 after 1 s, the
-    wait uses 20 s: 7 s are left for the retry and its redirects. A Retry-After of 28 s at that
-    point would fail at once. Politeness waits push the deadline back by what they waited.
+    wait uses 20 s: 7 s are left for the retry and its redirects. A Retry-After of 28 s instead
+    would have failed at once (27 s were left). Politeness waits push the deadline back by what
+    they waited.
     """
 
     def __init__(self, clock: Clock, seconds: float):
