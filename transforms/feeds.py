@@ -12,8 +12,11 @@ The page HTML goes on to `ExtractMainText` (trafilatura) with everything else. f
 sees bytes from our fetcher: given a str it would fetch a URL itself (no timeout) or read a local
 file. Feeds that declare entities (or any internal DTD subset) are refused before parsing:
 feedparser's loose fallback parser expands them (a 110 KB "quadratic blowup" feed became a 1 GB
-string in 40 s). A DOCTYPE that only names an external DTD (RSS 0.91's Netscape DTD) is allowed:
-feedparser strips it and nothing fetches it.
+string in 40 s). The check reads the text feedparser will parse, whatever its encoding (EBCDIC,
+UTF-7, UTF-16/32 with or without a BOM, ...): see `decode_feed`. A DOCTYPE that only names an
+external DTD (RSS 0.91's Netscape DTD) is allowed: feedparser strips it and nothing fetches it.
+A feed gives at most `max_entries_per_feed` new entries per poll; the rest are not fetched and are
+reported as one dead letter (`too_many_entries`, the number skipped in its detail).
 
 Per-feed state for polling (`FeedState`: ETag, Last-Modified and the last N entry keys seen) is kept
 by plain functions (`poll_feed`, `select_new_entries`), so the batch pass and streaming polling share
@@ -53,8 +56,16 @@ PAGE_ACCEPT = 'text/html, application/xhtml+xml;q=0.9, */*;q=0.5'
 FALLBACK_FEED_SUMMARY = 'feed_summary'
 
 _ENTITY_DECLARATION = re.compile(rb'<!ENTITY', re.IGNORECASE)
-_INTERNAL_SUBSET = re.compile(rb'<!DOCTYPE[^>\[]*\[', re.IGNORECASE)
-_UTF16_32_BOMS = (b'\xff\xfe', b'\xfe\xff', b'\x00\x00\xfe\xff')
+# `<!DOCTYPE` and what follows it up to its end (`>`) or its internal subset (`[`), read twice: as a
+# parser reads it, quoted literals skipped whole (a system literal may hold '>' or '['), and
+# ignoring quotes (what a parser would see if it took an unterminated quote for plain text).
+# Possessive quantifiers never backtrack and each search resumes where the last match ended, so a
+# check is linear in the document's length ('<!DOCTYPE' repeated a million times included).
+_DOCTYPE_AS_PARSED = re.compile(rb'''<!DOCTYPE(?:[^>\["']++|"[^"]*+"|'[^']*+')*+''', re.IGNORECASE)
+_DOCTYPE_IGNORING_QUOTES = re.compile(rb'<!DOCTYPE[^>\[]*+', re.IGNORECASE)
+# The headers feedparser is given with the text `decode_feed` checked: UTF-8 named by the HTTP
+# charset (which wins for application/xml), by the XML declaration and by the absence of any BOM.
+_CHECKED_TEXT_TYPE = 'application/xml; charset=utf-8'
 _META_CHARSET = re.compile(rb'<meta[^>]+charset=["\']?([A-Za-z0-9_.:-]+)', re.IGNORECASE)
 
 
@@ -64,6 +75,13 @@ class FeedConfig:
 
     max_seen_entries_per_feed: int = 10_000
     poll_interval_seconds: float = 300.0
+    # New entries fetched per poll of one feed; the rest are one `too_many_entries` dead letter.
+    max_entries_per_feed: int = 500
+
+    def __post_init__(self):
+        if self.max_entries_per_feed < 1:
+            raise ValueError(f'feeds.max_entries_per_feed must be at least 1, got '
+                             f'{self.max_entries_per_feed!r}')
 
 
 class FeedRejected(Exception):
@@ -106,6 +124,8 @@ class PollResult:
     entries: tuple[FeedEntry, ...]
     state: FeedState
     not_modified: bool = False
+    skipped: int = 0                        # new entries past `max_entries_per_feed`, not fetched
+    first_skipped_key: Optional[str] = None
 
 
 # -- the feed list -------------------------------------------------------------------------------
@@ -119,7 +139,10 @@ def parse_feed_list(text: str) -> list[str]:
         raw = stripped.encode('utf-8')
         refuse_entity_declarations(raw)
         try:
-            root = ElementTree.fromstring(raw)
+            # The text is already decoded: the parser reads it as UTF-8 whatever its XML
+            # declaration says, so the bytes parsed are the bytes checked.
+            parser = ElementTree.XMLParser(encoding='utf-8')
+            root = ElementTree.fromstring(raw, parser=parser)
         except ElementTree.ParseError as error:
             raise ValueError(f'the feed list looks like OPML but is not well-formed XML: {error}')
         urls = [outline.get('xmlUrl').strip() for outline in root.iter('outline')
@@ -136,21 +159,56 @@ def parse_feed_list(text: str) -> list[str]:
 
 # -- one feed document ---------------------------------------------------------------------------
 
-def refuse_entity_declarations(raw: bytes) -> None:
-    """Raises FeedRejected('forbidden_dtd') when the XML declares entities or an internal DTD subset.
+def refuse_entity_declarations(text: bytes) -> None:
+    """Raises FeedRejected('forbidden_dtd') when `text` declares entities or has an internal DTD
+    subset.
 
-    Checked on the raw bytes and, for UTF-16/32 documents, on their decoded text too, before any
-    XML parser sees them.
+    `text` is an ASCII-compatible view of the document (UTF-8 from `decode_feed`): markup is ASCII,
+    so `<!ENTITY` in the text is `<!ENTITY` in these bytes. Linear in the length of `text`.
     """
-    views = [raw]
-    if raw.startswith(_UTF16_32_BOMS) or b'\x00' in raw[:4]:
-        for encoding in ('utf-16-le', 'utf-16-be', 'utf-32-le', 'utf-32-be'):
-            views.append(raw.decode(encoding, 'ignore').encode('utf-8', 'ignore'))
-    for view in views:
-        if _ENTITY_DECLARATION.search(view):
-            raise FeedRejected('forbidden_dtd', 'the document declares XML entities (<!ENTITY)')
-        if _INTERNAL_SUBSET.search(view):
-            raise FeedRejected('forbidden_dtd', 'the document has an internal DTD subset')
+    if _ENTITY_DECLARATION.search(text):
+        raise FeedRejected('forbidden_dtd', 'the document declares XML entities (<!ENTITY)')
+    for doctype in (_DOCTYPE_AS_PARSED, _DOCTYPE_IGNORING_QUOTES):
+        match = doctype.search(text)
+        while match:
+            if text[match.end():match.end() + 1] == b'[':
+                raise FeedRejected('forbidden_dtd', 'the document has an internal DTD subset')
+            match = doctype.search(text, max(match.end(), match.start() + 1))
+
+
+def decode_feed(raw: bytes, feed_url: str, content_type: Optional[str] = None
+                ) -> tuple[bytes, dict]:
+    """Feed bytes -> (the same feed as UTF-8, the headers to parse it with), or FeedRejected.
+
+    Raises FeedRejected('forbidden_dtd') when the text declares entities or an internal DTD subset.
+
+    Why this is airtight: feedparser picks an encoding from the BOM, the first bytes (EBCDIC,
+    UTF-16/32 without a BOM), the HTTP charset, the XML declaration (utf-7 included), then falls back
+    to utf-8, windows-1252 and iso-8859-2, and decodes the document into UTF-8 before either of its
+    parsers sees it. Guessing that choice would be one more parser to keep in step with it; instead
+    feedparser's own `convert_to_utf8` does the decoding here, once, the check reads its output, and
+    feedparser is then given exactly that UTF-8, with every signal it decides by (no BOM, an
+    `encoding='utf-8'` declaration, a `charset=utf-8` application/xml Content-Type) naming UTF-8.
+    Decoding valid UTF-8 as UTF-8 changes nothing, so the text parsed is the text checked. The raw
+    bytes are checked too, so a declaration visible in an ASCII reading is refused whichever
+    encoding is picked.
+    """
+    from feedparser.encodings import convert_to_utf8
+
+    refuse_entity_declarations(raw)
+    headers = {'content-location': feed_url}
+    if content_type:
+        headers['content-type'] = content_type
+    result = {}
+    text = convert_to_utf8(headers, raw, result)
+    if not result.get('encoding'):
+        # feedparser's last fallback (iso-8859-2) decodes any byte, so this does not happen today;
+        # if it did, feedparser would parse the bytes undecoded, which were never checked as text.
+        raise FeedRejected('unsupported_encoding',
+                           f'expected a feed in an encoding Python can decode, got '
+                           f'{result.get("bozo_exception")}')
+    refuse_entity_declarations(text)
+    return text, {'content-location': feed_url, 'content-type': _CHECKED_TEXT_TYPE}
 
 
 def _iso_utc(parsed_time) -> Optional[str]:
@@ -190,11 +248,8 @@ def parse_feed(raw: bytes, feed_url: str, content_type: Optional[str] = None) ->
     """
     import feedparser  # imported here: only feed workers pay for it
 
-    refuse_entity_declarations(raw)
-    headers = {'content-location': feed_url}
-    if content_type:
-        headers['content-type'] = content_type
-    parsed = feedparser.parse(raw, response_headers=headers)  # bytes: never a URL or a path
+    text, headers = decode_feed(raw, feed_url, content_type)
+    parsed = feedparser.parse(text, response_headers=headers)  # bytes: never a URL or a path
     if not parsed.get('version') and not parsed.entries:
         problem = parsed.get('bozo_exception')
         raise FeedRejected('not_a_feed', 'no RSS, Atom or RDF feed found' +
@@ -232,9 +287,14 @@ def select_new_entries(entries, seen: tuple[str, ...],
     return new, tuple(order[-max_seen:]) if max_seen > 0 else ()
 
 
-def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int) -> PollResult:
+def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int,
+              max_entries: Optional[int] = None) -> PollResult:
     """Fetches `feed_url` conditionally (ETag / Last-Modified from `state`) and returns its new
     entries and the next state. A 304 yields nothing and keeps the state.
+
+    At most `max_entries` new entries are returned, the first in the feed's order (feeds list the
+    newest first); the rest are counted in `skipped` and remembered as seen like the others, so a
+    skipped entry is reported once, not again on every poll.
 
     Raises FetchError or FeedRejected.
     """
@@ -246,6 +306,9 @@ def poll_feed(fetcher: Fetcher, feed_url: str, state: FeedState, max_seen: int) 
     new, seen = select_new_entries(entries, state.seen, max_seen)
     next_state = FeedState(etag=result.headers.get('etag'),
                            last_modified=result.headers.get('last-modified'), seen=seen)
+    if max_entries is not None and len(new) > max_entries:
+        return PollResult(tuple(new[:max_entries]), next_state, skipped=len(new) - max_entries,
+                          first_skipped_key=new[max_entries].key)
     return PollResult(tuple(new), next_state)
 
 
@@ -345,6 +408,21 @@ def feed_dead_letter(feed_url: str, error) -> DeadLetter:
     return dead_letter(FEED_STAGE, error.reason, error.detail[:2000], source, feed_url)
 
 
+def skipped_entries_letter(feed_url: str, poll: PollResult, max_entries: int) -> DeadLetter:
+    """The entries of one poll past `max_entries_per_feed` -> one dead letter saying how many.
+
+    One letter per feed and poll, not one per entry: a 100,000-entry feed would otherwise be
+    99,500 letters. The run's accounting counts the letter as one record read; the number of
+    entries it stands for is in its detail (and in the `feed_entries_skipped` counter).
+    """
+    source = SourceRef(kind='feed', id=feed_url, url=feed_url)
+    return dead_letter(
+        FEED_STAGE, 'too_many_entries',
+        f'{poll.skipped} new entries past the first {max_entries} (feeds.max_entries_per_feed) '
+        f'were not fetched; the first skipped is {poll.first_skipped_key!r}'[:2000],
+        source, feed_url)
+
+
 class FetchFeedFn(beam.DoFn):
     """Feed URL -> its entries (`FeedEntry`), or one dead letter saying why the feed gave none."""
 
@@ -356,19 +434,25 @@ class FetchFeedFn(beam.DoFn):
         self._shared = shared.Shared()
         self._feeds = Metrics.counter('newswire', 'feeds_fetched')
         self._entries = Metrics.counter('newswire', 'feed_entries')
+        self._skipped = Metrics.counter('newswire', 'feed_entries_skipped')
 
     def setup(self):
         self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
 
     def process(self, feed_url: str):
+        config = self._feed_config
         try:
-            poll = poll_feed(self._fetcher, feed_url, FeedState(),
-                             self._feed_config.max_seen_entries_per_feed)
+            poll = poll_feed(self._fetcher, feed_url, FeedState(), config.max_seen_entries_per_feed,
+                             config.max_entries_per_feed)
         except (FetchError, FeedRejected) as error:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, feed_dead_letter(feed_url, error))
             return
         self._feeds.inc()
         self._entries.inc(len(poll.entries))
+        if poll.skipped:
+            self._skipped.inc(poll.skipped)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, skipped_entries_letter(
+                feed_url, poll, config.max_entries_per_feed))
         yield from poll.entries
 
 
@@ -379,7 +463,9 @@ class PollFeedFn(beam.DoFn):
     Worked example (max_seen 3): tick 1, the feed has a, b -> a, b; state (ETag v1, seen a b).
     Tick 2, the server answers 304 to If-None-Match v1 -> nothing; state unchanged. Tick 3, http 500
     -> one dead letter (stage `feed`, `http_500`); state unchanged, so tick 4 (c, b, ETag v2) -> c
-    only; seen a b c. A fourth new key would forget `a`: state is bounded by `max_seen`.
+    only; seen a b c. A fourth new key would forget `a`: state is bounded by `max_seen`. With
+    `max_entries_per_feed` 1, tick 4 bringing d, e, c -> d, and one `too_many_entries` letter for e,
+    which is remembered as seen all the same.
     """
 
     FEED_STATE = ReadModifyWriteStateSpec('feed_state', PickleCoder())
@@ -394,6 +480,7 @@ class PollFeedFn(beam.DoFn):
         self._not_modified = Metrics.counter('newswire', 'feed_polls_not_modified')
         self._failed = Metrics.counter('newswire', 'feed_polls_failed')
         self._entries = Metrics.counter('newswire', 'feed_entries')
+        self._skipped = Metrics.counter('newswire', 'feed_entries_skipped')
 
     def setup(self):
         self._fetcher = _shared_fetcher(self._shared, self._fetch_config, self._clock)
@@ -402,9 +489,10 @@ class PollFeedFn(beam.DoFn):
         feed_url, _ = element
         self._polls.inc()
         state = feed_state.read() or FeedState()
+        config = self._feed_config
         try:
-            poll = poll_feed(self._fetcher, feed_url, state,
-                             self._feed_config.max_seen_entries_per_feed)
+            poll = poll_feed(self._fetcher, feed_url, state, config.max_seen_entries_per_feed,
+                             config.max_entries_per_feed)
         except (FetchError, FeedRejected) as error:
             # The state stays: a feed that recovers yields only what is new since its last success.
             self._failed.inc()
@@ -424,6 +512,10 @@ class PollFeedFn(beam.DoFn):
             return
         feed_state.write(poll.state)
         self._entries.inc(len(poll.entries))
+        if poll.skipped:
+            self._skipped.inc(poll.skipped)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, skipped_entries_letter(
+                feed_url, poll, config.max_entries_per_feed))
         yield from poll.entries
 
 

@@ -12,8 +12,10 @@ and the connection, and between every redirect hop:
   cannot answer differently between the check and the connect. Odd forms (`2130706433`, `0x7f.1`,
   `127.1`, `[::ffff:127.0.0.1]`) are normalised by the resolver itself before the check. Hosts the
   operator names (`--allow-host`) are exempt, by name or by address;
-- connect and read timeouts per socket operation, and a total deadline per request enforced by a
-  watchdog that shuts the socket down (a server trickling one byte a second never trips a read
+- connect and read timeouts per socket operation, and one total deadline per URL covering every
+  redirect hop, retry, robots.txt fetch and Retry-After wait (time queued for a host's politeness
+  slot is not charged: it measures the other URLs of that host, not this one), enforced on the
+  socket by a watchdog that shuts it down (a server trickling one byte a second never trips a read
   timeout);
 - a byte cap counted on the decompressed body (a gzip bomb stops at the cap, never in memory);
 - robots.txt (cached per scheme/host/port), a politeness interval per host, `Retry-After` honoured
@@ -28,7 +30,7 @@ Failures are typed, each with the dead-letter reason it becomes::
      ├── DnsFailure             dns_failure
      ├── ConnectionFailed       connection_failed
      ├── TlsFailure             tls_error
-     ├── FetchTimeout           timeout                (connect, read or total deadline)
+     ├── FetchTimeout           timeout                (connect, read or the URL's deadline)
      ├── TooLarge               too_large              (decompressed body over the cap)
      ├── TooManyRedirects       too_many_redirects
      ├── RobotsDisallowed       robots_disallowed
@@ -36,7 +38,8 @@ Failures are typed, each with the dead-letter reason it becomes::
      └── HttpStatusError        http_<status>          (http_404, http_500, http_429, ...)
 
 Time is injected (`Clock`): tests pass a clock whose `sleep` only advances its `now`, so politeness
-and Retry-After are exercised without real waiting.
+and Retry-After are exercised without real waiting. A URL's deadline is kept on that clock; the
+watchdog turns what is left of it into real seconds for the request in flight.
 """
 
 from __future__ import annotations
@@ -248,7 +251,8 @@ class HostPacer:
         self._last: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def wait(self, host: str) -> None:
+    def wait(self, host: str) -> float:
+        """Waits for `host`'s next slot; returns the seconds waited."""
         # The slot is reserved under the lock and slept for outside it, so threads waiting for one
         # host never hold up requests to another.
         with self._lock:
@@ -260,6 +264,32 @@ class HostPacer:
             while len(self._last) > MAX_TRACKED_HOSTS:
                 self._last.popitem(last=False)
         self._clock.sleep(slot - now)
+        return max(slot - now, 0.0)
+
+
+class _Deadline:
+    """One URL's time budget on the fetcher's clock, from the first request to the last byte.
+
+    Example (30 s): robots.txt takes 2 s, the page answers 503 with Retry-After 20 after 1 s, the
+    wait uses 20 s: 7 s are left for the retry and its redirects. A Retry-After of 28 s instead
+    would have failed at once (27 s were left). Politeness waits push the deadline back by what
+    they waited.
+    """
+
+    def __init__(self, clock: Clock, seconds: float):
+        self._clock = clock
+        self.seconds = seconds
+        self._at = clock.now() + seconds
+
+    def remaining(self) -> float:
+        return self._at - self._clock.now()
+
+    def extend(self, seconds: float) -> None:
+        self._at += max(seconds, 0.0)
+
+    def exceeded(self, url: str) -> 'FetchTimeout':
+        return FetchTimeout(f'over the {self.seconds:g} s deadline for this URL (redirects, '
+                            f'retries, robots.txt and Retry-After waits included)', url)
 
 
 def parse_retry_after(value: Optional[str], now_epoch: float) -> Optional[float]:
@@ -307,8 +337,16 @@ class Fetcher:
               check_robots: bool = True) -> FetchResult:
         """GET `url`, following redirects; a 2xx body or a 304 (when etag/last_modified match).
 
-        Raises a `FetchError` subclass for everything else.
+        Raises a `FetchError` subclass for everything else; `FetchTimeout` once the URL has used
+        `total_timeout_seconds`, whatever it was spent on (redirects, retries, robots.txt).
         """
+        deadline = _Deadline(self._clock, self._config.total_timeout_seconds)
+        return self._fetch(url, deadline, etag=etag, last_modified=last_modified, accept=accept,
+                           max_body_bytes=max_body_bytes, check_robots=check_robots)
+
+    def _fetch(self, url: str, deadline: _Deadline, *, etag: Optional[str] = None,
+               last_modified: Optional[str] = None, accept: str = '*/*',
+               max_body_bytes: Optional[int] = None, check_robots: bool = True) -> FetchResult:
         headers = {'User-Agent': self._config.user_agent, 'Accept': accept,
                    'Accept-Encoding': 'gzip, deflate'}
         if etag:
@@ -318,10 +356,13 @@ class Fetcher:
         cap = self._config.max_body_bytes if max_body_bytes is None else max_body_bytes
         current = url
         for _hop in range(self._config.max_redirects + 1):
+            if deadline.remaining() <= 0:
+                raise deadline.exceeded(current)
             target = self.check_url(current)
             if check_robots:
-                self._check_robots(target)
-            status, response_headers, body = self._request_with_retries(target, headers, cap)
+                self._check_robots(target, deadline)
+            status, response_headers, body = self._request_with_retries(target, headers, cap,
+                                                                        deadline)
             if status in REDIRECT_STATUSES:
                 location = response_headers.get('location')
                 if not location:
@@ -375,10 +416,11 @@ class Fetcher:
 
     # -- one request ------------------------------------------------------------------------------
 
-    def _request_with_retries(self, target: _Target, headers: dict, cap: int):
+    def _request_with_retries(self, target: _Target, headers: dict, cap: int,
+                              deadline: _Deadline):
         for attempt in range(self._config.max_retries + 1):
-            self._pacer.wait(target.host.lower())
-            status, response_headers, body = self._request(target, headers, cap)
+            deadline.extend(self._pacer.wait(target.host.lower()))
+            status, response_headers, body = self._request(target, headers, cap, deadline)
             if status not in RETRY_AFTER_STATUSES:
                 return status, response_headers, body
             delay = parse_retry_after(response_headers.get('retry-after'), self._wall_clock())
@@ -389,14 +431,22 @@ class Fetcher:
                     f'HTTP {status}, Retry-After {response_headers.get("retry-after")!r} '
                     f'(waited up to {self._config.max_retry_after_seconds:g} s, '
                     f'{self._config.max_retries} retries)')
+            if delay >= deadline.remaining():
+                # Waiting could only end in a timeout: the server's answer is the failure, now.
+                raise HttpStatusError(
+                    status, target.url,
+                    f'HTTP {status}, Retry-After {delay:g} s is past this URL\'s deadline '
+                    f'({max(deadline.remaining(), 0.0):.3g} s of {deadline.seconds:g} s left)')
             self._clock.sleep(delay)
         raise AssertionError('unreachable')
 
-    def _request(self, target: _Target, headers: dict, cap: int):
+    def _request(self, target: _Target, headers: dict, cap: int, deadline: _Deadline):
         """(status, lower-cased headers, body): the body is read only for a 2xx answer."""
         config = self._config
-        deadline = time.monotonic() + config.total_timeout_seconds
-        timeout = config.connect_timeout_seconds
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.exceeded(target.url)
+        timeout = min(config.connect_timeout_seconds, remaining)
         if target.scheme == 'https':
             conn = HTTPSConnection(target.address, target.port, timeout=timeout,
                                    server_hostname=target.host, assert_hostname=target.host,
@@ -413,8 +463,13 @@ class Fetcher:
                 raise TlsFailure(str(error), target.url) from error
             except (urllib3.exceptions.NewConnectionError, OSError) as error:
                 raise ConnectionFailed(str(error), target.url) from error
-            conn.sock.settimeout(config.read_timeout_seconds)  # per read from here on
-            watchdog.start(deadline - time.monotonic())
+            # Per read from here on. urllib3's HTTPConnection sets the socket's timeout again to
+            # `conn.timeout` in request() and getresponse() (its pool assigns the read timeout
+            # there first; urllib3 PR #2792), so the read timeout is set on the connection, or
+            # every read would run on the connect timeout.
+            conn.timeout = config.read_timeout_seconds
+            conn.sock.settimeout(config.read_timeout_seconds)
+            watchdog.start(deadline.remaining())
             conn.request('GET', target.path, headers={'Host': _authority(target), **headers},
                          preload_content=False, decode_content=True)
             response = conn.getresponse()
@@ -424,20 +479,17 @@ class Fetcher:
             if 200 <= status < 300:
                 body = self._read_body(response, response_headers, cap, target.url)
             if watchdog.fired:
-                raise FetchTimeout(f'over the {config.total_timeout_seconds:g} s total deadline',
-                                   target.url)
+                raise deadline.exceeded(target.url)
             return status, response_headers, body
         except FetchError:
             if watchdog.fired:
-                raise FetchTimeout(f'over the {config.total_timeout_seconds:g} s total deadline',
-                                   target.url) from None
+                raise deadline.exceeded(target.url) from None
             raise
         except (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError) as error:
             raise FetchTimeout(f'read: {error}', target.url) from error
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as error:
             if watchdog.fired:
-                raise FetchTimeout(f'over the {config.total_timeout_seconds:g} s total deadline',
-                                   target.url) from error
+                raise deadline.exceeded(target.url) from error
             if isinstance(error, urllib3.exceptions.DecodeError):
                 raise BadResponse(f'undecodable content encoding: {error}', target.url) from error
             if isinstance(error, (ConnectionError, urllib3.exceptions.ProtocolError)):
@@ -467,14 +519,15 @@ class Fetcher:
 
     # -- robots.txt -------------------------------------------------------------------------------
 
-    def _check_robots(self, target: _Target) -> None:
-        parser = self._robots_for(target)
+    def _check_robots(self, target: _Target, deadline: _Deadline) -> None:
+        parser = self._robots_for(target, deadline)
         if not parser.can_fetch(self._config.robots_user_agent, target.url):
             raise RobotsDisallowed(
                 f'robots.txt of {target.host} disallows {target.path} for '
                 f'{self._config.robots_user_agent!r}', target.url)
 
-    def _robots_for(self, target: _Target) -> urllib.robotparser.RobotFileParser:
+    def _robots_for(self, target: _Target,
+                    deadline: _Deadline) -> urllib.robotparser.RobotFileParser:
         key = (target.scheme, target.host.lower(), target.port)
         with self._robots_lock:
             cached = self._robots.get(key)
@@ -484,8 +537,9 @@ class Fetcher:
         robots_url = f'{target.scheme}://{_authority(target)}/robots.txt'
         parser = urllib.robotparser.RobotFileParser(robots_url)
         try:
-            result = self.fetch(robots_url, accept='text/plain', check_robots=False,
-                                max_body_bytes=self._config.robots_max_bytes)
+            # On the page's deadline: a slow robots.txt is time the page's URL spends.
+            result = self._fetch(robots_url, deadline, accept='text/plain', check_robots=False,
+                                 max_body_bytes=self._config.robots_max_bytes)
             parser.parse(result.body.decode('utf-8', 'replace').splitlines())
         except HttpStatusError as error:
             # RFC 9309: 4xx means no rules (allow all); 5xx means assume a complete disallow.

@@ -108,3 +108,22 @@ def test_every_feed_is_polled_on_every_tick_with_its_own_state(server):
         assert_that(out.dead_letters | 'Reasons' >> beam.Map(lambda d: d.reason),
                     equal_to(['http_404']), label='Letters')
     assert len(first.seen_headers) == 2 and len(second.seen_headers) == 2
+
+
+@pytest.mark.slow
+def test_a_poll_past_the_entry_cap_fetches_the_first_and_reports_the_rest_once(server):
+    feed = ScriptedFeed(server, '/polled/capped', [
+        ('feed', '"c1"', ['g1', 'g2', 'g3']),        # tick 10: g1; g2, g3 in one letter
+        ('feed', '"c2"', ['g4', 'g1', 'g2', 'g3']),  # tick 20: g4 only, nothing skipped again
+    ])
+    with streaming_pipeline() as pipeline:
+        out = pipeline | PollFeeds([feed.url], LOCAL, FeedConfig(max_entries_per_feed=1),
+                                   ticks=ticks([10, 20]))
+        assert_that(out.good | 'IdAndTick' >> beam.Map(
+            lambda doc, at=beam.DoFn.TimestampParam: (doc.source.id, int(at))),
+            equal_to([('g1', 10), ('g4', 20)]), label='FirstEntryPerPoll')
+        assert_that(out.dead_letters | 'Letters' >> beam.Map(
+            lambda letter, at=beam.DoFn.TimestampParam: (letter.reason, letter.detail[:2],
+                                                         int(at))),
+            equal_to([('too_many_entries', '2 ', 10)]), label='SkippedOnce')
+    assert server.hits['/polled-pages/g2'] == 0 and server.hits['/polled-pages/g3'] == 0

@@ -1,8 +1,11 @@
 """Feeds on a real local HTTP server: real-world feeds, ill-formed and hostile feeds, polling state,
 and the ReadFeeds source with real article pages."""
 
+import base64
+import codecs
 import json
 import time
+import tracemalloc
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -12,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.feeds import (
     FALLBACK_FEED_SUMMARY, FeedConfig, FeedEntry, FeedRejected, FeedState, ReadFeeds,
-    decode_html, html_fragment_text, parse_feed, parse_feed_list, poll_feed,
+    decode_feed, decode_html, html_fragment_text, parse_feed, parse_feed_list, poll_feed,
     refuse_entity_declarations, select_new_entries)
 from newswire.transforms.fetch import FetchConfig, Fetcher
 from tests.conftest import direct_pipeline
@@ -133,6 +136,122 @@ def test_refusal_allows_a_plain_external_doctype():
                                b' "http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss/>')
 
 
+# -- hostile XML in other encodings --------------------------------------------------------------
+# feedparser decodes EBCDIC, UTF-7 and UTF-16/32 (with or without a BOM) as the BOM, the first bytes,
+# the HTTP charset or the XML declaration say; an entity declaration must be refused in all of them.
+
+def _body(document: str) -> str:
+    """The document without its XML declaration."""
+    return document.split('?>', 1)[1] if document.startswith('<?xml') else document
+
+
+def _declared(document: str, encoding: str) -> str:
+    return f'<?xml version="1.0" encoding="{encoding}"?>' + _body(document)
+
+
+def _utf7_shifted(text: str) -> bytes:
+    """UTF-7 with every character in the base64 form, so no '<' byte is left in plain sight."""
+    return b'+' + base64.b64encode(text.encode('utf-16-be')).rstrip(b'=') + b'-'
+
+
+RSS_TYPE = 'application/rss+xml'
+# id -> (document str -> bytes on the wire, Content-Type served)
+ENCODINGS = {
+    'cp037-declared': (lambda d: _declared(d, 'cp037').encode('cp037'), RSS_TYPE),
+    'cp037-charset': (lambda d: _body(d).encode('cp037'), RSS_TYPE + '; charset=cp037'),
+    'utf7-charset': (lambda d: _utf7_shifted(_body(d)), RSS_TYPE + '; charset=utf-7'),
+    'utf7-declared': (lambda d: b'<?xml version="1.0" encoding="utf-7"?>' + _utf7_shifted(_body(d)),
+                      RSS_TYPE),
+    # text/xml means us-ascii; EBCDIC letters are not ASCII, so feedparser falls back on the
+    # declaration.
+    'cp037-declared-text-xml': (lambda d: _declared(d, 'cp037').encode('cp037'), 'text/xml'),
+    'utf16le-bom': (lambda d: codecs.BOM_UTF16_LE + _declared(d, 'utf-16').encode('utf-16-le'),
+                    RSS_TYPE),
+    'utf16be-bom': (lambda d: codecs.BOM_UTF16_BE + _declared(d, 'utf-16').encode('utf-16-be'),
+                    RSS_TYPE),
+    'utf32le-bom': (lambda d: codecs.BOM_UTF32_LE + _declared(d, 'utf-32').encode('utf-32-le'),
+                    RSS_TYPE),
+    'utf32be-bom': (lambda d: codecs.BOM_UTF32_BE + _declared(d, 'utf-32').encode('utf-32-be'),
+                    RSS_TYPE),
+    'utf16le-no-bom': (lambda d: _declared(d, 'utf-16').encode('utf-16-le'), RSS_TYPE),
+    'utf16be-no-bom': (lambda d: _declared(d, 'utf-16').encode('utf-16-be'), RSS_TYPE),
+    'utf32le-no-bom': (lambda d: _declared(d, 'utf-32').encode('utf-32-le'), RSS_TYPE),
+    'utf32be-no-bom': (lambda d: _declared(d, 'utf-32').encode('utf-32-be'), RSS_TYPE),
+    'utf16be-charset-only': (lambda d: _body(d).encode('utf-16-be'),
+                             RSS_TYPE + '; charset=utf-16be'),
+}
+HOSTILE = {'billion_laughs': BILLION_LAUGHS.decode(), 'quadratic_blowup': quadratic_blowup().decode()}
+
+
+@pytest.mark.parametrize('encoding', sorted(ENCODINGS))
+@pytest.mark.parametrize('attack', sorted(HOSTILE))
+def test_entity_declarations_are_refused_in_every_encoding_feedparser_reads(server, encoding,
+                                                                            attack):
+    encode, content_type = ENCODINGS[encoding]
+    wire = encode(HOSTILE[attack])
+    assert b'<!ENTITY' not in wire  # the declaration is not in plain ASCII sight
+    url = server.route(f'/encoded/{attack}/{encoding}', 200, wire, {'Content-Type': content_type})
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(FeedRejected) as caught:
+            poll_feed(Fetcher(LOCAL), url, FeedState(), MAX_SEEN)
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.reason == 'forbidden_dtd', caught.value.detail
+    # Expanded, the quadratic blowup is a 1 GB string; refused, it costs a few copies of itself.
+    assert elapsed < 1.0 and peak < 16 * 1024 * 1024, (elapsed, peak)
+
+
+LEGIT = ('<?xml version="1.0"?><rss version="2.0"><channel><title>Wire of Zürich</title>'
+         '<item><guid>g1</guid><link>http://127.0.0.1/a</link><title>Café council votes</title>'
+         '<description>&lt;p&gt;The budget passed &amp; the vote was close.&lt;/p&gt;</description>'
+         '</item><item><guid>g2</guid><link>http://127.0.0.1/b</link><title>Second item</title>'
+         '</item></channel></rss>')
+
+
+@pytest.mark.parametrize('encoding', sorted(ENCODINGS))
+def test_a_legitimate_feed_reads_the_same_in_every_encoding(encoding):
+    encode, content_type = ENCODINGS[encoding]
+    expected = parse_feed(LEGIT.encode('utf-8'), 'http://127.0.0.1/feed')
+    assert [e.title for e in expected] == ['Café council votes', 'Second item']
+    assert parse_feed(encode(LEGIT), 'http://127.0.0.1/feed', content_type) == expected
+
+
+@pytest.mark.parametrize('encoding', sorted(ENCODINGS))
+def test_feedparser_parses_exactly_the_text_that_was_checked(encoding):
+    from feedparser.encodings import convert_to_utf8
+
+    encode, content_type = ENCODINGS[encoding]
+    text, headers = decode_feed(encode(LEGIT), 'http://127.0.0.1/feed', content_type)
+    assert 'Café council votes' in text.decode('utf-8')
+    # What feedparser does first with the bytes it is given: decoding them again changes nothing,
+    # so no encoding of its choosing can turn the checked text into another one.
+    result = {}
+    assert convert_to_utf8(headers, text, result) == text and result['encoding'] == 'utf-8'
+
+
+@pytest.mark.parametrize('text', [
+    b'<!DOCTYPE rss SYSTEM "http://x.example/a>b" [<!ATTLIST rss a CDATA "x">]><rss/>',
+    b"<!doctype rss SYSTEM 'a' [ ]><rss/>",
+    b'<!DOCTYPE rss "unterminated [<!ATTLIST rss a CDATA "x">]><rss/>',
+])
+def test_an_internal_subset_is_found_past_quoted_literals(text):
+    with pytest.raises(FeedRejected) as caught:
+        refuse_entity_declarations(text)
+    assert caught.value.reason == 'forbidden_dtd'
+
+
+@pytest.mark.parametrize('unit', [b'<!DOCTYPE', b'<!DOCTYPE "', b"<!DOCTYPE '", b'<!DOCTYPE "x\' '])
+def test_the_declaration_check_is_linear_on_adversarial_repetition(unit):
+    text = unit * (1_000_000 // len(unit))
+    started = time.monotonic()
+    refuse_entity_declarations(text)  # no subset, no entity: accepted
+    assert time.monotonic() - started < 1.0
+
+
 # -- real-world feeds ----------------------------------------------------------------------------
 
 def _localized(feed_server, value):
@@ -244,6 +363,55 @@ def test_polling_yields_new_entries_only_and_nothing_on_304(server):
                 etag='"v2"')
     third = poll_feed(fetcher, url, second.state, MAX_SEEN)
     assert [e.key for e in third.entries] == ['g3'] and third.state.seen == ('g1', 'g2', 'g3')
+
+
+# -- the per-feed entry cap ----------------------------------------------------------------------
+
+def test_polling_past_the_entry_cap_returns_the_first_and_counts_the_rest_once(server):
+    feed = {'guids': ['n1', 'n2', 'n3', 'n4', 'n5']}
+
+    def answer(handler):
+        items = b''.join(rss_item(g, f'http://127.0.0.1/{g}') for g in feed['guids'])
+        handler.send_answer(200, RSS % items, {'Content-Type': RSS_TYPE})
+
+    url = server.route_fn('/capped/poll', answer)
+    fetcher = Fetcher(LOCAL)
+    first = poll_feed(fetcher, url, FeedState(), MAX_SEEN, max_entries=2)
+    assert [e.key for e in first.entries] == ['n1', 'n2']
+    assert (first.skipped, first.first_skipped_key) == (3, 'n3')
+    assert first.state.seen == ('n1', 'n2', 'n3', 'n4', 'n5')  # skipped ones are not offered again
+    feed['guids'] = ['n6'] + feed['guids']
+    second = poll_feed(fetcher, url, first.state, MAX_SEEN, max_entries=2)
+    assert [e.key for e in second.entries] == ['n6'] and second.skipped == 0
+
+
+@pytest.mark.slow
+def test_a_feed_past_the_entry_cap_is_its_first_entries_and_one_counted_letter(server):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    guids = [f'e{i}' for i in range(7)]
+    server.route_fn('/capped-pages/', lambda h: h.send_answer(
+        200, b'<html><body><p>A page about ' + h.path.encode() + b'.</p></body></html>',
+        {'Content-Type': 'text/html'}))
+    url = server.route('/capped/feed', 200, RSS % b''.join(
+        rss_item(g, server.url(f'/capped-pages/{g}')) for g in guids), {'Content-Type': RSS_TYPE})
+    pipeline = direct_pipeline()
+    out = pipeline | ReadFeeds([url], LOCAL, FeedConfig(max_entries_per_feed=3))
+    assert_that(out.good | 'Ids' >> beam.Map(lambda d: d.source.id),
+                equal_to(['e0', 'e1', 'e2']), label='FirstEntries')
+    assert_that(out.dead_letters | 'Letters' >> beam.Map(
+        lambda d: (d.stage, d.reason, d.source.id, d.detail.split(' new entries')[0])),
+        equal_to([('feed', 'too_many_entries', url, '4')]), label='OneLetter')
+    result = pipeline.run()
+    result.wait_until_finish()
+    skipped = result.metrics().query(MetricsFilter().with_name('feed_entries_skipped'))['counters']
+    assert sum(counter.committed for counter in skipped) == 4
+    assert server.hits['/capped-pages/e3'] == 0 and server.hits['/capped-pages/e2'] == 1
+
+
+def test_the_entry_cap_must_be_positive():
+    with pytest.raises(ValueError, match='max_entries_per_feed must be at least 1, got 0'):
+        FeedConfig(max_entries_per_feed=0)
 
 
 # -- helpers -------------------------------------------------------------------------------------

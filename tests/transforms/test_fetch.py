@@ -296,7 +296,7 @@ def test_retry_after_is_honoured_once_within_its_bound(server):
 
     url = server.route_fn('/busy', busy_then_ok)
     clock = FakeClock()
-    assert make_fetcher(clock=clock).fetch(url).body == b'body'
+    assert make_fetcher(clock=clock, total_timeout_seconds=10).fetch(url).body == b'body'
     assert clock.sleeps == [7.0]
 
 
@@ -305,6 +305,123 @@ def test_retry_after_beyond_the_bound_fails_without_waiting(server):
     clock = FakeClock()
     assert reason_of(make_fetcher(clock=clock, max_retry_after_seconds=30), url) == 'http_429'
     assert clock.sleeps == [] and server.hits['/rate'] == 1
+
+
+# -- one deadline per URL ------------------------------------------------------------------------
+
+class SkippingClock(Clock):
+    """Real time, except that sleeping is skipped (and still counted as time passed)."""
+
+    def __init__(self):
+        self.skipped = 0.0
+        self.sleeps = []
+
+    def now(self):
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds):
+        if seconds > 0:
+            self.sleeps.append(seconds)
+            self.skipped += seconds
+
+
+def pausing(server, seconds, status, body=b'', headers=None):
+    """A handler that answers after `seconds` (a slow server, not test synchronisation)."""
+    def answer(handler):
+        if not server.stopping.wait(seconds):
+            handler.send_answer(status, body, headers)
+    return answer
+
+
+def test_slow_redirect_hops_share_one_deadline(server):
+    # Six requests of 0.3 s each: 1.8 s, each well inside a 1 s budget of its own.
+    for i in range(5):
+        server.route_fn(f'/hop{i}', pausing(server, 0.3, 302, headers={'Location': f'/hop{i + 1}'}))
+    server.route_fn('/hop5', pausing(server, 0.3, 200, b'arrived'))
+    fetcher = make_fetcher(clock=SkippingClock(), total_timeout_seconds=1.0, max_redirects=5)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(server.url('/hop0'))
+    assert caught.value.reason == 'timeout' and 'deadline for this URL' in caught.value.detail
+    assert time.monotonic() - started < 1.5
+    assert server.hits['/hop0'] == 1 and server.hits['/hop5'] == 0
+
+
+def test_a_slow_robots_txt_spends_the_pages_deadline(server):
+    server.route_fn('/robots.txt', pausing(server, 0.6, 404, b'none'))
+    url = server.route_fn('/after-robots', pausing(server, 0.6, 200, b'page'))
+    fetcher = make_fetcher(clock=SkippingClock(), total_timeout_seconds=1.0)
+    assert reason_of(fetcher, url) == 'timeout'
+    assert server.hits['/robots.txt'] == 1 and server.hits['/after-robots'] == 1
+
+
+def test_a_retry_after_past_the_urls_deadline_fails_without_waiting(server):
+    url = server.route('/later', 503, b'', {'Retry-After': '12'})
+    clock = FakeClock()
+    fetcher = make_fetcher(clock=clock, total_timeout_seconds=10, max_retry_after_seconds=30)
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(url)
+    assert caught.value.reason == 'http_503' and "past this URL's deadline" in caught.value.detail
+    assert clock.sleeps == [] and server.hits['/later'] == 1
+
+
+def test_retry_after_waits_for_robots_txt_and_the_page_share_the_deadline(server):
+    def busy_once(path):
+        answers = iter([(503, {'Retry-After': '6'})])
+
+        def answer(handler):
+            status, headers = next(answers, (404 if path == 'robots' else 200, {}))
+            handler.send_answer(status, b'ok' if status == 200 else b'', headers)
+        return answer
+
+    server.route_fn('/robots.txt', busy_once('robots'))
+    url = server.route_fn('/busy-page', busy_once('page'))
+    clock = FakeClock()
+    fetcher = make_fetcher(clock=clock, total_timeout_seconds=10, max_retry_after_seconds=30)
+    # robots.txt: 503, wait 6 s, 404 (no rules). The page: 503 with Retry-After 6, 4 s left.
+    assert reason_of(fetcher, url) == 'http_503'
+    assert clock.sleeps == [6.0] and server.hits['/robots.txt'] == 2
+    assert server.hits['/busy-page'] == 1
+
+
+def test_politeness_waits_do_not_spend_the_deadline(server):
+    url = server.route('/polite', 200, b'x')
+    clock = FakeClock()
+    fetcher = make_fetcher(clock=clock, total_timeout_seconds=2, min_host_interval_seconds=5)
+    # robots.txt, then the page 5 s later (on the fake clock): more than the URL's 2 s, queued.
+    assert fetcher.fetch(url).body == b'x'
+    assert clock.sleeps == [5.0]
+
+
+# -- the read timeout ----------------------------------------------------------------------------
+
+def test_the_configured_read_timeout_is_in_force_not_the_connect_timeout(server):
+    def slow_head_and_body(handler):
+        if server.stopping.wait(0.6):  # before the status line
+            return
+        handler.send_response(200)
+        handler.send_header('Content-Length', '10')
+        handler.end_headers()
+        handler.wfile.write(b'first')
+        handler.wfile.flush()
+        if not server.stopping.wait(0.6):  # between two parts of the body
+            handler.wfile.write(b'-last')
+
+    url = server.route_fn('/pauses', slow_head_and_body)
+    fetcher = make_fetcher(connect_timeout_seconds=0.2, read_timeout_seconds=1.0,
+                           total_timeout_seconds=3.0)
+    assert fetcher.fetch(url, check_robots=False).body == b'first-last'
+
+
+def test_a_pause_longer_than_the_read_timeout_times_out(server):
+    url = server.route_fn('/pause', pausing(server, 0.6, 200, b'late'))
+    # The connect timeout (1 s) and the deadline (3 s) would both wait for the answer: only the
+    # configured read timeout (0.3 s) ends it.
+    fetcher = make_fetcher(connect_timeout_seconds=1.0, read_timeout_seconds=0.3,
+                           total_timeout_seconds=3.0)
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch(url, check_robots=False)
+    assert caught.value.reason == 'timeout' and caught.value.detail.startswith('read')
 
 
 def test_parse_retry_after_reads_seconds_and_dates():
