@@ -291,11 +291,17 @@ def _member_order(record: dict, story_id: str):
     return (record['id'] != story_id, moment is None, moment or datetime.datetime.min, record['id'])
 
 
+def _titled(members: list[dict]) -> Optional[dict]:
+    return next((m for m in members if (m.get('title') or '').strip()), None)
+
+
 def group_stories(records: Iterable[dict]) -> list[Story]:
     """Records grouped by `dedup.story_id`, largest story first (ties: earliest seen, then id).
 
-    The canonical report is the one whose id is the story id (its `dedup.tier` is null); when it is
-    not among the records (a partial directory), the story's headline comes from its earliest report.
+    The canonical report is the one whose id is the story id (its `dedup.tier` is null). The story's
+    headline is the title of the first report in that order that has one (a wire's own headline reads
+    better than a cut lead sentence), else the first text line of the canonical report, or of the
+    earliest report when the canonical one is not among the records (a partial directory).
     """
     by_story = collections.defaultdict(list)
     for record in records:
@@ -307,7 +313,7 @@ def group_stories(records: Iterable[dict]) -> list[Story]:
         dated = sorted((moment, m['published_at']) for m, moment in dated if moment is not None)
         outlets = sorted({m['source']['outlet'] for m in members if m['source']['outlet']})
         stories.append(Story(
-            story_id=story_id, headline=headline(members[0]),
+            story_id=story_id, headline=headline(_titled(members) or members[0]),
             members=tuple(_member(m) for m in members), outlets=tuple(outlets),
             unnamed_reports=sum(1 for m in members if not m['source']['outlet']),
             languages=counts((m['language']['code'] for m in members), 'und'),

@@ -84,6 +84,17 @@ def test_story_without_its_first_report_takes_the_earliest_headline(meeting_stor
     assert story.headline == 'Maps of mines given to Baku.'
 
 
+def test_a_story_whose_first_report_has_no_title_takes_another_reports_title(meeting_story):
+    first, joined_undated, joined_later, near = meeting_story
+    untitled = {**first, 'title': None}
+    titled_later = {**joined_later, 'title': 'Baku receives the maps of mined areas'}
+    (story,) = group_stories([untitled, joined_undated, near, titled_later])
+    assert story.members[0].id == first['id']
+    assert story.headline == 'Baku receives the maps of mined areas'
+    (untitled_story,) = group_stories([untitled, joined_undated, near, joined_later])
+    assert untitled_story.headline == 'Mine maps were handed over in Baku.'
+
+
 def test_each_story_shows_its_reports_languages_with_counts(tmp_path):
     first = _record('trend-ru', 'Карты минных полей переданы Баку.', outlet='Trend',
                     published_at='2024-01-02', language=Language('ru', 0.99))
