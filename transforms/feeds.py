@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -408,6 +409,20 @@ def feed_dead_letter(feed_url: str, error) -> DeadLetter:
     return dead_letter(FEED_STAGE, error.reason, error.detail[:2000], source, feed_url)
 
 
+def report_poll(feed_url: str, entries: int = 0, skipped: int = 0,
+                failure: Optional[str] = None, stream=None) -> None:
+    """One line per feed read, on stderr: a feed's pages are fetched one a second per host, so a run
+    can be quiet for a minute while working; this says which feeds were read and what came of
+    each."""
+    if failure:
+        text = f'newswire: feed {feed_url}: no entries ({failure})'
+    else:
+        text = f'newswire: feed {feed_url}: {entries} new entries'
+        if skipped:
+            text += f', {skipped} over the per-feed cap'
+    print(text, file=stream or sys.stderr, flush=True)
+
+
 def skipped_entries_letter(feed_url: str, poll: PollResult, max_entries: int) -> DeadLetter:
     """The entries of one poll past `max_entries_per_feed` -> one dead letter saying how many.
 
@@ -445,9 +460,11 @@ class FetchFeedFn(beam.DoFn):
             poll = poll_feed(self._fetcher, feed_url, FeedState(), config.max_seen_entries_per_feed,
                              config.max_entries_per_feed)
         except (FetchError, FeedRejected) as error:
+            report_poll(feed_url, failure=error.reason)
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, feed_dead_letter(feed_url, error))
             return
         self._feeds.inc()
+        report_poll(feed_url, len(poll.entries), poll.skipped)
         self._entries.inc(len(poll.entries))
         if poll.skipped:
             self._skipped.inc(poll.skipped)
@@ -496,6 +513,7 @@ class PollFeedFn(beam.DoFn):
         except (FetchError, FeedRejected) as error:
             # The state stays: a feed that recovers yields only what is new since its last success.
             self._failed.inc()
+            report_poll(feed_url, failure=error.reason)
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, feed_dead_letter(feed_url, error))
             return
         except Exception as error:  # noqa: BLE001 (see below)
@@ -511,6 +529,8 @@ class PollFeedFn(beam.DoFn):
             self._not_modified.inc()
             return
         feed_state.write(poll.state)
+        if poll.entries or poll.skipped:
+            report_poll(feed_url, len(poll.entries), poll.skipped)
         self._entries.inc(len(poll.entries))
         if poll.skipped:
             self._skipped.inc(poll.skipped)

@@ -48,7 +48,12 @@ def test_a_feeds_run_accounts_for_every_entry_and_feed(feed_run, capsys):
     assert summary['dead_letters_by_reason']['feed:not_a_feed'] == 1
     assert summary['dead_letters_by_reason']['feed:http_404'] == 1
     assert summary['enriched'] >= REAL_ENTRIES - 3  # a few pages may have no extractable text
-    assert 'accounting       ok' in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert 'accounting       ok' in printed.out
+    # A line per feed as it is read, so a run waiting on per-host politeness is visibly working.
+    feed_lines = [line for line in printed.err.splitlines() if line.startswith('newswire: feed ')]
+    assert len(feed_lines) == len(FEEDS) + 1
+    assert any(line.endswith('no entries (http_404)') for line in feed_lines)
 
 
 def test_without_allow_host_loopback_feeds_are_refused_as_dead_letters(feed_run):

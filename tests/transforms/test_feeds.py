@@ -485,3 +485,19 @@ def test_the_entry_dead_letter_keeps_the_entry(server):
         assert_that(out.dead_letters | beam.Map(
             lambda d: (d.reason, json.loads(d.original)['key'], json.loads(d.original)['link'])),
             equal_to([('http_404', 'lonely', server.url('/one/missing'))]), label='Letter')
+
+
+def test_each_feed_read_is_reported_in_one_line():
+    import io
+
+    from newswire.transforms.feeds import report_poll
+
+    stream = io.StringIO()
+    report_poll('https://wire.example/rss', 12, stream=stream)
+    report_poll('https://wire.example/big', 500, 73, stream=stream)
+    report_poll('https://wire.example/gone', failure='http_404', stream=stream)
+    assert stream.getvalue().splitlines() == [
+        'newswire: feed https://wire.example/rss: 12 new entries',
+        'newswire: feed https://wire.example/big: 500 new entries, 73 over the per-feed cap',
+        'newswire: feed https://wire.example/gone: no entries (http_404)',
+    ]
