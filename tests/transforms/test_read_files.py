@@ -95,14 +95,15 @@ def test_read_document_files_expands_directories_and_reports_unsupported_files(t
     (tmp_path / 'nested').mkdir()
     (tmp_path / 'nested' / 'a.txt').write_text('Alpha article body.')
     (tmp_path / 'b.html').write_text('<html><body><article><p>Beta</p></article></body></html>')
-    (tmp_path / 'notes.md').write_text('ignored: not an input kind')
+    (tmp_path / 'notes.md').write_text('not an input kind, so a dead letter: never a silent skip')
     (tmp_path / 'c.pdf').write_bytes(b'%PDF')
     with direct_pipeline() as p:
         good, dead = p | ReadDocumentFiles([str(tmp_path), str(tmp_path / 'c.pdf')], CAP)
         assert_that(good | beam.Map(lambda d: d.source.id),
                     equal_to(['nested/a.txt', 'b.html']), label='docs')
         assert_that(dead | beam.Map(lambda d: (d.source.id, d.reason)),
-                    equal_to([('c.pdf', 'unsupported_file_type')]), label='dead')
+                    equal_to([('c.pdf', 'unsupported_file_type'),
+                              ('notes.md', 'unsupported_file_type')]), label='dead')
 
 
 def test_seeds_directory_reads_five_documents():
