@@ -33,6 +33,9 @@ class Settings:
     feeds: FeedConfig = FeedConfig()
     extract: ExtractConfig = ExtractConfig()
     local_pubsub: LocalPubSubConfig = LocalPubSubConfig()
+    # limits: per compressed file after decompression, and JSON nesting (settings.yaml says why).
+    max_file_bytes: int = 1_000_000_000
+    max_json_depth: int = 32
 
 
 def _defaults() -> dict:
@@ -81,4 +84,6 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         feeds=_build(FeedConfig, values['feeds']),
         extract=_build(ExtractConfig, values['extract']),
         local_pubsub=_build(LocalPubSubConfig, values['local_pubsub']),
+        max_file_bytes=int(values['limits']['max_file_bytes']),
+        max_json_depth=int(values['limits']['max_json_depth']),
     )

@@ -318,10 +318,14 @@ class _Inflating(io.RawIOBase):
         super().close()
 
     def readinto(self, buffer) -> int:
-        if self._max_total_bytes is not None and self._total_bytes > self._max_total_bytes:
-            raise FileTooLarge(f'over {self._max_total_bytes} bytes after decompression')
+        wanted = len(buffer)
+        if self._max_total_bytes is not None:
+            if self._total_bytes > self._max_total_bytes:
+                raise FileTooLarge(f'over {self._max_total_bytes} bytes after decompression')
+            # One byte past the cap at most, so what is read before the error is exactly the cap.
+            wanted = min(wanted, self._max_total_bytes + 1 - self._total_bytes)
         while True:
-            out = self._inflate(len(buffer))
+            out = self._inflate(wanted)
             if out is None:
                 return 0
             if out:
