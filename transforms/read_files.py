@@ -11,7 +11,8 @@ records read = enriched + dead letters. Dead-letter reasons, by where they arise
   symlink_not_followed (a link inside an input directory or glob, without --follow-symlinks),
   broken_symlink (dangling or looping, with it), not_found, unreadable;
 - the bytes: empty, binary, undecodable, too_large (over `max_document_bytes` per document or JSONL
-  line, or `max_file_bytes` decompressed per compressed file), corrupt_compressed;
+  line; for a compressed file, over `max_file_bytes` decompressed or inflating more than
+  `max_inflation_ratio` times its compressed size), corrupt_compressed;
 - a JSONL line: malformed_json, number_too_long, too_deeply_nested, invalid_unicode (a lone
   surrogate such as an escaped \\ud800: refused rather than silently changed), not_an_object,
   bad_field_type, bad_url, no_text, unexpected_error.
@@ -290,17 +291,23 @@ class _Inflating(io.RawIOBase):
     `max_length`, fed `CHUNK_BYTES` of compressed input at a time, so memory is bounded by what is
     asked for. Multi-member gzip and concatenated bzip2 streams are read through (trailing NUL
     padding after a gzip member is ignored, as gzip does). After `max_total_bytes` of output the next
-    read raises `FileTooLarge`; a truncated or invalid stream raises `CorruptCompressed`.
+    read raises `FileTooLarge`, and so does output over `max_ratio` times the compressed bytes read
+    plus `slack_bytes` (a bomb is caught after a few MB instead of after `max_total_bytes`: inflating
+    1 GB takes seconds); a truncated or invalid stream raises `CorruptCompressed`.
     """
 
     CHUNK_BYTES = 64 * 1024
 
-    def __init__(self, compressed, kind: str, max_total_bytes: Optional[int]):
+    def __init__(self, compressed, kind: str, max_total_bytes: Optional[int],
+                 max_ratio: Optional[float] = None, slack_bytes: int = 0):
         super().__init__()
         self._compressed = compressed
         self._kind = kind
         self._max_total_bytes = max_total_bytes
+        self._max_ratio = max_ratio
+        self._slack_bytes = slack_bytes
         self._total_bytes = 0
+        self._compressed_bytes = 0
         self._pending = b''  # compressed bytes read but not yet given to a decompressor
         self._decompressor = self._new_decompressor()
         self._started = False  # any compressed byte seen: a zero-byte file is empty, not corrupt
@@ -319,9 +326,15 @@ class _Inflating(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         wanted = len(buffer)
+        if (self._max_ratio is not None
+                and self._total_bytes > self._max_ratio * self._compressed_bytes + self._slack_bytes):
+            raise FileTooLarge(f'inflates to over {self._max_ratio:g} times its compressed size '
+                               f'({self._total_bytes} bytes from {self._compressed_bytes}): '
+                               'a compression bomb, not read further')
         if self._max_total_bytes is not None:
             if self._total_bytes > self._max_total_bytes:
-                raise FileTooLarge(f'over {self._max_total_bytes} bytes after decompression')
+                raise FileTooLarge(f'over the {self._max_total_bytes}-byte cap per file after '
+                                   'decompression')
             # One byte past the cap at most, so what is read before the error is exactly the cap.
             wanted = min(wanted, self._max_total_bytes + 1 - self._total_bytes)
         while True:
@@ -335,7 +348,9 @@ class _Inflating(io.RawIOBase):
 
     def _next_input(self) -> bytes:
         data, self._pending = self._pending, b''
-        data = data or self._compressed.read(self.CHUNK_BYTES)
+        if not data:
+            data = self._compressed.read(self.CHUNK_BYTES)
+            self._compressed_bytes += len(data)
         self._started = self._started or bool(data)
         return data
 
@@ -346,6 +361,7 @@ class _Inflating(io.RawIOBase):
             self._pending = b''
             while not following.strip(b'\0'):  # nothing, or the NUL padding gzip allows
                 following = self._compressed.read(self.CHUNK_BYTES)
+                self._compressed_bytes += len(following)
                 if not following:
                     return None
             self._decompressor, self._pending = self._new_decompressor(), following
@@ -387,15 +403,18 @@ def _open_raw(path: str):
         raise
 
 
-def open_decompressed(path: str, max_file_bytes: Optional[int] = None):
+def open_decompressed(path: str, max_file_bytes: Optional[int] = None,
+                      max_inflation_ratio: Optional[float] = None, ratio_slack_bytes: int = 0):
     """A binary file object with bounded `read(n)` and `readline(limit)` over the file's content,
-    decompressed by suffix (.gz, .bz2); see `_Inflating` for the errors a compressed file raises."""
+    decompressed by suffix (.gz, .bz2); see `_Inflating` for the limits and the errors a compressed
+    file raises."""
     raw = _open_raw(path)
     name = path.lower()
     kind = 'gzip' if name.endswith('.gz') else 'bzip2' if name.endswith('.bz2') else None
     if kind is None:
         return raw
-    return io.BufferedReader(_Inflating(raw, kind, max_file_bytes), _Inflating.CHUNK_BYTES)
+    return io.BufferedReader(_Inflating(raw, kind, max_file_bytes, max_inflation_ratio,
+                                        ratio_slack_bytes), _Inflating.CHUNK_BYTES)
 
 
 _SURROGATE = re.compile('[\ud800-\udfff]')
@@ -438,13 +457,17 @@ class ParseInputFileFn(beam.DoFn):
     Args:
         max_document_bytes: cap per text/HTML document and per JSONL line, after decompression.
         max_file_bytes: cap on a compressed file's decompressed bytes (None: no cap).
+        max_inflation_ratio: cap on a compressed file's decompressed bytes per compressed byte
+            read, beyond one document's worth (`max_document_bytes`) (None: no cap).
         max_json_depth: deepest nesting of a JSONL record (None: no cap).
     """
 
     def __init__(self, max_document_bytes: int, max_file_bytes: Optional[int] = None,
-                 max_json_depth: Optional[int] = None):
+                 max_json_depth: Optional[int] = None,
+                 max_inflation_ratio: Optional[float] = None):
         self._max_document_bytes = max_document_bytes
         self._max_file_bytes = max_file_bytes
+        self._max_inflation_ratio = max_inflation_ratio
         self._max_json_depth = max_json_depth
         self._documents = Metrics.counter('newswire', 'read_documents')
         self._dead_letters = Metrics.counter('newswire', 'read_dead_letters')
@@ -472,9 +495,14 @@ class ParseInputFileFn(beam.DoFn):
             # The readers handle what they expect; this keeps anything else to one record.
             yield self._dead(source, 'unexpected_error', f'{type(error).__name__}: {error}'[:2000])
 
+    def _open(self, path: str):
+        # A single document may inflate to its cap whatever its ratio: the ratio applies beyond.
+        return open_decompressed(path, self._max_file_bytes, self._max_inflation_ratio,
+                                 self._max_document_bytes)
+
     def _parse_document(self, path: str, source: SourceRef, kind: str):
         try:
-            with open_decompressed(path, self._max_file_bytes) as handle:
+            with self._open(path) as handle:
                 raw = handle.read(self._max_document_bytes + 1)
         except (CorruptCompressed, NotARegularFile, FileTooLarge, OSError) as error:
             return self._dead(source, *_read_failure(error))
@@ -509,7 +537,7 @@ class ParseInputFileFn(beam.DoFn):
         line_number = 0
         in_long_line = False  # skipping the rest of a line over the cap
         try:
-            with open_decompressed(path, self._max_file_bytes) as handle:
+            with self._open(path) as handle:
                 while True:
                     # readline with a limit: one giant line cannot exhaust memory.
                     raw = handle.readline(cap + 1)
@@ -537,8 +565,8 @@ class ParseInputFileFn(beam.DoFn):
             broken = line_number if in_long_line else line_number + 1
             reason, detail = _read_failure(error)
             if isinstance(error, FileTooLarge):
-                detail = (f'the file is over the {self._max_file_bytes}-byte cap per file after '
-                          f'decompression at line {broken}: that line and any after it are not read')
+                detail = (f'{detail}; reading stopped at line {broken}: that line and any after it '
+                          'are not read')
             elif line_number:
                 detail = f'{detail}; reading stopped at line {broken}, the lines before were read'
             yield self._dead(_line_source(rel, broken), reason, detail)
@@ -639,20 +667,22 @@ class ReadDocumentFiles(beam.PTransform):
 
     Args:
         inputs: files, directories and globs (local or any Beam filesystem).
-        max_document_bytes, max_file_bytes, max_json_depth: see `ParseInputFileFn`.
+        max_document_bytes, max_file_bytes, max_json_depth, max_inflation_ratio: see
+            `ParseInputFileFn`.
         follow_symlinks: read what links inside inputs point to (local inputs); without it each
             such link is a dead letter (symlink_not_followed).
     """
 
     def __init__(self, inputs: list[str], max_document_bytes: int,
                  max_file_bytes: Optional[int] = None, max_json_depth: Optional[int] = None,
-                 follow_symlinks: bool = False):
+                 follow_symlinks: bool = False, max_inflation_ratio: Optional[float] = None):
         super().__init__()
         self._inputs = list(inputs)
         self._max_document_bytes = max_document_bytes
         self._max_file_bytes = max_file_bytes
         self._max_json_depth = max_json_depth
         self._follow_symlinks = follow_symlinks
+        self._max_inflation_ratio = max_inflation_ratio
 
     def expand(self, pbegin):
         parsed = (
@@ -668,7 +698,8 @@ class ReadDocumentFiles(beam.PTransform):
                 lambda files: min(files, key=lambda f: (len(f.root), f.root)))
             | 'Files' >> beam.Values()
             | 'ParseFiles' >> beam.ParDo(ParseInputFileFn(
-                self._max_document_bytes, self._max_file_bytes, self._max_json_depth))
+                self._max_document_bytes, self._max_file_bytes, self._max_json_depth,
+                self._max_inflation_ratio))
             .with_output_types(Document, **{DEAD_LETTER: DeadLetter})
             .with_outputs(DEAD_LETTER, main='good'))
         return StageOutputs(parsed['good'], parsed[DEAD_LETTER])

@@ -305,6 +305,24 @@ def test_a_bomb_line_in_jsonl_is_one_letter_and_reading_stops_at_the_file_cap(tm
     assert [(d.source.line, d.reason) for d in dead] == [(2, 'too_large')]
 
 
+def test_a_file_inflating_far_past_its_compressed_size_stops_early(tmp_path):
+    zeros = gzip.compress(b'0' * 1_000_000)  # about 1,000 times smaller than what it inflates to
+    content = gzip.compress((_valid_line(1) + '\n').encode()) + zeros * 1000
+    (tmp_path / 'bomb.jsonl.gz').write_bytes(content)
+    good, dead = _parse(tmp_path / 'bomb.jsonl.gz', tmp_path, cap=100_000, max_inflation_ratio=200)
+    assert [d.source.id for d in good] == ['ok-1']
+    (letter,) = dead
+    assert (letter.source.line, letter.reason) == (2, 'too_large')
+    assert 'times its compressed size' in letter.detail
+
+
+def test_a_single_document_may_inflate_to_its_cap_whatever_its_ratio(tmp_path):
+    body = b'Repeated wire copy. ' * 4000  # 80 kB that compress several hundred times
+    (tmp_path / 'dense.txt.gz').write_bytes(gzip.compress(body))
+    (doc,), dead = _parse(tmp_path / 'dense.txt.gz', tmp_path, cap=100_000, max_inflation_ratio=2)
+    assert doc.text == body.decode() and dead == []
+
+
 # --- paths: links, non-regular files, names that are not UTF-8 --------------------------------
 
 def _read_paths(inputs, follow_symlinks=False):
