@@ -202,6 +202,25 @@ def test_jsonl_outputs_stream_before_the_file_is_read_to_its_end(tmp_path):
     assert sum(1 for _ in outputs) == 2000
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('name,compress', [('big.jsonl', bytes), ('big.jsonl.gz', gzip.compress)])
+def test_reading_a_jsonl_file_takes_memory_for_a_line_not_for_the_file(tmp_path, name, compress):
+    import tracemalloc
+
+    path = tmp_path / name
+    lines = 40_000  # about 3 MB; the documents made from them would take some 40 MB if kept
+    path.write_bytes(compress(''.join(_valid_line(n) + '\n' for n in range(lines)).encode()))
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in ParseInputFileFn(CAP).process(InputFile(str(path), str(tmp_path), 1)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == lines
+    # A line, the read buffers and (compressed) one chunk in and out of the decompressor: under 1 MiB.
+    assert peak < 1 << 20, peak
+
+
 # --- compressed inputs -------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name,compress', [
@@ -377,7 +396,7 @@ def test_a_link_named_as_the_input_is_followed(tmp_path):
     assert [(d.source.id, d.reason) for d in dead] == [('gone.txt', 'broken_symlink')]
 
 
-def test_a_fifo_and_a_socket_are_never_opened(tmp_path):
+def test_a_fifo_a_socket_and_a_device_are_never_opened(tmp_path):
     import socket
     import tempfile
 
@@ -388,9 +407,11 @@ def test_a_fifo_and_a_socket_are_never_opened(tmp_path):
         sock_path = os.path.join(short, 's.txt')
         with socket.socket(socket.AF_UNIX) as sock:
             sock.bind(sock_path)
-            good, dead = _read_paths([tmp_path, tmp_path / 'pipe.txt', sock_path])
+            good, dead = _read_paths([tmp_path, tmp_path / 'pipe.txt', sock_path, '/dev/null'])
     assert good == ['plain.txt']
     assert [(d.source.id, d.reason, d.detail) for d in dead] == [
+        ('null', 'not_a_regular_file',
+         'expected a regular file, found a character device: never opened'),
         ('pipe.txt', 'not_a_regular_file',
          'expected a regular file, found a FIFO (named pipe): never opened'),
         ('s.txt', 'not_a_regular_file', 'expected a regular file, found a socket: never opened')]
