@@ -365,17 +365,15 @@ class _Inflating(io.RawIOBase):
                 if not following:
                     return None
             self._decompressor, self._pending = self._new_decompressor(), following
-        try:
-            if self._kind == 'gzip':
-                data = self._decompressor.unconsumed_tail or self._next_input()
-                if not data:
-                    return self._end_of_input()
-                return self._decompressor.decompress(data, max_bytes)
-            data = b''
-            if self._decompressor.needs_input:
-                data = self._next_input()
-                if not data:
-                    return self._end_of_input()
+        # zlib keeps input it had no room to inflate in `unconsumed_tail`; bz2 keeps it inside and
+        # says so with `needs_input` False (then it is called with no new input).
+        if self._kind == 'gzip':
+            data = self._decompressor.unconsumed_tail or self._next_input()
+        else:
+            data = self._next_input() if self._decompressor.needs_input else b''
+        if not data and (self._kind == 'gzip' or self._decompressor.needs_input):
+            return self._end_of_input()
+        try:  # only the decompressor: an error reading the file itself is not corruption
             return self._decompressor.decompress(data, max_bytes)
         except (zlib.error, OSError, EOFError, ValueError) as error:
             raise CorruptCompressed(f'not a valid {self._kind} stream: {error}') from error
