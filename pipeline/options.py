@@ -24,8 +24,15 @@ class NewswireOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         parser.add_argument(
             '--input', dest='inputs', action='append', default=None,
-            help='A file, directory or glob to read (.txt, .html, .htm, .jsonl, optionally .gz); '
-                 'repeatable. Default: seeds/')
+            help='A file, directory or glob to read (.txt, .html, .htm, .jsonl, optionally .gz or '
+                 '.bz2); repeatable. Default: seeds/')
+        parser.add_argument(
+            '--follow-symlinks', '--follow_symlinks', dest='follow_symlinks', nargs='?', const=True,
+            default=False, type=_flag,
+            help='Read the files that symbolic links inside --input directories and globs point '
+                 'to (dangling and looping links are dead letters: broken_symlink). Default: off, '
+                 'each such link is a dead letter (symlink_not_followed); a link named by --input '
+                 'itself is always followed.')
         parser.add_argument(
             '--feeds', dest='feeds', default=None,
             help='A feed list: one RSS/Atom feed URL per line (# comments) or an OPML file. Each '
@@ -118,6 +125,8 @@ class NewswireOptions(PipelineOptions):
                 errors.append(f'{flag} {path}: no such file')
         if self.report and '://' in self.output_dir():
             errors.append(f'--report needs a local --output directory, got {self.output_dir()}')
+        if self.follow_symlinks and not self.input_paths():
+            errors.append('--follow-symlinks only applies to files read with --input')
         if self.allow_hosts and not self.feeds:
             errors.append('--allow-host only applies with --feeds')
         return errors

@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from newswire.pipeline.options import NewswireOptions
 
-USAGE = """newswire run [--input PATH ...] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
+USAGE = """newswire run [--input PATH ... [--follow-symlinks]] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
              [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
 newswire run --streaming [--input-subscription projects/P/subscriptions/S] [--feeds FILE [--allow-host HOST ...]]
              [--output-topic projects/P/topics/T] [--dead-letter-topic projects/P/topics/D]
@@ -312,6 +312,16 @@ def format_summary(summary: dict, output_dir: str) -> str:
     return '\n'.join(lines)
 
 
+def summary_warnings(summary: dict) -> list[str]:
+    """What a finished batch run should not let pass unnoticed although it completed."""
+    if summary['documents_read'] == 0:
+        return ['no records were read: the inputs hold no files (or only empty JSONL files)']
+    if summary['enriched'] == 0:
+        return [f"none of the {summary['documents_read']} records read was enriched: all are dead "
+                'letters (see dead_letter-*.jsonl)']
+    return []
+
+
 def _stream(argv: Sequence[str]) -> int:
     """Runs a stream until Ctrl-C (0), or until a source of a local run gives up (1)."""
     from newswire.pipeline import progress
@@ -384,6 +394,8 @@ def main(argv: Sequence[str]) -> int:
         print(f'job described, not run: no output in {output_dir} yet')
         return 0
     print(format_summary(summary, output_dir))
+    for warning in summary_warnings(summary):
+        print(f'newswire run: warning: {warning}', file=sys.stderr)
     if job.report:
         from newswire.pipeline.report import write_report
         print(f'report           {write_report(output_dir)}')

@@ -34,6 +34,10 @@ class Settings:
     extract: ExtractConfig = ExtractConfig()
     local_pubsub: LocalPubSubConfig = LocalPubSubConfig()
     progress_seconds: float = 10.0
+    # limits: per compressed file after decompression, and JSON nesting (settings.yaml says why).
+    max_file_bytes: int = 1_000_000_000
+    max_json_depth: int = 32
+    max_inflation_ratio: int = 200
 
 
 def _defaults() -> dict:
@@ -83,4 +87,7 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         extract=_build(ExtractConfig, values['extract']),
         local_pubsub=_build(LocalPubSubConfig, values['local_pubsub']),
         progress_seconds=float(values['output']['progress_seconds']),
+        max_file_bytes=int(values['limits']['max_file_bytes']),
+        max_json_depth=int(values['limits']['max_json_depth']),
+        max_inflation_ratio=int(values['limits']['max_inflation_ratio']),
     )

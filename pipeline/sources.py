@@ -81,7 +81,10 @@ def select_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
     """ReadDocumentFiles for --input, ReadFeeds for --feeds; both merged when both are given."""
     sources = {}
     if job.input_paths():
-        sources['Files'] = ReadDocumentFiles(job.input_paths(), settings.max_document_bytes)
+        sources['Files'] = ReadDocumentFiles(
+            job.input_paths(), settings.max_document_bytes, settings.max_file_bytes,
+            settings.max_json_depth, follow_symlinks=job.follow_symlinks,
+            max_inflation_ratio=settings.max_inflation_ratio)
     if job.feeds:
         sources['Feeds'] = ReadFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
                                      settings.feeds)
