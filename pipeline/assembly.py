@@ -23,7 +23,8 @@ from newswire.transforms.topics import TagTopics
 from newswire.transforms.pubsub import PublishDeadLetters, PublishRecords
 from newswire.transforms.pubsub_local import (AcknowledgeReceipts, LeasingReader, LocalPubSubConfig,
                                               PublishDeadLettersConfirmed, PublishRecordsConfirmed)
-from newswire.transforms.write import Summarize, WriteJsonLines, WriteWindowedJsonLines
+from newswire.transforms.write import (SerialiseRecords, Summarize, WriteJsonLines,
+                                       WriteWindowedJsonLines)
 
 ENRICHED_PREFIX = 'enriched'
 DEAD_LETTER_PREFIX = 'dead_letter'
@@ -81,12 +82,16 @@ class WriteBatchOutputs(beam.PTransform):
 
     def expand(self, outputs: RunOutputs):
         join = FileSystems.join
-        outputs.enriched | 'WriteEnriched' >> WriteJsonLines(
+        enriched = outputs.enriched | 'WriteEnriched' >> WriteJsonLines(
             join(self._output_dir, ENRICHED_PREFIX), self._num_shards)
-        outputs.dead_letters | 'WriteDeadLetters' >> WriteJsonLines(
+        # A record that could not be written is a dead letter like any other stage's, and only the
+        # records written count as enriched: read = enriched + dead letters still holds.
+        dead_letters = ((outputs.dead_letters, enriched.dead_letters)
+                        | 'WithUnwritten' >> beam.Flatten())
+        dead_letters | 'WriteDeadLetters' >> WriteJsonLines(
             join(self._output_dir, DEAD_LETTER_PREFIX), self._num_shards,
             shard_key=lambda letter: letter.source.id)
-        return ((outputs.read, outputs.enriched, outputs.dead_letters)
+        return ((outputs.read, enriched.written, dead_letters)
                 | 'Summarize' >> Summarize(join(self._output_dir, SUMMARY_FILE)))
 
 
@@ -108,21 +113,27 @@ class PublishOutputs(beam.PTransform):
         self._local_pubsub = local_pubsub
 
     def expand(self, outputs: RunOutputs):
+        # Only records that serialise reach the publishers; the others go to the dead-letter topic
+        # (stage `write`), so no record can fail the publishing step (and a local run still
+        # acknowledges their messages, once their dead letters are published).
+        serialised = outputs.enriched | 'SerialiseEnriched' >> SerialiseRecords()
+        enriched = serialised.good | 'Serialisable' >> beam.MapTuple(lambda record, line: record)
+        dead_letters = ((outputs.dead_letters, serialised.dead_letters)
+                        | 'WithUnserialisable' >> beam.Flatten())
         if self._reader is not None:
             receipts = (
-                outputs.enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
+                enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
                     self._output_topic, self._route_topic_ids, self._local_pubsub),
-                outputs.dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
+                dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
                     self._dead_letter_topic, self._local_pubsub),
             ) | 'AllReceipts' >> beam.Flatten()
             receipts | 'Acknowledge' >> AcknowledgeReceipts(self._reader)
             return outputs
         if self._output_topic:
-            outputs.enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
-                                                                   self._route_topic_ids)
+            enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
+                                                           self._route_topic_ids)
         if self._dead_letter_topic:
-            outputs.dead_letters | 'PublishDeadLetters' >> PublishDeadLetters(
-                self._dead_letter_topic)
+            dead_letters | 'PublishDeadLetters' >> PublishDeadLetters(self._dead_letter_topic)
         return outputs
 
 
@@ -135,8 +146,10 @@ class WriteWindowedOutputs(beam.PTransform):
         self._window_seconds = window_seconds
 
     def expand(self, outputs: RunOutputs):
-        outputs.enriched | 'WriteEnrichedWindows' >> WriteWindowedJsonLines(
+        unwritten = outputs.enriched | 'WriteEnrichedWindows' >> WriteWindowedJsonLines(
             self._output_dir, ENRICHED_PREFIX, self._window_seconds)
-        outputs.dead_letters | 'WriteDeadLetterWindows' >> WriteWindowedJsonLines(
-            self._output_dir, DEAD_LETTER_PREFIX, self._window_seconds)
+        ((outputs.dead_letters, unwritten)
+         | 'WithUnwritten' >> beam.Flatten()
+         | 'WriteDeadLetterWindows' >> WriteWindowedJsonLines(
+             self._output_dir, DEAD_LETTER_PREFIX, self._window_seconds))
         return outputs
