@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -53,31 +53,35 @@ def _shard_of(key: str, num_shards: int) -> int:
 class SerialiseRecordFn(beam.DoFn):
     """Record -> (record, (shard, its JSON line as UTF-8 bytes)), or a dead letter `unserialisable`.
 
-    The record is kept beside its line so that what is counted as written is what got a line.
+    The record is kept beside its line so that what is counted as written is what got a line. The
+    shard is that of `shard_key(record)` among `num_shards`, or 0 without a `shard_key`.
     """
 
-    def __init__(self, num_shards: int = 1,
-                 shard_key: Callable[[object], str] = lambda record: record.id):
+    def __init__(self, num_shards: int = 1, shard_key: Optional[Callable[[object], str]] = None):
         self._num_shards = num_shards
         self._shard_key = shard_key
 
     def process(self, record):
         try:
             line = encode_json_line(record.to_json_dict())
-        except UnserialisableRecord as error:
+        except (UnserialisableRecord, RecursionError) as error:
+            # RecursionError: `extra` nested deeper than the interpreter's limit (`json_safe`).
+            detail = (str(error) if isinstance(error, UnserialisableRecord)
+                      else f'expected a value JSON can hold, got nesting too deep: {error}')
             original = (record.html or record.text) if isinstance(record, Document) else None
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
-                STAGE, 'unserialisable', str(error), record.source, original))
+                STAGE, 'unserialisable', detail, record.source, original))
             return
-        yield record, (_shard_of(self._shard_key(record), self._num_shards), line)
+        shard = 0 if self._shard_key is None else _shard_of(self._shard_key(record),
+                                                            self._num_shards)
+        yield record, (shard, line)
 
 
 class SerialiseRecords(beam.PTransform):
     """Records with `to_json_dict()` and `source` -> `StageOutputs((record, (shard, line)) pairs,
     dead letters)`, as the stage `write`."""
 
-    def __init__(self, num_shards: int = 1,
-                 shard_key: Callable[[object], str] = lambda record: record.id):
+    def __init__(self, num_shards: int = 1, shard_key: Optional[Callable[[object], str]] = None):
         super().__init__()
         self._num_shards = num_shards
         self._shard_key = shard_key
