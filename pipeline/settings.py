@@ -33,6 +33,8 @@ class Settings:
     feeds: FeedConfig = FeedConfig()
     extract: ExtractConfig = ExtractConfig()
     local_pubsub: LocalPubSubConfig = LocalPubSubConfig()
+    # limits.stage_timeout_seconds; None: no limit.
+    stage_timeout_seconds: Optional[float] = 30.0
 
 
 def _defaults() -> dict:
@@ -81,4 +83,5 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         feeds=_build(FeedConfig, values['feeds']),
         extract=_build(ExtractConfig, values['extract']),
         local_pubsub=_build(LocalPubSubConfig, values['local_pubsub']),
+        stage_timeout_seconds=float(values['limits']['stage_timeout_seconds']) or None,
     )

@@ -140,8 +140,15 @@ class ApplyStage(beam.PTransform):
 
     The DoFn's expected failures arrive on `DEAD_LETTER`; anything it raises is caught per element and
     turned into a dead letter too. With `timeout_seconds`, an element not done in time is a dead letter
-    with reason `timeout` (Beam then runs `process` in a worker thread: the thread of a timed-out
-    element cannot be killed and finishes in the background, so the stage must bound its own work too).
+    with reason `timeout`.
+
+    The time limit is Beam's own (`with_exception_handling(timeout=...)`): `process` runs in a worker
+    thread and the bundle's thread waits for it at most that long. That costs a thread hand-off per
+    element, tens of microseconds, against milliseconds of work per document in any stage, which is
+    why it is used as it is rather than a cheaper watchdog of our own. Python cannot kill a thread:
+    the thread of a timed-out element runs on in the background (beside the next element's, so a
+    stage's shared state must tolerate that), so every stage must also bound its own work (input
+    caps, linear rules); the limit is what keeps one record from holding up the run meanwhile.
     """
 
     def __init__(self, fn: beam.DoFn, stage: str, timeout_seconds: Optional[float] = None):
@@ -149,6 +156,10 @@ class ApplyStage(beam.PTransform):
         self._fn = fn
         self._stage = stage
         self._timeout_seconds = timeout_seconds
+
+    @property
+    def timeout_seconds(self) -> Optional[float]:
+        return self._timeout_seconds
 
     def expand(self, pcoll):
         outputs = (
