@@ -53,6 +53,7 @@ def _lines(directory, prefix):
             for line in path.read_bytes().decode('utf-8').splitlines()]
 
 
+@pytest.mark.slow
 def test_batch_outputs_account_for_a_record_that_cannot_be_written(tmp_path, enriched_validator,
                                                                   dead_letter_validator):
     letters = [dead_letter('read', 'malformed_json', 'line 4', SourceRef('jsonl', 'broken'))]
@@ -76,6 +77,7 @@ def test_batch_outputs_account_for_a_record_that_cannot_be_written(tmp_path, enr
     assert 'U+D800' in dead['surrogate']['detail']
 
 
+@pytest.mark.slow
 def test_windowed_outputs_write_an_unserialisable_record_as_a_dead_letter(tmp_path):
     with direct_pipeline() as p:
         outputs = build(p, _Given(HOSTILE), SETTINGS, streaming=False)
