@@ -23,7 +23,8 @@ from newswire.transforms.topics import TagTopics
 from newswire.transforms.pubsub import PublishDeadLetters, PublishRecords
 from newswire.transforms.pubsub_local import (AcknowledgeReceipts, LeasingReader, LocalPubSubConfig,
                                               PublishDeadLettersConfirmed, PublishRecordsConfirmed)
-from newswire.transforms.write import Summarize, WriteJsonLines, WriteWindowedJsonLines
+from newswire.transforms.write import (SerialiseRecords, Summarize, WriteJsonLines,
+                                       WriteWindowedJsonLines)
 
 ENRICHED_PREFIX = 'enriched'
 DEAD_LETTER_PREFIX = 'dead_letter'
@@ -40,11 +41,16 @@ class EnrichDocuments(beam.PTransform):
 
     def expand(self, docs):
         s = self._settings
+        # Every stage after extraction stops a record after limits.stage_timeout_seconds
+        # (extraction has its own limit, extract.timeout_seconds).
+        # TODO(merge): ExtractMetadata and FlagDuplicates (its Sign step) take the limit once their
+        # modules accept `timeout_seconds` (tests/pipeline/test_assembly.py marks them xfail).
+        limit = s.stage_timeout_seconds
         extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
-        cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules)
+        cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
         described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules)
-        languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language)
-        tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy)
+        languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
+        tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup)
         dead_letters = (
@@ -81,12 +87,20 @@ class WriteBatchOutputs(beam.PTransform):
 
     def expand(self, outputs: RunOutputs):
         join = FileSystems.join
-        outputs.enriched | 'WriteEnriched' >> WriteJsonLines(
+        enriched = outputs.enriched | 'WriteEnriched' >> WriteJsonLines(
             join(self._output_dir, ENRICHED_PREFIX), self._num_shards)
-        outputs.dead_letters | 'WriteDeadLetters' >> WriteJsonLines(
+        # A record that could not be written is a dead letter like any other stage's, and only the
+        # records written count as enriched: read = enriched + dead letters still holds.
+        dead_letters = ((outputs.dead_letters, enriched.dead_letters)
+                        | 'WithUnwritten' >> beam.Flatten())
+        letters = dead_letters | 'WriteDeadLetters' >> WriteJsonLines(
             join(self._output_dir, DEAD_LETTER_PREFIX), self._num_shards,
             shard_key=lambda letter: letter.source.id)
-        return ((outputs.read, outputs.enriched, outputs.dead_letters)
+        # Empty: a dead letter always serialises (DeadLetter.to_json_dict). Were one not to, it is
+        # counted once more, so the summary's accounting shows it rather than losing it.
+        counted = ((dead_letters, letters.dead_letters)
+                   | 'WithDeadLettersUnwritten' >> beam.Flatten())
+        return ((outputs.read, enriched.written, counted)
                 | 'Summarize' >> Summarize(join(self._output_dir, SUMMARY_FILE)))
 
 
@@ -108,21 +122,27 @@ class PublishOutputs(beam.PTransform):
         self._local_pubsub = local_pubsub
 
     def expand(self, outputs: RunOutputs):
+        # Only records that serialise reach the publishers; the others go to the dead-letter topic
+        # (stage `write`), so no record can fail the publishing step (and a local run still
+        # acknowledges their messages, once their dead letters are published).
+        serialised = outputs.enriched | 'SerialiseEnriched' >> SerialiseRecords()
+        enriched = serialised.good | 'Serialisable' >> beam.MapTuple(lambda record, line: record)
+        dead_letters = ((outputs.dead_letters, serialised.dead_letters)
+                        | 'WithUnserialisable' >> beam.Flatten())
         if self._reader is not None:
             receipts = (
-                outputs.enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
+                enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
                     self._output_topic, self._route_topic_ids, self._local_pubsub),
-                outputs.dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
+                dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
                     self._dead_letter_topic, self._local_pubsub),
             ) | 'AllReceipts' >> beam.Flatten()
             receipts | 'Acknowledge' >> AcknowledgeReceipts(self._reader)
             return outputs
         if self._output_topic:
-            outputs.enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
-                                                                   self._route_topic_ids)
+            enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
+                                                           self._route_topic_ids)
         if self._dead_letter_topic:
-            outputs.dead_letters | 'PublishDeadLetters' >> PublishDeadLetters(
-                self._dead_letter_topic)
+            dead_letters | 'PublishDeadLetters' >> PublishDeadLetters(self._dead_letter_topic)
         return outputs
 
 
@@ -135,8 +155,10 @@ class WriteWindowedOutputs(beam.PTransform):
         self._window_seconds = window_seconds
 
     def expand(self, outputs: RunOutputs):
-        outputs.enriched | 'WriteEnrichedWindows' >> WriteWindowedJsonLines(
+        unwritten = outputs.enriched | 'WriteEnrichedWindows' >> WriteWindowedJsonLines(
             self._output_dir, ENRICHED_PREFIX, self._window_seconds)
-        outputs.dead_letters | 'WriteDeadLetterWindows' >> WriteWindowedJsonLines(
-            self._output_dir, DEAD_LETTER_PREFIX, self._window_seconds)
+        ((outputs.dead_letters, unwritten)
+         | 'WithUnwritten' >> beam.Flatten()
+         | 'WriteDeadLetterWindows' >> WriteWindowedJsonLines(
+             self._output_dir, DEAD_LETTER_PREFIX, self._window_seconds))
         return outputs

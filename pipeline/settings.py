@@ -38,6 +38,8 @@ class Settings:
     max_file_bytes: int = 1_000_000_000
     max_json_depth: int = 32
     max_inflation_ratio: int = 200
+    # limits.stage_timeout_seconds; None: no limit.
+    stage_timeout_seconds: Optional[float] = 30.0
 
 
 def _defaults() -> dict:
@@ -90,4 +92,5 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         max_file_bytes=int(values['limits']['max_file_bytes']),
         max_json_depth=int(values['limits']['max_json_depth']),
         max_inflation_ratio=int(values['limits']['max_inflation_ratio']),
+        stage_timeout_seconds=float(values['limits']['stage_timeout_seconds']) or None,
     )

@@ -248,9 +248,11 @@ class CleanBoilerplateFn(beam.DoFn):
 class CleanBoilerplate(beam.PTransform):
     """Documents -> `StageOutputs(documents with cleaned text and removals, dead letters)`."""
 
-    def __init__(self, rules: tuple[CleaningRule, ...]):
+    def __init__(self, rules: tuple[CleaningRule, ...], timeout_seconds: Optional[float] = None):
         super().__init__()
         self._rules = rules
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Clean' >> ApplyStage(CleanBoilerplateFn(self._rules), STAGE)
+        return docs | 'Clean' >> ApplyStage(CleanBoilerplateFn(self._rules), STAGE,
+                                            timeout_seconds=self._timeout_seconds)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Union
 
@@ -37,7 +38,9 @@ class DeadLetter:
     original_bytes: Optional[int] = None
 
     def to_json_dict(self) -> dict:
-        return {
+        """The dead letter as JSON values that always serialise (`writable`): writing a dead letter
+        is the last step for a record that failed, so it must not fail in its turn."""
+        return writable({
             'stage': self.stage,
             'reason': self.reason,
             'detail': self.detail,
@@ -45,7 +48,40 @@ class DeadLetter:
             'original': self.original,
             'original_encoding': self.original_encoding,
             'original_bytes': self.original_bytes,
-        }
+        })
+
+
+def writable(value):
+    """`value` made of what strict UTF-8 JSON can always hold, for the fields of a dead letter.
+
+    Strings with a lone surrogate (valid in a JSON escape, not encodable as UTF-8) get it as the
+    text `\\udXXX` ('backslashreplace'), so the reader still sees where it was; ints past 18 digits,
+    non-finite floats and values of other types become their `ascii()` text. Strings that are fine
+    are returned as they are, so a normal dead letter's JSON does not change.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value.encode('utf-8')
+            return value
+        except UnicodeEncodeError:
+            return value.encode('utf-8', 'backslashreplace').decode('utf-8')
+    if isinstance(value, int):
+        return value if -10**18 < value < 10**18 else _ascii_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _ascii_text(value)
+    if isinstance(value, dict):
+        return {writable(k if isinstance(k, str) else _ascii_text(k)): writable(v)
+                for k, v in value.items()}
+    return _ascii_text(value)
+
+
+def _ascii_text(value) -> str:
+    try:
+        return ascii(value)[:2000]
+    except Exception:  # a value whose repr fails or runs past the digit limit  # noqa: BLE001
+        return f'<unprintable {type(value).__name__}>'
 
 
 def dead_letter(stage: str, reason: str, detail: str, source: SourceRef,
@@ -104,8 +140,15 @@ class ApplyStage(beam.PTransform):
 
     The DoFn's expected failures arrive on `DEAD_LETTER`; anything it raises is caught per element and
     turned into a dead letter too. With `timeout_seconds`, an element not done in time is a dead letter
-    with reason `timeout` (Beam then runs `process` in a worker thread: the thread of a timed-out
-    element cannot be killed and finishes in the background, so the stage must bound its own work too).
+    with reason `timeout`.
+
+    The time limit is Beam's own (`with_exception_handling(timeout=...)`): `process` runs in a worker
+    thread and the bundle's thread waits for it at most that long. That costs a thread hand-off per
+    element, tens of microseconds, against milliseconds of work per document in any stage, which is
+    why it is used as it is rather than a cheaper watchdog of our own. Python cannot kill a thread:
+    the thread of a timed-out element runs on in the background (beside the next element's, so a
+    stage's shared state must tolerate that), so every stage must also bound its own work (input
+    caps, linear rules); the limit is what keeps one record from holding up the run meanwhile.
     """
 
     def __init__(self, fn: beam.DoFn, stage: str, timeout_seconds: Optional[float] = None):
@@ -113,6 +156,10 @@ class ApplyStage(beam.PTransform):
         self._fn = fn
         self._stage = stage
         self._timeout_seconds = timeout_seconds
+
+    @property
+    def timeout_seconds(self) -> Optional[float]:
+        return self._timeout_seconds
 
     def expand(self, pcoll):
         outputs = (

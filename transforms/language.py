@@ -146,9 +146,11 @@ class DetectLanguageFn(beam.DoFn):
 class DetectLanguage(beam.PTransform):
     """Documents -> `StageOutputs(documents with language {code, confidence}, dead letters)`."""
 
-    def __init__(self, config: LanguageConfig):
+    def __init__(self, config: LanguageConfig, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._config = config
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Detect' >> ApplyStage(DetectLanguageFn(self._config), STAGE)
+        return docs | 'Detect' >> ApplyStage(DetectLanguageFn(self._config), STAGE,
+                                             timeout_seconds=self._timeout_seconds)

@@ -24,7 +24,7 @@ from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub, WriteToPubS
 
 from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
 from newswire.transforms.read_files import decode_text, document_from_record, looks_binary
-from newswire.transforms.records import Document, SourceRef, to_json_line
+from newswire.transforms.records import Document, SourceRef, encode_json_line
 
 STAGE = 'read'
 MAX_ATTRIBUTES = 100
@@ -177,10 +177,15 @@ def record_attributes(doc: Document) -> dict[str, str]:
 
 
 def record_to_message(doc: Document) -> PubsubMessage:
-    """An enriched record as a message; a body over the limit has its text cut and is flagged."""
+    """An enriched record as a message; a body over the limit has its text cut and is flagged.
+
+    The body is the record's line in the output files (`records.encode_json_line`): a record that
+    cannot be one raises `UnserialisableRecord`, so publishers take records that passed
+    `write.SerialiseRecords` (as `assembly.PublishOutputs` does), whose others are dead letters.
+    """
     record = doc.to_json_dict()
     attributes = record_attributes(doc)
-    body = to_json_line(record).encode('utf-8')
+    body = encode_json_line(record)
     if len(body) > MAX_BODY_BYTES:
         overflow = len(body) - MAX_BODY_BYTES
         text = record['text'].encode('utf-8')
@@ -190,18 +195,19 @@ def record_to_message(doc: Document) -> PubsubMessage:
                             for t in record['topics']]
         record['extra'] = {**record['extra'], 'truncated': True}
         attributes['truncated'] = '1'
-        body = to_json_line(record).encode('utf-8')
+        body = encode_json_line(record)
     return PubsubMessage(body, attributes)
 
 
 def dead_letter_to_message(letter) -> PubsubMessage:
-    attributes = {'stage': letter.stage, 'reason': letter.reason,
-                  'source_id': _attribute_text(letter.source.id)}
+    """A dead letter as a message; like its JSON (`DeadLetter.to_json_dict`), this cannot fail."""
     record = letter.to_json_dict()
-    body = to_json_line(record).encode('utf-8')
+    attributes = {'stage': record['stage'], 'reason': record['reason'],
+                  'source_id': _attribute_text(record['source']['id'])}
+    body = encode_json_line(record)
     if len(body) > MAX_BODY_BYTES:
         record = {**record, 'original': None, 'original_encoding': None}
-        body = to_json_line(record).encode('utf-8')
+        body = encode_json_line(record)
     return PubsubMessage(body, attributes)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -107,7 +108,12 @@ class DedupInfo:
 
 @dataclass(frozen=True)
 class Document:
-    """One news item on its way through the stages."""
+    """One news item on its way through the stages.
+
+    `extra` holds the input keys newswire does not know, as they came, except that a float JSON has
+    no literal for (NaN, Infinity, -Infinity: Python's json reads them) is written as the string
+    "NaN", "Infinity" or "-Infinity" (`json_safe`), so every output line is strict JSON.
+    """
 
     id: str
     source: SourceRef
@@ -152,7 +158,7 @@ class Document:
                 'score': t.score,
                 'evidence': [dataclasses.asdict(e) for e in t.evidence],
             } for t in self.topics],
-            'extra': self.extra,
+            'extra': json_safe(self.extra),
         }
 
 
@@ -184,7 +190,58 @@ def hash_of_normalized(normalized: str) -> str:
     return hashlib.sha256(normalized.encode('utf-8')).hexdigest()[:32]
 
 
+_NON_FINITE = {'nan': 'NaN', 'inf': 'Infinity', '-inf': '-Infinity'}
+
+
+def json_safe(value):
+    """`value` with every NaN, Infinity and -Infinity float replaced by that word as a string.
+
+    Python's json reads those literals but they are not JSON (RFC 8259), and most parsers refuse
+    them. The value is returned as it is (not copied) when it holds none, which is nearly always.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        safe = {k: json_safe(v) for k, v in value.items()}
+        return value if all(safe[k] is v for k, v in value.items()) else safe
+    if isinstance(value, (list, tuple)):
+        safe = [json_safe(v) for v in value]
+        return value if all(a is b for a, b in zip(safe, value)) else safe
+    return value
+
+
+class UnserialisableRecord(ValueError):
+    """A record that cannot be one line of strict UTF-8 JSON; the message says what is in the way."""
+
+
 def to_json_line(record: dict) -> str:
-    """One canonical JSON line: sorted keys and no platform-dependent spacing, so output is byte-stable."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(',', ':'))
+    """One canonical JSON line: sorted keys and no platform-dependent spacing, so output is byte-stable.
+
+    Strict JSON: a NaN or infinite float raises (`allow_nan=False`); callers that keep such values
+    pass them through `json_safe` first. The result may still hold lone surrogates; `encode_json_line`
+    is the check that it can be written.
+    """
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(',', ':'),
+                      allow_nan=False)
+
+
+def encode_json_line(record: dict) -> bytes:
+    """`to_json_line(record)` as UTF-8, or `UnserialisableRecord` saying why it cannot be.
+
+    What can be in the way: a float JSON has no literal for outside `extra`, a lone surrogate in a
+    string (valid in a JSON escape, not encodable as UTF-8), an int over Python's digit limit for
+    str(), nesting deeper than the encoder's recursion limit, keys that cannot be sorted together,
+    or a value of a type JSON has no form for.
+    """
+    try:
+        line = to_json_line(record)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise UnserialisableRecord(f'expected a value JSON can hold, got {error}'[:2000]) from error
+    try:
+        return line.encode('utf-8')
+    except UnicodeEncodeError as error:
+        raise UnserialisableRecord(
+            f'expected text encodable as UTF-8, got the lone surrogate '
+            f'U+{ord(error.object[error.start]):04X} at character {error.start} of the line '
+            f'(near {ascii(error.object[max(0, error.start - 40):error.start])})') from error
 

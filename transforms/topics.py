@@ -236,9 +236,11 @@ class TagTopicsFn(beam.DoFn):
 class TagTopics(beam.PTransform):
     """Documents -> `StageOutputs(documents with topics [{id, label, score, evidence}], [])`."""
 
-    def __init__(self, taxonomy: Taxonomy):
+    def __init__(self, taxonomy: Taxonomy, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._taxonomy = taxonomy
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Tag' >> ApplyStage(TagTopicsFn(self._taxonomy), STAGE)
+        return docs | 'Tag' >> ApplyStage(TagTopicsFn(self._taxonomy), STAGE,
+                                          timeout_seconds=self._timeout_seconds)

@@ -3,6 +3,11 @@
 Files are deterministic: each record goes to the shard its id hashes to, every shard is sorted and
 written whole (to a temporary name, then renamed), and shards with no records are still written, so
 two runs on the same input give byte-identical files whatever order the runner processed them in.
+
+Turning a record into its line is a stage of its own (`write`, run by `ApplyStage` before the
+records are grouped into shards): a record that cannot be one line of strict UTF-8 JSON (a lone
+surrogate in its text, an int past Python's digit limit, ...) becomes a dead letter `unserialisable`
+instead of failing the shard, and only the records that got a line count as written.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from newswire.transforms.records import to_json_line
+from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
+from newswire.transforms.records import Document, UnserialisableRecord, encode_json_line
+
+STAGE = 'write'
 
 
 def shard_path(prefix: str, index: int, num_shards: int) -> str:
@@ -36,8 +44,51 @@ def write_atomically(path: str, data: bytes) -> None:
 
 
 def _shard_of(key: str, num_shards: int) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode('utf-8'), digest_size=8).digest(),
-                          'big') % num_shards
+    # 'surrogatepass': a key with a lone surrogate (a dead letter's source id) still has a shard;
+    # for any other key the bytes, hence the shard, are plain UTF-8's.
+    return int.from_bytes(hashlib.blake2b(key.encode('utf-8', 'surrogatepass'),
+                                          digest_size=8).digest(), 'big') % num_shards
+
+
+class SerialiseRecordFn(beam.DoFn):
+    """Record -> (record, (shard, its JSON line as UTF-8 bytes)), or a dead letter `unserialisable`.
+
+    The record is kept beside its line so that what is counted as written is what got a line. The
+    shard is that of `shard_key(record)` among `num_shards`, or 0 without a `shard_key`.
+    """
+
+    def __init__(self, num_shards: int = 1, shard_key: Optional[Callable[[object], str]] = None):
+        self._num_shards = num_shards
+        self._shard_key = shard_key
+
+    def process(self, record):
+        try:
+            line = encode_json_line(record.to_json_dict())
+        except (UnserialisableRecord, RecursionError) as error:
+            # RecursionError: `extra` nested deeper than the interpreter's limit (`json_safe`).
+            detail = (str(error) if isinstance(error, UnserialisableRecord)
+                      else f'expected a value JSON can hold, got nesting too deep: {error}')
+            original = (record.html or record.text) if isinstance(record, Document) else None
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
+                STAGE, 'unserialisable', detail, record.source, original))
+            return
+        shard = 0 if self._shard_key is None else _shard_of(self._shard_key(record),
+                                                            self._num_shards)
+        yield record, (shard, line)
+
+
+class SerialiseRecords(beam.PTransform):
+    """Records with `to_json_dict()` and `source` -> `StageOutputs((record, (shard, line)) pairs,
+    dead letters)`, as the stage `write`."""
+
+    def __init__(self, num_shards: int = 1, shard_key: Optional[Callable[[object], str]] = None):
+        super().__init__()
+        self._num_shards = num_shards
+        self._shard_key = shard_key
+
+    def expand(self, records):
+        return records | 'Serialise' >> ApplyStage(
+            SerialiseRecordFn(self._num_shards, self._shard_key), STAGE)
 
 
 class _WriteShardFn(beam.DoFn):
@@ -48,16 +99,24 @@ class _WriteShardFn(beam.DoFn):
 
     def process(self, shard):
         index, lines = shard
-        body = ''.join(f'{line}\n' for line in sorted(line for line in lines if line is not None))
+        # UTF-8 keeps code point order, so sorting the bytes sorts the lines as text would.
+        body = b''.join(line + b'\n' for line in sorted(line for line in lines if line is not None))
         path = shard_path(self._prefix, index, self._num_shards)
-        write_atomically(path, body.encode('utf-8'))
+        write_atomically(path, body)
         yield path
+
+
+class WrittenOutputs(NamedTuple):
+    paths: beam.PCollection         # the shard files written
+    written: beam.PCollection       # the records that have a line in them
+    dead_letters: beam.PCollection  # the records that could not be serialised (stage `write`)
 
 
 class WriteJsonLines(beam.PTransform):
     """Records with `to_json_dict()` -> sorted JSONL shards `<prefix>-SSSSS-of-NNNNN.jsonl`.
 
-    Returns the PCollection of written paths. `shard_key` picks what a record is sharded by.
+    Returns `WrittenOutputs`. `shard_key` picks what a record is sharded by. Dead letters always
+    serialise (`DeadLetter.to_json_dict`), so writing them has no dead letters of its own.
     """
 
     def __init__(self, prefix: str, num_shards: int = 1,
@@ -70,17 +129,19 @@ class WriteJsonLines(beam.PTransform):
         self._shard_key = shard_key
 
     def expand(self, records):
-        num_shards, shard_key = self._num_shards, self._shard_key
-        lines = records | 'ToJsonLines' >> beam.Map(
-            lambda r: (_shard_of(shard_key(r), num_shards), to_json_line(r.to_json_dict())))
+        num_shards = self._num_shards
+        serialised = records | 'ToJsonLines' >> SerialiseRecords(num_shards, self._shard_key)
+        lines = serialised.good | 'Lines' >> beam.MapTuple(lambda record, line: line)
         # One empty marker per shard: a shard with no records is still written (as an empty file).
         markers = (records.pipeline
                    | 'ShardMarkers' >> beam.Create([(i, None) for i in range(num_shards)]))
-        return (
+        paths = (
             (lines, markers)
             | 'WithMarkers' >> beam.Flatten()
             | 'GroupByShard' >> beam.GroupByKey()
             | 'WriteShards' >> beam.ParDo(_WriteShardFn(self._prefix, num_shards)))
+        written = serialised.good | 'Written' >> beam.MapTuple(lambda record, line: record)
+        return WrittenOutputs(paths, written, serialised.dead_letters)
 
 
 @dataclass
@@ -184,6 +245,8 @@ class WriteWindowedJsonLines(beam.PTransform):
     """Records of a stream -> `<prefix>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl` per fixed
     window of `window_seconds` of the time they reach this sink, written when the window closes.
 
+    Returns the records that could not be serialised, as dead letters (stage `write`).
+
     Windows are by write time, not publication time: a record decided after waiting for stragglers
     (dedup's settle time) would otherwise arrive after its event-time window had closed and be lost
     as late data."""
@@ -198,11 +261,13 @@ class WriteWindowedJsonLines(beam.PTransform):
         from apache_beam.io import fileio
         from apache_beam.transforms import window
 
-        return (
-            records
-            | 'ToJsonLines' >> beam.Map(lambda r: to_json_line(r.to_json_dict()))
+        serialised = records | 'ToJsonLines' >> SerialiseRecords()
+        _ = (
+            serialised.good
+            | 'Lines' >> beam.MapTuple(lambda record, shard_line: shard_line[1].decode('utf-8'))
             | 'StampWriteTime' >> beam.Map(lambda line: window.TimestampedValue(line, time.time()))
             | 'FixedWindows' >> beam.WindowInto(window.FixedWindows(self._window_seconds))
             | 'WriteFiles' >> fileio.WriteToFiles(
                 path=self._output_dir, shards=1,
                 file_naming=fileio.default_file_naming(prefix=self._prefix, suffix='.jsonl')))
+        return serialised.dead_letters

@@ -12,7 +12,7 @@ from newswire.transforms.pubsub import (MAX_ATTRIBUTE_VALUE_BYTES, MAX_BODY_BYTE
                                         record_attributes, record_to_message)
 from newswire.transforms.dead_letters import ApplyStage, dead_letter
 from newswire.transforms.records import (DedupInfo, Document, Evidence, Language, SourceRef,
-                                         TopicTag)
+                                         TopicTag, UnserialisableRecord)
 from tests.conftest import direct_pipeline
 
 CAP = 10_000_000
@@ -106,6 +106,23 @@ def test_dead_letter_message():
     message = dead_letter_to_message(letter)
     assert message.attributes == {'stage': 'read', 'reason': 'binary', 'source_id': 'm1'}
     assert json.loads(message.data)['original_encoding'] == 'base64'
+
+
+def test_record_messages_are_strict_json_and_an_unserialisable_record_says_why():
+    message = record_to_message(_enriched(extra={'reading': float('inf')}))
+    assert json.loads(message.data, parse_constant=lambda c: pytest.fail(c))['extra'] == {
+        'reading': 'Infinity'}
+    with pytest.raises(UnserialisableRecord, match='U\\+DC00'):
+        record_to_message(_enriched(title='Port \udc00 reopened'))
+
+
+def test_a_dead_letter_with_lone_surrogates_is_still_a_message():
+    letter = dead_letter('write', 'unserialisable', 'title \udc00', SourceRef('pubsub', 'm\udc00'),
+                         'Port \udc00 reopened')
+    message = dead_letter_to_message(letter)
+    assert message.attributes['source_id'] == 'm\\udc00'
+    record = json.loads(message.data.decode('utf-8'))
+    assert (record['detail'], record['original_encoding']) == ('title \\udc00', 'base64')
 
 
 def test_parse_message_fn_in_a_pipeline_keeps_each_delivery_receipt():

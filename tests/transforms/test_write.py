@@ -3,9 +3,9 @@ import json
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.dead_letters import dead_letter
+from newswire.transforms.dead_letters import DEAD_LETTER, dead_letter
 from newswire.transforms.records import Document, SourceRef
-from newswire.transforms.write import Summarize, WriteJsonLines, shard_path
+from newswire.transforms.write import SerialiseRecordFn, Summarize, WriteJsonLines, shard_path
 from tests.conftest import direct_pipeline
 
 
@@ -54,3 +54,59 @@ def test_summary_counts_and_accounting(tmp_path):
                     equal_to([(5, 3, 2, True)]))
     written = json.loads(path.read_text())
     assert written['dead_letters_by_reason'] == {'read:malformed_json': 2}
+
+
+def strict_loads(line):
+    def refuse(constant):
+        raise ValueError(f'non-standard JSON constant {constant}')
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_records_that_cannot_be_serialised_are_dead_letters_and_the_rest_is_written(tmp_path):
+    docs = _docs(2) + [
+        Document(id='surrogate', source=SourceRef('jsonl', 's-sur'), text='Talks \ud800 resumed.'),
+        Document(id='huge', source=SourceRef('jsonl', 's-huge'), text='Body.',
+                 extra={'count': 10 ** 5000}),
+        Document(id='nan', source=SourceRef('jsonl', 's-nan'), text='Body.',
+                 extra={'reading': float('nan'), 'peak': float('-inf')}),
+    ]
+    with direct_pipeline() as p:
+        written = p | beam.Create(docs) | WriteJsonLines(str(tmp_path / 'enriched'), 2)
+        assert_that(written.written | beam.Map(lambda d: d.id),
+                    equal_to(['doc000', 'doc001', 'nan']), label='Written')
+        assert_that(written.dead_letters | beam.Map(lambda d: (d.source.id, d.stage, d.reason)),
+                    equal_to([('s-sur', 'write', 'unserialisable'),
+                              ('s-huge', 'write', 'unserialisable')]), label='Dead')
+        assert_that(written.dead_letters | beam.Map(lambda d: d.detail[:40]),
+                    equal_to(['expected text encodable as UTF-8, got th',
+                              'expected a value JSON can hold, got Exce']), label='Details')
+    lines = [line for path in sorted(tmp_path.glob('enriched-*.jsonl'))
+             for line in path.read_bytes().decode('utf-8').splitlines()]
+    records = {r['id']: r for r in map(strict_loads, lines)}
+    assert sorted(records) == ['doc000', 'doc001', 'nan']
+    assert records['nan']['extra'] == {'reading': 'NaN', 'peak': '-Infinity'}
+
+
+def test_serialising_extra_nested_past_the_recursion_limit_is_a_dead_letter():
+    nested = 'bottom'
+    for _ in range(5000):
+        nested = {'next': nested}
+    doc = Document(id='deep', source=SourceRef('jsonl', 's-deep'), text='Body.',
+                   extra={'deep': nested})
+    (out,) = SerialiseRecordFn().process(doc)
+    assert out.tag == DEAD_LETTER
+    assert (out.value.reason, out.value.detail[:46]) == (
+        'unserialisable', 'expected a value JSON can hold, got nesting to')
+
+
+def test_a_dead_letter_with_a_surrogate_source_id_is_written(tmp_path):
+    letters = [dead_letter('read', 'unexpected_error', 'bad \udc00 id', SourceRef('jsonl', '\udc00'),
+                           'orig \udc00')]
+    with direct_pipeline() as p:
+        written = (p | beam.Create(letters)
+                   | WriteJsonLines(str(tmp_path / 'dead_letter'), 1,
+                                    shard_key=lambda letter: letter.source.id))
+        assert_that(written.dead_letters, equal_to([]), label='NoneUnwritten')
+    (line,) = (tmp_path / 'dead_letter-00000-of-00001.jsonl').read_bytes().decode().splitlines()
+    record = strict_loads(line)
+    assert (record['source']['id'], record['detail']) == ('\\udc00', 'bad \\udc00 id')

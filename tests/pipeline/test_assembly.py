@@ -1,0 +1,166 @@
+import dataclasses
+import json
+import uuid
+
+import apache_beam as beam
+import pytest
+
+from newswire.pipeline.assembly import (EnrichDocuments, PublishOutputs, WriteBatchOutputs,
+                                        WriteWindowedOutputs, build)
+from newswire.pipeline.settings import load_settings
+from newswire.transforms.dead_letters import ApplyStage, StageOutputs, dead_letter
+from newswire.transforms.records import Document, SourceRef, record_id
+from tests.conftest import direct_pipeline, poll
+
+SETTINGS = load_settings()
+
+
+def strict_loads(line):
+    def refuse(constant):
+        raise ValueError(f'non-standard JSON constant {constant}')
+    return json.loads(line, parse_constant=refuse)
+
+
+class _Given(beam.PTransform):
+    """A source of given documents and read dead letters (what `ReadDocumentFiles` returns)."""
+
+    def __init__(self, docs, letters=()):
+        super().__init__()
+        self._docs = docs
+        self._letters = list(letters)
+
+    def expand(self, pbegin):
+        return StageOutputs(pbegin | 'Docs' >> beam.Create(self._docs),
+                            pbegin | 'Letters' >> beam.Create(self._letters))
+
+
+def _doc(name, text, **fields):
+    source = SourceRef('jsonl', name)
+    return Document(id=record_id(source, text), source=source, text=text, **fields)
+
+
+HOSTILE = [
+    _doc('plain', 'The harbour authority reopened the northern pier on Tuesday after repairs.'),
+    _doc('nan', 'Engineers measured the river level twice a day during the spring flood.',
+         extra={'gauge': float('nan'), 'range': [float('-inf'), float('inf')]}),
+    _doc('surrogate', 'The council approved the new budget for schools and libraries.',
+         title='Budget \ud800 approved'),
+]
+
+
+def _lines(directory, prefix):
+    return [strict_loads(line) for path in sorted(directory.glob(f'{prefix}-*.jsonl'))
+            for line in path.read_bytes().decode('utf-8').splitlines()]
+
+
+@pytest.mark.slow
+def test_batch_outputs_account_for_a_record_that_cannot_be_written(tmp_path, enriched_validator,
+                                                                  dead_letter_validator):
+    letters = [dead_letter('read', 'malformed_json', 'line 4', SourceRef('jsonl', 'broken'))]
+    with direct_pipeline() as p:
+        outputs = build(p, _Given(HOSTILE, letters), SETTINGS)
+        outputs | WriteBatchOutputs(str(tmp_path), 1)
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert (summary['documents_read'], summary['enriched'], summary['dead_letters'],
+            summary['accounting_ok']) == (4, 2, 2, True)
+    assert summary['dead_letters_by_reason'] == {'read:malformed_json': 1,
+                                                 'write:unserialisable': 1}
+    enriched = {r['source']['id']: r for r in _lines(tmp_path, 'enriched')}
+    assert sorted(enriched) == ['nan', 'plain']
+    assert enriched['nan']['extra'] == {'gauge': 'NaN', 'range': ['-Infinity', 'Infinity']}
+    dead = {r['source']['id']: r for r in _lines(tmp_path, 'dead_letter')}
+    assert dead['surrogate']['reason'] == 'unserialisable'
+    for record in enriched.values():
+        enriched_validator.validate(record)
+    for record in dead.values():
+        dead_letter_validator.validate(record)
+    assert 'U+D800' in dead['surrogate']['detail']
+
+
+@pytest.mark.slow
+def test_windowed_outputs_write_an_unserialisable_record_as_a_dead_letter(tmp_path):
+    with direct_pipeline() as p:
+        outputs = build(p, _Given(HOSTILE), SETTINGS, streaming=False)
+        outputs | WriteWindowedOutputs(str(tmp_path), 60)
+    assert sorted(r['source']['id'] for r in _lines(tmp_path, 'enriched')) == ['nan', 'plain']
+    assert [(r['source']['id'], r['stage'], r['reason']) for r in _lines(tmp_path, 'dead_letter')
+            ] == [('surrogate', 'write', 'unserialisable')]
+
+
+def _stage_limits(settings) -> dict:
+    """ApplyStage label -> its time limit, for every stage EnrichDocuments applies."""
+    pipeline = beam.Pipeline(runner='DirectRunner')
+    pipeline | beam.Create([HOSTILE[0]]) | 'Enrich' >> EnrichDocuments(settings)
+    limits = {}
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            if isinstance(node.transform, ApplyStage):
+                limits[node.full_label] = node.transform.timeout_seconds
+
+    pipeline.visit(Visitor())
+    return limits
+
+
+def test_every_stage_after_extraction_has_the_configured_time_limit():
+    limits = _stage_limits(dataclasses.replace(SETTINGS, stage_timeout_seconds=12.5))
+    assert {label: limits.get(label) for label in (
+        'Enrich/CleanBoilerplate/Clean', 'Enrich/DetectLanguage/Detect', 'Enrich/TagTopics/Tag')
+            } == dict.fromkeys(('Enrich/CleanBoilerplate/Clean', 'Enrich/DetectLanguage/Detect',
+                                'Enrich/TagTopics/Tag'), 12.5)
+    assert limits['Enrich/ExtractMainText/Extract'] == SETTINGS.extract.timeout_seconds
+
+
+@pytest.mark.xfail(strict=True, reason='transforms/metadata.py and transforms/dedup.py do not take '
+                   'the limit yet (see pipeline/assembly.py, EnrichDocuments)')
+@pytest.mark.parametrize('label', ['Enrich/ExtractMetadata/Extract', 'Enrich/FlagDuplicates/Sign'])
+def test_metadata_and_the_duplicate_signature_have_the_time_limit(label):
+    assert _stage_limits(dataclasses.replace(SETTINGS, stage_timeout_seconds=12.5))[label] == 12.5
+
+
+def test_the_stage_time_limit_is_read_from_settings_and_zero_turns_it_off(tmp_path):
+    assert SETTINGS.stage_timeout_seconds == 30.0
+    off = tmp_path / 'off.yaml'
+    off.write_text('limits:\n  stage_timeout_seconds: 0\n')
+    assert load_settings(str(off)).stage_timeout_seconds is None
+    with pytest.raises(ValueError, match='unknown setting'):
+        bad = tmp_path / 'bad.yaml'
+        bad.write_text('limits:\n  stage_timeout: 5\n')
+        load_settings(str(bad))
+
+
+@pytest.mark.slow
+def test_publishing_sends_an_unserialisable_record_to_the_dead_letter_topic(pubsub_emulator):
+    from google.api_core.exceptions import DeadlineExceeded
+
+    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
+                                                publisher_client, subscriber_client)
+
+    project = f'newswire-test-{uuid.uuid4().hex[:8]}'
+    enriched, dead = (f'projects/{project}/topics/{name}' for name in ('enriched', 'dead'))
+    publisher, subscriber = publisher_client(), subscriber_client()
+    subscriptions = {}
+    for topic in (enriched, dead):
+        ensure_topic(publisher, topic)
+        subscriptions[topic] = topic.replace('/topics/', '/subscriptions/') + '-capture'
+        ensure_subscription(subscriber, subscriptions[topic], topic)
+    with direct_pipeline() as p:
+        build(p, _Given(HOSTILE), SETTINGS) | PublishOutputs(enriched, dead)
+
+    def pull_all(topic, count):
+        messages = []
+
+        def enough():
+            try:
+                response = subscriber.pull(request={'subscription': subscriptions[topic],
+                                                    'max_messages': 10}, timeout=5, retry=None)
+            except DeadlineExceeded:
+                return False
+            messages.extend(r.message for r in response.received_messages)
+            return len(messages) >= count
+        poll(enough, 60, what=f'{count} messages on {topic}')
+        return [strict_loads(m.data.decode('utf-8')) for m in messages]
+
+    assert sorted(r['source']['id'] for r in pull_all(enriched, 2)) == ['nan', 'plain']
+    assert [(r['source']['id'], r['stage'], r['reason']) for r in pull_all(dead, 1)] == [
+        ('surrogate', 'write', 'unserialisable')]
