@@ -227,10 +227,12 @@ def script_table() -> np.ndarray:
         for first, last in ranges:
             table[first:last + 1] = script
     # Letters are told apart in the Basic Multilingual Plane, where every script above has its letters;
-    # beyond it every code point of the tables above (Han extensions) is a letter.
+    # beyond it only the Han extensions count (as letters), not emoji or historic scripts.
     bmp = 0x10000
     is_letter = np.fromiter((chr(cp).isalpha() for cp in range(bmp)), bool, bmp)
     table[:bmp][~is_letter] = NONE
+    beyond = table[bmp:]
+    beyond[beyond == OTHER] = NONE
     return table
 
 
@@ -274,7 +276,6 @@ class WordEvidence(NamedTuple):
     repeated: bool  # one distinct word, written more than once
 
 
-
 def word_evidence(sample: str, unspaced: bool, enough: int) -> WordEvidence:
     """How much a sample says about its language: its distinct words, and how many look like names.
 
@@ -312,16 +313,20 @@ class RegionalDetector:
     2. The script most of its letters are in: Armenian -> `hy`, Georgian -> `ka`, with the share of
        the letters in that script as confidence.
     3. Latin with schwa making at least one letter in a hundred -> `az` (confidence: the Latin share).
-    4. langdetect's answer; then, where it hides a close pair, lingua (low-accuracy mode: trigram
-       models, ~1.5 MiB per language; the high-accuracy models, 30 MiB per language, would cost far
-       more than they gain on articles, for which lingua uses trigrams alone anyway) over the first
-       `second_opinion_chars` characters:
+    4. langdetect's answer, with a second opinion where it hides a close pair: lingua over the first
+       `second_opinion_chars` characters, in low-accuracy mode (trigram models, ~1.5 MiB per
+       language; the high-accuracy ones, ~30 MiB per language, would break the memory bound, and
+       lingua uses trigrams alone for texts over 120 characters anyway):
        - Cyrillic: lingua among ru, uk, be, kk, bg, mk, sr, mn. langdetect is the better judge among
-         the four it knows (ru, uk, bg, mk), so lingua's answer replaces langdetect's only for a
-         language langdetect lacks, and only when lingua finds it at least `override_ratio` times as
-         likely as langdetect's answer (so a Macedonian sentence stays `mk` where lingua leans to
-         Serbian by a little), or when langdetect's answer is not Cyrillic at all.
+         the four it knows (ru, uk, bg, mk: on the lingua test sentences it errs less on ru and uk),
+         so lingua's answer stands only for a language langdetect lacks, and only when lingua finds
+         it at least `override_ratio` times as likely as the likeliest language langdetect knows (a
+         Macedonian sentence lingua leans Serbian on by a little stays langdetect's `mk`), or when
+         langdetect's answer is not Cyrillic at all. lingua's `kk` needs a Kazakh-only letter.
        - Latin that langdetect calls `tr`: lingua between az and tr.
+       A text of 300 letters or more whose letters fit the Russian, Ukrainian or Bulgarian
+       alphabet (Cyrillic), or the Turkish one (Latin that langdetect calls `tr`), skips the second
+       opinion (see _ALPHABET_GATE_LETTERS): such articles cost what langdetect costs.
     5. The confidence of the answer is scaled down when the sample has fewer than
        `full_confidence_words` distinct uncapitalised words (a headline; a byline, which counts as
        one word): a few words cannot back a probability near 1, whatever a detector computes.
@@ -330,7 +335,7 @@ class RegionalDetector:
     def __init__(self, config: LanguageConfig):
         self._config = config
         self._langdetect = LangdetectDetector(config)
-        self._table = script_table()
+        script_table()  # built once per process, here rather than on the first text
         self._cyrillic = _lingua_detector(_CYRILLIC_LANGUAGES, low_accuracy=True)
         self._turkic = _lingua_detector(_TURKIC_LATIN_LANGUAGES, low_accuracy=True)
         self._langdetect_knows = self._langdetect.supported_languages()
@@ -364,7 +369,7 @@ class RegionalDetector:
             if schwas >= _SCHWA_SHARE * census.counts[LATIN]:
                 return 'az', census.share(LATIN)
         if script == CYRILLIC:
-            return self._cyrillic_opinion(sample, census, self._langdetect.ranked)
+            return self._cyrillic_opinion(sample, census)
         ranked = self._langdetect.ranked(sample)
         answer = ranked[0] if ranked else None
         if (script == LATIN and answer is not None and answer[0] == 'tr'
@@ -381,15 +386,12 @@ class RegionalDetector:
         ranked = [(value.language.iso_code_639_1.name.lower(), value.value) for value in values]
         return ranked if ranked and ranked[0][1] > 0.0 else []
 
-    def _cyrillic_opinion(self, sample: str, census: Census,
-                          ranked_of) -> Optional[tuple[str, float]]:
-        """Cyrillic: langdetect alone when the letters fit one of its languages' alphabets, else
-        lingua first and langdetect where lingua picks one of langdetect's languages.
-
-        `ranked_of(sample)` is langdetect's ranking, asked only when needed (it is most of the cost).
-        """
+    def _cyrillic_opinion(self, sample: str, census: Census) -> Optional[tuple[str, float]]:
+        """Cyrillic: langdetect alone when a long text's letters fit one of its languages' alphabets;
+        else lingua first, and langdetect (most of the cost, so asked only then) where lingua picks
+        one of langdetect's languages or is not sure enough of another."""
         if any(census.fits(CYRILLIC, alphabet) for alphabet in _LANGDETECT_CYRILLIC_ALPHABETS):
-            ranked = ranked_of(sample)
+            ranked = self._langdetect.ranked(sample)
             return ranked[0] if ranked else None
         opinion = self._opinion(self._cyrillic, sample)
         if opinion and opinion[0][0] == 'kk' and _KAZAKH_LETTERS.isdisjoint(sample):
@@ -401,7 +403,7 @@ class RegionalDetector:
                         default=0.0)
             if confidence >= self._config.override_ratio * rival:
                 return code, confidence
-        ranked = ranked_of(sample)
+        ranked = self._langdetect.ranked(sample)
         answer = ranked[0] if ranked else None
         if answer is not None and answer[0] in _CYRILLIC_LANGUAGES:
             return answer

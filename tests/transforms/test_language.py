@@ -282,6 +282,9 @@ def test_script_census_counts_letters_per_script():
     assert [int(census.counts[s]) for s in (LATIN, CYRILLIC, ARMENIAN, GEORGIAN, ARABIC, UNSPACED)] \
         == [4, 4, 5, 4, 4, 2]  # Բաքու: ու is two letters
     assert census.letters == 23
+    # Emoji and other symbols beyond the Basic Multilingual Plane are not letters; Han extensions are.
+    assert script_census('\U0001F600\U0001F4A5 \U00020000').counts[UNSPACED] == 1
+    assert script_census('\U0001F600\U0001F4A5 \U00020000').letters == 1
 
 
 def test_word_evidence_counts_distinct_uncapitalised_words():
