@@ -49,7 +49,7 @@ class LanguageConfig:
     min_letters: int = 20
     seed: int = 0
     # `regional` only; settings.yaml says why each has its value.
-    second_opinion_chars: int = 600
+    second_opinion_chars: int = 400
     override_ratio: float = 5.0
     full_confidence_words: int = 10
 
