@@ -113,3 +113,38 @@ def test_table_marks_our_rows():
     table = evaluate.format_table(evaluate.Evaluation('x', 'd', [
         evaluate.Row('ours', {'f1': 0.5}), evaluate.Row('base', {'f1': 0.25}, baseline=True)]))
     assert '* ours' in table and '  base' in table and '0.250' in table
+
+
+def _measured(per_language: dict, supported: list, accuracy: float) -> dict:
+    """A `measure_detector` result with the figures the language table reads."""
+    return {'supported': supported, 'rss_growth_mib': 10.0, 'peak_rss_mib': 200.0,
+            'sentences': {'accuracy': accuracy, 'accuracy_supported': accuracy,
+                          'ms_per_text': 1.0, 'per_language': per_language},
+            'word_pairs': {'accuracy': accuracy / 2, 'per_language': per_language}}
+
+
+def test_language_table_has_a_row_per_region_language_and_compares_with_langdetect():
+    everything = {code: 1.0 for code in evaluate.REGION_LANGUAGES} | {'fr': 0.9, 'de': 1.0}
+    old = _measured({**everything, 'az': 0.0, 'hy': 0.0}, ['en', 'fr', 'de', 'ru', 'tr'], 0.6)
+    new = _measured({**everything, 'fr': 0.8}, ['az', 'en', 'fr', 'de', 'hy', 'ru', 'tr'], 0.8)
+    rows = _rows(evaluate.Evaluation('language', 'd', evaluate.language_rows(
+        {'langdetect': old, 'regional': new})))
+    assert [name for name in rows][:10] == list(evaluate.REGION_LANGUAGES)
+    assert rows['az'] == {'langdetect': 0.0, 'regional': 1.0}
+    # langdetect knows fr, de and en of the test languages (ru, tr too): the macro average over them.
+    assert rows["langdetect's 5 languages (macro)"] == {'langdetect': 0.98, 'regional': 0.96}
+    assert rows['languages below langdetect'] == {'langdetect': 0, 'regional': 1}  # fr
+    assert rows['all languages (sentences)']['py3langid (PROVENANCE)'] == 0.910
+    table = evaluate.format_table(evaluate.Evaluation('language', 'd', evaluate.language_rows(
+        {'langdetect': old, 'regional': new})))
+    assert all(f'* {code} ' in table for code in evaluate.REGION_LANGUAGES)
+
+
+@needs_data
+@pytest.mark.slow
+def test_language_evaluation_runs_each_detector_in_its_own_process():
+    result = evaluate.evaluate_language(str(LANGID), limit=2, detectors=['langdetect', 'regional'])
+    rows = _rows(result)
+    assert set(result.details) == {'langdetect', 'regional'}
+    assert rows['hy'] == {'langdetect': 0.0, 'regional': 1.0}  # langdetect has no Armenian
+    assert 0 < rows['process peak RSS MiB']['regional'] < 1024
