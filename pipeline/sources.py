@@ -101,7 +101,8 @@ def select_stream_source(job: NewswireOptions, settings: Settings,
     if local is not None:
         readers = {}
         if LeasingReader.tag in local.sources:
-            readers[LeasingReader.tag] = ('PubSub', ReadLeasedMessages(settings.max_document_bytes))
+            readers[LeasingReader.tag] = ('PubSub', ReadLeasedMessages(settings.max_document_bytes,
+                                                                         settings.max_json_depth))
         if Ticks.tag in local.sources:
             readers[Ticks.tag] = ('Feeds', PollFeedsOnTicks(
                 feed_urls(job.feeds), _fetch_config(job, settings), settings.feeds))
@@ -109,7 +110,8 @@ def select_stream_source(job: NewswireOptions, settings: Settings,
     sources = {}
     if job.input_subscription:
         sources['PubSub'] = ReadPubSubDocuments(job.input_subscription,
-                                                settings.max_document_bytes)
+                                                settings.max_document_bytes,
+                                                settings.max_json_depth)
     if job.feeds:
         sources['Feeds'] = PollFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
                                      settings.feeds)

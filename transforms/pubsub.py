@@ -68,8 +68,10 @@ class Delivery(NamedTuple):
 
 
 def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], message_id: str,
-                        max_document_bytes: int, receipt: Optional[str] = None):
-    """A raw message -> (Document, None) or (None, DeadLetter) with the original bytes."""
+                        max_document_bytes: int, receipt: Optional[str] = None,
+                        max_json_depth: Optional[int] = None):
+    """A raw message -> (Document, None) or (None, DeadLetter) with the original bytes. A JSON body
+    nested deeper than `max_json_depth` is refused as a JSONL line is (`too_deeply_nested`)."""
     attributes = dict(attributes or {})
     source = message_source(attributes, message_id, receipt)
     data = data or b''
@@ -101,6 +103,10 @@ def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], me
             record = json.loads(body)
         except json.JSONDecodeError as error:
             return dead('malformed_json', str(error))
+        except RecursionError:
+            return dead('too_deeply_nested', 'nested deeper than the JSON parser can follow')
+        except ValueError as error:  # valid JSON, but an integer over Python's digit limit
+            return dead('number_too_long', str(error))
         if isinstance(record, dict):
             record = {**{k: attributes[k] for k in ATTRIBUTE_FIELDS[1:] if k in attributes},
                       **record}
@@ -111,7 +117,8 @@ def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], me
             not content_type and stripped[:1] == '<' and '<' in stripped[1:200])
         record = {k: attributes[k] for k in ATTRIBUTE_FIELDS[1:] if k in attributes}
         record['html' if is_html else 'text'] = body
-    document, problem = document_from_record(record, dataclasses.replace(source, url=None))
+    document, problem = document_from_record(record, dataclasses.replace(source, url=None),
+                                             max_json_depth)
     if document is None:
         return dead(*problem)
     unknown = {k: v for k, v in attributes.items()
@@ -125,14 +132,15 @@ def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], me
 class ParseMessageFn(beam.DoFn):
     """Delivery -> Document, or a dead letter with the message's bytes; both keep the receipt."""
 
-    def __init__(self, max_document_bytes: int):
+    def __init__(self, max_document_bytes: int, max_json_depth: Optional[int] = None):
         self._max_document_bytes = max_document_bytes
+        self._max_json_depth = max_json_depth
 
     def process(self, delivery: Delivery):
         message = delivery.message
         document, letter = message_to_document(
             message.data, message.attributes, message.message_id or '', self._max_document_bytes,
-            delivery.receipt)
+            delivery.receipt, self._max_json_depth)
         if letter is not None:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
         else:
@@ -142,10 +150,12 @@ class ParseMessageFn(beam.DoFn):
 class ReadPubSubDocuments(beam.PTransform):
     """A subscription (projects/P/subscriptions/S) -> `StageOutputs(documents, dead letters)`."""
 
-    def __init__(self, subscription: str, max_document_bytes: int):
+    def __init__(self, subscription: str, max_document_bytes: int,
+                 max_json_depth: Optional[int] = None):
         super().__init__()
         self._subscription = subscription
         self._max_document_bytes = max_document_bytes
+        self._max_json_depth = max_json_depth
 
     def expand(self, pbegin):
         return (
@@ -153,7 +163,8 @@ class ReadPubSubDocuments(beam.PTransform):
             | 'ReadMessages' >> ReadFromPubSub(subscription=self._subscription,
                                                with_attributes=True)
             | 'AsDeliveries' >> beam.Map(Delivery)
-            | 'ParseMessages' >> ApplyStage(ParseMessageFn(self._max_document_bytes), STAGE))
+            | 'ParseMessages' >> ApplyStage(
+                ParseMessageFn(self._max_document_bytes, self._max_json_depth), STAGE))
 
 
 def record_attributes(doc: Document) -> dict[str, str]:

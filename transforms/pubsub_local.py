@@ -293,15 +293,17 @@ class ReadLeasedMessages(beam.PTransform):
     """The `messages` output of a `LocalStream` (WIRE_CODER bytes) -> `StageOutputs(documents, dead
     letters)`, each carrying its message's receipt (`source.receipt`) for `AcknowledgeReceipts`."""
 
-    def __init__(self, max_document_bytes: int):
+    def __init__(self, max_document_bytes: int, max_json_depth: Optional[int] = None):
         super().__init__()
         self._max_document_bytes = max_document_bytes
+        self._max_json_depth = max_json_depth
 
     def expand(self, encoded):
         return (
             encoded
             | 'AsDeliveries' >> beam.Map(lambda data: _as_delivery(WIRE_CODER.decode(data)))
-            | 'ParseMessages' >> ApplyStage(ParseMessageFn(self._max_document_bytes), STAGE))
+            | 'ParseMessages' >> ApplyStage(
+                ParseMessageFn(self._max_document_bytes, self._max_json_depth), STAGE))
 
 
 class PublishConfirmedFn(beam.DoFn):

@@ -64,6 +64,20 @@ def test_poison_messages_become_dead_letters_with_their_bytes(data, attributes, 
         assert letter.original_bytes == len(data)
 
 
+@pytest.mark.parametrize('body,reason', [
+    (b'{"id": "deep", "text": "Mines.", "extra": ' + b'[' * 500 + b']' * 500 + b'}',
+     'too_deeply_nested'),
+    (b'[' * 100_000 + b']' * 100_000, 'too_deeply_nested'),
+    (b'{"id": ' + b'7' * 5000 + b', "text": "Mines."}', 'number_too_long'),
+    (b'{"id": "s", "text": "Deminers \\ud800 cleared a field."}', 'invalid_unicode'),
+    (b'{"url": "http://[oops", "text": "Mines."}', 'bad_url'),
+])
+def test_hostile_json_bodies_are_dead_letters_as_jsonl_lines_are(body, reason):
+    doc, letter = message_to_document(body, {'content_type': 'application/json'}, 'm7', CAP,
+                                      max_json_depth=32)
+    assert doc is None and (letter.stage, letter.reason) == ('read', reason)
+
+
 def _enriched(**changes):
     doc = Document(
         id='abc', source=SourceRef('pubsub', 's1', outlet='News.Az'), text='Mine maps were asked.',
