@@ -55,16 +55,18 @@ def default_rules_path():
 def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
     """Parse and validate a cleaning rules file (default: the built-in one).
 
-    Raises ValueError naming the rule and what is wrong with it.
+    Raises ValueError naming the file, the rule and what is wrong with it (and the pattern, when it
+    does not compile).
     """
-    with open(path or default_rules_path(), encoding='utf-8') as handle:
+    path = path or default_rules_path()
+    with open(path, encoding='utf-8') as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict) or not isinstance(data.get('rules'), list):
         raise ValueError(f'{path}: expected a mapping with a "rules" list')
     rules, seen = [], set()
     for index, item in enumerate(data['rules']):
         rule_id = item.get('id') if isinstance(item, dict) else None
-        where = f'rule {index} ({rule_id or "no id"})'
+        where = f'{path}: rule {index} ({rule_id or "no id"})'
         if not rule_id or rule_id in seen:
             raise ValueError(f'{where}: each rule needs a unique "id"')
         seen.add(rule_id)
@@ -85,7 +87,7 @@ def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
         try:
             compiled = rule.compile()
         except re.error as error:
-            raise ValueError(f'{where}: pattern does not compile: {error}') from error
+            raise ValueError(f'{where}: pattern {pattern!r} does not compile: {error}') from error
         unknown = set(compiled.groupindex) - set(CAPTURE_NAMES)
         if unknown:
             raise ValueError(f'{where}: named groups must be among {CAPTURE_NAMES}, got {unknown}')
@@ -100,6 +102,12 @@ class CleanedText:
     captured: tuple[tuple[str, str], ...]
 
 
+# Passes over the rules until nothing more comes off: a removal can expose more chrome (a header
+# stripped from the first line leaves another header). Real pages need two or three; the cap keeps a
+# crafted text of thousands of nested headers to a few linear passes instead of one pass per header.
+MAX_PASSES = 8
+
+
 class Cleaner:
     """Compiled rules; build once (per DoFn `setup`), call per document."""
 
@@ -110,10 +118,9 @@ class Cleaner:
         lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
         removed: list[Removal] = []
         captured: list[tuple[str, str]] = []
-        # Passes until nothing more comes off (a removal can expose more chrome: a second signature
-        # line becomes the last line), so cleaning cleaned text changes nothing. Each pass that goes
-        # on has removed something, so this ends.
-        while True:
+        # Idempotent (cleaning cleaned text changes nothing) unless chrome is nested deeper than
+        # MAX_PASSES; stacked chrome at an edge (three signature lines) goes in one pass.
+        for _ in range(MAX_PASSES):
             count = len(removed)
             for rule, regex in self._rules:
                 if only_rule is not None and rule.id != only_rule:
@@ -126,11 +133,11 @@ class Cleaner:
 
 
 def _candidate_indexes(where: str, lines: list[str]) -> list[int]:
+    """Indexes of the non-empty lines a rule looks at, in the order it looks at them: every line, or
+    the first (last) line and, once that one is removed, the next one inwards."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    if where == 'first_line':
-        return filled[:1]
     if where == 'last_line':
-        return filled[-1:]
+        filled.reverse()
     return filled
 
 
@@ -142,8 +149,9 @@ def _capture(match: re.Match, captured: list) -> None:
 
 def _apply(rule, regex, lines, removed, captured) -> list[str]:
     indexes = _candidate_indexes(rule.where, lines)
+    edge = rule.where != 'any'
     if rule.kind == 'cut_to_end':
-        for i in indexes:
+        for i in indexes[:1] if edge else indexes:
             match = regex.fullmatch(lines[i].strip())
             if match:
                 _capture(match, captured)
@@ -151,7 +159,7 @@ def _apply(rule, regex, lines, removed, captured) -> list[str]:
                 return lines[:i]
         return lines
     if rule.kind == 'drop_repeated_block':
-        return _drop_repeated_blocks(rule, regex, indexes, lines, removed)
+        return _drop_repeated_blocks(rule, regex, indexes[:1] if edge else indexes, lines, removed)
     if rule.kind == 'drop_line':
         drop = set()
         for i in indexes:
@@ -160,9 +168,11 @@ def _apply(rule, regex, lines, removed, captured) -> list[str]:
                 _capture(match, captured)
                 removed.append(Removal(rule.id, lines[i].strip()))
                 drop.add(i)
-        return [line for i, line in enumerate(lines) if i not in drop]
+            elif edge:  # the edge line is not chrome: the lines inside it are text
+                break
+        return [line for i, line in enumerate(lines) if i not in drop] if drop else lines
     # strip_inline
-    out = list(lines)
+    out, emptied = list(lines), set()
     for i in indexes:
         pieces, last = [], 0
         for match in regex.finditer(out[i]):
@@ -175,8 +185,12 @@ def _apply(rule, regex, lines, removed, captured) -> list[str]:
         if pieces:
             pieces.append(out[i][last:])
             out[i] = _join_around_removal(pieces)
-    return [line for i, line in enumerate(out) if i not in indexes or line.strip() or
-            not lines[i].strip()]
+            if not out[i].strip():
+                emptied.add(i)
+                continue  # an edge line that was all chrome: the next line is now the edge
+        if edge:
+            break
+    return [line for i, line in enumerate(out) if i not in emptied] if emptied else out
 
 
 # Five lines in a row, each seen before: a template rendering the body twice. Shorter runs occur in
@@ -208,12 +222,13 @@ def _drop_repeated_blocks(rule, regex, indexes, lines, removed) -> list[str]:
 
 def _join_around_removal(pieces: list[str]) -> str:
     """Join what surrounded removed spans with one space where both sides had text."""
-    text = pieces[0]
+    joined, tail = [pieces[0]], pieces[0][-1:]  # tail: the last character joined so far
     for piece in pieces[1:]:
-        if text and piece and not text[-1].isspace() and not piece[0].isspace():
-            text += ' '
-        text += piece
-    return re.sub(r'[ \t]{2,}', ' ', text).strip()
+        if tail and piece and not tail.isspace() and not piece[0].isspace():
+            joined.append(' ')
+        joined.append(piece)
+        tail = piece[-1:] or tail
+    return re.sub(r'[ \t]{2,}', ' ', ''.join(joined)).strip()
 
 
 def _tidy(text: str) -> str:

@@ -24,10 +24,15 @@ from newswire.transforms.records import Dateline, Document
 
 STAGE = 'metadata'
 
-_OFFSET = re.compile(r'\(?\s*(?:UTC|GMT)\s*([+−–-])\s*(\d{1,2}):?(\d{2})\s*\)?', re.IGNORECASE)
+# The "(" is only looked for right before "UTC": an optional `\(?\s*` in front would let every space
+# of a long run start a scan of the whole run (quadratic).
+_OFFSET = re.compile(r'(?:\(\s*+)?(?:UTC|GMT)\s*+([+−–-])\s*+(\d{1,2}):?(\d{2})\s*+\)?', re.IGNORECASE)
 _HAS_TIME = re.compile(r'\d{1,2}:\d{2}')
 _DATE_ONLY = re.compile(r'^\s*(\d{4})-(\d{2})-(\d{2})\s*$')
 _SENTENCE_END = ('.', '!', '?', ',', ';', ':')
+# The longest published value read as a date ("Tuesday, 14 November 2023 10:00:00 (UTC+04:00)" is 47
+# characters); a longer one is not a date, and dateutil's time grows faster than its length.
+MAX_DATE_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class MetadataRules:
     attributions: tuple[PatternRule, ...]
     datelines: tuple[PatternRule, ...]
     title_max_chars: int
+    lead_max_chars: int = 2000
     examples: tuple[tuple[str, str, dict], ...] = ()  # (section, text, expected fields)
 
 
@@ -50,8 +56,15 @@ def default_rules_path():
 
 
 def load_metadata_rules(path=None) -> MetadataRules:
-    with open(path or default_rules_path(), encoding='utf-8') as handle:
+    """Parse and validate a metadata rules file (default: the built-in one).
+
+    Raises ValueError naming the file, the rule and its pattern when a pattern does not compile.
+    """
+    path = path or default_rules_path()
+    with open(path, encoding='utf-8') as handle:
         data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a mapping with "attributions" and "datelines" lists')
     examples = []
     sections = {}
     for section in ('attributions', 'datelines'):
@@ -61,14 +74,16 @@ def load_metadata_rules(path=None) -> MetadataRules:
             try:
                 re.compile(rule.pattern)
             except re.error as error:
-                raise ValueError(f'{section} rule {rule.id}: pattern does not compile: {error}') from error
+                raise ValueError(f'{path}: {section} rule {rule.id}: pattern {rule.pattern!r} does not '
+                                 f'compile: {error}') from error
             rules.append(rule)
             for example in item.get('examples') or ():
                 expected = {k: v for k, v in example.items() if k != 'text'}
                 examples.append((section, example['text'], expected))
         sections[section] = tuple(rules)
     return MetadataRules(sections['attributions'], sections['datelines'],
-                         int((data.get('title') or {}).get('max_chars', 200)), tuple(examples))
+                         int((data.get('title') or {}).get('max_chars', 200)),
+                         int((data.get('lead') or {}).get('max_chars', 2000)), tuple(examples))
 
 
 def parse_published(value: str) -> Optional[tuple[str, int]]:
@@ -80,7 +95,7 @@ def parse_published(value: str) -> Optional[tuple[str, int]]:
     from dateutil import parser as date_parser
 
     text = value.strip()
-    if not text:
+    if not text or len(text) > MAX_DATE_CHARS:
         return None
     date_only = _DATE_ONLY.match(text)
     if date_only:
@@ -132,7 +147,8 @@ class MetadataExtractor:
         self._datelines = [(r, re.compile(r.pattern)) for r in rules.datelines]
 
     def outlet_from_text(self, text: str) -> Optional[str]:
-        lead = text.split('\n\n', 1)[0]
+        # The lead is where wires attribute; capped so a page-long first paragraph costs no more.
+        lead = text[:self._rules.lead_max_chars].split('\n\n', 1)[0]
         for rule, regex in self._attributions:
             match = regex.search(lead if rule.where == 'lead' else text)
             if match:
