@@ -33,6 +33,7 @@ CAPTURE_NAMES = ('outlet', 'published')
 class RuleExample:
     text: str
     removed: tuple[str, ...]
+    language: str = 'en'
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
         rule = CleaningRule(
             id=rule_id, kind=item['kind'], pattern=pattern, where=item.get('where', 'any'),
             case_sensitive=bool(item.get('case_sensitive', False)),
-            examples=tuple(RuleExample(e['text'], tuple(e.get('removed') or ()))
+            examples=tuple(RuleExample(e['text'], tuple(e.get('removed') or ()),
+                                       e.get('language', 'en'))
                            for e in item.get('examples') or ()))
         try:
             compiled = rule.compile()
