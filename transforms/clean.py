@@ -117,7 +117,7 @@ class Cleaner:
         self._rules = [(rule, rule.compile()) for rule in rules]
 
     def clean(self, text: str, only_rule: Optional[str] = None) -> CleanedText:
-        lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
+        view = _Lines(text.replace('\r\n', '\n').replace('\r', '\n').split('\n'))
         removed: list[Removal] = []
         captured: list[tuple[str, str]] = []
         # Idempotent (cleaning cleaned text changes nothing) unless chrome is nested deeper than
@@ -127,20 +127,29 @@ class Cleaner:
             for rule, regex in self._rules:
                 if only_rule is not None and rule.id != only_rule:
                     continue
-                lines = _apply(rule, regex, lines, removed, captured)
+                _apply(rule, regex, view, removed, captured)
             if len(removed) == count:
                 break
-            lines = _tidy('\n'.join(lines)).split('\n')
-        return CleanedText(_tidy('\n'.join(lines)), tuple(removed), tuple(captured))
+            view.set(_tidy('\n'.join(view.lines)).split('\n'))
+        return CleanedText(_tidy('\n'.join(view.lines)), tuple(removed), tuple(captured))
 
 
-def _candidate_indexes(where: str, lines: list[str]) -> list[int]:
-    """Indexes of the non-empty lines a rule looks at, in the order it looks at them: every line, or
-    the first (last) line and, once that one is removed, the next one inwards."""
-    filled = [i for i, line in enumerate(lines) if line.strip()]
-    if where == 'last_line':
-        filled.reverse()
-    return filled
+class _Lines:
+    """A text's lines, their stripped forms and the indexes of the non-empty ones: computed when the
+    lines change and shared by the rules in between (most rules change nothing)."""
+
+    def __init__(self, lines: list[str]):
+        self.set(lines)
+
+    def set(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.stripped = [line.strip() for line in lines]
+        self.filled = [i for i, line in enumerate(self.stripped) if line]
+
+    def candidates(self, where: str):
+        """Indexes of the non-empty lines a rule looks at, in the order it looks at them: every
+        line, or the first (last) line and, once that one is removed, the next one inwards."""
+        return reversed(self.filled) if where == 'last_line' else iter(self.filled)
 
 
 def _capture(match: re.Match, captured: list) -> None:
@@ -149,50 +158,61 @@ def _capture(match: re.Match, captured: list) -> None:
             captured.append((name, value.strip()))
 
 
-def _apply(rule, regex, lines, removed, captured) -> list[str]:
-    indexes = _candidate_indexes(rule.where, lines)
+def _apply(rule, regex, view: _Lines, removed, captured) -> None:
+    lines, stripped = view.lines, view.stripped
+    indexes = view.candidates(rule.where)
     edge = rule.where != 'any'
     if rule.kind == 'cut_to_end':
-        for i in indexes[:1] if edge else indexes:
-            match = regex.fullmatch(lines[i].strip())
+        for i in indexes:
+            match = regex.fullmatch(stripped[i])
             if match:
                 _capture(match, captured)
                 removed.append(Removal(rule.id, '\n'.join(lines[i:]).strip()))
-                return lines[:i]
-        return lines
+                view.set(lines[:i])
+                return
+            if edge:
+                return
+        return
     if rule.kind == 'drop_repeated_block':
-        return _drop_repeated_blocks(rule, regex, indexes[:1] if edge else indexes, lines, removed)
+        kept = _drop_repeated_blocks(rule, regex, list(indexes)[:1] if edge else view.filled, lines,
+                                     removed)
+        if kept is not lines:
+            view.set(kept)
+        return
     if rule.kind == 'drop_line':
-        drop = set()
+        fullmatch, drop = regex.fullmatch, set()
         for i in indexes:
-            match = regex.fullmatch(lines[i].strip())
+            match = fullmatch(stripped[i])
             if match:
                 _capture(match, captured)
-                removed.append(Removal(rule.id, lines[i].strip()))
+                removed.append(Removal(rule.id, stripped[i]))
                 drop.add(i)
             elif edge:  # the edge line is not chrome: the lines inside it are text
                 break
-        return [line for i, line in enumerate(lines) if i not in drop] if drop else lines
+        if drop:
+            view.set([line for i, line in enumerate(lines) if i not in drop])
+        return
     # strip_inline
-    out, emptied = list(lines), set()
+    changed, emptied = {}, set()
     for i in indexes:
         pieces, last = [], 0
-        for match in regex.finditer(out[i]):
+        for match in regex.finditer(lines[i]):
             if match.end() == match.start():
                 continue
             _capture(match, captured)
             removed.append(Removal(rule.id, match.group(0).strip()))
-            pieces.append(out[i][last:match.start()])
+            pieces.append(lines[i][last:match.start()])
             last = match.end()
         if pieces:
-            pieces.append(out[i][last:])
-            out[i] = _join_around_removal(pieces)
-            if not out[i].strip():
+            pieces.append(lines[i][last:])
+            changed[i] = _join_around_removal(pieces)
+            if not changed[i].strip():
                 emptied.add(i)
                 continue  # an edge line that was all chrome: the next line is now the edge
         if edge:
             break
-    return [line for i, line in enumerate(out) if i not in emptied] if emptied else out
+    if changed:
+        view.set([changed.get(i, line) for i, line in enumerate(lines) if i not in emptied])
 
 
 # Five lines in a row, each seen before: a template rendering the body twice. Shorter runs occur in
@@ -219,7 +239,7 @@ def _drop_repeated_blocks(rule, regex, indexes, lines, removed) -> list[str]:
             close_run()
         seen.add(line)
     close_run()
-    return [line for i, line in enumerate(lines) if i not in drop]
+    return [line for i, line in enumerate(lines) if i not in drop] if drop else lines
 
 
 def _join_around_removal(pieces: list[str]) -> str:
