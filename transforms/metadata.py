@@ -2,8 +2,9 @@
 
 Facts come from three places, strongest first: what the source itself said (a JSONL record's fields,
 a page's metadata), what cleaning captured from the chrome it removed (a "date 2023-11-14" header, a
-"News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.").
-The rules for the last live in `rules/metadata.yaml`.
+"News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.",
+"БАКУ, 14 ноября. /Trend/"). The rules for the last live in `rules/metadata.yaml`, with the month names
+of the region's languages that datelines use.
 """
 
 from __future__ import annotations
