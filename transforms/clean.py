@@ -33,6 +33,7 @@ CAPTURE_NAMES = ('outlet', 'published')
 class RuleExample:
     text: str
     removed: tuple[str, ...]
+    language: str = 'en'
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,18 @@ def default_rules_path():
 def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
     """Parse and validate a cleaning rules file (default: the built-in one).
 
-    Raises ValueError naming the rule and what is wrong with it.
+    Raises ValueError naming the file, the rule and what is wrong with it (and the pattern, when it
+    does not compile).
     """
-    with open(path or default_rules_path(), encoding='utf-8') as handle:
+    path = path or default_rules_path()
+    with open(path, encoding='utf-8') as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict) or not isinstance(data.get('rules'), list):
         raise ValueError(f'{path}: expected a mapping with a "rules" list')
     rules, seen = [], set()
     for index, item in enumerate(data['rules']):
         rule_id = item.get('id') if isinstance(item, dict) else None
-        where = f'rule {index} ({rule_id or "no id"})'
+        where = f'{path}: rule {index} ({rule_id or "no id"})'
         if not rule_id or rule_id in seen:
             raise ValueError(f'{where}: each rule needs a unique "id"')
         seen.add(rule_id)
@@ -80,12 +83,13 @@ def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
         rule = CleaningRule(
             id=rule_id, kind=item['kind'], pattern=pattern, where=item.get('where', 'any'),
             case_sensitive=bool(item.get('case_sensitive', False)),
-            examples=tuple(RuleExample(e['text'], tuple(e.get('removed') or ()))
+            examples=tuple(RuleExample(e['text'], tuple(e.get('removed') or ()),
+                                       e.get('language', 'en'))
                            for e in item.get('examples') or ()))
         try:
             compiled = rule.compile()
         except re.error as error:
-            raise ValueError(f'{where}: pattern does not compile: {error}') from error
+            raise ValueError(f'{where}: pattern {pattern!r} does not compile: {error}') from error
         unknown = set(compiled.groupindex) - set(CAPTURE_NAMES)
         if unknown:
             raise ValueError(f'{where}: named groups must be among {CAPTURE_NAMES}, got {unknown}')
@@ -100,6 +104,12 @@ class CleanedText:
     captured: tuple[tuple[str, str], ...]
 
 
+# Passes over the rules until nothing more comes off: a removal can expose more chrome (a header
+# stripped from the first line leaves another header). Real pages need two or three; the cap keeps a
+# crafted text of thousands of nested headers to a few linear passes instead of one pass per header.
+MAX_PASSES = 8
+
+
 class Cleaner:
     """Compiled rules; build once (per DoFn `setup`), call per document."""
 
@@ -107,31 +117,39 @@ class Cleaner:
         self._rules = [(rule, rule.compile()) for rule in rules]
 
     def clean(self, text: str, only_rule: Optional[str] = None) -> CleanedText:
-        lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
+        view = _Lines(text.replace('\r\n', '\n').replace('\r', '\n').split('\n'))
         removed: list[Removal] = []
         captured: list[tuple[str, str]] = []
-        # Passes until nothing more comes off (a removal can expose more chrome: a second signature
-        # line becomes the last line), so cleaning cleaned text changes nothing. Each pass that goes
-        # on has removed something, so this ends.
-        while True:
+        # Idempotent (cleaning cleaned text changes nothing) unless chrome is nested deeper than
+        # MAX_PASSES; stacked chrome at an edge (three signature lines) goes in one pass.
+        for _ in range(MAX_PASSES):
             count = len(removed)
             for rule, regex in self._rules:
                 if only_rule is not None and rule.id != only_rule:
                     continue
-                lines = _apply(rule, regex, lines, removed, captured)
+                _apply(rule, regex, view, removed, captured)
             if len(removed) == count:
                 break
-            lines = _tidy('\n'.join(lines)).split('\n')
-        return CleanedText(_tidy('\n'.join(lines)), tuple(removed), tuple(captured))
+            view.set(_tidy('\n'.join(view.lines)).split('\n'))
+        return CleanedText(_tidy('\n'.join(view.lines)), tuple(removed), tuple(captured))
 
 
-def _candidate_indexes(where: str, lines: list[str]) -> list[int]:
-    filled = [i for i, line in enumerate(lines) if line.strip()]
-    if where == 'first_line':
-        return filled[:1]
-    if where == 'last_line':
-        return filled[-1:]
-    return filled
+class _Lines:
+    """A text's lines, their stripped forms and the indexes of the non-empty ones: computed when the
+    lines change and shared by the rules in between (most rules change nothing)."""
+
+    def __init__(self, lines: list[str]):
+        self.set(lines)
+
+    def set(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.stripped = [line.strip() for line in lines]
+        self.filled = [i for i, line in enumerate(self.stripped) if line]
+
+    def candidates(self, where: str):
+        """Indexes of the non-empty lines a rule looks at, in the order it looks at them: every
+        line, or the first (last) line and, once that one is removed, the next one inwards."""
+        return reversed(self.filled) if where == 'last_line' else iter(self.filled)
 
 
 def _capture(match: re.Match, captured: list) -> None:
@@ -140,43 +158,61 @@ def _capture(match: re.Match, captured: list) -> None:
             captured.append((name, value.strip()))
 
 
-def _apply(rule, regex, lines, removed, captured) -> list[str]:
-    indexes = _candidate_indexes(rule.where, lines)
+def _apply(rule, regex, view: _Lines, removed, captured) -> None:
+    lines, stripped = view.lines, view.stripped
+    indexes = view.candidates(rule.where)
+    edge = rule.where != 'any'
     if rule.kind == 'cut_to_end':
         for i in indexes:
-            match = regex.fullmatch(lines[i].strip())
+            match = regex.fullmatch(stripped[i])
             if match:
                 _capture(match, captured)
                 removed.append(Removal(rule.id, '\n'.join(lines[i:]).strip()))
-                return lines[:i]
-        return lines
+                view.set(lines[:i])
+                return
+            if edge:
+                return
+        return
     if rule.kind == 'drop_repeated_block':
-        return _drop_repeated_blocks(rule, regex, indexes, lines, removed)
+        kept = _drop_repeated_blocks(rule, regex, list(indexes)[:1] if edge else view.filled, lines,
+                                     removed)
+        if kept is not lines:
+            view.set(kept)
+        return
     if rule.kind == 'drop_line':
-        drop = set()
+        fullmatch, drop = regex.fullmatch, set()
         for i in indexes:
-            match = regex.fullmatch(lines[i].strip())
+            match = fullmatch(stripped[i])
             if match:
                 _capture(match, captured)
-                removed.append(Removal(rule.id, lines[i].strip()))
+                removed.append(Removal(rule.id, stripped[i]))
                 drop.add(i)
-        return [line for i, line in enumerate(lines) if i not in drop]
+            elif edge:  # the edge line is not chrome: the lines inside it are text
+                break
+        if drop:
+            view.set([line for i, line in enumerate(lines) if i not in drop])
+        return
     # strip_inline
-    out = list(lines)
+    changed, emptied = {}, set()
     for i in indexes:
         pieces, last = [], 0
-        for match in regex.finditer(out[i]):
+        for match in regex.finditer(lines[i]):
             if match.end() == match.start():
                 continue
             _capture(match, captured)
             removed.append(Removal(rule.id, match.group(0).strip()))
-            pieces.append(out[i][last:match.start()])
+            pieces.append(lines[i][last:match.start()])
             last = match.end()
         if pieces:
-            pieces.append(out[i][last:])
-            out[i] = _join_around_removal(pieces)
-    return [line for i, line in enumerate(out) if i not in indexes or line.strip() or
-            not lines[i].strip()]
+            pieces.append(lines[i][last:])
+            changed[i] = _join_around_removal(pieces)
+            if not changed[i].strip():
+                emptied.add(i)
+                continue  # an edge line that was all chrome: the next line is now the edge
+        if edge:
+            break
+    if changed:
+        view.set([changed.get(i, line) for i, line in enumerate(lines) if i not in emptied])
 
 
 # Five lines in a row, each seen before: a template rendering the body twice. Shorter runs occur in
@@ -203,17 +239,18 @@ def _drop_repeated_blocks(rule, regex, indexes, lines, removed) -> list[str]:
             close_run()
         seen.add(line)
     close_run()
-    return [line for i, line in enumerate(lines) if i not in drop]
+    return [line for i, line in enumerate(lines) if i not in drop] if drop else lines
 
 
 def _join_around_removal(pieces: list[str]) -> str:
     """Join what surrounded removed spans with one space where both sides had text."""
-    text = pieces[0]
+    joined, tail = [pieces[0]], pieces[0][-1:]  # tail: the last character joined so far
     for piece in pieces[1:]:
-        if text and piece and not text[-1].isspace() and not piece[0].isspace():
-            text += ' '
-        text += piece
-    return re.sub(r'[ \t]{2,}', ' ', text).strip()
+        if tail and piece and not tail.isspace() and not piece[0].isspace():
+            joined.append(' ')
+        joined.append(piece)
+        tail = piece[-1:] or tail
+    return re.sub(r'[ \t]{2,}', ' ', ''.join(joined)).strip()
 
 
 def _tidy(text: str) -> str:

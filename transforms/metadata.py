@@ -2,8 +2,9 @@
 
 Facts come from three places, strongest first: what the source itself said (a JSONL record's fields,
 a page's metadata), what cleaning captured from the chrome it removed (a "date 2023-11-14" header, a
-"News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.").
-The rules for the last live in `rules/metadata.yaml`.
+"News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.",
+"БАКУ, 14 ноября. /Trend/"). The rules for the last live in `rules/metadata.yaml`, with the month names
+of the region's languages that datelines use.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import email.utils
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 import yaml
@@ -24,10 +25,18 @@ from newswire.transforms.records import Dateline, Document
 
 STAGE = 'metadata'
 
-_OFFSET = re.compile(r'\(?\s*(?:UTC|GMT)\s*([+−–-])\s*(\d{1,2}):?(\d{2})\s*\)?', re.IGNORECASE)
+# The "(" is only looked for right before "UTC": an optional `\(?\s*` in front would let every space
+# of a long run start a scan of the whole run (quadratic).
+_OFFSET = re.compile(r'(?:\(\s*+)?(?:UTC|GMT)\s*+([+−–-])\s*+(\d{1,2}):?(\d{2})\s*+\)?', re.IGNORECASE)
 _HAS_TIME = re.compile(r'\d{1,2}:\d{2}')
 _DATE_ONLY = re.compile(r'^\s*(\d{4})-(\d{2})-(\d{2})\s*$')
 _SENTENCE_END = ('.', '!', '?', ',', ';', ':')
+# The longest published value read as a date ("Tuesday, 14 November 2023 10:00:00 (UTC+04:00)" is 47
+# characters); a longer one is not a date, and dateutil's time grows faster than its length.
+MAX_DATE_CHARS = 100
+MONTHS = ('January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September',
+          'October', 'November', 'December')
+GROUPS = {'attributions': {'outlet'}, 'datelines': {'place', 'month', 'day', 'year', 'outlet'}}
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,21 @@ class MetadataRules:
     attributions: tuple[PatternRule, ...]
     datelines: tuple[PatternRule, ...]
     title_max_chars: int
+    lead_max_chars: int = 2000
     examples: tuple[tuple[str, str, dict], ...] = ()  # (section, text, expected fields)
+    months: tuple[tuple[str, str], ...] = ()  # (a month name in another language, English name)
+    outlet_names: tuple[tuple[str, str], ...] = ()  # (a spelling datelines use, the outlet's name)
+
+
+class DatelineMatch(NamedTuple):
+    dateline: Optional[Dateline]
+    outlet: Optional[str] = None  # the outlet the dateline names ("/Trend/")
+    published: Optional[str] = None  # ISO date, when the dateline gives the year
+
+
+def _fold(word: str) -> str:
+    """Case-free key of a name: Turkish dotless and dotted i ("KASIM", "Kasım") fold alike."""
+    return word.casefold().replace('\u0307', '').replace('ı', 'i')
 
 
 def default_rules_path():
@@ -50,8 +73,15 @@ def default_rules_path():
 
 
 def load_metadata_rules(path=None) -> MetadataRules:
-    with open(path or default_rules_path(), encoding='utf-8') as handle:
+    """Parse and validate a metadata rules file (default: the built-in one).
+
+    Raises ValueError naming the file, the rule and its pattern when a pattern does not compile.
+    """
+    path = path or default_rules_path()
+    with open(path, encoding='utf-8') as handle:
         data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a mapping with "attributions" and "datelines" lists')
     examples = []
     sections = {}
     for section in ('attributions', 'datelines'):
@@ -59,16 +89,29 @@ def load_metadata_rules(path=None) -> MetadataRules:
         for item in data.get(section) or ():
             rule = PatternRule(item['id'], item['pattern'], item.get('where', 'any'))
             try:
-                re.compile(rule.pattern)
+                compiled = re.compile(rule.pattern)
             except re.error as error:
-                raise ValueError(f'{section} rule {rule.id}: pattern does not compile: {error}') from error
+                raise ValueError(f'{path}: {section} rule {rule.id}: pattern {rule.pattern!r} does not '
+                                 f'compile: {error}') from error
+            unknown = set(compiled.groupindex) - GROUPS[section]
+            if unknown:
+                raise ValueError(f'{path}: {section} rule {rule.id}: named groups must be among '
+                                 f'{sorted(GROUPS[section])}, got {sorted(unknown)}')
             rules.append(rule)
             for example in item.get('examples') or ():
                 expected = {k: v for k, v in example.items() if k != 'text'}
                 examples.append((section, example['text'], expected))
         sections[section] = tuple(rules)
+    months = []
+    for english, forms in (data.get('months') or {}).items():
+        if english not in MONTHS:
+            raise ValueError(f'{path}: months: expected an English month name, got {english!r}')
+        months += [(_fold(str(form)), english) for form in forms]
+    outlet_names = [(_fold(str(k)), str(v)) for k, v in (data.get('outlets') or {}).items()]
     return MetadataRules(sections['attributions'], sections['datelines'],
-                         int((data.get('title') or {}).get('max_chars', 200)), tuple(examples))
+                         int((data.get('title') or {}).get('max_chars', 200)),
+                         int((data.get('lead') or {}).get('max_chars', 2000)), tuple(examples),
+                         tuple(months), tuple(outlet_names))
 
 
 def parse_published(value: str) -> Optional[tuple[str, int]]:
@@ -80,7 +123,7 @@ def parse_published(value: str) -> Optional[tuple[str, int]]:
     from dateutil import parser as date_parser
 
     text = value.strip()
-    if not text:
+    if not text or len(text) > MAX_DATE_CHARS:
         return None
     date_only = _DATE_ONLY.match(text)
     if date_only:
@@ -123,6 +166,16 @@ def split_title(text: str, max_chars: int) -> tuple[Optional[str], str]:
     return head, rest.strip()
 
 
+def _date(year: Optional[str], month: Optional[str], day: Optional[int]) -> Optional[str]:
+    """ISO date of a dateline that gives year, English month name and day; None otherwise."""
+    if not (year and day and month in MONTHS):
+        return None
+    try:
+        return dt.date(int(year), MONTHS.index(month) + 1, day).isoformat()
+    except ValueError:  # "31 февраля"
+        return None
+
+
 class MetadataExtractor:
     """Compiled metadata rules; build once, call per document."""
 
@@ -130,25 +183,39 @@ class MetadataExtractor:
         self._rules = rules
         self._attributions = [(r, re.compile(r.pattern, re.MULTILINE)) for r in rules.attributions]
         self._datelines = [(r, re.compile(r.pattern)) for r in rules.datelines]
+        self._months = dict(rules.months)
+        self._outlet_names = dict(rules.outlet_names)
 
     def outlet_from_text(self, text: str) -> Optional[str]:
-        lead = text.split('\n\n', 1)[0]
+        # The lead is where wires attribute; capped so a page-long first paragraph costs no more.
+        lead = text[:self._rules.lead_max_chars].split('\n\n', 1)[0]
         for rule, regex in self._attributions:
             match = regex.search(lead if rule.where == 'lead' else text)
             if match:
                 return match.group('outlet')
         return None
 
-    def dateline(self, text: str) -> tuple[Optional[Dateline], Optional[str]]:
-        """(dateline, outlet named in it) of a text that starts with one."""
+    def dateline(self, text: str) -> DatelineMatch:
+        """The dateline a text starts with, the outlet it names and the date when it gives the year.
+
+        Months in other languages come out as the English name ("БАКУ, 14 ноября 2023 года. /Trend/"
+        -> place БАКУ, month November, day 14, outlet Trend, published 2023-11-14), so consumers of
+        `dateline.month` keep one vocabulary; outlet spellings in other scripts ("/АПА/") come out as
+        the outlet's own name (APA).
+        """
         for _, regex in self._datelines:
             match = regex.match(text)
             if match:
                 fields = match.groupdict()
-                day = fields.get('day')
-                return (Dateline(place=fields['place'].strip(), month=fields.get('month'),
-                                 day=int(day) if day else None), fields.get('outlet'))
-        return None, None
+                month = fields.get('month')
+                month = self._months.get(_fold(month), month) if month else None
+                day = int(fields['day']) if fields.get('day') else None
+                outlet = fields.get('outlet')
+                if outlet:
+                    outlet = self._outlet_names.get(_fold(outlet.strip()), outlet.strip())
+                return DatelineMatch(Dateline(place=fields['place'].strip(), month=month, day=day),
+                                     outlet, _date(fields.get('year'), month, day))
+        return DatelineMatch(None)
 
     def extract(self, doc: Document) -> Document:
         title, text = doc.title, doc.text
@@ -157,12 +224,14 @@ class MetadataExtractor:
         captured = dict()
         for name, value in doc.captured:
             captured.setdefault(name, []).append(value)
-        dateline, dateline_outlet = self.dateline(text)
+        dateline, dateline_outlet, dateline_date = self.dateline(text)
         outlet = (doc.source.outlet or next(iter(captured.get('outlet', ())), None)
                   or self.outlet_from_text(text) or dateline_outlet)
         # The source's own date wins when it parses; otherwise the most precise one cleaning captured.
         source_date = parse_published(doc.published_at) if doc.published_at else None
         captured_dates = [p for p in map(parse_published, captured.get('published', ())) if p]
+        if dateline_date:  # a dateline's date is the weakest: the page's own header says more
+            captured_dates.append((dateline_date, 1))
         extra = doc.extra
         if doc.published_at and source_date is None:
             extra = {**extra, 'published_raw': doc.published_at}

@@ -96,8 +96,10 @@ def test_cleaning_is_idempotent_on_seeds(path):
 def test_bad_rules_file_is_refused_with_the_rule_named(tmp_path):
     bad = tmp_path / 'rules.yaml'
     bad.write_text('rules:\n  - id: broken\n    kind: drop_line\n    pattern: "(unclosed"\n')
-    with pytest.raises(ValueError, match='broken'):
+    with pytest.raises(ValueError) as error:
         load_cleaning_rules(bad)
+    assert str(bad) in str(error.value) and 'broken' in str(error.value)
+    assert "'(unclosed'" in str(error.value)
     bad.write_text('rules:\n  - id: odd\n    kind: delete_everything\n    pattern: "x"\n')
     with pytest.raises(ValueError, match='kind'):
         load_cleaning_rules(bad)
@@ -119,3 +121,38 @@ def test_clean_transform_routes_empty_results_to_dead_letters():
                     equal_to([('a', 'Body sentence stays here.')]), label='good')
         assert_that(dead | 'Reasons' >> beam.Map(lambda d: (d.source.id, d.stage, d.reason)),
                     equal_to([('x.txt', 'clean', 'empty_after_cleaning')]), label='dead')
+
+
+REGIONAL = ('ru', 'az', 'tr', 'hy', 'ka')
+REGIONAL_RULES = [rule for rule in RULES if any(e.language != 'en' for e in rule.examples)]
+
+
+def test_regional_chrome_has_examples_in_each_language():
+    assert len(REGIONAL_RULES) >= 5
+    for rule in REGIONAL_RULES:
+        languages = {e.language for e in rule.examples if e.removed}
+        assert set(REGIONAL) <= languages, (rule.id, languages)
+        assert any(not e.removed for e in rule.examples), rule.id  # and a sentence it must keep
+
+
+def test_regional_chrome_never_removes_english_text():
+    texts = [path.read_text(encoding='utf-8') for path in sorted(SEEDS.glob('*.txt'))]
+    texts += [e.text for rule in RULES for e in rule.examples if e.language == 'en']
+    texts += ['Body.\nShare\nPrint', 'Body.\nFollow us on Telegram', 'Body.\nLatest news\nOther story',
+              'Body.\n© 2023 Example. All rights reserved.']
+    cleaner = Cleaner(REGIONAL_RULES)
+    for text in texts:
+        assert cleaner.clean(text).removed == (), text
+
+
+def test_cleaning_a_regional_page_keeps_its_prose():
+    page = ('БАКУ, 14 ноября. /Trend/ Саперы обезвредили еще 30 мин в Агдамском районе.\n'
+            'Поделиться\n'
+            'Работы продолжатся до конца месяца, сообщили в агентстве.\n'
+            'Читайте также: В Баку прошла конференция\n'
+            'Подписывайтесь на наш Telegram-канал\n'
+            '© 2023 Trend. Все права защищены.\n\n'
+            'Последние новости\nКурс маната не изменился')
+    result = CLEANER.clean(page)
+    assert result.text == ('БАКУ, 14 ноября. /Trend/ Саперы обезвредили еще 30 мин в Агдамском районе.\n'
+                           'Работы продолжатся до конца месяца, сообщили в агентстве.')
