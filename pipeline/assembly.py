@@ -43,12 +43,12 @@ class EnrichDocuments(beam.PTransform):
         s = self._settings
         # Every stage after extraction stops a record after limits.stage_timeout_seconds
         # (extraction has its own limit, extract.timeout_seconds).
-        # TODO(merge): ExtractMetadata and FlagDuplicates (its Sign step) take the limit once their
-        # modules accept `timeout_seconds` (tests/pipeline/test_assembly.py marks them xfail).
+        # TODO(merge): FlagDuplicates (its Sign step) takes the limit once dedup accepts
+        # `timeout_seconds` (tests/pipeline/test_assembly.py marks it xfail).
         limit = s.stage_timeout_seconds
         extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
-        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules)
+        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules, limit)
         languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates

@@ -257,9 +257,11 @@ class ExtractMetadataFn(beam.DoFn):
 class ExtractMetadata(beam.PTransform):
     """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at, [])`."""
 
-    def __init__(self, rules: MetadataRules):
+    def __init__(self, rules: MetadataRules, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._rules = rules
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE)
+        return docs | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE,
+                                              timeout_seconds=self._timeout_seconds)

@@ -36,10 +36,6 @@ def test_extract_page_keeps_the_headline_as_title_only():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "transforms/extract.py's _TITLE_PARTS (r'\\s+[|–—-]\\s+|\\s*::\\s*') rescans a run of spaces from "
-    "each of its spaces: quadratic in a hostile <title> (issue 17 §5). Fix there, e.g. start a "
-    "separator only after a non-space: r'(?<!\\s)\\s+[|–—-]\\s+|(?<!\\s)\\s*::\\s*', then drop this mark"))
 def test_a_hostile_title_costs_linear_time():
     from tests.reliability.test_linear_rules import LIMIT_SECONDS, _cpu_seconds
 
