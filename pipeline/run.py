@@ -200,8 +200,9 @@ def streaming_pipeline(options) -> 'beam.Pipeline':
     return _streaming_job(options)[0]
 
 
-def _streaming_job(options):
-    """(pipeline, the started `LocalStream` of a local run, else None)."""
+def _streaming_job(options, check_pubsub: bool = False):
+    """(pipeline, the started `LocalStream` of a local run, else None). With `check_pubsub`, the
+    topics and subscription named are checked (`_check_pubsub`) once the options are valid."""
     import apache_beam as beam
 
     from newswire.pipeline import beam_data_plane
@@ -221,6 +222,9 @@ def _streaming_job(options):
                 raise UsageError('a local run reading --input-subscription acknowledges each '
                                  'message once its record or dead letter is published: it needs '
                                  '--output-topic and --dead-letter-topic')
+        if check_pubsub:
+            _check_pubsub(job)
+        if runner in _DIRECT_RUNNERS:
             local = local_stream_of(job, settings)
         source = select_stream_source(job, settings, local)
     except SourceError as error:
@@ -287,9 +291,7 @@ def start_streaming(argv: Sequence[str]):
     drained), whether the job was only described, and the `LocalStream` of a local run (else
     None)."""
     options = pipeline_options(argv)
-    if not only_describes_job(options):
-        _check_pubsub(options.view_as(NewswireOptions))
-    pipeline, local = _streaming_job(options)
+    pipeline, local = _streaming_job(options, check_pubsub=not only_describes_job(options))
     return pipeline.run(), only_describes_job(options), local
 
 
