@@ -36,16 +36,38 @@ STAGE = 'topics'
 _TOPIC_ID = re.compile(r'^[a-z][a-z0-9_]{0,62}$')
 
 
+ANY = 'any'  # the patterns key that applies to every language
+_LANGUAGE_KEY = re.compile(r'^(?:[a-z]{2,3}|any)$')
+# What a record whose language is `und` (or unset) gets: `any` only, or every language's patterns.
+UNKNOWN_LANGUAGE_POLICIES = ('any', 'all')
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy file that cannot be used: names the file, and the topic, language and pattern."""
+
+
+@dataclass(frozen=True)
+class Examples:
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Topic:
+    """One topic; `patterns`, `exclude` and `examples` are keyed by language code or `any`."""
+
     id: str
     label: str
     description: str
-    language: str
-    patterns: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-    positive_examples: tuple[str, ...] = ()
-    negative_examples: tuple[str, ...] = ()
+    patterns: dict[str, tuple[str, ...]]
+    exclude: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    examples: dict[str, Examples] = dataclasses.field(default_factory=dict)
+
+    def patterns_for(self, language: str) -> tuple[str, ...]:
+        return self.patterns.get(language, ()) + (self.patterns.get(ANY, ()) if language != ANY else ())
+
+    def exclude_for(self, language: str) -> tuple[str, ...]:
+        return self.exclude.get(language, ()) + (self.exclude.get(ANY, ()) if language != ANY else ())
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,12 @@ class Taxonomy:
     topics: tuple[Topic, ...]
     min_evidence: int = 1
     max_evidence: int = 10
+    unknown_language: str = 'any'
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language some topic has patterns or exclusions for, `any` excluded."""
+        return tuple(sorted({lang for t in self.topics for lang in (*t.patterns, *t.exclude)} - {ANY}))
 
 
 def default_taxonomy_path():
@@ -60,39 +88,86 @@ def default_taxonomy_path():
 
 
 def load_taxonomy(path=None) -> Taxonomy:
-    """Parse and validate a taxonomy file; ValueError names the topic and the problem."""
+    """Parse and validate a taxonomy file.
+
+    Each topic holds its patterns per language (`patterns: {en: [...], ru: [...], any: [...]}`,
+    `exclude` and `examples` likewise). A topic in the older shape, `language: CODE` with a list of
+    patterns (and `examples: {positive, negative}`), is read as that one language's patterns.
+    Raises TaxonomyError (a ValueError) naming the file, and the topic, language and pattern at fault.
+    """
     import yaml
 
-    with open(path or default_taxonomy_path(), encoding='utf-8') as handle:
-        data = yaml.safe_load(handle)
+    path = path or default_taxonomy_path()
+    try:
+        with open(path, encoding='utf-8') as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        raise TaxonomyError(f'{path}: not valid YAML: {error}') from error
     if not isinstance(data, dict) or not isinstance(data.get('topics'), list):
-        raise ValueError(f'{path}: expected a mapping with a "topics" list')
+        raise TaxonomyError(f'{path}: expected a mapping with a "topics" list, got {type(data).__name__}')
     topics, seen = [], set()
     for index, item in enumerate(data['topics']):
         topic_id = item.get('id') if isinstance(item, dict) else None
-        where = f'topic {index} ({topic_id or "no id"})'
+        where = f'{path}: topic {index} ({topic_id or "no id"})'
         if not isinstance(topic_id, str) or not _TOPIC_ID.match(topic_id) or topic_id in seen:
-            raise ValueError(f'{where}: "id" must be unique, lowercase letters, digits and _')
+            raise TaxonomyError(f'{where}: "id" must be unique, lowercase letters, digits and _')
         seen.add(topic_id)
-        patterns = tuple(item.get('patterns') or ())
-        if not patterns:
-            raise ValueError(f'{where}: needs at least one pattern')
-        for pattern in patterns + tuple(item.get('exclude') or ()):
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f'{where}: pattern {pattern!r} does not compile: {error}') from error
-        examples = item.get('examples') or {}
+        language = item.get('language') or ANY  # the older shape's one language
+        patterns = _by_language(item.get('patterns'), language, where, 'patterns')
+        if not any(patterns.values()):
+            raise TaxonomyError(f'{where}: needs at least one pattern')
+        exclude = _by_language(item.get('exclude'), language, where, 'exclude')
+        for key, rules in (('patterns', patterns), ('exclude', exclude)):
+            for lang, regexes in rules.items():
+                for pattern in regexes:
+                    try:
+                        re.compile(pattern, re.IGNORECASE)
+                    except re.error as error:
+                        raise TaxonomyError(f'{where}, language {lang}: {key} pattern {pattern!r} '
+                                            f'does not compile: {error}') from error
         topics.append(Topic(
             id=topic_id, label=item.get('label') or topic_id,
             description=(item.get('description') or '').strip(),
-            language=item.get('language') or 'any', patterns=patterns,
-            exclude=tuple(item.get('exclude') or ()),
-            positive_examples=tuple(examples.get('positive') or ()),
-            negative_examples=tuple(examples.get('negative') or ())))
+            patterns=patterns, exclude=exclude,
+            examples=_examples(item.get('examples'), language, where)))
     settings = data.get('settings') or {}
+    unknown = settings.get('unknown_language', 'any')
+    if unknown not in UNKNOWN_LANGUAGE_POLICIES:
+        raise TaxonomyError(f'{path}: settings.unknown_language must be one of '
+                            f'{", ".join(UNKNOWN_LANGUAGE_POLICIES)}, got {unknown!r}')
     return Taxonomy(tuple(topics), int(settings.get('min_evidence', 1)),
-                    int(settings.get('max_evidence', 10)))
+                    int(settings.get('max_evidence', 10)), unknown)
+
+
+def _by_language(value, language: str, where: str, key: str) -> dict[str, tuple[str, ...]]:
+    """{language: patterns} from either shape: a mapping by language, or a list for `language`."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        value = {language: value}
+    if not isinstance(value, dict):
+        raise TaxonomyError(f'{where}: "{key}" must map language codes to lists of patterns '
+                            f'(or be a list), got {type(value).__name__}')
+    out = {}
+    for lang, regexes in value.items():
+        if not isinstance(lang, str) or not _LANGUAGE_KEY.match(lang):
+            raise TaxonomyError(f'{where}: "{key}" key {lang!r} is not a language code (2-3 lowercase '
+                                f'letters) or "any"')
+        if not isinstance(regexes, list) or not all(isinstance(r, str) for r in regexes):
+            raise TaxonomyError(f'{where}, language {lang}: "{key}" must be a list of strings')
+        out[lang] = tuple(regexes)
+    return out
+
+
+def _examples(value, language: str, where: str) -> dict[str, Examples]:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise TaxonomyError(f'{where}: "examples" must be a mapping, got {type(value).__name__}')
+    if set(value) <= {'positive', 'negative'}:  # the older shape: one language's examples
+        value = {language: value}
+    return {lang: Examples(tuple((v or {}).get('positive') or ()), tuple((v or {}).get('negative') or ()))
+            for lang, v in value.items()}
 
 
 class _Rule(NamedTuple):
@@ -106,28 +181,48 @@ class _Rule(NamedTuple):
 
 
 class TopicTagger:
-    """Compiled taxonomy; build once, call per text."""
+    """Compiled taxonomy; build once, call per text.
+
+    A text in language L gets each topic's L and `any` patterns (and exclusions); one whose language
+    is `und` or unknown gets the `any` patterns only, or every language's when the taxonomy's
+    `unknown_language` is `all`; one in a language no topic has patterns for gets `any` only.
+    """
 
     def __init__(self, taxonomy: Taxonomy):
         self._taxonomy = taxonomy
-        needed = {p: _needed_literals(p) for t in taxonomy.topics for p in t.patterns + t.exclude}
+        every = {p for t in taxonomy.topics
+                 for regexes in (*t.patterns.values(), *t.exclude.values()) for p in regexes}
+        needed = {p: _needed_literals(p) for p in every}
         self._folding = _case_folding(frozenset(
             ch for literals in needed.values() for options in literals for s in options for ch in s))
+        rules = {p: _Rule(re.compile(p, re.IGNORECASE),
+                          tuple(frozenset(s.translate(self._folding) for s in options)
+                                for options in needed[p]))
+                 for p in sorted(every)}
 
-        def rule(pattern):
-            return _Rule(re.compile(pattern, re.IGNORECASE),
-                         tuple(frozenset(s.translate(self._folding) for s in options)
-                               for options in needed[pattern]))
+        def plan(patterns_of, exclude_of):
+            """[(topic, pattern rules, exclusion rules)] for the topics with a pattern here."""
+            return [(topic, [rules[p] for p in dict.fromkeys(patterns_of(topic))],
+                     [rules[p] for p in dict.fromkeys(exclude_of(topic))])
+                    for topic in taxonomy.topics if patterns_of(topic)]
 
-        self._compiled = [(topic, [rule(p) for p in topic.patterns], [rule(p) for p in topic.exclude])
-                          for topic in taxonomy.topics]
+        self._plans = {lang: plan(lambda t, lang=lang: t.patterns_for(lang),
+                                  lambda t, lang=lang: t.exclude_for(lang))
+                       for lang in (*taxonomy.languages, ANY)}
+        if taxonomy.unknown_language == 'all':
+            self._unknown = plan(lambda t: tuple(p for ps in t.patterns.values() for p in ps),
+                                 lambda t: tuple(p for ps in t.exclude.values() for p in ps))
+        else:
+            self._unknown = self._plans[ANY]
 
     def tag(self, text: str, language: Optional[str] = None) -> tuple[TopicTag, ...]:
+        if language in (None, 'und'):
+            plan = self._unknown
+        else:
+            plan = self._plans.get(language, self._plans[ANY])
         folded = text.translate(self._folding)
         tags = []
-        for topic, patterns, excludes in self._compiled:
-            if topic.language not in ('any', language) and language not in (None, 'und'):
-                continue
+        for topic, patterns, excludes in plan:
             patterns = [rule.regex for rule in patterns if rule.may_match(folded)]
             excluded = [m.span() for rule in excludes if patterns and rule.may_match(folded)
                         for m in rule.regex.finditer(text)]
@@ -194,12 +289,19 @@ def _case_folding(characters: frozenset[str]) -> dict[int, str]:
 
     Which characters match is asked of `re` over every code point rather than assumed from str.lower:
     'k' is also matched by the Kelvin sign, 's' by the long s, 'i' by the dotted capital I. Characters
-    that share a match share a representative. Built once per process for a set of characters.
+    that share a match share a representative. One scan over every code point finds the characters
+    that match any of `characters`; only those are then paired with the ones they match. Built once
+    per process for a set of characters.
     """
+    if not characters:
+        return {}
     every_character = ''.join(map(chr, range(0x110000)))
+    alternatives = '|'.join(map(re.escape, sorted(characters)))
+    candidates = set(re.findall(f'(?:{alternatives})', every_character, re.IGNORECASE))
+    matchers = {ch: re.compile(re.escape(ch), re.IGNORECASE).fullmatch for ch in sorted(characters)}
     classes: list[tuple[set[str], set[str]]] = []  # (literal characters, the characters matching them)
-    for ch in sorted(characters):
-        literals, matching = {ch}, set(re.findall(re.escape(ch), every_character, re.IGNORECASE))
+    for ch, fullmatch in matchers.items():
+        literals, matching = {ch}, {x for x in candidates if fullmatch(x)}
         for other in [c for c in classes if c[1] & matching]:
             classes.remove(other)
             literals |= other[0]
