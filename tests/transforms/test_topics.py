@@ -1,4 +1,5 @@
 import json
+import random
 import re
 
 import apache_beam as beam
@@ -6,8 +7,8 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
-from newswire.transforms.records import Document, SourceRef, TopicTag
-from newswire.transforms.topics import (TagTopics, TaxonomyError, TopicTagger, _needed_literals,
+from newswire.transforms.records import Document, Evidence, SourceRef, TopicTag
+from newswire.transforms.topics import (TagTopics, TaxonomyError, TopicTagger, _needed_literals, _Spans,
                                         _without_overlaps, load_taxonomy)
 from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, seed_path
 
@@ -343,3 +344,27 @@ def test_prefilter_with_a_users_taxonomy(tmp_path):
 ])
 def test_needed_literals(pattern, needed):
     assert sorted(map(set, _needed_literals(pattern)), key=sorted) == sorted(needed, key=sorted)
+
+
+def _without_overlaps_pairwise(spans):
+    """The definition: longest first (then the first), each kept unless it overlaps one kept before."""
+    kept = []
+    for (start, end), text in sorted(spans.items(), key=lambda kv: (-(kv[0][1] - kv[0][0]), kv[0])):
+        if not any(e.start < end and start < e.end for e in kept):
+            kept.append(Evidence(text=text, start=start, end=end))
+    return sorted(kept, key=lambda e: e.start)
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_overlap_checks_agree_with_their_pairwise_definition(seed):
+    rng = random.Random(seed)
+    spans = {}
+    for _ in range(rng.randrange(1, 60)):
+        start = rng.randrange(0, 200)
+        spans[(start, start + rng.randrange(1, 25))] = 'x'
+    assert _without_overlaps(spans) == _without_overlaps_pairwise(spans)
+    starts = [rng.randrange(0, 200) for _ in range(rng.randrange(0, 20))]
+    excluded = [(s, s + rng.randrange(0, 15)) for s in starts]  # zero-width ones too
+    index = _Spans(excluded)
+    for start, end in spans:
+        assert index.overlaps(start, end) == any(s < end and start < e for s, e in excluded)
