@@ -1,9 +1,11 @@
 """Topic tags from a user-editable taxonomy, each tag with the spans of text that earned it.
 
 The taxonomy (`rules/taxonomy.yaml`, or the user's own with `--taxonomy FILE`) lists topics with
-patterns and exclusions. A topic is tagged when at least `min_evidence` distinct spans match and no
-exclusion covers them; its score is 1 - 0.5 ** spans (one span 0.5, two 0.75, three 0.875), so more
-independent evidence means more confidence without any span counting twice.
+patterns and exclusions per language (`en`, `ru`, ... and `any` for all). A record gets its detected
+language's patterns and the `any` ones; a record in `und` gets every language's (or `any` only, as
+the taxonomy's `unknown_language` says). A topic is tagged when at least `min_evidence` distinct
+spans match and no exclusion covers them; its score is 1 - 0.5 ** spans (one span 0.5, two 0.75,
+three 0.875), so more independent evidence means more confidence without any span counting twice.
 
 Most patterns match in few texts, so before running one the tagger checks the literal strings every
 match of it must contain (read from the pattern itself, case-insensitively as the pattern matches):
@@ -77,7 +79,7 @@ class Taxonomy:
     topics: tuple[Topic, ...]
     min_evidence: int = 1
     max_evidence: int = 10
-    unknown_language: str = 'any'
+    unknown_language: str = 'all'
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -133,7 +135,8 @@ def load_taxonomy(path=None) -> Taxonomy:
             patterns=patterns, exclude=exclude,
             examples=_examples(item.get('examples'), language, where)))
     settings = data.get('settings') or {}
-    unknown = settings.get('unknown_language', 'any')
+    # `all` by default: what an older, one-language file did for a record in `und`
+    unknown = settings.get('unknown_language', 'all')
     if unknown not in UNKNOWN_LANGUAGE_POLICIES:
         raise TaxonomyError(f'{path}: settings.unknown_language must be one of '
                             f'{", ".join(UNKNOWN_LANGUAGE_POLICIES)}, got {unknown!r}')

@@ -157,7 +157,7 @@ def test_a_users_own_taxonomy_replaces_the_default(tmp_path):
     assert _ids('Комиссия обсудила делимитацию границы.', 'en', tagger) == set()
     assert _ids('The OSCE Minsk Group was dissolved.', 'en', tagger) == set()  # en exclusion
     assert _ids('The OSCE Minsk Group was dissolved.', 'ru', tagger) == {'border_talks'}  # any pattern
-    assert _ids('Комиссия обсудила делимитацию границы.', 'und', tagger) == set()  # default: any only
+    assert _ids('Комиссия обсудила делимитацию границы.', 'und', tagger) == {'border_talks'}  # default: all
 
 
 def test_a_taxonomy_in_the_older_shape_is_read_as_one_language(tmp_path):
@@ -184,6 +184,7 @@ def test_a_taxonomy_in_the_older_shape_is_read_as_one_language(tmp_path):
     assert _ids('The border commission of the EU met.', 'en', tagger) == set()
     assert _ids('The border commission met.', 'ru', tagger) == set()
     assert _ids('OSCE', 'ka', tagger) == {'anything'}
+    assert _ids('The border commission met.', 'und', tagger) == {'border_talks'}  # as it always was
 
 
 def test_unknown_language_policy(tmp_path):
