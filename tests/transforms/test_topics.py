@@ -8,8 +8,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
 from newswire.transforms.records import Document, Evidence, SourceRef, TopicTag
-from newswire.transforms.topics import (TagTopics, TaxonomyError, TopicTagger, _needed_literals, _Spans,
-                                        _without_overlaps, load_taxonomy)
+from newswire.transforms.topics import (TagTopics, TaxonomyError, TopicTagger, _needed_literals, _Rule,
+                                        _Spans, _unanchored, _without_overlaps, load_taxonomy)
 from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, seed_path
 
 TAXONOMY = load_taxonomy()
@@ -369,3 +369,22 @@ def test_overlap_checks_agree_with_their_pairwise_definition(seed):
     index = _Spans(excluded)
     for start, end in spans:
         assert index.overlaps(start, end) == any(s < end and start < e for s, e in excluded)
+
+
+@pytest.mark.parametrize('pattern', [r'\bhostages?\b', r'\bmayın(?:lar\w*|a)?\b', r'\bfoo|\bfob',
+                                     r'\bмин\w*', r'\bk\w+ x', r'\bab'])
+def test_a_rule_finds_what_its_pattern_finds(pattern):
+    """The tagger searches r'\\bX' as 'X' and keeps matches at a word boundary: the same matches."""
+    regex = re.compile(pattern, re.IGNORECASE)
+    rule = _Rule(regex, (), _unanchored(pattern, regex))
+    assert rule.unanchored is not None
+    texts = ['hostages xhostages hostage_s _hostages 2hostages, HOSTAGES.', 'xmayınlarmayına mayına 1mayın',
+             'foo fob xfoo xfob foob fob', 'заминированные мины Мины минмин', 'k\u212aK kx \u212aelvin x ab',
+             'ab ab_ab abab xab aB', '']
+    for text in texts:
+        assert list(rule.finditer(text)) == [(m.start(), m.end(), m.group(0)) for m in regex.finditer(text)]
+
+
+@pytest.mark.parametrize('pattern', [r'\b(?:a|b)c', r'\bfoo|bar', r'\b\w+', r'\bx?', r'(?a)\bab', r'\b-x'])
+def test_a_rule_keeps_its_pattern_where_the_boundary_cannot_be_moved_out(pattern):
+    assert _unanchored(pattern, re.compile(pattern, re.IGNORECASE)) is None
