@@ -121,14 +121,14 @@ def load_taxonomy(path=None) -> Taxonomy:
         if not any(patterns.values()):
             raise TaxonomyError(f'{where}: needs at least one pattern')
         exclude = _by_language(item.get('exclude'), language, where, 'exclude')
-        for key, rules in (('patterns', patterns), ('exclude', exclude)):
+        for kind, rules in (('pattern', patterns), ('exclude pattern', exclude)):
             for lang, regexes in rules.items():
                 for pattern in regexes:
                     try:
                         re.compile(pattern, re.IGNORECASE)
                     except re.error as error:
-                        raise TaxonomyError(f'{where}, language {lang}: {key} pattern {pattern!r} '
-                                            f'does not compile: {error}') from error
+                        raise TaxonomyError(f'{where}, language {lang}: {kind} {pattern!r} does not '
+                                            f'compile: {error}') from error
         topics.append(Topic(
             id=topic_id, label=item.get('label') or topic_id,
             description=(item.get('description') or '').strip(),
@@ -178,58 +178,62 @@ def _examples(value, language: str, where: str) -> dict[str, Examples]:
 class _Rule(NamedTuple):
     """A compiled pattern and the literals any match of it contains: one string of each set, folded.
 
-    `unanchored` is the pattern without its leading \\b when a literal follows it (r'\\bhostages?\\b'):
-    `re` looks for a leading literal with a fast scan, but not behind a \\b, which it tests at every
-    position instead (about three times slower on news text). `finditer` then searches with the
-    unanchored pattern and keeps the matches that start at a word boundary, the same matches as the
-    pattern's own finditer (see `_unanchored`).
+    `prefix` finds where a pattern that begins with \\b and a literal can start (r'\\bhostages?\\b':
+    'hostage'): `re` scans for a leading literal quickly, but tests a leading \\b at every position
+    instead (about three times slower on news text). `finditer` runs the pattern only where its
+    prefix is and a word begins, and finds the same matches as the pattern's own finditer.
     """
 
     regex: re.Pattern
     needed: tuple[frozenset[str], ...]
-    unanchored: Optional[re.Pattern] = None
+    prefix: Optional[re.Pattern] = None
 
     def may_match(self, folded_text: str) -> bool:
         return all(any(literal in folded_text for literal in options) for options in self.needed)
 
     def finditer(self, text: str):
-        """(start, end, matched text) of each match, as `self.regex.finditer` finds them."""
-        if self.unanchored is None:
+        """(start, end, matched text) of each match, as `self.regex.finditer` finds them.
+
+        With a prefix: a match starts where the prefix does, at a word boundary; the first such
+        position where the pattern matches is the leftmost match. The prefix begins with a word
+        character, so a boundary before it is the start of a word: where the pattern fails (or the
+        prefix is inside a word) no match can start before the next word, and the search goes on
+        from there. Each word is thus tried once, as `re` itself would, whatever the text.
+        """
+        if self.prefix is None:
             for match in self.regex.finditer(text):
                 yield match.start(), match.end(), match.group(0)
             return
-        search, position = self.unanchored.search, 0
-        while (match := search(text, position)) is not None:
-            start = match.start()
-            if _at_word_boundary(text, start):
+        find, match_at, position = self.prefix.search, self.regex.match, 0
+        while (found := find(text, position)) is not None:
+            start = found.start()
+            match = match_at(text, start) if _at_word_boundary(text, start) else None
+            if match is not None:
                 yield start, match.end(), match.group(0)
-                position = match.end()  # never empty: `_unanchored` takes only patterns of width >= 1
+                position = match.end()  # never empty: `_literal_prefix` takes patterns of width >= 1
             else:
-                # Inside a word: no match of the pattern can start before the next word, since it
-                # starts with a word character at a boundary. Skipping the word keeps the search
-                # linear where a match attempt runs to the word's end (r'\bmayın\w*' in a run of
-                # 'xmayınmayın...' would otherwise be tried at every 'mayın').
                 word_end = _NON_WORD.search(text, start)
                 position = word_end.start() if word_end else len(text)
 
 
-def _unanchored(pattern: str, compiled: re.Pattern) -> Optional[re.Pattern]:
-    """The pattern without its leading \\b, when that is followed by a literal; else None.
+def _literal_prefix(pattern: str, compiled: re.Pattern) -> Optional[re.Pattern]:
+    """The literal every match starts with, after a leading \\b, as a pattern; else None.
 
-    At a position where \\b holds, `\\bX` matches exactly as `X` does (the same alternatives in the same
-    order), and where it does not, `\\bX` cannot match; so the leftmost match of `\\bX` at or after a
-    position is the leftmost match of `X` there that starts at a boundary. If the pattern's top level
-    is an alternation, every branch began with \\b (else the parser would not have moved it in front),
-    and the other branches keep theirs. Only for Unicode word boundaries (no ASCII or LOCALE flag),
-    and patterns that cannot match the empty string, so that a match always moves the search on.
+    Only for a pattern whose parse begins with \\b and a word character (if its top level is an
+    alternation, the parser has moved the branches' shared \\b and letters in front), for Unicode
+    word boundaries (no ASCII or LOCALE flag), and for patterns that cannot match the empty string,
+    so that a match always moves the search on.
     """
-    if not pattern.startswith('\\b') or compiled.flags & (re.ASCII | re.LOCALE):
+    if compiled.flags & (re.ASCII | re.LOCALE):
         return None
     parsed = _sre_parse.parse(pattern, compiled.flags)
-    if (len(parsed) < 2 or parsed[0] != (_sre.AT, _sre.AT_BOUNDARY) or parsed[1][0] is not _sre.LITERAL
-            or not _is_word_character(chr(parsed[1][1])) or parsed.getwidth()[0] == 0):
+    if len(parsed) < 2 or parsed[0] != (_sre.AT, _sre.AT_BOUNDARY) or parsed.getwidth()[0] == 0:
         return None
-    return re.compile(pattern[2:], compiled.flags)
+    literal = ''.join(itertools.takewhile(
+        bool, (chr(av) if op is _sre.LITERAL else '' for op, av in parsed[1:])))
+    if not literal or not _is_word_character(literal[0]):
+        return None
+    return re.compile(re.escape(literal), compiled.flags)
 
 
 _NON_WORD = re.compile(r'\W')
@@ -266,7 +270,7 @@ class TopicTagger:
         rules = {p: _Rule(regex,
                           tuple(frozenset(s.translate(self._folding) for s in options)
                                 for options in needed[p]),
-                          _unanchored(p, regex))
+                          _literal_prefix(p, regex))
                  for p, regex in compiled.items()}
 
         def plan(patterns_of, exclude_of):

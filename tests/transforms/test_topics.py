@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
 from newswire.transforms.records import Document, Evidence, SourceRef, TopicTag
 from newswire.transforms.topics import (TagTopics, TaxonomyError, TopicTagger, _needed_literals, _Rule,
-                                        _Spans, _unanchored, _without_overlaps, load_taxonomy)
+                                        _Spans, _literal_prefix, _without_overlaps, load_taxonomy)
 from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, seed_path
 
 TAXONOMY = load_taxonomy()
@@ -374,10 +374,10 @@ def test_overlap_checks_agree_with_their_pairwise_definition(seed):
 @pytest.mark.parametrize('pattern', [r'\bhostages?\b', r'\bmayın(?:lar\w*|a)?\b', r'\bfoo|\bfob',
                                      r'\bмин\w*', r'\bk\w+ x', r'\bab'])
 def test_a_rule_finds_what_its_pattern_finds(pattern):
-    """The tagger searches r'\\bX' as 'X' and keeps matches at a word boundary: the same matches."""
+    """The tagger runs r'\\bX...' only where X begins a word: the same matches as re.finditer."""
     regex = re.compile(pattern, re.IGNORECASE)
-    rule = _Rule(regex, (), _unanchored(pattern, regex))
-    assert rule.unanchored is not None
+    rule = _Rule(regex, (), _literal_prefix(pattern, regex))
+    assert rule.prefix is not None
     texts = ['hostages xhostages hostage_s _hostages 2hostages, HOSTAGES.', 'xmayınlarmayına mayına 1mayın',
              'foo fob xfoo xfob foob fob', 'заминированные мины Мины минмин', 'k\u212aK kx \u212aelvin x ab',
              'ab ab_ab abab xab aB', '']
@@ -386,5 +386,5 @@ def test_a_rule_finds_what_its_pattern_finds(pattern):
 
 
 @pytest.mark.parametrize('pattern', [r'\b(?:a|b)c', r'\bfoo|bar', r'\b\w+', r'\bx?', r'(?a)\bab', r'\b-x'])
-def test_a_rule_keeps_its_pattern_where_the_boundary_cannot_be_moved_out(pattern):
-    assert _unanchored(pattern, re.compile(pattern, re.IGNORECASE)) is None
+def test_a_rule_without_a_literal_after_its_boundary_runs_its_pattern_throughout(pattern):
+    assert _literal_prefix(pattern, re.compile(pattern, re.IGNORECASE)) is None
