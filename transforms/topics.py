@@ -1,9 +1,11 @@
 """Topic tags from a user-editable taxonomy, each tag with the spans of text that earned it.
 
 The taxonomy (`rules/taxonomy.yaml`, or the user's own with `--taxonomy FILE`) lists topics with
-patterns and exclusions. A topic is tagged when at least `min_evidence` distinct spans match and no
-exclusion covers them; its score is 1 - 0.5 ** spans (one span 0.5, two 0.75, three 0.875), so more
-independent evidence means more confidence without any span counting twice.
+patterns and exclusions per language (`en`, `ru`, ... and `any` for all). A record gets its detected
+language's patterns and the `any` ones; a record in `und` gets every language's (or `any` only, as
+the taxonomy's `unknown_language` says). A topic is tagged when at least `min_evidence` distinct
+spans match and no exclusion covers them; its score is 1 - 0.5 ** spans (one span 0.5, two 0.75,
+three 0.875), so more independent evidence means more confidence without any span counting twice.
 
 Most patterns match in few texts, so before running one the tagger checks the literal strings every
 match of it must contain (read from the pattern itself, case-insensitively as the pattern matches):
@@ -12,8 +14,10 @@ a pattern whose literals are absent cannot match and is not run. The tags are th
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
+import itertools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -36,16 +40,38 @@ STAGE = 'topics'
 _TOPIC_ID = re.compile(r'^[a-z][a-z0-9_]{0,62}$')
 
 
+ANY = 'any'  # the patterns key that applies to every language
+_LANGUAGE_KEY = re.compile(r'^(?:[a-z]{2,3}|any)$')
+# What a record whose language is `und` (or unset) gets: `any` only, or every language's patterns.
+UNKNOWN_LANGUAGE_POLICIES = ('any', 'all')
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy file that cannot be used: names the file, and the topic, language and pattern."""
+
+
+@dataclass(frozen=True)
+class Examples:
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Topic:
+    """One topic; `patterns`, `exclude` and `examples` are keyed by language code or `any`."""
+
     id: str
     label: str
     description: str
-    language: str
-    patterns: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-    positive_examples: tuple[str, ...] = ()
-    negative_examples: tuple[str, ...] = ()
+    patterns: dict[str, tuple[str, ...]]
+    exclude: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    examples: dict[str, Examples] = dataclasses.field(default_factory=dict)
+
+    def patterns_for(self, language: str) -> tuple[str, ...]:
+        return self.patterns.get(language, ()) + (self.patterns.get(ANY, ()) if language != ANY else ())
+
+    def exclude_for(self, language: str) -> tuple[str, ...]:
+        return self.exclude.get(language, ()) + (self.exclude.get(ANY, ()) if language != ANY else ())
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,12 @@ class Taxonomy:
     topics: tuple[Topic, ...]
     min_evidence: int = 1
     max_evidence: int = 10
+    unknown_language: str = 'all'
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language some topic has patterns or exclusions for, `any` excluded."""
+        return tuple(sorted({lang for t in self.topics for lang in (*t.patterns, *t.exclude)} - {ANY}))
 
 
 def default_taxonomy_path():
@@ -60,83 +92,218 @@ def default_taxonomy_path():
 
 
 def load_taxonomy(path=None) -> Taxonomy:
-    """Parse and validate a taxonomy file; ValueError names the topic and the problem."""
+    """Parse and validate a taxonomy file.
+
+    Each topic holds its patterns per language (`patterns: {en: [...], ru: [...], any: [...]}`,
+    `exclude` and `examples` likewise). A topic in the older shape, `language: CODE` with a list of
+    patterns (and `examples: {positive, negative}`), is read as that one language's patterns.
+    Raises TaxonomyError (a ValueError) naming the file, and the topic, language and pattern at fault.
+    """
     import yaml
 
-    with open(path or default_taxonomy_path(), encoding='utf-8') as handle:
-        data = yaml.safe_load(handle)
+    path = path or default_taxonomy_path()
+    try:
+        with open(path, encoding='utf-8') as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        raise TaxonomyError(f'{path}: not valid YAML: {error}') from error
     if not isinstance(data, dict) or not isinstance(data.get('topics'), list):
-        raise ValueError(f'{path}: expected a mapping with a "topics" list')
+        raise TaxonomyError(f'{path}: expected a mapping with a "topics" list, got {type(data).__name__}')
     topics, seen = [], set()
     for index, item in enumerate(data['topics']):
         topic_id = item.get('id') if isinstance(item, dict) else None
-        where = f'topic {index} ({topic_id or "no id"})'
+        where = f'{path}: topic {index} ({topic_id or "no id"})'
         if not isinstance(topic_id, str) or not _TOPIC_ID.match(topic_id) or topic_id in seen:
-            raise ValueError(f'{where}: "id" must be unique, lowercase letters, digits and _')
+            raise TaxonomyError(f'{where}: "id" must be unique, lowercase letters, digits and _')
         seen.add(topic_id)
-        patterns = tuple(item.get('patterns') or ())
-        if not patterns:
-            raise ValueError(f'{where}: needs at least one pattern')
-        for pattern in patterns + tuple(item.get('exclude') or ()):
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f'{where}: pattern {pattern!r} does not compile: {error}') from error
-        examples = item.get('examples') or {}
+        language = item.get('language') or ANY  # the older shape's one language
+        patterns = _by_language(item.get('patterns'), language, where, 'patterns')
+        if not any(patterns.values()):
+            raise TaxonomyError(f'{where}: needs at least one pattern')
+        exclude = _by_language(item.get('exclude'), language, where, 'exclude')
+        for kind, rules in (('pattern', patterns), ('exclude pattern', exclude)):
+            for lang, regexes in rules.items():
+                for pattern in regexes:
+                    try:
+                        re.compile(pattern, re.IGNORECASE)
+                    except re.error as error:
+                        raise TaxonomyError(f'{where}, language {lang}: {kind} {pattern!r} does not '
+                                            f'compile: {error}') from error
         topics.append(Topic(
             id=topic_id, label=item.get('label') or topic_id,
             description=(item.get('description') or '').strip(),
-            language=item.get('language') or 'any', patterns=patterns,
-            exclude=tuple(item.get('exclude') or ()),
-            positive_examples=tuple(examples.get('positive') or ()),
-            negative_examples=tuple(examples.get('negative') or ())))
+            patterns=patterns, exclude=exclude,
+            examples=_examples(item.get('examples'), language, where)))
     settings = data.get('settings') or {}
+    # `all` by default: what an older, one-language file did for a record in `und`
+    unknown = settings.get('unknown_language', 'all')
+    if unknown not in UNKNOWN_LANGUAGE_POLICIES:
+        raise TaxonomyError(f'{path}: settings.unknown_language must be one of '
+                            f'{", ".join(UNKNOWN_LANGUAGE_POLICIES)}, got {unknown!r}')
     return Taxonomy(tuple(topics), int(settings.get('min_evidence', 1)),
-                    int(settings.get('max_evidence', 10)))
+                    int(settings.get('max_evidence', 10)), unknown)
+
+
+def _by_language(value, language: str, where: str, key: str) -> dict[str, tuple[str, ...]]:
+    """{language: patterns} from either shape: a mapping by language, or a list for `language`."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        value = {language: value}
+    if not isinstance(value, dict):
+        raise TaxonomyError(f'{where}: "{key}" must map language codes to lists of patterns '
+                            f'(or be a list), got {type(value).__name__}')
+    out = {}
+    for lang, regexes in value.items():
+        if not isinstance(lang, str) or not _LANGUAGE_KEY.match(lang):
+            raise TaxonomyError(f'{where}: "{key}" key {lang!r} is not a language code (2-3 lowercase '
+                                f'letters) or "any"')
+        if not isinstance(regexes, list) or not all(isinstance(r, str) for r in regexes):
+            raise TaxonomyError(f'{where}, language {lang}: "{key}" must be a list of strings')
+        out[lang] = tuple(regexes)
+    return out
+
+
+def _examples(value, language: str, where: str) -> dict[str, Examples]:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise TaxonomyError(f'{where}: "examples" must be a mapping, got {type(value).__name__}')
+    if set(value) <= {'positive', 'negative'}:  # the older shape: one language's examples
+        value = {language: value}
+    return {lang: Examples(tuple((v or {}).get('positive') or ()), tuple((v or {}).get('negative') or ()))
+            for lang, v in value.items()}
 
 
 class _Rule(NamedTuple):
-    """A compiled pattern and the literals any match of it contains: one string of each set, folded."""
+    """A compiled pattern and the literals any match of it contains: one string of each set, folded.
+
+    `prefix` finds where a pattern that begins with \\b and a literal can start (r'\\bhostages?\\b':
+    'hostage'): `re` scans for a leading literal quickly, but tests a leading \\b at every position
+    instead (about three times slower on news text). `finditer` runs the pattern only where its
+    prefix is and a word begins, and finds the same matches as the pattern's own finditer.
+    """
 
     regex: re.Pattern
     needed: tuple[frozenset[str], ...]
+    prefix: Optional[re.Pattern] = None
 
     def may_match(self, folded_text: str) -> bool:
         return all(any(literal in folded_text for literal in options) for options in self.needed)
 
+    def finditer(self, text: str):
+        """(start, end, matched text) of each match, as `self.regex.finditer` finds them.
+
+        With a prefix: a match starts where the prefix does, at a word boundary; the first such
+        position where the pattern matches is the leftmost match. The prefix begins with a word
+        character, so a boundary before it is the start of a word: where the pattern fails (or the
+        prefix is inside a word) no match can start before the next word, and the search goes on
+        from there. Each word is thus tried once, as `re` itself would, whatever the text.
+        """
+        if self.prefix is None:
+            for match in self.regex.finditer(text):
+                yield match.start(), match.end(), match.group(0)
+            return
+        find, match_at, position = self.prefix.search, self.regex.match, 0
+        while (found := find(text, position)) is not None:
+            start = found.start()
+            match = match_at(text, start) if _at_word_boundary(text, start) else None
+            if match is not None:
+                yield start, match.end(), match.group(0)
+                position = match.end()  # never empty: `_literal_prefix` takes patterns of width >= 1
+            else:
+                word_end = _NON_WORD.search(text, start)
+                position = word_end.start() if word_end else len(text)
+
+
+def _literal_prefix(pattern: str, compiled: re.Pattern) -> Optional[re.Pattern]:
+    """The literal every match starts with, after a leading \\b, as a pattern; else None.
+
+    Only for a pattern whose parse begins with \\b and a word character (if its top level is an
+    alternation, the parser has moved the branches' shared \\b and letters in front), for Unicode
+    word boundaries (no ASCII or LOCALE flag), and for patterns that cannot match the empty string,
+    so that a match always moves the search on.
+    """
+    if compiled.flags & (re.ASCII | re.LOCALE):
+        return None
+    parsed = _sre_parse.parse(pattern, compiled.flags)
+    if len(parsed) < 2 or parsed[0] != (_sre.AT, _sre.AT_BOUNDARY) or parsed.getwidth()[0] == 0:
+        return None
+    literal = ''.join(itertools.takewhile(
+        bool, (chr(av) if op is _sre.LITERAL else '' for op, av in parsed[1:])))
+    if not literal or not _is_word_character(literal[0]):
+        return None
+    return re.compile(re.escape(literal), compiled.flags)
+
+
+_NON_WORD = re.compile(r'\W')
+
+
+def _is_word_character(ch: str) -> bool:
+    """What \\w matches in a str pattern: alphanumeric characters and the underscore."""
+    return ch.isalnum() or ch == '_'
+
+
+def _at_word_boundary(text: str, index: int) -> bool:
+    """What \\b asks in a str pattern: a word character on exactly one side."""
+    before = index > 0 and _is_word_character(text[index - 1])
+    after = index < len(text) and _is_word_character(text[index])
+    return before != after
+
 
 class TopicTagger:
-    """Compiled taxonomy; build once, call per text."""
+    """Compiled taxonomy; build once, call per text.
+
+    A text in language L gets each topic's L and `any` patterns (and exclusions); one whose language
+    is `und` or unknown gets the `any` patterns only, or every language's when the taxonomy's
+    `unknown_language` is `all`; one in a language no topic has patterns for gets `any` only.
+    """
 
     def __init__(self, taxonomy: Taxonomy):
         self._taxonomy = taxonomy
-        needed = {p: _needed_literals(p) for t in taxonomy.topics for p in t.patterns + t.exclude}
+        every = {p for t in taxonomy.topics
+                 for regexes in (*t.patterns.values(), *t.exclude.values()) for p in regexes}
+        needed = {p: _needed_literals(p) for p in every}
         self._folding = _case_folding(frozenset(
             ch for literals in needed.values() for options in literals for s in options for ch in s))
+        compiled = {p: re.compile(p, re.IGNORECASE) for p in sorted(every)}
+        rules = {p: _Rule(regex,
+                          tuple(frozenset(s.translate(self._folding) for s in options)
+                                for options in needed[p]),
+                          _literal_prefix(p, regex))
+                 for p, regex in compiled.items()}
 
-        def rule(pattern):
-            return _Rule(re.compile(pattern, re.IGNORECASE),
-                         tuple(frozenset(s.translate(self._folding) for s in options)
-                               for options in needed[pattern]))
+        def plan(patterns_of, exclude_of):
+            """[(topic, pattern rules, exclusion rules)] for the topics with a pattern here."""
+            return [(topic, [rules[p] for p in dict.fromkeys(patterns_of(topic))],
+                     [rules[p] for p in dict.fromkeys(exclude_of(topic))])
+                    for topic in taxonomy.topics if patterns_of(topic)]
 
-        self._compiled = [(topic, [rule(p) for p in topic.patterns], [rule(p) for p in topic.exclude])
-                          for topic in taxonomy.topics]
+        self._plans = {lang: plan(lambda t, lang=lang: t.patterns_for(lang),
+                                  lambda t, lang=lang: t.exclude_for(lang))
+                       for lang in (*taxonomy.languages, ANY)}
+        if taxonomy.unknown_language == 'all':
+            self._unknown = plan(lambda t: tuple(p for ps in t.patterns.values() for p in ps),
+                                 lambda t: tuple(p for ps in t.exclude.values() for p in ps))
+        else:
+            self._unknown = self._plans[ANY]
 
     def tag(self, text: str, language: Optional[str] = None) -> tuple[TopicTag, ...]:
+        if language in (None, 'und'):
+            plan = self._unknown
+        else:
+            plan = self._plans.get(language, self._plans[ANY])
         folded = text.translate(self._folding)
         tags = []
-        for topic, patterns, excludes in self._compiled:
-            if topic.language not in ('any', language) and language not in (None, 'und'):
-                continue
-            patterns = [rule.regex for rule in patterns if rule.may_match(folded)]
-            excluded = [m.span() for rule in excludes if patterns and rule.may_match(folded)
-                        for m in rule.regex.finditer(text)]
+        for topic, patterns, excludes in plan:
+            patterns = [rule for rule in patterns if rule.may_match(folded)]
+            excluded = _Spans([(start, end) for rule in excludes if patterns and rule.may_match(folded)
+                               for start, end, _ in rule.finditer(text)])
             spans = {}
-            for regex in patterns:
-                for match in regex.finditer(text):
-                    start, end = match.span()
-                    if end > start and not any(s < end and start < e for s, e in excluded):
-                        spans[(start, end)] = match.group(0)
+            for rule in patterns:
+                for start, end, matched in rule.finditer(text):
+                    if end > start and not excluded.overlaps(start, end):
+                        spans[(start, end)] = matched
             evidence = _without_overlaps(spans)
             if len(evidence) < self._taxonomy.min_evidence:
                 continue
@@ -194,12 +361,19 @@ def _case_folding(characters: frozenset[str]) -> dict[int, str]:
 
     Which characters match is asked of `re` over every code point rather than assumed from str.lower:
     'k' is also matched by the Kelvin sign, 's' by the long s, 'i' by the dotted capital I. Characters
-    that share a match share a representative. Built once per process for a set of characters.
+    that share a match share a representative. One scan over every code point finds the characters
+    that match any of `characters`; only those are then paired with the ones they match. Built once
+    per process for a set of characters.
     """
+    if not characters:
+        return {}
     every_character = ''.join(map(chr, range(0x110000)))
+    alternatives = '|'.join(map(re.escape, sorted(characters)))
+    candidates = set(re.findall(f'(?:{alternatives})', every_character, re.IGNORECASE))
+    matchers = {ch: re.compile(re.escape(ch), re.IGNORECASE).fullmatch for ch in sorted(characters)}
     classes: list[tuple[set[str], set[str]]] = []  # (literal characters, the characters matching them)
-    for ch in sorted(characters):
-        literals, matching = {ch}, set(re.findall(re.escape(ch), every_character, re.IGNORECASE))
+    for ch, fullmatch in matchers.items():
+        literals, matching = {ch}, {x for x in candidates if fullmatch(x)}
         for other in [c for c in classes if c[1] & matching]:
             classes.remove(other)
             literals |= other[0]
@@ -208,12 +382,42 @@ def _case_folding(characters: frozenset[str]) -> dict[int, str]:
     return {ord(x): min(literals) for literals, matching in classes for x in matching}
 
 
+class _Spans:
+    """Spans (start, end) that answer "does any of you overlap [start, end)?" in log time.
+
+    A hostile text can hold a hundred thousand matches and as many exclusions; comparing each match
+    with each exclusion would take hours where this takes a second. Sorted by start with the running
+    maximum of the ends, the spans starting before `end` are a prefix, and one of them overlaps
+    when the largest end in that prefix is past `start`.
+    """
+
+    def __init__(self, spans):
+        spans = sorted(spans)
+        self._starts = [s for s, _ in spans]
+        self._max_ends = list(itertools.accumulate((e for _, e in spans), max))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        before = bisect.bisect_left(self._starts, end)
+        return before > 0 and self._max_ends[before - 1] > start
+
+
 def _without_overlaps(spans: dict) -> list[Evidence]:
-    """Distinct evidence: of overlapping matches keep the longest (then the first)."""
+    """Distinct evidence: of overlapping matches keep the longest (then the first).
+
+    The kept spans never overlap one another, so sorted by start their ends are sorted too, and a
+    candidate overlaps a kept span exactly when the last kept span starting before its end reaches
+    past its start.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
     kept: list[Evidence] = []
     for (start, end), text in sorted(spans.items(), key=lambda kv: (-(kv[0][1] - kv[0][0]), kv[0])):
-        if not any(e.start < end and start < e.end for e in kept):
-            kept.append(Evidence(text=text, start=start, end=end))
+        before = bisect.bisect_left(starts, end)
+        if before and ends[before - 1] > start:
+            continue
+        starts.insert(before, start)
+        ends.insert(before, end)
+        kept.append(Evidence(text=text, start=start, end=end))
     return sorted(kept, key=lambda e: e.start)
 
 
