@@ -14,6 +14,9 @@ How it works, for documents A (published first) and B:
    or estimated shingle containment >= near_copy_containment with Jaccard >= near_copy_min_jaccard:
    `is_near_copy`) or same_story (term-vector cosine >= story_threshold; below
    story_central_term_below the two must also share a central term: `is_same_story`).
+   A band or term key shared by more than `max_documents_per_key` documents within the horizon is
+   dropped, like a stop word (`dropped_key_kind`); exact keys never are, and each document in an
+   exact bucket is matched with the earliest one within the horizon (`exact_matches`).
    Near copies share many bands (a copy of a 300-word text shares most of its 64), so in batch a band
    bucket only names its candidate pairs; each distinct pair is then tested once (`TestNearCopyPairs`:
    at 10,000 wire documents, 448,000 pairs named by bands are 17,000 distinct ones).
@@ -36,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Iterable, Iterator, NamedTuple, Optional, Union
 
@@ -44,13 +48,15 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from newswire.transforms import similarity
-from newswire.transforms.dead_letters import ApplyStage, StageOutputs
+from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.records import (DedupInfo, Document, hash_of_normalized,
                                          normalize_for_hash)
 
 STAGE = 'dedup'
+_LOG = logging.getLogger(__name__)
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
 NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candidate pairs
+DROPPED_KEYS = 'dropped_keys'  # and of the kind of each key it dropped (`dropped_key_kind`)
 _NO_VECTOR = similarity.PackedVector()
 # A story bucket of more reports than this gets its cosines from one sparse matrix product (below
 # that, building the matrix costs more than the pairwise loop saves).
@@ -78,10 +84,14 @@ class DedupConfig:
     story_keys: int = 8
     horizon_seconds: int = 7 * 24 * 3600
     max_bucket_comparisons: int = 200
+    max_documents_per_key: int = 1000
     settle_seconds: int = 10
     minhash_seed: int = 1
 
     def __post_init__(self):
+        if self.max_documents_per_key < 1:
+            raise ValueError(f'max_documents_per_key must be at least 1, got '
+                             f'{self.max_documents_per_key}')
         if self.lsh_bands * self.lsh_rows > self.num_perm:
             raise ValueError(f'lsh_bands * lsh_rows ({self.lsh_bands} * {self.lsh_rows}) must be '
                              f'at most num_perm ({self.num_perm})')
@@ -334,6 +344,66 @@ def candidate_pairs(signatures: Iterable, config: DedupConfig) -> Iterator[tuple
                 yield earlier, later
 
 
+# Candidate keys that stop being keys when crowded, by their first letter, and what the summary
+# calls them. Exact keys (`x:` content hash, `s:` source id) never do: their test is sharing the
+# key, so a bucket of any size is decided in one pass (`exact_matches`).
+CAPPED_KEY_KINDS = {'b': 'lsh_band', 't': 'story_term'}
+
+
+def most_within_horizon(signatures: Iterable, horizon_seconds: float) -> int:
+    """The most of `signatures` that lie within one horizon of each other; one whose publication
+    time is unknown is within the horizon of any (`within_horizon`)."""
+    times = sorted(s.event_time for s in signatures if s.event_time is not None)
+    unknown = sum(1 for s in signatures if s.event_time is None)
+    most, first = 0, 0
+    for index, when in enumerate(times):
+        while when - times[first] > horizon_seconds:
+            first += 1
+        most = max(most, index - first + 1)
+    return most + unknown
+
+
+def dropped_key_kind(key: str, signatures: list, config: DedupConfig) -> Optional[str]:
+    """`CAPPED_KEY_KINDS`' name for `key` when more than `max_documents_per_key` of its bucket's
+    `signatures` lie within one horizon, else None.
+
+    Such a key is dropped, like a stop word: a band or a heavy term that thousands of documents
+    share says little about which of them are copies or one story, and comparing each with its
+    200 predecessors in every such bucket is what made memory and time grow with the shape of the
+    data (20,000 short texts on a 40-word vocabulary: every heavy term in thousands of buckets).
+    Worked example (cap 1000, horizon 7 days): `t:ferry` in 1,500 reports of one week is dropped;
+    in 1,500 reports spread evenly over a year (some 30 a week) it stays a key.
+    """
+    kind = CAPPED_KEY_KINDS.get(key[0])
+    if kind is None or len(signatures) <= config.max_documents_per_key:
+        return None
+    if most_within_horizon(signatures, config.horizon_seconds) <= config.max_documents_per_key:
+        return None
+    return kind
+
+
+def exact_matches(ordered: list, config: DedupConfig) -> Iterator[Match]:
+    """An exact bucket's matches, `ordered` by `order_key`: each document with the earliest other
+    one within the horizon before it, the one `BestMatchesFn` would keep of all the pairs
+    `candidate_pairs` names. Exact buckets are not capped (`max_bucket_comparisons`,
+    `max_documents_per_key`): 20,000 copies of one text give 20,000 matches, all to the first
+    copy, instead of 4,000,000 pairs that point at whichever copy is 200 places back."""
+    first = 0
+    for index, later in enumerate(ordered):
+        if later.event_time is None:
+            first = 0  # within the horizon of every other document
+        else:
+            # Known times sort first and ascending: the earliest within the horizon only moves on.
+            while not within_horizon(ordered[first], later, config.horizon_seconds):
+                first += 1
+        earlier = first
+        while earlier < index and ordered[earlier].id == later.id:
+            earlier += 1
+        if earlier < index:
+            match = ordered[earlier]
+            yield Match(later.id, match.id, match.order_key, EXACT, 1.0)
+
+
 def _story_matches_by_product(key: str, ordered: list,
                               config: DedupConfig) -> Iterator[Match]:
     """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
@@ -392,31 +462,40 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
 
 def compare_bucket(key: str, signatures: Iterable,
                    config: DedupConfig) -> Iterable[Match]:
-    """All matches in one bucket: each document against those published before it. `signatures` are
-    `DedupSignature`s, or a batch bucket's `StoryEntry`s or `BucketEntry`s."""
-    if key[0] == 't':
-        ordered = sorted(signatures, key=lambda s: s.order_key)
-        if len(ordered) > STORY_MATRIX_MIN_REPORTS:
-            yield from _story_matches_by_product(key, ordered, config)
-            return
-        signatures = ordered
+    """All matches in one bucket: each document against those published before it; none in a
+    bucket whose key is dropped (`dropped_key_kind`). `signatures` are `DedupSignature`s, or a batch
+    bucket's `StoryEntry`s or `BucketEntry`s."""
+    ordered = sorted(signatures, key=lambda s: s.order_key)
+    if dropped_key_kind(key, ordered, config):
+        return
+    if key[0] in 'xs':
+        yield from exact_matches(ordered, config)
+        return
+    if key[0] == 't' and len(ordered) > STORY_MATRIX_MIN_REPORTS:
+        yield from _story_matches_by_product(key, ordered, config)
+        return
     vectors: dict = {}
-    for earlier, later in candidate_pairs(signatures, config):
+    for earlier, later in candidate_pairs(ordered, config):
         match = match_pair(key, earlier, later, config, vectors)
         if match is not None:
             yield match
 
 
 def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> Iterable:
-    """The batch bucket step, on what `batch_bucket_entries` filed. A band bucket yields its
-    candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for `TestNearCopyPairs`;
-    any other bucket yields its `Match`es."""
+    """The batch bucket step, on what `batch_bucket_entries` filed. A dropped key
+    (`dropped_key_kind`) yields its kind on `DROPPED_KEYS` and nothing else; a band bucket yields
+    its candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for
+    `TestNearCopyPairs`; any other bucket yields its `Match`es."""
     if key[0] == 't':
         entries = [StoryEntry(order_key, event_time, similarity.PackedVector(terms, weights))
                    for order_key, event_time, terms, weights in entries]
     else:
         entries = [BucketEntry(*entry) for entry in entries]
-    if key[0] == 'b':
+    entries.sort(key=lambda entry: entry.order_key)
+    dropped = dropped_key_kind(key, entries, config)
+    if dropped:
+        yield beam.pvalue.TaggedOutput(DROPPED_KEYS, dropped)
+    elif key[0] == 'b':
         for earlier, later in candidate_pairs(entries, config):
             yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
     else:
@@ -441,7 +520,7 @@ class _CompareOrNamePairsFn(beam.DoFn):
     def process(self, bucket):
         key, entries = bucket
         for output in compare_or_name_pairs(key, entries, self._config):
-            if isinstance(output, beam.pvalue.TaggedOutput):
+            if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == NEAR_COPY_PAIRS:
                 if output.value in self._named:
                     continue
                 if len(self._named) >= _NAMED_PAIRS_MAX:
@@ -596,11 +675,40 @@ class _AnnotateFn(beam.DoFn):
             yield dataclasses.replace(doc, dedup=info)
 
 
+class DedupOutputs(NamedTuple):
+    """`StageOutputs` and the candidate keys the stage dropped."""
+    good: beam.PCollection
+    dead_letters: beam.PCollection
+    dropped_keys: beam.PCollection  # (key kind, how many keys of that kind), one per kind
+
+
+class _ReportDroppedKeysFn(beam.DoFn):
+    """(key kind, keys dropped) -> the same, counted (`dedup_dropped_keys_<kind>`) and logged: once
+    per kind, not per key or document."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, kind_and_count):
+        kind, count = kind_and_count
+        Metrics.counter('newswire', f'dedup_dropped_keys_{kind}').inc(count)
+        log_dropped_keys(kind, count, self._config)
+        yield kind_and_count
+
+
+def log_dropped_keys(kind: str, count: Optional[int], config: DedupConfig) -> None:
+    how_many = f'{count} {kind} keys were' if count is not None else f'{kind} keys are being'
+    _LOG.warning('dedup: %s shared by more than %d documents within %d s and dropped as candidate '
+                 'keys, like stop words (max_documents_per_key)', how_many,
+                 config.max_documents_per_key, config.horizon_seconds)
+
+
 class FlagDuplicates(beam.PTransform):
-    """Documents -> `StageOutputs(documents with dedup filled in, dead letters)`.
+    """Documents -> `DedupOutputs(documents with dedup filled in, dead letters, dropped keys)`.
 
     Nothing is dropped: duplicates are flagged (`duplicate_of`, `near_duplicate_of`, `story_id`), never
-    removed. A document whose signature cannot be computed becomes a dead letter.
+    removed. A document whose signature cannot be computed becomes a dead letter. Candidate keys
+    shared by too many documents are dropped (`dropped_key_kind`) and counted per kind.
     """
 
     def __init__(self, config: DedupConfig):
@@ -616,7 +724,11 @@ class FlagDuplicates(beam.PTransform):
             | 'FileUnderCandidateKeys' >> beam.FlatMap(batch_bucket_entries, config)
             | 'GroupByCandidateKey' >> beam.GroupByKey()
             | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
-            .with_outputs(NEAR_COPY_PAIRS, main='matches'))
+            .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
+        dropped_keys = (
+            compared[DROPPED_KEYS]
+            | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
+            | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))
         near_copies = (
             (signatures | 'NearCopySignatures' >> beam.Map(DedupSignature.minhash_only),
              compared[NEAR_COPY_PAIRS])
@@ -640,4 +752,4 @@ class FlagDuplicates(beam.PTransform):
             }
             | 'JoinById' >> beam.CoGroupByKey()
             | 'Annotate' >> beam.ParDo(_AnnotateFn(), beam.pvalue.AsSingleton(parents)))
-        return StageOutputs(flagged, dead_letters)
+        return DedupOutputs(flagged, dead_letters, dropped_keys)

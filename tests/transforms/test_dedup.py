@@ -114,15 +114,18 @@ def test_order_is_publication_then_id_and_unknown_times_come_last():
     matches = _matches([_doc('z', ARTICLE, '2023-11-14'), _doc('a', ARTICLE, None),
                         _doc('m', ARTICLE, '2023-11-14')])
     exact = {(m.later, m.earlier) for m in matches if m.tier == EXACT}
-    assert ('z', 'm') in exact and ('a', 'm') in exact and ('a', 'z') in exact
-    assert not {('m', 'z'), ('m', 'a'), ('z', 'a')} & exact
+    # An exact bucket matches each document with the earliest before it: m (same time, first id).
+    assert exact == {('z', 'm'), ('a', 'm')}
 
 
 def test_bucket_comparisons_are_capped():
     config = dataclasses.replace(CONFIG, max_bucket_comparisons=2)
     sigs = [SIGNER.sign(_doc(f'd{i}', ARTICLE, f'2023-11-{10 + i}')) for i in range(5)]
-    matches = list(compare_bucket('x:same', sigs, config))
+    matches = list(compare_bucket('t:missing', sigs, config))
     assert len(matches) == 2 + 2 + 2 + 1  # d1 sees d0; d2..d4 see their two predecessors
+    # An exact bucket is not capped: every copy is matched with the first one.
+    exact = {(m.later, m.earlier) for m in compare_bucket('x:same', sigs, config)}
+    assert exact == {(f'd{i}', 'd0') for i in range(1, 5)}
 
 
 def test_best_matches_prefer_earliest_copy_and_most_similar_story():
@@ -155,7 +158,7 @@ def test_flag_duplicates_transform_flags_and_never_drops():
              'citing inflation in food and energy prices across the region.', '2023-11-15'),
     ]
     with direct_pipeline() as p:
-        flagged, dead = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        flagged, dead, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
         assert_that(
             flagged | beam.Map(lambda d: (d.id, d.dedup.tier, d.dedup.duplicate_of,
                                           d.dedup.near_duplicate_of, d.dedup.story_id)),
@@ -323,7 +326,7 @@ def test_flag_duplicates_equals_the_plain_per_bucket_route():
     expected = _plain_flags(docs)
     assert {info.tier for _, info in expected} == {None, EXACT, NEAR_COPY}
     with direct_pipeline() as p:
-        flagged, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        flagged, _, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
         assert_that(flagged | beam.Map(lambda d: (d.id, d.dedup)), equal_to(expected))
 
 

@@ -126,6 +126,20 @@ class _Bag:
         self.items = []
 
 
+class _Value:
+    def __init__(self):
+        self.value = None
+
+    def read(self):
+        return self.value
+
+    def write(self, value):
+        self.value = value
+
+    def clear(self):
+        self.value = None
+
+
 class _Timer:
     def __init__(self):
         self.at = None
@@ -137,28 +151,31 @@ class _Timer:
 def test_bucket_state_is_bounded_and_expires_after_the_horizon():
     from apache_beam.utils.timestamp import Timestamp
     config = dataclasses.replace(CONFIG, max_bucket_comparisons=3, horizon_seconds=100)
-    fn, bag, timer = _IndexBucketFn(config), _Bag(), _Timer()
+    fn, bag, load, timer = _IndexBucketFn(config), _Bag(), _Value(), _Timer()
+    exact_bag, exact_load = _Bag(), _Value()
     signer = Signer(config)
     for i in range(5):
-        list(fn.process(('x:k', signer.sign(_doc(f'd{i}', ARTICLE), 10.0 * i)),
-                        Timestamp(10 * i), bag, timer))
+        signature = signer.sign(_doc(f'd{i}', ARTICLE), 10.0 * i)
+        list(fn.process(('t:k', signature), Timestamp(10 * i), bag, load, timer))
+        list(fn.process(('x:k', signature), Timestamp(10 * i), exact_bag, exact_load, _Timer()))
     assert [s.id for s, _ in bag.items] == ['d2', 'd3', 'd4']  # capped at 3
+    assert [s.id for s, _ in exact_bag.items] == ['d0', 'd3', 'd4']  # ... keeping the earliest
     assert timer.at == Timestamp(140)
-    fn.expire(Timestamp(125), bag, timer)  # d2 (t=20) is now older than the horizon
+    fn.expire(Timestamp(125), bag, load, timer)  # d2 (t=20) is now older than the horizon
     assert [s.id for s, _ in bag.items] == ['d3', 'd4']
-    fn.expire(Timestamp(1000), bag, timer)
-    assert bag.items == []
+    fn.expire(Timestamp(1000), bag, load, timer)
+    assert bag.items == [] and load.value is None
 
 
 def test_bucket_sends_the_decider_only_the_best_match_per_later_report_and_tier():
     from apache_beam.utils.timestamp import Timestamp
-    fn, bag, timer = _IndexBucketFn(CONFIG), _Bag(), _Timer()
+    fn, bag, load, timer = _IndexBucketFn(CONFIG), _Bag(), _Value(), _Timer()
     signer = Signer(CONFIG)
 
     def arrive(doc_id, seconds):
         signature = signer.sign(_doc(doc_id, ARTICLE), seconds)
         return [payload for _, (_, payload) in fn.process(('x:k', signature), Timestamp(seconds),
-                                                          bag, timer)]
+                                                          bag, load, timer)]
 
     assert arrive('d1', 10.0) == []
     assert [(m.later, m.earlier) for m in arrive('d2', 20.0)] == [('d2', 'd1')]
