@@ -4,11 +4,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
-                                       DedupConfig, FlagDuplicates, Match, Signer,
+from newswire.transforms.dedup import (DROPPED_KEYS, EXACT, NEAR_COPY, SAME_STORY, BestMatches,
+                                       BestMatchesFn, DedupConfig, FlagDuplicates, Match, Signer,
                                        TestNearCopyPairs, batch_bucket_entries, candidate_keys,
                                        compare_bucket, compare_or_name_pairs, dedup_info,
-                                       event_seconds, is_near_copy, match_pair, story_root)
+                                       dropped_key_kind, event_seconds, is_near_copy, match_pair,
+                                       story_root)
 from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
@@ -126,6 +127,46 @@ def test_bucket_comparisons_are_capped():
     # An exact bucket is not capped: every copy is matched with the first one.
     exact = {(m.later, m.earlier) for m in compare_bucket('x:same', sigs, config)}
     assert exact == {(f'd{i}', 'd0') for i in range(1, 5)}
+
+
+def test_a_band_or_term_key_crowded_within_the_horizon_is_dropped_and_an_exact_key_never():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=3, horizon_seconds=10 * 86400)
+    daily = [SIGNER.sign(_doc(f'd{i}', ARTICLE, f'2023-11-{10 + i:02d}')) for i in range(4)]
+    weekly = [SIGNER.sign(_doc(f'w{i}', ARTICLE, f'2023-{i + 1:02d}-01')) for i in range(4)]
+    undated = SIGNER.sign(_doc('u', ARTICLE))
+    assert dropped_key_kind('b3:00ff', daily, config) == 'lsh_band'
+    assert dropped_key_kind('t:icrc', daily, config) == 'story_term'
+    assert dropped_key_kind('x:same', daily, config) is None  # exact keys are never dropped
+    assert dropped_key_kind('t:icrc', daily[:3], config) is None  # 3 is not more than 3
+    # Four a month apart: never more than one within ten days; one with no time is within any.
+    assert dropped_key_kind('t:icrc', weekly, config) is None
+    assert dropped_key_kind('t:icrc', weekly[:3] + [undated], config) is None
+    assert dropped_key_kind('t:icrc', daily[:3] + [undated], config) == 'story_term'
+    assert list(compare_bucket('t:icrc', daily, config)) == []
+    assert [(out.tag, out.value) for out in compare_or_name_pairs(
+        't:icrc', [entry for s in daily for k, entry in batch_bucket_entries(s, config)
+                   if k == 't:icrc'], config)] == [(DROPPED_KEYS, 'story_term')]
+    assert len(list(compare_bucket('t:icrc', daily[:3], config))) == 3
+
+
+def test_config_rejects_a_key_cap_below_one():
+    with pytest.raises(ValueError, match='max_documents_per_key must be at least 1, got 0'):
+        DedupConfig(max_documents_per_key=0)
+
+
+def test_flag_duplicates_drops_crowded_keys_counts_them_and_keeps_every_exact_copy():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=3)
+    docs = [_doc(f'c{i}', ARTICLE, f'2023-11-14T10:{i:02d}:00') for i in range(6)]
+    with direct_pipeline() as p:
+        flagged, dead, dropped = p | beam.Create(docs) | FlagDuplicates(config)
+        assert_that(
+            flagged | beam.Map(lambda d: (d.id, d.dedup.tier, d.dedup.duplicate_of)),
+            equal_to([('c0', None, None)] + [(f'c{i}', EXACT, 'c0') for i in range(1, 6)]),
+            label='flags')
+        # Six copies of one text share all its bands and heavy terms: every one is dropped.
+        assert_that(dropped, equal_to([('lsh_band', config.lsh_bands),
+                                       ('story_term', config.story_keys)]), label='dropped')
+        assert_that(dead, equal_to([]), label='no dead letters')
 
 
 def test_best_matches_prefer_earliest_copy_and_most_similar_story():
