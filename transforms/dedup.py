@@ -369,8 +369,8 @@ def dropped_key_kind(key: str, signatures: list, config: DedupConfig) -> Optiona
 
     Such a key is dropped, like a stop word: a band or a heavy term that thousands of documents
     share says little about which of them are copies or one story, and comparing each with its
-    200 predecessors in every such bucket is what made memory and time grow with the shape of the
-    data (20,000 short texts on a 40-word vocabulary: every heavy term in thousands of buckets).
+    200 predecessors in every such bucket makes memory and time grow with the shape of the data,
+    not its size (short texts on a 40-word vocabulary: every heavy term in thousands of them).
     Worked example (cap 1000, horizon 7 days): `t:ferry` in 1,500 reports of one week is dropped;
     in 1,500 reports spread evenly over a year (some 30 a week) it stays a key.
     """
@@ -387,7 +387,7 @@ def exact_matches(ordered: list, config: DedupConfig) -> Iterator[Match]:
     one within the horizon before it, the one `BestMatchesFn` would keep of all the pairs
     `candidate_pairs` names. Exact buckets are not capped (`max_bucket_comparisons`,
     `max_documents_per_key`): 20,000 copies of one text give 20,000 matches, all to the first
-    copy, instead of 4,000,000 pairs that point at whichever copy is 200 places back."""
+    copy (a window of the 200 nearest would point each at the copy 200 places back)."""
     first = 0
     for index, later in enumerate(ordered):
         if later.event_time is None:
