@@ -498,6 +498,14 @@ def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> I
     elif key[0] == 'b':
         for earlier, later in candidate_pairs(entries, config):
             yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
+    elif key[0] == 't':
+        # Only each report's best match goes on, the one `BestMatchesFn` keeps of them anyway:
+        # a bucket of reports much alike would send up to 200 per report.
+        best: dict[str, Match] = {}
+        for match in compare_bucket(key, entries, config):
+            if _better(SAME_STORY, best.get(match.later), match):
+                best[match.later] = match
+        yield from best.values()
     else:
         yield from compare_bucket(key, entries, config)
 
