@@ -17,8 +17,8 @@ import random
 import sys
 
 _SENTENCE = ('The harbour board said on Tuesday that the night ferry to the northern islands would '
-             'carry {count} passengers a week from March, and port officials expected fares to stay '
-             'unchanged.')  # 30 words
+             'carry {count} passengers a week from March, and port officials expected fares to '
+             'stay unchanged.')  # 30 words
 VOCABULARY = ('harbour', 'ferry', 'island', 'council', 'budget', 'bridge', 'tunnel', 'railway',
               'station', 'minister', 'vote', 'election', 'strike', 'union', 'wages', 'factory',
               'export', 'grain', 'drought', 'flood', 'river', 'dam', 'power', 'grid', 'turbine',

@@ -9,7 +9,7 @@ from newswire.transforms.dedup import (DROPPED_KEYS, EXACT, NEAR_COPY, SAME_STOR
                                        TestNearCopyPairs, batch_bucket_entries, candidate_keys,
                                        compare_bucket, compare_or_name_pairs, dedup_info,
                                        dropped_key_kind, event_seconds, is_near_copy, match_pair,
-                                       story_root)
+                                       pack_bucket_entry, story_root, unpack_bucket_entry)
 from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
@@ -289,8 +289,8 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     buckets = {}
     for signature in signatures:
         for key, entry in batch_bucket_entries(signature, CONFIG):
-            assert key[0] == 't' or entry == (signature.order_key, signature.event_time,
-                                              signature.content_hash)
+            assert key[0] == 't' or unpack_bucket_entry(entry) == (
+                signature.order_key, signature.event_time, signature.content_hash)
             buckets.setdefault(key, []).append(entry)
     outputs = [out for key, copies in buckets.items() if key[0] == 'b'
                for out in compare_or_name_pairs(key, copies, CONFIG)]
@@ -509,3 +509,10 @@ def test_word_weights_are_kept_across_documents_and_bounded(monkeypatch):
     monkeypatch.setattr(similarity, '_IDF_TABLE_MAX_WORDS', 10)
     assert similarity.story_features('Talks resume in Baku', ARTICLE, 'und') == first  # 'und' is 'en'
     assert 10 < len(table) < 200  # emptied once past the bound, then filled by this document only
+
+
+def test_a_packed_bucket_entry_gives_back_the_very_entry():
+    for signature in (SIGNER.sign(_doc('é-1', ARTICLE, '2023-11-14T10:00:00')),
+                      SIGNER.sign(_doc('undated', ARTICLE))):
+        entry = (signature.order_key, signature.event_time, signature.content_hash)
+        assert unpack_bucket_entry(pack_bucket_entry(*entry)) == entry
