@@ -42,7 +42,7 @@ import hashlib
 import logging
 import struct
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Union
+from typing import Any, Container, Iterable, Iterator, NamedTuple, Optional, Union
 
 import apache_beam as beam
 import numpy as np
@@ -253,13 +253,15 @@ def unpack_bucket_entry(packed: bytes) -> 'BucketEntry':
                        packed[start + id_length:].decode('utf-8'))
 
 
-def batch_bucket_entries(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, Any]]:
-    """`candidate_keys` for the batch shuffle: a story bucket's copy as the plain tuple (order key,
-    event time, terms, weights) of a `StoryEntry`, any other's as a packed `BucketEntry`
-    (`pack_bucket_entry`)."""
+def batch_bucket_entries(sig: DedupSignature, config: DedupConfig,
+                         crowded: Container = ()) -> Iterable[tuple[str, Any]]:
+    """`candidate_keys` for the batch shuffle, but for `crowded` story keys: a story bucket's copy
+    as the plain tuple (order key, event time, terms, weights) of a `StoryEntry`, any other's as a
+    packed `BucketEntry` (`pack_bucket_entry`)."""
     for key, copy in candidate_keys(sig, config):
         if key[0] == 't':
-            yield key, (copy.order_key, copy.event_time, *copy.story_vector)
+            if key not in crowded:
+                yield key, (copy.order_key, copy.event_time, *copy.story_vector)
         else:
             yield key, pack_bucket_entry(copy.order_key, copy.event_time, copy.content_hash)
 
@@ -377,8 +379,13 @@ CAPPED_KEY_KINDS = {'b': 'lsh_band', 't': 'story_term'}
 def most_within_horizon(signatures: Iterable, horizon_seconds: float) -> int:
     """The most of `signatures` that lie within one horizon of each other; one whose publication
     time is unknown is within the horizon of any (`within_horizon`)."""
-    times = sorted(s.event_time for s in signatures if s.event_time is not None)
-    unknown = sum(1 for s in signatures if s.event_time is None)
+    return most_times_within_horizon([s.event_time for s in signatures], horizon_seconds)
+
+
+def most_times_within_horizon(event_times: list, horizon_seconds: float) -> int:
+    """`most_within_horizon` of publication times (None: unknown)."""
+    times = sorted(t for t in event_times if t is not None)
+    unknown = len(event_times) - len(times)
     most, first = 0, 0
     for index, when in enumerate(times):
         while when - times[first] > horizon_seconds:
@@ -404,6 +411,46 @@ def dropped_key_kind(key: str, signatures: list, config: DedupConfig) -> Optiona
     if most_within_horizon(signatures, config.horizon_seconds) <= config.max_documents_per_key:
         return None
     return kind
+
+
+class CrowdedKeyFn(beam.CombineFn):
+    """Publication times filed under one key -> whether more than `max_documents_per_key` of them
+    lie within one horizon (`dropped_key_kind`'s test), without holding its bucket: batch story
+    keys are tested so before their buckets are shuffled, a bucket being each report's term vector.
+    The accumulator is the times, or None once they are crowded (adding never uncrowds them);
+    crowding is looked for at twice, four times... the cap, not at every time added."""
+
+    def __init__(self, config: DedupConfig):
+        self._cap = config.max_documents_per_key
+        self._horizon_seconds = config.horizon_seconds
+
+    def create_accumulator(self):
+        return []
+
+    def _settled(self, times: Optional[list]) -> Optional[list]:
+        if times is None or len(times) <= self._cap:
+            return times
+        return None if most_times_within_horizon(times, self._horizon_seconds) > self._cap else times
+
+    def add_input(self, times, event_time):
+        if times is None:
+            return None
+        times.append(event_time)
+        blocks, rest = divmod(len(times), self._cap + 1)
+        if rest == 0 and blocks & (blocks - 1) == 0:  # (cap + 1) times 1, 2, 4, 8...
+            return self._settled(times)
+        return times
+
+    def merge_accumulators(self, accumulators):
+        merged: list = []
+        for times in accumulators:
+            if times is None:
+                return None
+            merged.extend(times)
+        return self._settled(merged)
+
+    def extract_output(self, times) -> bool:
+        return self._settled(times) is None
 
 
 def exact_matches(ordered: list, config: DedupConfig) -> Iterator[Match]:
@@ -751,14 +798,24 @@ class FlagDuplicates(beam.PTransform):
         config = self._config
         signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE)
         signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
+        # Story keys are tested for crowding on their times alone, and crowded ones never filed.
+        crowded_story_keys = (
+            signatures
+            | 'StoryKeyTimes' >> beam.FlatMap(
+                lambda s: ((f't:{term}', s.event_time) for term in s.story_keys))
+            | 'FindCrowdedStoryKeys' >> beam.CombinePerKey(CrowdedKeyFn(config))
+            | 'CrowdedOnly' >> beam.Filter(lambda key_and_crowded: key_and_crowded[1]))
         compared = (
             signatures
-            | 'FileUnderCandidateKeys' >> beam.FlatMap(batch_bucket_entries, config)
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(
+                batch_bucket_entries, config, crowded=beam.pvalue.AsDict(crowded_story_keys))
             | 'GroupByCandidateKey' >> beam.GroupByKey()
             | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
             .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
         dropped_keys = (
-            compared[DROPPED_KEYS]
+            (compared[DROPPED_KEYS],
+             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: CAPPED_KEY_KINDS['t']))
+            | 'AllDroppedKeys' >> beam.Flatten()
             | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
             | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))
         near_copies = (

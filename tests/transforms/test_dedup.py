@@ -5,8 +5,9 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dedup import (DROPPED_KEYS, EXACT, NEAR_COPY, SAME_STORY, BestMatches,
-                                       BestMatchesFn, DedupConfig, FlagDuplicates, Match, Signer,
-                                       TestNearCopyPairs, batch_bucket_entries, candidate_keys,
+                                       BestMatchesFn, BucketEntry, CrowdedKeyFn, DedupConfig,
+                                       FlagDuplicates, Match, Signer, TestNearCopyPairs,
+                                       batch_bucket_entries, candidate_keys,
                                        compare_bucket, compare_or_name_pairs, dedup_info,
                                        dropped_key_kind, event_seconds, is_near_copy, match_pair,
                                        pack_bucket_entry, story_root, unpack_bucket_entry)
@@ -516,3 +517,26 @@ def test_a_packed_bucket_entry_gives_back_the_very_entry():
                       SIGNER.sign(_doc('undated', ARTICLE))):
         entry = (signature.order_key, signature.event_time, signature.content_hash)
         assert unpack_bucket_entry(pack_bucket_entry(*entry)) == entry
+
+
+def test_crowded_key_combiner_agrees_with_the_bucket_test_and_forgets_crowded_times():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=3, horizon_seconds=100)
+    combine = CrowdedKeyFn(config)
+    cases = {(0, 10, 20, 30): True, (0, 10, 20, 300, 310): False, (0, None, 200, 400): False,
+             (0, None, 50, 60, 500): True, (0, 1000, 2000, 3000, 4000, 5000, 6000, 7000): False}
+    for times, crowded in cases.items():
+        left, right = combine.create_accumulator(), combine.create_accumulator()
+        for index, when in enumerate(times):
+            if index % 2:
+                left = combine.add_input(left, when)
+            else:
+                right = combine.add_input(right, when)
+        assert combine.extract_output(combine.merge_accumulators([left, right])) is crowded
+        signatures = [BucketEntry((t is None, t or 0.0, f'd{i}'), t, '')
+                      for i, t in enumerate(times)]
+        assert (dropped_key_kind('t:k', signatures, config) is not None) is crowded
+    # Once crowded, the times are let go: the accumulator stays None.
+    accumulator = combine.create_accumulator()
+    for when in range(0, 40):
+        accumulator = combine.add_input(accumulator, float(when))
+    assert accumulator is None
