@@ -253,13 +253,28 @@ def unpack_bucket_entry(packed: bytes) -> 'BucketEntry':
                        packed[start + id_length:].decode('utf-8'))
 
 
+_BAND_DIGEST_BYTES = 10  # of a band key's digest (`candidate_keys`)
+
+
+def band_group_key(key: str) -> str:
+    """The batch shuffle's key for a band key: its band and the first byte of its digest. Most band
+    keys are one document's alone, and the runner keeps a list per key: 256 groups per band are
+    shuffled instead of some 60 keys per document, each entry carrying its full digest."""
+    return key[:key.index(':') + 3]
+
+
 def batch_bucket_entries(sig: DedupSignature, config: DedupConfig,
                          crowded: Container = ()) -> Iterable[tuple[str, Any]]:
     """`candidate_keys` for the batch shuffle, but for `crowded` story keys: a story bucket's copy
-    as the plain tuple (order key, event time, terms, weights) of a `StoryEntry`, any other's as a
-    packed `BucketEntry` (`pack_bucket_entry`)."""
+    as the plain tuple (order key, event time, terms, weights) of a `StoryEntry`, an exact one's as
+    a packed `BucketEntry` (`pack_bucket_entry`), a band one's as its digest and a packed entry
+    under its `band_group_key`."""
     for key, copy in candidate_keys(sig, config):
-        if key[0] == 't':
+        if key[0] == 'b':
+            _, digest = key.split(':', 1)
+            yield band_group_key(key), (bytes.fromhex(digest) + pack_bucket_entry(
+                copy.order_key, copy.event_time, copy.content_hash))
+        elif key[0] == 't':
             if key not in crowded:
                 yield key, (copy.order_key, copy.event_time, *copy.story_vector)
         else:
@@ -430,7 +445,8 @@ class CrowdedKeyFn(beam.CombineFn):
     def _settled(self, times: Optional[list]) -> Optional[list]:
         if times is None or len(times) <= self._cap:
             return times
-        return None if most_times_within_horizon(times, self._horizon_seconds) > self._cap else times
+        crowded = most_times_within_horizon(times, self._horizon_seconds) > self._cap
+        return None if crowded else times
 
     def add_input(self, times, event_time):
         if times is None:
@@ -556,12 +572,27 @@ def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> I
     """The batch bucket step, on what `batch_bucket_entries` filed. A dropped key
     (`dropped_key_kind`) yields its kind on `DROPPED_KEYS` and nothing else; a band bucket yields
     its candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for
-    `TestNearCopyPairs`; any other bucket yields its `Match`es."""
+    `TestNearCopyPairs`; any other bucket yields its `Match`es. A group of band buckets
+    (`band_group_key`) is taken bucket by bucket."""
+    if key[0] == 'b':
+        band = key.split(':', 1)[0]
+        buckets: dict[bytes, list] = {}
+        for entry in entries:
+            buckets.setdefault(entry[:_BAND_DIGEST_BYTES], []).append(
+                unpack_bucket_entry(entry[_BAND_DIGEST_BYTES:]))
+        for digest, bucket in buckets.items():
+            yield from _bucket_outputs(f'{band}:{digest.hex()}', bucket, config)
+        return
     if key[0] == 't':
         entries = [StoryEntry(order_key, event_time, similarity.PackedVector(terms, weights))
                    for order_key, event_time, terms, weights in entries]
     else:
         entries = [unpack_bucket_entry(entry) for entry in entries]
+    yield from _bucket_outputs(key, entries, config)
+
+
+def _bucket_outputs(key: str, entries: list, config: DedupConfig) -> Iterable:
+    """`compare_or_name_pairs` for one bucket, its entries unpacked."""
     entries.sort(key=lambda entry: entry.order_key)
     dropped = dropped_key_kind(key, entries, config)
     if dropped:

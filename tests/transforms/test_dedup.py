@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from newswire.transforms.dedup import (DROPPED_KEYS, EXACT, NEAR_COPY, SAME_STORY, BestMatches,
                                        BestMatchesFn, BucketEntry, CrowdedKeyFn, DedupConfig,
                                        FlagDuplicates, Match, Signer, TestNearCopyPairs,
-                                       batch_bucket_entries, candidate_keys,
+                                       band_group_key, batch_bucket_entries, candidate_keys,
                                        compare_bucket, compare_or_name_pairs, dedup_info,
                                        dropped_key_kind, event_seconds, is_near_copy, match_pair,
                                        pack_bucket_entry, story_root, unpack_bucket_entry)
@@ -290,7 +290,8 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     buckets = {}
     for signature in signatures:
         for key, entry in batch_bucket_entries(signature, CONFIG):
-            assert key[0] == 't' or unpack_bucket_entry(entry) == (
+            packed = entry[10:] if key[0] == 'b' else entry  # a band entry: digest first
+            assert key[0] == 't' or unpack_bucket_entry(packed) == (
                 signature.order_key, signature.event_time, signature.content_hash)
             buckets.setdefault(key, []).append(entry)
     outputs = [out for key, copies in buckets.items() if key[0] == 'b'
@@ -540,3 +541,18 @@ def test_crowded_key_combiner_agrees_with_the_bucket_test_and_forgets_crowded_ti
     for when in range(0, 40):
         accumulator = combine.add_input(accumulator, float(when))
     assert accumulator is None
+
+
+def test_a_band_group_is_shuffled_as_one_and_compared_bucket_by_bucket():
+    a, b = (SIGNER.sign(_doc(doc_id, ARTICLE, '2023-11-14')) for doc_id in 'ab')
+
+    def entry(signature, digest):
+        return bytes.fromhex(digest) + pack_bucket_entry(signature.order_key, signature.event_time,
+                                                         signature.content_hash)
+
+    assert band_group_key('b3:' + 'ab' * 10) == 'b3:ab'
+    same = compare_or_name_pairs('b3:ab', [entry(a, 'ab' * 10), entry(b, 'ab' * 10)], CONFIG)
+    assert [out.value for out in same] == [((b.order_key, b.content_hash),
+                                            (a.order_key, a.content_hash))]
+    apart = compare_or_name_pairs('b3:ab', [entry(a, 'ab' * 10), entry(b, 'ab' + 'cd' * 9)], CONFIG)
+    assert list(apart) == []
