@@ -95,14 +95,20 @@ class _IndexBucketFn(beam.DoFn):
         config = self._config
         horizon_micros = int(config.horizon_seconds * 1e6)
         kind = CAPPED_KEY_KINDS.get(key[0])
-        if kind is not None:
-            load = load_state.read() or _KeyLoad()
+        load = load_state.read() if kind is not None else None
+        dropped = load is not None and load.dropped_until is not None
+        stored = [] if dropped else list(entries.read())
+        # A key's first filing within the horizon is counted by its bag alone: most band keys are
+        # one document's, and a load for each would be a state write per band per document.
+        if kind is not None and (load is not None or stored):
+            load = load or _KeyLoad(micros=[micros for _, micros in stored])
             if load.dropped_until is None:
                 load.micros = [m for m in load.micros if m > timestamp.micros - horizon_micros]
                 load.micros.append(timestamp.micros)
                 if len(load.micros) > config.max_documents_per_key:
                     load = _KeyLoad(dropped_until=timestamp.micros + horizon_micros)
                     entries.clear()
+                    stored = []
                     self._dropped[kind].inc()
                     if kind not in self._logged:  # once per kind and worker, not per key
                         self._logged.add(kind)
@@ -113,7 +119,6 @@ class _IndexBucketFn(beam.DoFn):
             if load.dropped_until is not None:
                 expiry.set(Timestamp(micros=load.dropped_until))
                 return
-        stored = list(entries.read())
         recent = stored[-config.max_bucket_comparisons:]
         best: dict[str, BestMatches] = {}
         for old, _ in recent:
