@@ -13,7 +13,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from newswire.pipeline.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
-from newswire.transforms.dead_letters import StageOutputs
 from newswire.transforms.dedup import FlagDuplicates
 from newswire.transforms.dedup_stream import FlagDuplicatesInStream
 from newswire.transforms.extract import ExtractMainText
@@ -31,8 +30,15 @@ DEAD_LETTER_PREFIX = 'dead_letter'
 SUMMARY_FILE = 'summary.json'
 
 
+class EnrichOutputs(NamedTuple):
+    good: beam.PCollection
+    dead_letters: beam.PCollection
+    dedup_dropped_keys: Optional[beam.PCollection]  # batch only: dedup's (key kind, keys dropped)
+
+
 class EnrichDocuments(beam.PTransform):
-    """Documents as read -> `StageOutputs(enriched documents, dead letters of every stage)`."""
+    """Documents as read -> `EnrichOutputs(enriched documents, dead letters of every stage,
+    candidate keys dedup dropped)`."""
 
     def __init__(self, settings: Settings, streaming: bool = False):
         super().__init__()
@@ -57,13 +63,14 @@ class EnrichDocuments(beam.PTransform):
             extracted.dead_letters, cleaned.dead_letters, described.dead_letters,
             languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
         ) | 'AllDeadLetters' >> beam.Flatten()
-        return StageOutputs(flagged.good, dead_letters)
+        return EnrichOutputs(flagged.good, dead_letters, getattr(flagged, 'dropped_keys', None))
 
 
 class RunOutputs(NamedTuple):
     read: beam.PCollection          # every record the source produced, good or dead
     enriched: beam.PCollection
     dead_letters: beam.PCollection  # the source's and every stage's
+    dedup_dropped_keys: Optional[beam.PCollection] = None  # batch only, for the summary
 
 
 def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings,
@@ -74,7 +81,7 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings,
     read_records = (read.good, read.dead_letters) | 'AllRead' >> beam.Flatten()
     dead_letters = ((read.dead_letters, enriched.dead_letters)
                     | 'SourceAndStageDeadLetters' >> beam.Flatten())
-    return RunOutputs(read_records, enriched.good, dead_letters)
+    return RunOutputs(read_records, enriched.good, dead_letters, enriched.dedup_dropped_keys)
 
 
 class WriteBatchOutputs(beam.PTransform):
@@ -100,7 +107,8 @@ class WriteBatchOutputs(beam.PTransform):
         # counted once more, so the summary's accounting shows it rather than losing it.
         counted = ((dead_letters, letters.dead_letters)
                    | 'WithDeadLettersUnwritten' >> beam.Flatten())
-        return ((outputs.read, enriched.written, counted)
+        dropped_keys = () if outputs.dedup_dropped_keys is None else (outputs.dedup_dropped_keys,)
+        return ((outputs.read, enriched.written, counted, *dropped_keys)
                 | 'Summarize' >> Summarize(join(self._output_dir, SUMMARY_FILE)))
 
 

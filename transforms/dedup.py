@@ -14,6 +14,9 @@ How it works, for documents A (published first) and B:
    or estimated shingle containment >= near_copy_containment with Jaccard >= near_copy_min_jaccard:
    `is_near_copy`) or same_story (term-vector cosine >= story_threshold; below
    story_central_term_below the two must also share a central term: `is_same_story`).
+   A band or term key shared by more than `max_documents_per_key` documents within the horizon is
+   dropped, like a stop word (`dropped_key_kind`); exact keys never are, and each document in an
+   exact bucket is matched with the earliest one within the horizon (`exact_matches`).
    Near copies share many bands (a copy of a 300-word text shares most of its 64), so in batch a band
    bucket only names its candidate pairs; each distinct pair is then tested once (`TestNearCopyPairs`:
    at 10,000 wire documents, 448,000 pairs named by bands are 17,000 distinct ones).
@@ -36,21 +39,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
+import struct
 from dataclasses import dataclass
-from typing import Iterable, Iterator, NamedTuple, Optional, Union
+from typing import Any, Container, Iterable, Iterator, NamedTuple, Optional, Union
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
 from newswire.transforms import similarity
-from newswire.transforms.dead_letters import ApplyStage, StageOutputs
+from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.records import (DedupInfo, Document, hash_of_normalized,
                                          normalize_for_hash)
 
 STAGE = 'dedup'
+_LOG = logging.getLogger(__name__)
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
 NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candidate pairs
+DROPPED_KEYS = 'dropped_keys'  # and of the kind of each key it dropped (`dropped_key_kind`)
 _NO_VECTOR = similarity.PackedVector()
 # A story bucket of more reports than this gets its cosines from one sparse matrix product (below
 # that, building the matrix costs more than the pairwise loop saves).
@@ -78,10 +85,14 @@ class DedupConfig:
     story_keys: int = 8
     horizon_seconds: int = 7 * 24 * 3600
     max_bucket_comparisons: int = 200
+    max_documents_per_key: int = 1000
     settle_seconds: int = 10
     minhash_seed: int = 1
 
     def __post_init__(self):
+        if self.max_documents_per_key < 1:
+            raise ValueError(f'max_documents_per_key must be at least 1, got '
+                             f'{self.max_documents_per_key}')
         if self.lsh_bands * self.lsh_rows > self.num_perm:
             raise ValueError(f'lsh_bands * lsh_rows ({self.lsh_bands} * {self.lsh_rows}) must be '
                              f'at most num_perm ({self.num_perm})')
@@ -194,9 +205,9 @@ def candidate_keys(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[s
 
 class BucketEntry(NamedTuple):
     """All that a batch bucket which only orders its documents reads of each: exact buckets (their
-    test is sharing the key) and band buckets (which only name pairs). It is shuffled as a plain
-    tuple (`batch_bucket_entries`), which Beam's coder writes without pickling: a signature goes
-    into some 70 buckets, and unpickling them was a tenth of the batch pipeline's time."""
+    test is sharing the key) and band buckets (which only name pairs). It is shuffled packed in
+    one bytes value (`pack_bucket_entry`), which Beam's coder writes without pickling: a signature
+    goes into some 70 buckets, and unpickling them was a tenth of the batch pipeline's time."""
     order_key: tuple
     event_time: Optional[float]
     content_hash: str
@@ -219,15 +230,55 @@ class StoryEntry(NamedTuple):
         return self.order_key[2]
 
 
-def batch_bucket_entries(sig: DedupSignature, config: DedupConfig) -> Iterable[tuple[str, tuple]]:
-    """`candidate_keys` for the batch shuffle, as plain tuples: a story bucket's copy as the (order
-    key, event time, terms, weights) of a `StoryEntry`, any other's as the (order key, event time,
-    content hash) of a `BucketEntry`."""
+# A `BucketEntry` packed as one bytes value: (time unknown, time, event time known, event time,
+# id length), then the id and the content hash, UTF-8.
+_PACKED_ENTRY = struct.Struct('<?d?dI')
+
+
+def pack_bucket_entry(order_key: tuple, event_time: Optional[float], content_hash: str) -> bytes:
+    """A `BucketEntry` as one bytes object. The runner holds every entry of the shuffle at once, a
+    document's in some 70 buckets: one object of ~100 bytes instead of a tuple of five (~300)."""
+    unknown, when, doc_id = order_key
+    encoded_id = doc_id.encode('utf-8')
+    return (_PACKED_ENTRY.pack(unknown, when, event_time is not None, event_time or 0.0,
+                               len(encoded_id))
+            + encoded_id + content_hash.encode('utf-8'))
+
+
+def unpack_bucket_entry(packed: bytes) -> 'BucketEntry':
+    unknown, when, has_event_time, event_time, id_length = _PACKED_ENTRY.unpack_from(packed)
+    start = _PACKED_ENTRY.size
+    doc_id = packed[start:start + id_length].decode('utf-8')
+    return BucketEntry((unknown, when, doc_id), event_time if has_event_time else None,
+                       packed[start + id_length:].decode('utf-8'))
+
+
+_BAND_DIGEST_BYTES = 10  # of a band key's digest (`candidate_keys`)
+
+
+def band_group_key(key: str) -> str:
+    """The batch shuffle's key for a band key: its band and the first byte of its digest. Most band
+    keys are one document's alone, and the runner keeps a list per key: 256 groups per band are
+    shuffled instead of some 60 keys per document, each entry carrying its full digest."""
+    return key[:key.index(':') + 3]
+
+
+def batch_bucket_entries(sig: DedupSignature, config: DedupConfig,
+                         crowded: Container = ()) -> Iterable[tuple[str, Any]]:
+    """`candidate_keys` for the batch shuffle, but for `crowded` story keys: a story bucket's copy
+    as the plain tuple (order key, event time, terms, weights) of a `StoryEntry`, an exact one's as
+    a packed `BucketEntry` (`pack_bucket_entry`), a band one's as its digest and a packed entry
+    under its `band_group_key`."""
     for key, copy in candidate_keys(sig, config):
-        if key[0] == 't':
-            yield key, (copy.order_key, copy.event_time, *copy.story_vector)
+        if key[0] == 'b':
+            _, digest = key.split(':', 1)
+            yield band_group_key(key), (bytes.fromhex(digest) + pack_bucket_entry(
+                copy.order_key, copy.event_time, copy.content_hash))
+        elif key[0] == 't':
+            if key not in crowded:
+                yield key, (copy.order_key, copy.event_time, *copy.story_vector)
         else:
-            yield key, (copy.order_key, copy.event_time, copy.content_hash)
+            yield key, pack_bucket_entry(copy.order_key, copy.event_time, copy.content_hash)
 
 
 def _identity(signature) -> tuple:
@@ -334,6 +385,112 @@ def candidate_pairs(signatures: Iterable, config: DedupConfig) -> Iterator[tuple
                 yield earlier, later
 
 
+# Candidate keys that stop being keys when crowded, by their first letter, and what the summary
+# calls them. Exact keys (`x:` content hash, `s:` source id) never do: their test is sharing the
+# key, so a bucket of any size is decided in one pass (`exact_matches`).
+CAPPED_KEY_KINDS = {'b': 'lsh_band', 't': 'story_term'}
+
+
+def most_within_horizon(signatures: Iterable, horizon_seconds: float) -> int:
+    """The most of `signatures` that lie within one horizon of each other; one whose publication
+    time is unknown is within the horizon of any (`within_horizon`)."""
+    return most_times_within_horizon([s.event_time for s in signatures], horizon_seconds)
+
+
+def most_times_within_horizon(event_times: list, horizon_seconds: float) -> int:
+    """`most_within_horizon` of publication times (None: unknown)."""
+    times = sorted(t for t in event_times if t is not None)
+    unknown = len(event_times) - len(times)
+    most, first = 0, 0
+    for index, when in enumerate(times):
+        while when - times[first] > horizon_seconds:
+            first += 1
+        most = max(most, index - first + 1)
+    return most + unknown
+
+
+def dropped_key_kind(key: str, signatures: list, config: DedupConfig) -> Optional[str]:
+    """`CAPPED_KEY_KINDS`' name for `key` when more than `max_documents_per_key` of its bucket's
+    `signatures` lie within one horizon, else None.
+
+    Such a key is dropped, like a stop word: a band or a heavy term that thousands of documents
+    share says little about which of them are copies or one story, and comparing each with its
+    200 predecessors in every such bucket makes memory and time grow with the shape of the data,
+    not its size (short texts on a 40-word vocabulary: every heavy term in thousands of them).
+    Worked example (cap 1000, horizon 7 days): `t:ferry` in 1,500 reports of one week is dropped;
+    in 1,500 reports spread evenly over a year (some 30 a week) it stays a key.
+    """
+    kind = CAPPED_KEY_KINDS.get(key[0])
+    if kind is None or len(signatures) <= config.max_documents_per_key:
+        return None
+    if most_within_horizon(signatures, config.horizon_seconds) <= config.max_documents_per_key:
+        return None
+    return kind
+
+
+class CrowdedKeyFn(beam.CombineFn):
+    """Publication times filed under one key -> whether more than `max_documents_per_key` of them
+    lie within one horizon (`dropped_key_kind`'s test), without holding its bucket: batch story
+    keys are tested so before their buckets are shuffled, a bucket being each report's term vector.
+    The accumulator is the times, or None once they are crowded (adding never uncrowds them);
+    crowding is looked for at twice, four times... the cap, not at every time added."""
+
+    def __init__(self, config: DedupConfig):
+        self._cap = config.max_documents_per_key
+        self._horizon_seconds = config.horizon_seconds
+
+    def create_accumulator(self):
+        return []
+
+    def _settled(self, times: Optional[list]) -> Optional[list]:
+        if times is None or len(times) <= self._cap:
+            return times
+        crowded = most_times_within_horizon(times, self._horizon_seconds) > self._cap
+        return None if crowded else times
+
+    def add_input(self, times, event_time):
+        if times is None:
+            return None
+        times.append(event_time)
+        blocks, rest = divmod(len(times), self._cap + 1)
+        if rest == 0 and blocks & (blocks - 1) == 0:  # (cap + 1) times 1, 2, 4, 8...
+            return self._settled(times)
+        return times
+
+    def merge_accumulators(self, accumulators):
+        merged: list = []
+        for times in accumulators:
+            if times is None:
+                return None
+            merged.extend(times)
+        return self._settled(merged)
+
+    def extract_output(self, times) -> bool:
+        return self._settled(times) is None
+
+
+def exact_matches(ordered: list, config: DedupConfig) -> Iterator[Match]:
+    """An exact bucket's matches, `ordered` by `order_key`: each document with the earliest other
+    one within the horizon before it, the one `BestMatchesFn` would keep of all the pairs
+    `candidate_pairs` names. Exact buckets are not capped (`max_bucket_comparisons`,
+    `max_documents_per_key`): 20,000 copies of one text give 20,000 matches, all to the first
+    copy (a window of the 200 nearest would point each at the copy 200 places back)."""
+    first = 0
+    for index, later in enumerate(ordered):
+        if later.event_time is None:
+            first = 0  # within the horizon of every other document
+        else:
+            # Known times sort first and ascending: the earliest within the horizon only moves on.
+            while not within_horizon(ordered[first], later, config.horizon_seconds):
+                first += 1
+        earlier = first
+        while earlier < index and ordered[earlier].id == later.id:
+            earlier += 1
+        if earlier < index:
+            match = ordered[earlier]
+            yield Match(later.id, match.id, match.order_key, EXACT, 1.0)
+
+
 def _story_matches_by_product(key: str, ordered: list,
                               config: DedupConfig) -> Iterator[Match]:
     """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
@@ -392,33 +549,65 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
 
 def compare_bucket(key: str, signatures: Iterable,
                    config: DedupConfig) -> Iterable[Match]:
-    """All matches in one bucket: each document against those published before it. `signatures` are
-    `DedupSignature`s, or a batch bucket's `StoryEntry`s or `BucketEntry`s."""
-    if key[0] == 't':
-        ordered = sorted(signatures, key=lambda s: s.order_key)
-        if len(ordered) > STORY_MATRIX_MIN_REPORTS:
-            yield from _story_matches_by_product(key, ordered, config)
-            return
-        signatures = ordered
+    """All matches in one bucket: each document against those published before it; none in a
+    bucket whose key is dropped (`dropped_key_kind`). `signatures` are `DedupSignature`s, or a batch
+    bucket's `StoryEntry`s or `BucketEntry`s."""
+    ordered = sorted(signatures, key=lambda s: s.order_key)
+    if dropped_key_kind(key, ordered, config):
+        return
+    if key[0] in 'xs':
+        yield from exact_matches(ordered, config)
+        return
+    if key[0] == 't' and len(ordered) > STORY_MATRIX_MIN_REPORTS:
+        yield from _story_matches_by_product(key, ordered, config)
+        return
     vectors: dict = {}
-    for earlier, later in candidate_pairs(signatures, config):
+    for earlier, later in candidate_pairs(ordered, config):
         match = match_pair(key, earlier, later, config, vectors)
         if match is not None:
             yield match
 
 
 def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> Iterable:
-    """The batch bucket step, on what `batch_bucket_entries` filed. A band bucket yields its
-    candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for `TestNearCopyPairs`;
-    any other bucket yields its `Match`es."""
+    """The batch bucket step, on what `batch_bucket_entries` filed. A dropped key
+    (`dropped_key_kind`) yields its kind on `DROPPED_KEYS` and nothing else; a band bucket yields
+    its candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for
+    `TestNearCopyPairs`; any other bucket yields its `Match`es. A group of band buckets
+    (`band_group_key`) is taken bucket by bucket."""
+    if key[0] == 'b':
+        band = key.split(':', 1)[0]
+        buckets: dict[bytes, list] = {}
+        for entry in entries:
+            buckets.setdefault(entry[:_BAND_DIGEST_BYTES], []).append(
+                unpack_bucket_entry(entry[_BAND_DIGEST_BYTES:]))
+        for digest, bucket in buckets.items():
+            yield from _bucket_outputs(f'{band}:{digest.hex()}', bucket, config)
+        return
     if key[0] == 't':
         entries = [StoryEntry(order_key, event_time, similarity.PackedVector(terms, weights))
                    for order_key, event_time, terms, weights in entries]
     else:
-        entries = [BucketEntry(*entry) for entry in entries]
-    if key[0] == 'b':
+        entries = [unpack_bucket_entry(entry) for entry in entries]
+    yield from _bucket_outputs(key, entries, config)
+
+
+def _bucket_outputs(key: str, entries: list, config: DedupConfig) -> Iterable:
+    """`compare_or_name_pairs` for one bucket, its entries unpacked."""
+    entries.sort(key=lambda entry: entry.order_key)
+    dropped = dropped_key_kind(key, entries, config)
+    if dropped:
+        yield beam.pvalue.TaggedOutput(DROPPED_KEYS, dropped)
+    elif key[0] == 'b':
         for earlier, later in candidate_pairs(entries, config):
             yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
+    elif key[0] == 't':
+        # Only each report's best match goes on, the one `BestMatchesFn` keeps of them anyway:
+        # a bucket of reports much alike would send up to 200 per report.
+        best: dict[str, Match] = {}
+        for match in compare_bucket(key, entries, config):
+            if _better(SAME_STORY, best.get(match.later), match):
+                best[match.later] = match
+        yield from best.values()
     else:
         yield from compare_bucket(key, entries, config)
 
@@ -441,7 +630,7 @@ class _CompareOrNamePairsFn(beam.DoFn):
     def process(self, bucket):
         key, entries = bucket
         for output in compare_or_name_pairs(key, entries, self._config):
-            if isinstance(output, beam.pvalue.TaggedOutput):
+            if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == NEAR_COPY_PAIRS:
                 if output.value in self._named:
                     continue
                 if len(self._named) >= _NAMED_PAIRS_MAX:
@@ -596,11 +785,40 @@ class _AnnotateFn(beam.DoFn):
             yield dataclasses.replace(doc, dedup=info)
 
 
+class DedupOutputs(NamedTuple):
+    """`StageOutputs` and the candidate keys the stage dropped."""
+    good: beam.PCollection
+    dead_letters: beam.PCollection
+    dropped_keys: beam.PCollection  # (key kind, how many keys of that kind), one per kind
+
+
+class _ReportDroppedKeysFn(beam.DoFn):
+    """(key kind, keys dropped) -> the same, counted (`dedup_dropped_keys_<kind>`) and logged: once
+    per kind, not per key or document."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, kind_and_count):
+        kind, count = kind_and_count
+        Metrics.counter('newswire', f'dedup_dropped_keys_{kind}').inc(count)
+        log_dropped_keys(kind, count, self._config)
+        yield kind_and_count
+
+
+def log_dropped_keys(kind: str, count: Optional[int], config: DedupConfig) -> None:
+    how_many = f'{count} {kind} keys were' if count is not None else f'{kind} keys are being'
+    _LOG.warning('dedup: %s shared by more than %d documents within %d s and dropped as candidate '
+                 'keys, like stop words (max_documents_per_key)', how_many,
+                 config.max_documents_per_key, config.horizon_seconds)
+
+
 class FlagDuplicates(beam.PTransform):
-    """Documents -> `StageOutputs(documents with dedup filled in, dead letters)`.
+    """Documents -> `DedupOutputs(documents with dedup filled in, dead letters, dropped keys)`.
 
     Nothing is dropped: duplicates are flagged (`duplicate_of`, `near_duplicate_of`, `story_id`), never
-    removed. A document whose signature cannot be computed becomes a dead letter.
+    removed. A document whose signature cannot be computed becomes a dead letter. Candidate keys
+    shared by too many documents are dropped (`dropped_key_kind`) and counted per kind.
     """
 
     def __init__(self, config: DedupConfig):
@@ -611,12 +829,26 @@ class FlagDuplicates(beam.PTransform):
         config = self._config
         signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE)
         signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
+        # Story keys are tested for crowding on their times alone, and crowded ones never filed.
+        crowded_story_keys = (
+            signatures
+            | 'StoryKeyTimes' >> beam.FlatMap(
+                lambda s: ((f't:{term}', s.event_time) for term in s.story_keys))
+            | 'FindCrowdedStoryKeys' >> beam.CombinePerKey(CrowdedKeyFn(config))
+            | 'CrowdedOnly' >> beam.Filter(lambda key_and_crowded: key_and_crowded[1]))
         compared = (
             signatures
-            | 'FileUnderCandidateKeys' >> beam.FlatMap(batch_bucket_entries, config)
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(
+                batch_bucket_entries, config, crowded=beam.pvalue.AsDict(crowded_story_keys))
             | 'GroupByCandidateKey' >> beam.GroupByKey()
             | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
-            .with_outputs(NEAR_COPY_PAIRS, main='matches'))
+            .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
+        dropped_keys = (
+            (compared[DROPPED_KEYS],
+             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: CAPPED_KEY_KINDS['t']))
+            | 'AllDroppedKeys' >> beam.Flatten()
+            | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
+            | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))
         near_copies = (
             (signatures | 'NearCopySignatures' >> beam.Map(DedupSignature.minhash_only),
              compared[NEAR_COPY_PAIRS])
@@ -640,4 +872,4 @@ class FlagDuplicates(beam.PTransform):
             }
             | 'JoinById' >> beam.CoGroupByKey()
             | 'Annotate' >> beam.ParDo(_AnnotateFn(), beam.pvalue.AsSingleton(parents)))
-        return StageOutputs(flagged, dead_letters)
+        return DedupOutputs(flagged, dead_letters, dropped_keys)

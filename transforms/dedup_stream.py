@@ -4,10 +4,12 @@ Same signatures, candidate keys and pair tests as `dedup` (batch); what changes 
 decided, because a stream never ends:
 
 1. `_IndexBucketFn`, keyed by candidate key (exact key, LSH band, heavy term), keeps the signatures
-   it has seen in the last `horizon_seconds` of event time (at most `max_bucket_comparisons` of them)
-   and tests each arrival against them, emitting a `Match` oriented by publication order. An
-   event-time timer drops entries older than the horizon: memory is bounded by the horizon, not by
-   the length of the stream.
+   it has seen in the last `horizon_seconds` of event time (at most `max_bucket_comparisons` of
+   them, the earliest always among them for an exact key) and tests each arrival against them,
+   emitting a `Match` oriented by publication order. An event-time timer drops entries older than
+   the horizon: memory is bounded by the horizon, not by the length of the stream. A band or term
+   key filed more than `max_documents_per_key` times within the horizon is dropped, as in batch,
+   and keeps no signatures while it is.
 2. `_DecideFn` collects each document's matches and decides it once the watermark has passed its
    timestamp by `settle_seconds`, so a report that arrives a little out of order still finds the
    copy or story it belongs to. It holds, for the horizon, each decided document's story id, which
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -41,12 +43,22 @@ from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteState
 from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.dedup import (EXACT, STAGE, BestMatches, BestMatchesFn, DedupConfig,
-                                       SignDocumentsFn, candidate_keys, dedup_info, match_pair,
-                                       within_horizon)
+from newswire.transforms.dedup import (CAPPED_KEY_KINDS, EXACT, STAGE, BestMatches,
+                                       BestMatchesFn, DedupConfig, SignDocumentsFn, candidate_keys,
+                                       dedup_info, log_dropped_keys, match_pair, within_horizon)
 from newswire.transforms.records import DedupInfo
 
 _DECIDER_KEY = 'all'
+
+
+@dataclasses.dataclass
+class _KeyLoad:
+    """How crowded a band or term key is: the times (micros) it was filed under within the last
+    horizon, at most `max_documents_per_key` + 1 of them; once there are more, the key is dropped
+    until `dropped_until` and only that is kept."""
+
+    micros: list = dataclasses.field(default_factory=list)
+    dropped_until: Optional[int] = None
 
 
 class _IndexBucketFn(beam.DoFn):
@@ -56,20 +68,57 @@ class _IndexBucketFn(beam.DoFn):
     Only the best go on: the decider keeps only the best anyway (`BestMatchesFn`), and it reads its
     whole pending state for every match it gets. A story bucket can hold 200 reports above the
     threshold, and 1,600 matches per document (8 story buckets) made that read the stream's cost.
+
+    A band or term key filed under more than `max_documents_per_key` times within the horizon is
+    dropped as in batch (`dedup.dropped_key_kind`): its signatures are let go and it is compared no
+    more, keeping only when it was last used, until a whole horizon passes without it. An exact key
+    keeps its earliest signature among the recent ones, since an exact match is with the earliest.
+    Worked example (cap 2, horizon 600 s): `t:ferry` filed at 0, 10 and 20 s is dropped at 20 s;
+    filed again at 300 s, it stays dropped until 900 s.
     """
 
     ENTRIES = BagStateSpec('entries', PickleCoder())
+    LOAD = ReadModifyWriteStateSpec('load', PickleCoder())  # `_KeyLoad`, band and term keys only
     EXPIRY = TimerSpec('expiry', TimeDomain.WATERMARK)
 
     def __init__(self, config: DedupConfig):
         self._config = config
         self._combine = BestMatchesFn()
+        self._dropped = {kind: Metrics.counter('newswire', f'dedup_dropped_keys_{kind}')
+                         for kind in CAPPED_KEY_KINDS.values()}
+        self._logged: set = set()
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
-                entries=beam.DoFn.StateParam(ENTRIES), expiry=beam.DoFn.TimerParam(EXPIRY)):
+                entries=beam.DoFn.StateParam(ENTRIES), load_state=beam.DoFn.StateParam(LOAD),
+                expiry=beam.DoFn.TimerParam(EXPIRY)):
         key, new = element
         config = self._config
-        stored = list(entries.read())
+        horizon_micros = int(config.horizon_seconds * 1e6)
+        kind = CAPPED_KEY_KINDS.get(key[0])
+        load = load_state.read() if kind is not None else None
+        dropped = load is not None and load.dropped_until is not None
+        stored = [] if dropped else list(entries.read())
+        # A key's first filing within the horizon is counted by its bag alone: most band keys are
+        # one document's, and a load for each would be a state write per band per document.
+        if kind is not None and (load is not None or stored):
+            load = load or _KeyLoad(micros=[micros for _, micros in stored])
+            if load.dropped_until is None:
+                load.micros = [m for m in load.micros if m > timestamp.micros - horizon_micros]
+                load.micros.append(timestamp.micros)
+                if len(load.micros) > config.max_documents_per_key:
+                    load = _KeyLoad(dropped_until=timestamp.micros + horizon_micros)
+                    entries.clear()
+                    stored = []
+                    self._dropped[kind].inc()
+                    if kind not in self._logged:  # once per kind and worker, not per key
+                        self._logged.add(kind)
+                        log_dropped_keys(kind, None, config)
+            else:
+                load.dropped_until = max(load.dropped_until, timestamp.micros + horizon_micros)
+            load_state.write(load)
+            if load.dropped_until is not None:
+                expiry.set(Timestamp(micros=load.dropped_until))
+                return
         recent = stored[-config.max_bucket_comparisons:]
         best: dict[str, BestMatches] = {}
         for old, _ in recent:
@@ -84,22 +133,43 @@ class _IndexBucketFn(beam.DoFn):
                 if match is not None:
                     yield _DECIDER_KEY, ('match', match)
         if len(stored) >= config.max_bucket_comparisons:
+            kept = stored[-(config.max_bucket_comparisons - 1):]
+            if key[0] in 'xs':
+                # An exact match is with the earliest copy (`dedup.exact_matches`): it stays, in
+                # place of the oldest of the others, until it passes the horizon.
+                earliest = min(stored, key=lambda entry: entry[0].order_key)
+                if all(entry is not earliest for entry in kept):
+                    kept = [earliest] + kept[1:]
             entries.clear()
-            for kept in stored[-(config.max_bucket_comparisons - 1):]:
-                entries.add(kept)
+            for entry in kept:
+                entries.add(entry)
         entries.add((new, timestamp.micros))
         expiry.set(timestamp + config.horizon_seconds)
 
     @on_timer(EXPIRY)
     def expire(self, fired=beam.DoFn.TimestampParam, entries=beam.DoFn.StateParam(ENTRIES),
-               expiry=beam.DoFn.TimerParam(EXPIRY)):
+               load_state=beam.DoFn.StateParam(LOAD), expiry=beam.DoFn.TimerParam(EXPIRY)):
         cutoff = (fired - self._config.horizon_seconds).micros
+        load = load_state.read()
+        if load is not None and load.dropped_until is not None:
+            if fired.micros < load.dropped_until:
+                expiry.set(Timestamp(micros=load.dropped_until))
+                return
+            load_state.clear()  # a whole horizon without it: a key again
+            return
         kept = [(sig, micros) for sig, micros in entries.read() if micros > cutoff]
         entries.clear()
         for entry in kept:
             entries.add(entry)
-        if kept:
-            expiry.set(Timestamp(micros=min(m for _, m in kept)) + self._config.horizon_seconds)
+        if load is not None:
+            load.micros = [m for m in load.micros if m > cutoff]
+            if load.micros:
+                load_state.write(load)
+            else:
+                load_state.clear()
+        oldest = [m for _, m in kept] + (load.micros if load is not None else [])
+        if oldest:
+            expiry.set(Timestamp(micros=min(oldest)) + self._config.horizon_seconds)
 
 
 def _redelivered_id(doc_id: str, delivery: int) -> str:

@@ -155,6 +155,7 @@ class Tally:
     topics: collections.Counter = field(default_factory=collections.Counter)
     languages: collections.Counter = field(default_factory=collections.Counter)
     stories: set = field(default_factory=set)
+    dedup_dropped_keys: collections.Counter = field(default_factory=collections.Counter)
 
     def merge(self, other: 'Tally') -> 'Tally':
         self.read += other.read
@@ -164,11 +165,17 @@ class Tally:
         self.topics.update(other.topics)
         self.languages.update(other.languages)
         self.stories |= other.stories
+        self.dedup_dropped_keys.update(other.dedup_dropped_keys)
         return self
 
     def to_json_dict(self) -> dict:
         dead = sum(self.dead_letters.values())
+        # Candidate keys dedup dropped as too common (`dedup.dropped_key_kind`), by kind; written
+        # only when there were some, so that a run which drops none writes what it always did.
+        dropped = ({'dedup_dropped_keys': dict(sorted(self.dedup_dropped_keys.items()))}
+                   if self.dedup_dropped_keys else {})
         return {
+            **dropped,
             'documents_read': self.read,
             'enriched': self.enriched,
             'dead_letters': dead,
@@ -218,21 +225,26 @@ class _TallyFn(beam.CombineFn):
 
 
 class Summarize(beam.PTransform):
-    """(records read, enriched documents, dead letters) -> one summary dict, also written as JSON."""
+    """(records read, enriched documents, dead letters[, dedup's (key kind, keys dropped)]) -> one
+    summary dict, also written as JSON."""
 
     def __init__(self, path: str):
         super().__init__()
         self._path = path
 
     def expand(self, pcolls):
-        read, enriched, dead_letters = pcolls
+        read, enriched, dead_letters, *dropped_keys = pcolls
         path = self._path
+        tallies = (
+            read | 'TallyRead' >> beam.Map(lambda _: Tally(read=1)),
+            enriched | 'TallyEnriched' >> beam.Map(tally_enriched),
+            dead_letters | 'TallyDeadLetters' >> beam.Map(tally_dead_letter),
+        ) + tuple(
+            dropped | 'TallyDroppedKeys' >> beam.MapTuple(
+                lambda kind, count: Tally(dedup_dropped_keys=collections.Counter({kind: count})))
+            for dropped in dropped_keys)
         summary = (
-            (
-                read | 'TallyRead' >> beam.Map(lambda _: Tally(read=1)),
-                enriched | 'TallyEnriched' >> beam.Map(tally_enriched),
-                dead_letters | 'TallyDeadLetters' >> beam.Map(tally_dead_letter),
-            )
+            tallies
             | 'AllTallies' >> beam.Flatten()
             | 'Combine' >> beam.CombineGlobally(_TallyFn()))
         summary | 'WriteSummary' >> beam.Map(

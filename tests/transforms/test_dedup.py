@@ -4,11 +4,13 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.dedup import (EXACT, NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
-                                       DedupConfig, FlagDuplicates, Match, Signer,
-                                       TestNearCopyPairs, batch_bucket_entries, candidate_keys,
+from newswire.transforms.dedup import (DROPPED_KEYS, EXACT, NEAR_COPY, SAME_STORY, BestMatches,
+                                       BestMatchesFn, BucketEntry, CrowdedKeyFn, DedupConfig,
+                                       FlagDuplicates, Match, Signer, TestNearCopyPairs,
+                                       band_group_key, batch_bucket_entries, candidate_keys,
                                        compare_bucket, compare_or_name_pairs, dedup_info,
-                                       event_seconds, is_near_copy, match_pair, story_root)
+                                       dropped_key_kind, event_seconds, is_near_copy, match_pair,
+                                       pack_bucket_entry, story_root, unpack_bucket_entry)
 from newswire.transforms import similarity
 from newswire.transforms.records import Document, Language, SourceRef
 from tests.conftest import direct_pipeline
@@ -114,15 +116,58 @@ def test_order_is_publication_then_id_and_unknown_times_come_last():
     matches = _matches([_doc('z', ARTICLE, '2023-11-14'), _doc('a', ARTICLE, None),
                         _doc('m', ARTICLE, '2023-11-14')])
     exact = {(m.later, m.earlier) for m in matches if m.tier == EXACT}
-    assert ('z', 'm') in exact and ('a', 'm') in exact and ('a', 'z') in exact
-    assert not {('m', 'z'), ('m', 'a'), ('z', 'a')} & exact
+    # An exact bucket matches each document with the earliest before it: m (same time, first id).
+    assert exact == {('z', 'm'), ('a', 'm')}
 
 
 def test_bucket_comparisons_are_capped():
     config = dataclasses.replace(CONFIG, max_bucket_comparisons=2)
     sigs = [SIGNER.sign(_doc(f'd{i}', ARTICLE, f'2023-11-{10 + i}')) for i in range(5)]
-    matches = list(compare_bucket('x:same', sigs, config))
+    matches = list(compare_bucket('t:missing', sigs, config))
     assert len(matches) == 2 + 2 + 2 + 1  # d1 sees d0; d2..d4 see their two predecessors
+    # An exact bucket is not capped: every copy is matched with the first one.
+    exact = {(m.later, m.earlier) for m in compare_bucket('x:same', sigs, config)}
+    assert exact == {(f'd{i}', 'd0') for i in range(1, 5)}
+
+
+def test_a_band_or_term_key_crowded_within_the_horizon_is_dropped_and_an_exact_key_never():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=3, horizon_seconds=10 * 86400)
+    daily = [SIGNER.sign(_doc(f'd{i}', ARTICLE, f'2023-11-{10 + i:02d}')) for i in range(4)]
+    weekly = [SIGNER.sign(_doc(f'w{i}', ARTICLE, f'2023-{i + 1:02d}-01')) for i in range(4)]
+    undated = SIGNER.sign(_doc('u', ARTICLE))
+    assert dropped_key_kind('b3:00ff', daily, config) == 'lsh_band'
+    assert dropped_key_kind('t:icrc', daily, config) == 'story_term'
+    assert dropped_key_kind('x:same', daily, config) is None  # exact keys are never dropped
+    assert dropped_key_kind('t:icrc', daily[:3], config) is None  # 3 is not more than 3
+    # Four a month apart: never more than one within ten days; one with no time is within any.
+    assert dropped_key_kind('t:icrc', weekly, config) is None
+    assert dropped_key_kind('t:icrc', weekly[:3] + [undated], config) is None
+    assert dropped_key_kind('t:icrc', daily[:3] + [undated], config) == 'story_term'
+    assert list(compare_bucket('t:icrc', daily, config)) == []
+    assert [(out.tag, out.value) for out in compare_or_name_pairs(
+        't:icrc', [entry for s in daily for k, entry in batch_bucket_entries(s, config)
+                   if k == 't:icrc'], config)] == [(DROPPED_KEYS, 'story_term')]
+    assert len(list(compare_bucket('t:icrc', daily[:3], config))) == 3
+
+
+def test_config_rejects_a_key_cap_below_one():
+    with pytest.raises(ValueError, match='max_documents_per_key must be at least 1, got 0'):
+        DedupConfig(max_documents_per_key=0)
+
+
+def test_flag_duplicates_drops_crowded_keys_counts_them_and_keeps_every_exact_copy():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=3)
+    docs = [_doc(f'c{i}', ARTICLE, f'2023-11-14T10:{i:02d}:00') for i in range(6)]
+    with direct_pipeline() as p:
+        flagged, dead, dropped = p | beam.Create(docs) | FlagDuplicates(config)
+        assert_that(
+            flagged | beam.Map(lambda d: (d.id, d.dedup.tier, d.dedup.duplicate_of)),
+            equal_to([('c0', None, None)] + [(f'c{i}', EXACT, 'c0') for i in range(1, 6)]),
+            label='flags')
+        # Six copies of one text share all its bands and heavy terms: every one is dropped.
+        assert_that(dropped, equal_to([('lsh_band', config.lsh_bands),
+                                       ('story_term', config.story_keys)]), label='dropped')
+        assert_that(dead, equal_to([]), label='no dead letters')
 
 
 def test_best_matches_prefer_earliest_copy_and_most_similar_story():
@@ -155,7 +200,7 @@ def test_flag_duplicates_transform_flags_and_never_drops():
              'citing inflation in food and energy prices across the region.', '2023-11-15'),
     ]
     with direct_pipeline() as p:
-        flagged, dead = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        flagged, dead, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
         assert_that(
             flagged | beam.Map(lambda d: (d.id, d.dedup.tier, d.dedup.duplicate_of,
                                           d.dedup.near_duplicate_of, d.dedup.story_id)),
@@ -245,8 +290,9 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     buckets = {}
     for signature in signatures:
         for key, entry in batch_bucket_entries(signature, CONFIG):
-            assert key[0] == 't' or entry == (signature.order_key, signature.event_time,
-                                              signature.content_hash)
+            packed = entry[10:] if key[0] == 'b' else entry  # a band entry: digest first
+            assert key[0] == 't' or unpack_bucket_entry(packed) == (
+                signature.order_key, signature.event_time, signature.content_hash)
             buckets.setdefault(key, []).append(entry)
     outputs = [out for key, copies in buckets.items() if key[0] == 'b'
                for out in compare_or_name_pairs(key, copies, CONFIG)]
@@ -273,7 +319,12 @@ def test_story_buckets_shuffle_plain_tuples_and_give_the_signatures_matches():
                for copies in entries)
     by_signature = set(compare_bucket('t:bucket', reports, CONFIG))
     by_entry = set(compare_or_name_pairs('t:bucket', [copies[0] for copies in entries], CONFIG))
-    assert len(by_signature) > 20 and by_entry == by_signature
+    # The bucket step passes on each report's best match only: what BestMatchesFn keeps of all.
+    combine, best = BestMatchesFn(), {}
+    for match in by_signature:
+        best[match.later] = combine.add_input(best.get(match.later, BestMatches()), match)
+    assert len(by_signature) > 20 and len(by_entry) < len(by_signature)
+    assert by_entry == {b.same_story for b in best.values()}
 
 
 def _band_buckets(docs):
@@ -323,7 +374,7 @@ def test_flag_duplicates_equals_the_plain_per_bucket_route():
     expected = _plain_flags(docs)
     assert {info.tier for _, info in expected} == {None, EXACT, NEAR_COPY}
     with direct_pipeline() as p:
-        flagged, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
+        flagged, _, _ = p | beam.Create(docs) | FlagDuplicates(CONFIG)
         assert_that(flagged | beam.Map(lambda d: (d.id, d.dedup)), equal_to(expected))
 
 
@@ -460,3 +511,48 @@ def test_word_weights_are_kept_across_documents_and_bounded(monkeypatch):
     monkeypatch.setattr(similarity, '_IDF_TABLE_MAX_WORDS', 10)
     assert similarity.story_features('Talks resume in Baku', ARTICLE, 'und') == first  # 'und' is 'en'
     assert 10 < len(table) < 200  # emptied once past the bound, then filled by this document only
+
+
+def test_a_packed_bucket_entry_gives_back_the_very_entry():
+    for signature in (SIGNER.sign(_doc('é-1', ARTICLE, '2023-11-14T10:00:00')),
+                      SIGNER.sign(_doc('undated', ARTICLE))):
+        entry = (signature.order_key, signature.event_time, signature.content_hash)
+        assert unpack_bucket_entry(pack_bucket_entry(*entry)) == entry
+
+
+def test_crowded_key_combiner_agrees_with_the_bucket_test_and_forgets_crowded_times():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=3, horizon_seconds=100)
+    combine = CrowdedKeyFn(config)
+    cases = {(0, 10, 20, 30): True, (0, 10, 20, 300, 310): False, (0, None, 200, 400): False,
+             (0, None, 50, 60, 500): True, (0, 1000, 2000, 3000, 4000, 5000, 6000, 7000): False}
+    for times, crowded in cases.items():
+        left, right = combine.create_accumulator(), combine.create_accumulator()
+        for index, when in enumerate(times):
+            if index % 2:
+                left = combine.add_input(left, when)
+            else:
+                right = combine.add_input(right, when)
+        assert combine.extract_output(combine.merge_accumulators([left, right])) is crowded
+        signatures = [BucketEntry((t is None, t or 0.0, f'd{i}'), t, '')
+                      for i, t in enumerate(times)]
+        assert (dropped_key_kind('t:k', signatures, config) is not None) is crowded
+    # Once crowded, the times are let go: the accumulator stays None.
+    accumulator = combine.create_accumulator()
+    for when in range(0, 40):
+        accumulator = combine.add_input(accumulator, float(when))
+    assert accumulator is None
+
+
+def test_a_band_group_is_shuffled_as_one_and_compared_bucket_by_bucket():
+    a, b = (SIGNER.sign(_doc(doc_id, ARTICLE, '2023-11-14')) for doc_id in 'ab')
+
+    def entry(signature, digest):
+        return bytes.fromhex(digest) + pack_bucket_entry(signature.order_key, signature.event_time,
+                                                         signature.content_hash)
+
+    assert band_group_key('b3:' + 'ab' * 10) == 'b3:ab'
+    same = compare_or_name_pairs('b3:ab', [entry(a, 'ab' * 10), entry(b, 'ab' * 10)], CONFIG)
+    assert [out.value for out in same] == [((b.order_key, b.content_hash),
+                                            (a.order_key, a.content_hash))]
+    apart = compare_or_name_pairs('b3:ab', [entry(a, 'ab' * 10), entry(b, 'ab' + 'cd' * 9)], CONFIG)
+    assert list(apart) == []

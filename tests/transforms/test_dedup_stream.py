@@ -126,6 +126,20 @@ class _Bag:
         self.items = []
 
 
+class _Value:
+    def __init__(self):
+        self.value = None
+
+    def read(self):
+        return self.value
+
+    def write(self, value):
+        self.value = value
+
+    def clear(self):
+        self.value = None
+
+
 class _Timer:
     def __init__(self):
         self.at = None
@@ -137,28 +151,31 @@ class _Timer:
 def test_bucket_state_is_bounded_and_expires_after_the_horizon():
     from apache_beam.utils.timestamp import Timestamp
     config = dataclasses.replace(CONFIG, max_bucket_comparisons=3, horizon_seconds=100)
-    fn, bag, timer = _IndexBucketFn(config), _Bag(), _Timer()
+    fn, bag, load, timer = _IndexBucketFn(config), _Bag(), _Value(), _Timer()
+    exact_bag, exact_load = _Bag(), _Value()
     signer = Signer(config)
     for i in range(5):
-        list(fn.process(('x:k', signer.sign(_doc(f'd{i}', ARTICLE), 10.0 * i)),
-                        Timestamp(10 * i), bag, timer))
+        signature = signer.sign(_doc(f'd{i}', ARTICLE), 10.0 * i)
+        list(fn.process(('t:k', signature), Timestamp(10 * i), bag, load, timer))
+        list(fn.process(('x:k', signature), Timestamp(10 * i), exact_bag, exact_load, _Timer()))
     assert [s.id for s, _ in bag.items] == ['d2', 'd3', 'd4']  # capped at 3
+    assert [s.id for s, _ in exact_bag.items] == ['d0', 'd3', 'd4']  # ... keeping the earliest
     assert timer.at == Timestamp(140)
-    fn.expire(Timestamp(125), bag, timer)  # d2 (t=20) is now older than the horizon
+    fn.expire(Timestamp(125), bag, load, timer)  # d2 (t=20) is now older than the horizon
     assert [s.id for s, _ in bag.items] == ['d3', 'd4']
-    fn.expire(Timestamp(1000), bag, timer)
-    assert bag.items == []
+    fn.expire(Timestamp(1000), bag, load, timer)
+    assert bag.items == [] and load.value is None
 
 
 def test_bucket_sends_the_decider_only_the_best_match_per_later_report_and_tier():
     from apache_beam.utils.timestamp import Timestamp
-    fn, bag, timer = _IndexBucketFn(CONFIG), _Bag(), _Timer()
+    fn, bag, load, timer = _IndexBucketFn(CONFIG), _Bag(), _Value(), _Timer()
     signer = Signer(CONFIG)
 
     def arrive(doc_id, seconds):
         signature = signer.sign(_doc(doc_id, ARTICLE), seconds)
         return [payload for _, (_, payload) in fn.process(('x:k', signature), Timestamp(seconds),
-                                                          bag, timer)]
+                                                          bag, load, timer)]
 
     assert arrive('d1', 10.0) == []
     assert [(m.later, m.earlier) for m in arrive('d2', 20.0)] == [('d2', 'd1')]
@@ -168,3 +185,48 @@ def test_bucket_sends_the_decider_only_the_best_match_per_later_report_and_tier(
     # later report gets its own best match.
     early = arrive('d0', 5.0)
     assert sorted((m.later, m.earlier) for m in early) == [('d1', 'd0'), ('d2', 'd0'), ('d3', 'd0')]
+
+
+def test_a_crowded_key_is_dropped_keeps_no_signatures_and_returns_after_a_quiet_horizon(caplog):
+    from apache_beam.utils.timestamp import Timestamp
+    config = dataclasses.replace(CONFIG, max_documents_per_key=2, horizon_seconds=600)
+    fn, bag, load, timer = _IndexBucketFn(config), _Bag(), _Value(), _Timer()
+    signer = Signer(config)
+
+    def arrive(key, doc_id, seconds, state=(bag, load, timer)):
+        signature = signer.sign(_doc(doc_id, ARTICLE), seconds)
+        return [payload for _, (_, payload) in fn.process((key, signature), Timestamp(seconds),
+                                                          *state)]
+
+    with caplog.at_level('WARNING', logger='newswire.transforms.dedup'):
+        assert arrive('t:ferry', 'd0', 0) == []
+        assert [(m.later, m.earlier) for m in arrive('t:ferry', 'd1', 10)] == [('d1', 'd0')]
+        assert arrive('t:ferry', 'd2', 20) == []  # the third within 600 s: dropped
+        assert bag.items == [] and load.value.micros == [] and timer.at == Timestamp(620)
+        assert arrive('t:ferry', 'd3', 300) == [] and bag.items == []  # still used: still dropped
+        assert timer.at == Timestamp(900)
+        # Another crowded term key: counted, but the kind is logged only once.
+        other = (_Bag(), _Value(), _Timer())
+        for i, seconds in enumerate((0, 1, 2)):
+            arrive('t:harbour', f'h{i}', seconds, other)
+        assert other[0].items == [] and other[1].value.dropped_until is not None
+    assert len([r for r in caplog.records if 'story_term keys' in r.getMessage()]) == 1
+    fn.expire(Timestamp(620), bag, load, timer)
+    assert load.value.dropped_until == Timestamp(900).micros and timer.at == Timestamp(900)
+    fn.expire(Timestamp(900), bag, load, timer)  # a whole horizon without it
+    assert load.value is None
+    assert arrive('t:ferry', 'd4', 1000) == [] and [s.id for s, _ in bag.items] == ['d4']
+    # An exact key is never dropped, however crowded.
+    exact = (_Bag(), _Value(), _Timer())
+    for i in range(5):
+        matches = arrive('x:same', f'e{i}', 10 * i, exact)
+        assert [(m.later, m.earlier) for m in matches] == ([(f'e{i}', 'e0')] if i else [])
+
+
+def test_copies_past_the_key_cap_are_all_exact_duplicates_of_the_first():
+    config = dataclasses.replace(CONFIG, max_documents_per_key=2)
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(_doc(f'c{i}', ARTICLE), 100 + i) for i in range(5)]))
+    _run(stream, [('c0', None, None, None, 'c0')]
+         + [(f'c{i}', 'exact', 'c0', None, 'c0') for i in range(1, 5)], config)
