@@ -49,8 +49,6 @@ class EnrichDocuments(beam.PTransform):
         s = self._settings
         # Every stage after extraction stops a record after limits.stage_timeout_seconds
         # (extraction has its own limit, extract.timeout_seconds).
-        # TODO(merge): FlagDuplicates (its Sign step) takes the limit once dedup accepts
-        # `timeout_seconds` (tests/pipeline/test_assembly.py marks it xfail).
         limit = s.stage_timeout_seconds
         extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
@@ -58,7 +56,7 @@ class EnrichDocuments(beam.PTransform):
         languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
-        flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup)
+        flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup, limit)
         dead_letters = (
             extracted.dead_letters, cleaned.dead_letters, described.dead_letters,
             languages.dead_letters, tagged.dead_letters, flagged.dead_letters,

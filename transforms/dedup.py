@@ -817,17 +817,20 @@ class FlagDuplicates(beam.PTransform):
     """Documents -> `DedupOutputs(documents with dedup filled in, dead letters, dropped keys)`.
 
     Nothing is dropped: duplicates are flagged (`duplicate_of`, `near_duplicate_of`, `story_id`), never
-    removed. A document whose signature cannot be computed becomes a dead letter. Candidate keys
-    shared by too many documents are dropped (`dropped_key_kind`) and counted per kind.
+    removed. A document whose signature cannot be computed (or not within `timeout_seconds`)
+    becomes a dead letter. Candidate keys shared by too many documents are dropped
+    (`dropped_key_kind`) and counted per kind.
     """
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._config = config
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
         config = self._config
-        signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE)
+        signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
+                                                          timeout_seconds=self._timeout_seconds)
         signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
         # Story keys are tested for crowding on their times alone, and crowded ones never filed.
         crowded_story_keys = (

@@ -302,11 +302,13 @@ class FlagDuplicatesInStream(beam.PTransform):
     """Documents (unbounded) -> `StageOutputs(documents with dedup filled in, dead letters)`.
 
     The streaming counterpart of `dedup.FlagDuplicates`: nothing is dropped, duplicates are flagged.
+    A document whose signature is not computed within `timeout_seconds` is a dead letter.
     """
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._config = config
+        self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
         config = self._config
@@ -315,7 +317,8 @@ class FlagDuplicatesInStream(beam.PTransform):
             # The arrival (publish) time stands in for publication times the text does not give.
             | 'WithArrivalTime' >> beam.Map(
                 lambda doc, at=beam.DoFn.TimestampParam: (doc, at.micros / 1e6))
-            | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE))
+            | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
+                                   timeout_seconds=self._timeout_seconds))
         matches = (
             signed
             | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)

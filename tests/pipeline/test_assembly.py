@@ -105,16 +105,9 @@ def _stage_limits(settings) -> dict:
 def test_every_stage_after_extraction_has_the_configured_time_limit():
     limits = _stage_limits(dataclasses.replace(SETTINGS, stage_timeout_seconds=12.5))
     stages = ('Enrich/CleanBoilerplate/Clean', 'Enrich/ExtractMetadata/Extract',
-              'Enrich/DetectLanguage/Detect', 'Enrich/TagTopics/Tag')
+              'Enrich/DetectLanguage/Detect', 'Enrich/TagTopics/Tag', 'Enrich/FlagDuplicates/Sign')
     assert {label: limits.get(label) for label in stages} == dict.fromkeys(stages, 12.5)
     assert limits['Enrich/ExtractMainText/Extract'] == SETTINGS.extract.timeout_seconds
-
-
-@pytest.mark.xfail(strict=True, reason='transforms/dedup.py does not take the limit yet (see '
-                   'pipeline/assembly.py, EnrichDocuments)')
-@pytest.mark.parametrize('label', ['Enrich/FlagDuplicates/Sign'])
-def test_metadata_and_the_duplicate_signature_have_the_time_limit(label):
-    assert _stage_limits(dataclasses.replace(SETTINGS, stage_timeout_seconds=12.5))[label] == 12.5
 
 
 def test_the_stage_time_limit_is_read_from_settings_and_zero_turns_it_off(tmp_path):
