@@ -339,7 +339,10 @@ def _stream(argv: Sequence[str]) -> int:
     try:
         result.wait_until_finish()
     except KeyboardInterrupt:
-        result.cancel()
+        try:
+            result.cancel()
+        except ValueError:  # "closed channel": Beam's Ctrl-C handler stopped Prism, and its job
+            pass
         print('newswire: stopped', file=sys.stderr)
         return 0
     finally:

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 PRISM_PACKAGE = 'github.com/apache/beam/sdks/v2/go/cmd/prism'
 INSTALL_COMMAND = 'newswire runners install prism'
@@ -35,6 +35,9 @@ INSTALL_COMMAND = 'newswire runners install prism'
 _DOWNLOAD_FAILURES = ('reading http', 'not found', 'dial tcp', 'unknown revision',
                       'invalid version', 'module lookup disabled', 'tls:', 'connection refused',
                       'no such host', 'i/o timeout', 'verifying module')
+
+# Runners that execute through Beam's portable Job API (they lack the Python Pub/Sub source).
+PORTABLE_RUNNERS = ('PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner')
 
 # runner -> (the option naming a local job server jar, what Beam would download otherwise)
 _JAVA_RUNNERS = {
@@ -80,10 +83,12 @@ def _go_failure(output: str) -> str:
     return f'the build failed: {errors[-1] if errors else "go printed nothing"}'
 
 
-def install_prism(version: Optional[str] = None) -> tuple[pathlib.Path, bool]:
+def install_prism(version: Optional[str] = None,
+                  announce: Callable[[str], None] = lambda message: None) -> tuple[pathlib.Path, bool]:
     """Builds Prism at `version` (default: the installed Beam's) into the cache unless it is there.
 
-    Returns (the binary's path, whether it was built now). `go install` writes into a temporary
+    Returns (the binary's path, whether it was built now); `announce` is told before a build starts
+    (minutes the first time). `go install` writes into a temporary
     directory beside the cache entry, renamed into place only once complete, so an interrupted
     build never leaves a binary that looks installed.
 
@@ -102,6 +107,7 @@ def install_prism(version: Optional[str] = None) -> tuple[pathlib.Path, bool]:
             f'newer (https://go.dev/doc/install), or pass --prism_location=BINARY to newswire run')
     target.parent.mkdir(parents=True, exist_ok=True)
     log = target.parent / 'install.log'
+    announce(f'building Prism {version} with go install {PRISM_PACKAGE}@v{version} into {target}')
     with tempfile.TemporaryDirectory(prefix='gobin-', dir=target.parent) as gobin:
         process = subprocess.run([go, 'install', f'{PRISM_PACKAGE}@v{version}'],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -123,11 +129,28 @@ def _require_local_file(flag: str, path: str) -> None:
         raise RunnerSetupError(f'{flag}={path}: no such file')
 
 
+def _refuse_pubsub_input(options, runner: str) -> None:
+    """Beam's Python Pub/Sub read is a native source that only the DirectRunner and Dataflow
+    replace with a reader; a portable runner has none, and Beam's cross-language one needs the Java
+    expansion service, which newswire does not download."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from newswire.pipeline.options import NewswireOptions
+
+    if (runner in PORTABLE_RUNNERS and options.view_as(StandardOptions).streaming
+            and options.view_as(NewswireOptions).input_subscription):
+        raise RunnerSetupError(
+            f'--input-subscription cannot be read on {runner}: Beam\'s Python Pub/Sub source runs '
+            f'only on the DirectRunner and Dataflow; stream Pub/Sub with --runner=DirectRunner (or '
+            f'DataflowRunner), or poll --feeds on {runner}')
+
+
 def prepare_runner(options) -> None:
     """Fills in what the chosen runner needs from the cache, or refuses a run it would break.
 
     PrismRunner: `--prism_location` is the cached binary unless the user named one.
     FlinkRunner/SparkRunner: needs a job server jar or endpoint (see the module docstring).
+    A portable runner cannot stream --input-subscription (`_refuse_pubsub_input`).
 
     Raises:
         RunnerSetupError: naming the missing piece and how to provide it.
@@ -136,6 +159,7 @@ def prepare_runner(options) -> None:
                                                       StandardOptions)
 
     runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
+    _refuse_pubsub_input(options, runner)
     if runner == 'PrismRunner':
         prism = options.view_as(PrismRunnerOptions)
         if prism.prism_location:
@@ -200,10 +224,8 @@ def main(argv: Sequence[str]) -> int:
     if args.command == 'list':
         return _list()
     try:
-        if not installed_prism():
-            print(f'newswire runners: building Prism {beam_version()} with go install '
-                  f'(minutes the first time)', file=sys.stderr)
-        path, built = install_prism()
+        path, built = install_prism(announce=lambda message: print(
+            f'newswire runners: {message} (minutes the first time)', file=sys.stderr, flush=True))
     except RunnerSetupError as error:
         print(f'newswire runners: {error}', file=sys.stderr)
         return 2
