@@ -7,8 +7,8 @@ byte, and a stream polling a local feed on Prism publishes records, with the ded
 Prism's state and timers, to the emulator's topic.
 """
 
+import html
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -179,3 +179,101 @@ def test_the_bench_corpus_on_prism_gives_the_direct_runners_files(tmp_path):
     _assert_same_files(direct, prism)
     summary = json.loads((prism / 'summary.json').read_text())
     assert summary['documents_read'] == 2000 and summary['accounting_ok']
+
+
+def test_a_portable_runner_refuses_to_stream_a_subscription(capsys):
+    assert main(['run', '--streaming', '--runner=PrismRunner',
+                 '--input-subscription=projects/p/subscriptions/raw',
+                 '--output-topic=projects/p/topics/enriched']) == 2
+    err = _one_error_line(capsys, 'newswire run: --input-subscription cannot be read on PrismRunner')
+    assert '--feeds' in err
+
+
+def _page(text: str) -> bytes:
+    """A text as an article page: its first line the headline, every other line a paragraph."""
+    lines = [html.escape(line.strip()) for line in text.splitlines() if line.strip()]
+    paragraphs = ''.join(f'<p>{line}</p>' for line in lines[1:])
+    return (f'<html><head><title>{lines[0]}</title></head><body><article><h1>{lines[0]}</h1>'
+            f'{paragraphs}</article></body></html>').encode('utf-8')
+
+
+def _serve_wire(server, tmp_path):
+    """A feed whose entries are the seeds as pages, an exact copy of one and a near copy of
+    another (so all three dedup tiers have something to find); returns the feed list file."""
+    seeds = {path.name[:3]: path.read_text(encoding='utf-8') for path in sorted(SEEDS.glob('*.txt'))}
+    pages = {name: _page(text) for name, text in seeds.items()}
+    pages['copy-of-002'] = pages['002']
+    pages['near-004'] = _page(seeds['004'] + '\nThe delegation said it would return next month.\n')
+    items = b''
+    for name, body in pages.items():
+        link = server.route(f'/pages/{name}', 200, body, {'Content-Type': 'text/html; charset=utf-8'})
+        items += rss_item(name, link)
+    server.route('/wire.rss', 200, RSS % items, {'Content-Type': 'application/rss+xml'})
+    feeds = tmp_path / 'feeds.txt'
+    feeds.write_text(server.url('/wire.rss') + '\n')
+    return feeds, sorted(pages)
+
+
+def _pull_all(subscriber, subscription, into):
+    response = subscriber.pull(request={'subscription': subscription, 'max_messages': 100},
+                               timeout=10)
+    if response.received_messages:
+        subscriber.acknowledge(request={'subscription': subscription, 'ack_ids': [
+            message.ack_id for message in response.received_messages]})
+        into.extend(json.loads(message.message.data) for message in response.received_messages)
+    return into
+
+
+@pytest.mark.slow
+def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
+        pubsub_emulator, tmp_path):
+    """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
+    all on Prism: every entry is published once, with the dedup verdict of the batch run."""
+    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
+                                                publisher_client, subscriber_client)
+
+    prism = _prism()
+    project = f'prism-{uuid.uuid4().hex[:8]}'
+    enriched, dead = f'projects/{project}/topics/enriched', f'projects/{project}/topics/dead-letter'
+    publisher, subscriber = publisher_client(), subscriber_client()
+    for topic in (enriched, dead):
+        ensure_topic(publisher, topic)
+    subscription = f'projects/{project}/subscriptions/enriched-all'
+    ensure_subscription(subscriber, subscription, enriched)
+    settings = tmp_path / 'settings.yaml'
+    settings.write_text('feeds:\n  poll_interval_seconds: 2\n'
+                        'fetch:\n  min_host_interval_seconds: 0.0\n'
+                        'dedup:\n  settle_seconds: 1\n')
+    with LocalHttpServer() as server:
+        feeds, names = _serve_wire(server, tmp_path)
+        common = ['--feeds', str(feeds), '--allow-host', '127.0.0.1', '--settings', str(settings)]
+        batch = subprocess.run(NEWSWIRE + ['run', '--runner=DirectRunner', '--output',
+                                           str(tmp_path / 'batch')] + common,
+                               cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert batch.returncode == 0, batch.stderr[-3000:]
+        log_path = tmp_path / 'stream.log'
+        with open(log_path, 'w') as log:
+            stream = subprocess.Popen(
+                NEWSWIRE + ['run', '--streaming', '--runner=PrismRunner', '--output-topic',
+                            enriched, '--dead-letter-topic', dead] + common,
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        published = []
+        try:
+            poll(lambda: len(_pull_all(subscriber, subscription, published)) >= len(names), 300,
+                 interval=0.5, what=f'{len(names)} records on {enriched}')
+            polls = server.hits['/wire.rss']
+            poll(lambda: server.hits['/wire.rss'] >= polls + 2, 60, what='two more polls')
+            _pull_all(subscriber, subscription, published)
+        finally:
+            stop_with_ctrl_c(stream)
+    log = log_path.read_text()
+    assert stream.returncode == 0, log[-3000:]
+    assert prism in log
+    expected = {json.loads(line)['source']['id']: json.loads(line)
+                for path in (tmp_path / 'batch').glob('enriched-*.jsonl')
+                for line in path.read_text().splitlines()}
+    assert sorted(record['source']['id'] for record in published) == names
+    for record in published:
+        assert record['dedup'] == expected[record['source']['id']]['dedup'], record['source']
+    tiers = {record['dedup']['tier'] for record in published}
+    assert {'exact', 'near_copy', 'same_story'} <= tiers, tiers
