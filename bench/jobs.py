@@ -46,13 +46,19 @@ def stage_msecs(result) -> dict[str, float]:
     return dict(totals)
 
 
-def pipeline_job(inputs: list[str], output: str, workers: int) -> dict:
-    """The batch pipeline of `newswire run` on DirectRunner with `workers` worker processes."""
+# `--runners` names -> Beam runners (Prism's binary comes from `newswire runners install prism`).
+RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner'}
+
+
+def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'direct') -> dict:
+    """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
+    with `workers` worker processes (Prism runs its Python workers in this process, LOOPBACK)."""
     from newswire.pipeline.run import (batch_pipeline, pipeline_options, prepare_output,
                                        read_summary)
 
-    argv = [f'--input={path}' for path in inputs] + [f'--output={output}', '--runner=DirectRunner']
-    if workers > 1:
+    argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
+                                                     f'--runner={RUNNERS[runner]}']
+    if workers > 1 and runner == 'direct':
         argv += [f'--direct_num_workers={workers}', '--direct_running_mode=multi_processing']
     started = time.perf_counter()
     output_dir = output
