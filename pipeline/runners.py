@@ -103,8 +103,8 @@ def install_prism(version: Optional[str] = None,
     go = shutil.which('go')
     if go is None:
         raise RunnerSetupError(
-            f'Prism is built from source with Go, and no `go` is on PATH: install Go 1.21 or '
-            f'newer (https://go.dev/doc/install), or pass --prism_location=BINARY to newswire run')
+            f'Prism is built from source with Go, and no `go` is on PATH: install Go '
+            f'(https://go.dev/doc/install), or pass --prism_location=BINARY to newswire run')
     target.parent.mkdir(parents=True, exist_ok=True)
     log = target.parent / 'install.log'
     announce(f'building Prism {version} with go install {PRISM_PACKAGE}@v{version} into {target}')
