@@ -9,6 +9,7 @@ Prism's state and timers, to the emulator's topic.
 
 import html
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -82,6 +83,28 @@ def test_a_refused_module_download_is_one_line_and_installs_nothing(empty_cache,
     assert runners.installed_prism() is None
     assert (runners.prism_path().parent / 'install.log').read_text() != ''
     assert [p.name for p in runners.prism_path().parent.iterdir()] == ['install.log']
+
+
+@pytest.mark.slow
+def test_a_failed_build_is_one_line_and_installs_nothing(empty_cache, monkeypatch, capsys):
+    """The module comes from the machine's Go module cache (served as a file:// proxy, as
+    `newswire runners install prism` left it); the compiler is replaced by `false`."""
+    if shutil.which('go') is None:
+        missing_tool('Go is needed to build Prism (go install)')
+    modcache = subprocess.run(['go', 'env', 'GOMODCACHE'], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    downloads = f'{modcache}/cache/download'
+    if not os.path.isfile(f'{downloads}/github.com/apache/beam/sdks/v2/@v/'
+                          f'v{runners.beam_version()}.zip'):
+        missing_tool(f'Beam\'s Go module is not in {downloads}: {runners.INSTALL_COMMAND}')
+    monkeypatch.setenv('GOPROXY', f'file://{downloads}')
+    monkeypatch.setenv('GOSUMDB', 'off')
+    monkeypatch.setenv('GOTOOLCHAIN', 'local')
+    monkeypatch.setenv('GOFLAGS', f'-toolexec={shutil.which("false")}')
+    assert main(['runners', 'install', 'prism']) == 2
+    err = _one_error_line(capsys, 'newswire runners: go install ')
+    assert 'the build failed' in err, err
+    assert runners.installed_prism() is None
 
 
 def test_install_finds_an_installed_binary_and_builds_nothing(empty_cache, tmp_path, monkeypatch,
