@@ -141,10 +141,12 @@ def format_table(results: dict) -> str:
             (_run_name(k), v) for k, v in row['pipeline'].items()]
         for name, run in runs:
             top = sorted(run['stage_share'].items(), key=lambda kv: -kv[1])[:4]
+            stages = (', '.join(f'{s} {v:.0%}' for s, v in top) if run['stage_msecs']
+                      else 'no stage times (the runner reports none)')
             lines.append(
                 f'{row["n"]:>7} {name:<10} {run["seconds"]:>8.1f} {run["docs_per_s"]:>7.1f} '
                 f'{run.get("vs_plain", 1.0 if name == "plain" else float("nan")):>8.2f} {_mb(run["peak_rss_mb"]):>11}  '
-                + ', '.join(f'{s} {v:.0%}' for s, v in top))
+                + stages)
     sizes = {row['n']: row for row in results.get('text', [])}
     for big, small in ((100000, 10000),):
         if big in sizes and small in sizes:
