@@ -92,6 +92,19 @@ def test_the_benchmark_runs_the_text_path_on_prism_beside_the_direct_runner(tmp_
         assert run['summary']['documents_read'] == run['summary']['enriched'] == 60
         assert run['same_output_as_plain'] is True
         assert run['peak_rss_mb'] > 0
+        assert sum(run['stage_share'].values()) == pytest.approx(1.0, abs=0.01)
+        assert run['stage_share']['other'] < 0.5  # the steps were recognised, on both runners
+
+
+def test_a_portable_runners_transform_ids_map_to_the_stages_of_their_labels():
+    from bench.jobs import stage_of
+
+    assert stage_of('Enrich/DetectLanguage/Detect') == 'language'
+    assert stage_of('ref_AppliedPTransform_Enrich-DetectLanguage-Detect-Process_48') == 'language'
+    assert stage_of('ref_AppliedPTransform_Enrich-FlagDuplicates-Sign-Process_62') == 'dedup_sign'
+    assert stage_of('ref_AppliedPTransform_Enrich-FlagDuplicates-Annotate_129') == 'dedup_compare'
+    assert stage_of('ref_AppliedPTransform_Write-WriteShards_143') == 'write'
+    assert stage_of('ref_AppliedPTransform_Unlabelled_7') == 'other'
 
 
 def test_an_unknown_runner_is_refused(tmp_path, capsys):
