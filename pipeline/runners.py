@@ -150,6 +150,7 @@ def prepare_runner(options) -> None:
 
     PrismRunner: `--prism_location` is the cached binary unless the user named one.
     FlinkRunner/SparkRunner: needs a job server jar or endpoint (see the module docstring).
+    PortableRunner: needs --job_endpoint (Beam would fail mid-run with a traceback).
     A portable runner cannot stream --input-subscription (`_refuse_pubsub_input`).
 
     Raises:
@@ -172,6 +173,9 @@ def prepare_runner(options) -> None:
                 f'not installed (expected {prism_path()}): run `{INSTALL_COMMAND}` (needs Go), or '
                 f'pass --prism_location=BINARY')
         prism.prism_location = str(binary)
+    elif runner == 'PortableRunner' and not options.view_as(PortableOptions).job_endpoint:
+        raise RunnerSetupError('--runner=PortableRunner needs --job_endpoint=HOST:PORT of a running '
+                               'job server (deploy/README.md); for a local run: --runner=PrismRunner')
     elif runner in _JAVA_RUNNERS:
         jar_flag, artifact = _JAVA_RUNNERS[runner]
         artifact = artifact.format(flink=_flink_version(options))

@@ -204,6 +204,13 @@ def test_the_bench_corpus_on_prism_gives_the_direct_runners_files(tmp_path):
     assert summary['documents_read'] == 2000 and summary['accounting_ok']
 
 
+def test_the_portable_runner_without_a_job_endpoint_is_refused(tmp_path, capsys):
+    assert main(['run', '--runner=PortableRunner', '--input', str(SEEDS), '--output',
+                 str(tmp_path / 'o')]) == 2
+    err = _one_error_line(capsys, 'newswire run: --runner=PortableRunner needs --job_endpoint')
+    assert '--runner=PrismRunner' in err
+
+
 def test_a_portable_runner_refuses_to_stream_a_subscription(capsys):
     assert main(['run', '--streaming', '--runner=PrismRunner',
                  '--input-subscription=projects/p/subscriptions/raw',
