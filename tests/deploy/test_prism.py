@@ -254,11 +254,17 @@ def _pull_all(subscriber, subscription, into):
     return into
 
 
+def _windowed(directory):
+    return [json.loads(line) for path in sorted(directory.glob('enriched-*.jsonl'))
+            for line in path.read_text().splitlines()]
+
+
 @pytest.mark.slow
 def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
         pubsub_emulator, tmp_path):
     """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
-    all on Prism: every entry is published once, with the dedup verdict of the batch run."""
+    all on Prism: every entry is published once, with the dedup verdict of the batch run, and
+    written once to the windowed files."""
     from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
                                                 publisher_client, subscriber_client)
 
@@ -285,7 +291,8 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
         with open(log_path, 'w') as log:
             stream = subprocess.Popen(
                 NEWSWIRE + ['run', '--streaming', '--runner=PrismRunner', '--output-topic',
-                            enriched, '--dead-letter-topic', dead] + common,
+                            enriched, '--dead-letter-topic', dead, '--output',
+                            str(tmp_path / 'windows'), '--window-seconds', '2'] + common,
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         published = []
         try:
@@ -294,6 +301,8 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
             polls = server.hits['/wire.rss']
             poll(lambda: server.hits['/wire.rss'] >= polls + 2, 60, what='two more polls')
             _pull_all(subscriber, subscription, published)
+            windowed = poll(lambda: len(_windowed(tmp_path / 'windows')) >= len(names) and
+                            _windowed(tmp_path / 'windows'), 60, what='the windowed files')
         finally:
             stop_with_ctrl_c(stream)
     log = log_path.read_text()
@@ -303,6 +312,7 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
                 for path in (tmp_path / 'batch').glob('enriched-*.jsonl')
                 for line in path.read_text().splitlines()}
     assert sorted(record['source']['id'] for record in published) == names
+    assert sorted(record['source']['id'] for record in windowed) == names
     for record in published:
         assert record['dedup'] == expected[record['source']['id']]['dedup'], record['source']
     tiers = {record['dedup']['tier'] for record in published}
