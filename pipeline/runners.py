@@ -222,11 +222,19 @@ def main(argv: Sequence[str]) -> int:
     commands = parser.add_subparsers(dest='command', required=True)
     install = commands.add_parser(
         'install', help='build a runner for the installed Beam version (idempotent)')
-    install.add_argument('runner', choices=['prism'])
+    install.add_argument('runner', choices=['prism', 'flink', 'spark'])
     commands.add_parser('list', help='what is installed, and what each runner needs')
     args = parser.parse_args(list(argv))
     if args.command == 'list':
         return _list()
+    if args.runner != 'prism':
+        runner = f'{args.runner.capitalize()}Runner'
+        jar_flag, artifact = _JAVA_RUNNERS[runner]
+        print(f'newswire runners: {args.runner} is not installable by newswire (Beam\'s job server '
+              f'jar, org.apache.beam:{artifact.format(flink=_flink_version())}:{beam_version()}, '
+              f'comes from Maven): newswire run --runner={runner} {jar_flag}=JAR, or '
+              f'--job_endpoint=HOST:PORT of a running job server', file=sys.stderr)
+        return 2
     try:
         path, built = install_prism(announce=lambda message: print(
             f'newswire runners: {message} (minutes the first time)', file=sys.stderr, flush=True))

@@ -115,6 +115,15 @@ def test_install_finds_an_installed_binary_and_builds_nothing(empty_cache, tmp_p
     assert capsys.readouterr().out == f'prism {runners.beam_version()} already installed: {binary}\n'
 
 
+@pytest.mark.parametrize('name,flag', [('flink', '--flink_job_server_jar'),
+                                       ('spark', '--spark_job_server_jar')])
+def test_installing_a_java_runner_says_what_to_pass_instead(name, flag, empty_cache, capsys):
+    assert main(['runners', 'install', name]) == 2
+    err = _one_error_line(capsys, f'newswire runners: {name} is not installable by newswire')
+    assert f'{flag}=JAR' in err and runners.beam_version() in err
+    assert not runners.cache_dir().exists()
+
+
 def test_list_says_what_is_installed_and_how_to_install_the_rest(empty_cache, capsys):
     assert main(['runners', 'list']) == 0
     before = capsys.readouterr().out
