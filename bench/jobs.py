@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import sys
 import time
 from typing import Iterable
@@ -27,6 +28,10 @@ TOTAL_MSECS = 'metric:ptransform_execution_time:total_msecs:v1'
 
 
 def stage_of(step: str) -> str:
+    # A portable runner names a step by its transform id: 'ref_AppliedPTransform_' + the label
+    # with '/' (and other non-word characters) as '-' + '_<n>'; back to the label's shape.
+    if step.startswith('ref_AppliedPTransform_'):
+        step = re.sub(r'_\d+$', '', step[len('ref_AppliedPTransform_'):]).replace('-', '/')
     for stage, prefixes in STAGE_PREFIXES:
         if step.startswith(prefixes):
             return stage
@@ -34,25 +39,35 @@ def stage_of(step: str) -> str:
 
 
 def stage_msecs(result) -> dict[str, float]:
-    """Beam's per-step execution time (state sampler), summed per stage; {} if the runner has none."""
+    """Beam's per-step execution time (state sampler), summed per stage; {} if the runner has none.
+
+    The DirectRunner keeps it in `monitoring_metrics()`; a portable runner's result (Prism) has only
+    `metrics()`, which carries the same counters, attempted rather than committed."""
+    query = getattr(result, 'monitoring_metrics', result.metrics)
     try:
-        counters = result.monitoring_metrics().query()['counters']
+        counters = query().query()['counters']
     except (AttributeError, KeyError):
         return {}
     totals: dict[str, float] = collections.Counter()
     for counter in counters:
         if counter.key.metric.name == TOTAL_MSECS and counter.key.step:
-            totals[stage_of(counter.key.step)] += counter.committed or 0
+            totals[stage_of(counter.key.step)] += counter.committed or counter.attempted or 0
     return dict(totals)
 
 
-def pipeline_job(inputs: list[str], output: str, workers: int) -> dict:
-    """The batch pipeline of `newswire run` on DirectRunner with `workers` worker processes."""
+# `--runners` names -> Beam runners (Prism's binary comes from `newswire runners install prism`).
+RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner'}
+
+
+def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'direct') -> dict:
+    """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
+    with `workers` worker processes (Prism runs its Python workers in this process, LOOPBACK)."""
     from newswire.pipeline.run import (batch_pipeline, pipeline_options, prepare_output,
                                        read_summary)
 
-    argv = [f'--input={path}' for path in inputs] + [f'--output={output}', '--runner=DirectRunner']
-    if workers > 1:
+    argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
+                                                     f'--runner={RUNNERS[runner]}']
+    if workers > 1 and runner == 'direct':
         argv += [f'--direct_num_workers={workers}', '--direct_running_mode=multi_processing']
     started = time.perf_counter()
     output_dir = output

@@ -1,8 +1,8 @@
 """The performance benchmark: `python -m bench.run [--sizes 1000,10000] [--workers 1,2] ...`.
 
-For each corpus size (see `bench.corpus`): the batch pipeline on DirectRunner with each worker
-count (docs/s, Beam's per-stage share of time, peak RSS of the process tree) and the same functions
-in a plain loop (the pipeline/plain ratio is what Beam costs); the HTML path on the Zyte benchmark
+For each corpus size (see `bench.corpus`): the batch pipeline on each runner of `--runners` (the
+DirectRunner with each worker count, Prism once; docs/s, Beam's per-stage share of time, peak RSS
+of the process tree, Prism's Go process included) and the same functions in a plain loop (the pipeline/plain ratio is what Beam costs); the HTML path on the Zyte benchmark
 pages against bare trafilatura; streaming latency through the Pub/Sub emulator. Prints a table and
 writes everything as JSON (`--json`)."""
 
@@ -59,8 +59,20 @@ def _same_output(pipeline_dir: pathlib.Path, plain_dir: pathlib.Path) -> bool:
     return pipeline == (plain_dir / 'enriched.jsonl').read_bytes()
 
 
+def _pipeline_runs(runners: list[str], workers: list[int]) -> list[tuple[str, str, int]]:
+    """(result key, runner, worker count) per pipeline run: the DirectRunner once per worker count
+    (keys '1', '2', as in earlier results), every other runner once under its own name."""
+    runs = []
+    for runner in runners:
+        if runner == 'direct':
+            runs += [(str(count), runner, count) for count in workers]
+        else:
+            runs.append((runner, runner, 1))
+    return runs
+
+
 def text_path(n: int, workers: list[int], work: pathlib.Path, timeout: float,
-              with_plain: bool = True) -> dict:
+              with_plain: bool = True, runners: tuple[str, ...] = ('direct',)) -> dict:
     directory = work / f'corpus-{n}'
     started = time.perf_counter()
     corpus.write_corpus(n, directory)
@@ -70,16 +82,16 @@ def text_path(n: int, workers: list[int], work: pathlib.Path, timeout: float,
         plain = _job('plain', timeout, inputs=[str(directory)], output=str(work / f'plain-{n}'))
         row['plain'] = {**plain, 'docs_per_s': round(n / plain['seconds'], 1),
                         'stage_share': _shares(plain['stage_msecs'])}
-    for count in workers:
-        output = work / f'pipeline-{n}-w{count}'
+    for key, runner, count in _pipeline_runs(list(runners), workers):
+        output = work / f'pipeline-{n}-{key}'
         result = _job('pipeline', timeout, inputs=[str(directory)], output=str(output),
-                      workers=count)
+                      workers=count, runner=runner)
         result.update(docs_per_s=round(n / result['seconds'], 1),
                       stage_share=_shares(result['stage_msecs']))
         if plain:
             result.update(vs_plain=round(plain['seconds'] / result['seconds'], 3),
                           same_output_as_plain=_same_output(output, work / f'plain-{n}'))
-        row['pipeline'][str(count)] = result
+        row['pipeline'][key] = result
     shutil.rmtree(directory, ignore_errors=True)
     return row
 
@@ -111,6 +123,11 @@ def _latency(value, stream) -> str:
     return f'{value} s'
 
 
+def _run_name(key: str) -> str:
+    """'1' -> 'beam w=1' (DirectRunner, 1 worker); a runner's name as it is."""
+    return f'beam w={key}' if key.isdigit() else key
+
+
 def _mb(value):
     return f'{value:,.0f}'
 
@@ -121,21 +138,23 @@ def format_table(results: dict) -> str:
              f'{"peak RSS MB":>11}  top stages (share of stage time)']
     for row in results.get('text', []):
         runs = ([('plain', row['plain'])] if 'plain' in row else []) + [
-            (f'beam w={k}', v) for k, v in row['pipeline'].items()]
+            (_run_name(k), v) for k, v in row['pipeline'].items()]
         for name, run in runs:
             top = sorted(run['stage_share'].items(), key=lambda kv: -kv[1])[:4]
+            stages = (', '.join(f'{s} {v:.0%}' for s, v in top) if run['stage_msecs']
+                      else 'no stage times (the runner reports none)')
             lines.append(
                 f'{row["n"]:>7} {name:<10} {run["seconds"]:>8.1f} {run["docs_per_s"]:>7.1f} '
                 f'{run.get("vs_plain", 1.0 if name == "plain" else float("nan")):>8.2f} {_mb(run["peak_rss_mb"]):>11}  '
-                + ', '.join(f'{s} {v:.0%}' for s, v in top))
+                + stages)
     sizes = {row['n']: row for row in results.get('text', [])}
     for big, small in ((100000, 10000),):
         if big in sizes and small in sizes:
-            for key in sizes[big]['pipeline']:
+            for key in set(sizes[big]['pipeline']) & set(sizes[small]['pipeline']):
                 ratio = (sizes[big]['pipeline'][key]['seconds']
                          / sizes[small]['pipeline'][key]['seconds'])
                 lines.append(f'scaling: {big} docs take {ratio:.1f}x the time of {small} '
-                             f'(beam w={key})')
+                             f'({_run_name(key)})')
     if 'html' in results:
         html = results['html']
         lines += ['', f'HTML path ({html["pages"]} pages: the Zyte benchmark pages x --html-repeat)',
@@ -171,6 +190,9 @@ def main(argv=None) -> int:
     parser.add_argument('--sizes', default='1000,10000',
                         help='corpus sizes, comma-separated (e.g. 1000,10000,100000)')
     parser.add_argument('--workers', default='1,2', help='DirectRunner worker counts')
+    parser.add_argument('--runners', default='direct',
+                        help='runners of the text path, comma-separated: direct (once per '
+                             '--workers count), prism (after `newswire runners install prism`)')
     parser.add_argument('--no-plain', action='store_true',
                         help='skip the plain-loop runs (e.g. to time 100k pipelines alone)')
     parser.add_argument('--html-repeat', type=int, default=3,
@@ -188,6 +210,11 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default=None, help='scratch directory (default: a temp dir)')
     parser.add_argument('--timeout', type=float, default=7200, help='seconds per measured run')
     args = parser.parse_args(argv)
+    runners = tuple(name for name in args.runners.split(',') if name)
+    from bench.jobs import RUNNERS
+    unknown = sorted(set(runners) - set(RUNNERS))
+    if unknown:
+        parser.error(f'--runners: expected names from {", ".join(RUNNERS)}, got {", ".join(unknown)}')
 
     work = pathlib.Path(args.work_dir or tempfile.mkdtemp(prefix='newswire-bench-'))
     results = {'machine': machine(), 'command': 'python -m bench.run ' + ' '.join(
@@ -196,7 +223,7 @@ def main(argv=None) -> int:
         for n in [int(s) for s in args.sizes.split(',') if s]:
             print(f'text path: {n} documents ...', file=sys.stderr, flush=True)
             results['text'].append(text_path(n, [int(w) for w in args.workers.split(',')], work,
-                                             args.timeout, not args.no_plain))
+                                             args.timeout, not args.no_plain, runners))
         if args.html_repeat > 0:
             print('HTML path ...', file=sys.stderr, flush=True)
             results['html'] = html_path(work, args.html_repeat, args.timeout, args.html_pages)

@@ -101,6 +101,11 @@ def pipeline_options(argv: Sequence[str]):
     if options.view_as(StandardOptions).runner is None:
         # Named explicitly: left unset, Beam first tries to fetch the Prism runner from the network.
         options.view_as(StandardOptions).runner = 'DirectRunner'
+    from newswire.pipeline.runners import RunnerSetupError, prepare_runner
+    try:
+        prepare_runner(options)  # the cached Prism binary; no silent job-server download
+    except RunnerSetupError as error:
+        raise UsageError(str(error)) from error
     return options
 
 
@@ -336,7 +341,10 @@ def _stream(argv: Sequence[str]) -> int:
     try:
         result.wait_until_finish()
     except KeyboardInterrupt:
-        result.cancel()
+        try:
+            result.cancel()
+        except ValueError:  # "closed channel": Beam's Ctrl-C handler stopped Prism, and its job
+            pass
         print('newswire: stopped', file=sys.stderr)
         return 0
     finally:

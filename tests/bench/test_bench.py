@@ -73,3 +73,42 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
     assert stream['settle_seconds'] == 0
     assert stream['received'] == stream['published'] == 10
     assert 0 < stream['p50_seconds'] <= stream['p99_seconds']
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_the_text_path_on_prism_beside_the_direct_runner(tmp_path):
+    from newswire.pipeline.runners import INSTALL_COMMAND, installed_prism
+    from tests.conftest import missing_tool
+
+    if installed_prism() is None:
+        missing_tool(f'Prism is not installed: {INSTALL_COMMAND}')
+    results_path = tmp_path / 'bench.json'
+    assert main(['--sizes', '60', '--workers', '1', '--runners', 'direct,prism',
+                 '--html-repeat', '0', '--stream-seconds', '0', '--json', str(results_path),
+                 '--work-dir', str(tmp_path / 'work')]) == 0
+    (row,) = json.loads(results_path.read_text())['text']
+    assert sorted(row['pipeline']) == ['1', 'prism']
+    for run in row['pipeline'].values():
+        assert run['summary']['documents_read'] == run['summary']['enriched'] == 60
+        assert run['same_output_as_plain'] is True
+        assert run['peak_rss_mb'] > 0
+        assert sum(run['stage_share'].values()) == pytest.approx(1.0, abs=0.01)
+        assert run['stage_share']['other'] < 0.5  # the steps were recognised, on both runners
+
+
+def test_a_portable_runners_transform_ids_map_to_the_stages_of_their_labels():
+    from bench.jobs import stage_of
+
+    assert stage_of('Enrich/DetectLanguage/Detect') == 'language'
+    assert stage_of('ref_AppliedPTransform_Enrich-DetectLanguage-Detect-Process_48') == 'language'
+    assert stage_of('ref_AppliedPTransform_Enrich-FlagDuplicates-Sign-Process_62') == 'dedup_sign'
+    assert stage_of('ref_AppliedPTransform_Enrich-FlagDuplicates-Annotate_129') == 'dedup_compare'
+    assert stage_of('ref_AppliedPTransform_Write-WriteShards_143') == 'write'
+    assert stage_of('ref_AppliedPTransform_Unlabelled_7') == 'other'
+
+
+def test_an_unknown_runner_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(['--runners', 'direct,flink', '--json', str(tmp_path / 'bench.json')])
+    assert exit_.value.code == 2
+    assert '--runners: expected names from direct, prism, got flink' in capsys.readouterr().err
