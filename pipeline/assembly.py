@@ -68,7 +68,9 @@ class RunOutputs(NamedTuple):
     read: beam.PCollection          # every record the source produced, good or dead
     enriched: beam.PCollection
     dead_letters: beam.PCollection  # the source's and every stage's
-    dedup_dropped_keys: Optional[beam.PCollection] = None  # batch only, for the summary
+    # (key kind, keys dropped): counted in a batch run's summary; a stream counts them in metrics,
+    # and this is empty (Beam refuses None among a transform's inputs).
+    dedup_dropped_keys: Optional[beam.PCollection] = None
 
 
 def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings,
@@ -79,7 +81,10 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings,
     read_records = (read.good, read.dead_letters) | 'AllRead' >> beam.Flatten()
     dead_letters = ((read.dead_letters, enriched.dead_letters)
                     | 'SourceAndStageDeadLetters' >> beam.Flatten())
-    return RunOutputs(read_records, enriched.good, dead_letters, enriched.dedup_dropped_keys)
+    dropped_keys = enriched.dedup_dropped_keys
+    if dropped_keys is None:
+        dropped_keys = pipeline | 'NoDroppedKeys' >> beam.Create([])
+    return RunOutputs(read_records, enriched.good, dead_letters, dropped_keys)
 
 
 class WriteBatchOutputs(beam.PTransform):

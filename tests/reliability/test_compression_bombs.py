@@ -21,7 +21,8 @@ MIB = 1 << 20
 INFLATED_BYTES = 6 * 1024 * MIB
 
 _MEASURE = '''
-import json, resource, sys, time
+import json, sys, time
+from tests.reliability.peak_memory import peak_kib
 import apache_beam as beam
 from newswire.pipeline.settings import load_settings
 from newswire.transforms.read_files import InputFile, ParseInputFileFn
@@ -37,7 +38,7 @@ for out in parse.process(InputFile(path, root, 1)):
     else:
         outputs.append(['good', out.source.id, out.source.line])
 print(json.dumps({'outputs': outputs, 'seconds': time.monotonic() - started,
-                  'max_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  'max_rss_mib': peak_kib() / 1024}))
 '''
 
 

@@ -118,18 +118,55 @@ def test_a_local_run_from_a_subscription_needs_both_topics(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_run_whose_pubsub_never_comes_back_stops_with_the_reason(tmp_path):
-    from tests.conftest import _free_port
+def test_a_run_whose_pubsub_never_comes_back_stops_with_the_reason(tmp_path, monkeypatch):
+    from google.cloud import pubsub_v1
 
+    emulator = PubSubEmulator().start()
+    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', emulator.host)
+    project = f'gone-{uuid.uuid4().hex[:8]}'
+    raw, enriched, dead = pipeline_topics(project)
+    capture = f'projects/{project}/subscriptions/capture-enriched'
+    subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
+    _create_topics(project, subscriber, {capture: enriched})
     settings = tmp_path / 'settings.yaml'
     settings.write_text('local_pubsub:\n  retry_max_seconds: 1\n  give_up_seconds: 4\n')
+    log_path = tmp_path / 'run.log'
+    log = open(log_path, 'w')
+    subscription = f'projects/{project}/subscriptions/newswire-raw-pipeline'
+    pipeline = subprocess.Popen(
+        NEWSWIRE + ['run', '--streaming', '--runner=DirectRunner', '--input-subscription',
+                    subscription, '--output-topic', enriched, '--dead-letter-topic', dead,
+                    '--settings', str(settings)],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        # Running: a record has come through. Then Pub/Sub goes away for good.
+        publisher.publish(raw, seed_path('000').read_bytes(), source_id='000').result(30)
+        poll(lambda: '000' in ''.join(_pull_source_ids(subscriber, capture)), 120, interval=0.5,
+             what='the first record')
+        emulator.stop()
+        status = pipeline.wait(timeout=120)
+    finally:
+        if pipeline.poll() is None:
+            stop_with_ctrl_c(pipeline)
+        log.close()
+        emulator.stop()
+    output = log_path.read_text()
+    assert status == 1, output[-3000:]
+    assert f'stopped reading: {subscription}: still failing after 4 s' in output
+    assert 2 <= output.count('failed (try') <= 8
+
+
+@pytest.mark.slow
+def test_a_run_whose_pubsub_is_not_there_at_the_start_is_a_set_up_error(tmp_path):
+    from tests.conftest import _free_port
+
     done = subprocess.run(
         NEWSWIRE + ['run', '--streaming', '--runner=DirectRunner',
                     '--input-subscription', 'projects/p/subscriptions/raw',
                     '--output-topic', 'projects/p/topics/enriched',
-                    '--dead-letter-topic', 'projects/p/topics/dead', '--settings', str(settings)],
+                    '--dead-letter-topic', 'projects/p/topics/dead'],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={**os.environ, 'PUBSUB_EMULATOR_HOST': f'127.0.0.1:{_free_port()}'})  # nobody there
-    assert done.returncode == 1, done.stderr[-3000:]
-    assert 'stopped reading: projects/p/subscriptions/raw: still failing after 4 s' in done.stderr
-    assert 2 <= done.stderr.count('failed (try') <= 8
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert 'nothing answers at PUBSUB_EMULATOR_HOST=' in done.stderr
+    assert 'Traceback' not in done.stderr

@@ -8,11 +8,12 @@ import sys
 from tests.conftest import REPO
 
 _MEASURE = '''
-import json, resource, time
+import json, time
+from tests.reliability.peak_memory import peak_kib
 from newswire.transforms.feeds import FeedRejected, parse_feed
 from tests.transforms.test_feeds import quadratic_blowup
 document = quadratic_blowup()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 started = time.monotonic()
 try:
     parse_feed(document, 'http://127.0.0.1/feed')
@@ -20,7 +21,7 @@ try:
 except FeedRejected as rejected:
     reason = rejected.reason
 print(json.dumps({'reason': reason, 'seconds': time.monotonic() - started, 'bytes': len(document),
-                  'growth_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}))
+                  'growth_kib': peak_kib() - before}))
 '''
 
 

@@ -176,10 +176,20 @@ def _cpu_seconds(function, text: str, budget: float = 2 * LIMIT_SECONDS) -> floa
     return time.process_time() - start
 
 
+def _settled_cpu_seconds(function, text: str, budget: float = 2 * LIMIT_SECONDS) -> float:
+    """`_cpu_seconds`, measured again when over the limit and the smaller kept: on a busy machine
+    one run can cost a third more CPU (caches shared), while a quadratic case stays over on every
+    run (by hours, not by a third)."""
+    seconds = _cpu_seconds(function, text, budget)
+    if seconds > LIMIT_SECONDS:
+        seconds = min(seconds, _cpu_seconds(function, text, budget))
+    return seconds
+
+
 def _assert_fast(function, inputs: dict[str, str], what: str) -> None:
     slow = {}
     for name, text in inputs.items():
-        seconds = _cpu_seconds(function, text)
+        seconds = _settled_cpu_seconds(function, text)
         if seconds > LIMIT_SECONDS:
             slow[name] = round(seconds, 2)
     assert not slow, f'{what}: over {LIMIT_SECONDS} s of CPU on 1 MB of: {slow}'
@@ -257,7 +267,7 @@ def test_the_whole_cleaner_grows_linearly():
     quarter = _stacked_inputs(SIZE // 4)
     superlinear = {}
     for name, text in _stacked_inputs(SIZE).items():
-        seconds = _cpu_seconds(cleaner.clean, text, budget=20 * LIMIT_SECONDS)
+        seconds = _settled_cpu_seconds(cleaner.clean, text, budget=20 * LIMIT_SECONDS)
         if seconds > LIMIT_SECONDS:
             small = _cpu_seconds(cleaner.clean, quarter[name], budget=20 * LIMIT_SECONDS)
             if seconds > 6 * small + 0.2:

@@ -105,15 +105,16 @@ def test_apply_stage_without_a_timeout_lets_slow_elements_finish():
 
 
 _PEAK_MEMORY = '''
-import json, resource, sys
+import json, sys
+from tests.reliability.peak_memory import peak_kib
 from newswire.transforms.extract import ExtractConfig, ExtractTextFn
 from newswire.transforms.records import Document, SourceRef
 from tests.reliability.test_pathological_html import {maker} as make
 html = make()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 outputs = list(ExtractTextFn(ExtractConfig(), 5_000_000).process(
     Document(id='x', source=SourceRef('html_file', 'x'), text='', html=html)))
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kib()
 print(json.dumps({{'growth_kib': after - before, 'outputs': len(outputs)}}))
 '''
 
