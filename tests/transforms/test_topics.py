@@ -125,8 +125,8 @@ def test_evidence_offsets_point_into_the_text(path):
 
 
 def test_score_grows_with_distinct_evidence_and_overlaps_count_once():
-    (one,) = TAGGER.tag('They asked for the mine maps.', 'en')
-    assert one.id == 'mine_maps' and one.score == 0.5
+    one = {t.id: t for t in TAGGER.tag('They asked for the mine maps.', 'en')}['mine_maps']
+    assert len(one.evidence) == 1 and one.score == 0.5
     tags = {t.id: t for t in TAGGER.tag(
         'They asked for mine maps. Maps of minefields were promised. Mine maps never came.', 'en')}
     assert len(tags['mine_maps'].evidence) == 3 and tags['mine_maps'].score == 0.875
