@@ -17,7 +17,7 @@ Three detectors, chosen by `detector:` in the language section of settings.yaml:
   (nothing is downloaded at run time), deterministic by construction; ~1.2 GiB resident once its
   models are loaded.
 
-README "Quality" has the measured comparison (accuracy per language, ms per text, memory).
+docs/quality.md has the measured comparison (accuracy per language, ms per text, memory).
 
 Each reads a bounded sample of the text (cost grows with length and a few thousand characters decide
 the language of a news article). Text with too few letters, or that the detector cannot place, is `und`.

@@ -96,7 +96,7 @@ def containment(jaccard: float, count_a: int, count_b: int) -> float:
 
 @dataclass(frozen=True)
 class StoryParams:
-    """Weights of the same-story term vector, calibrated on ECB+ (see README, Quality)."""
+    """Weights of the same-story term vector, calibrated on ECB+ (see docs/quality.md)."""
 
     stop_zipf: float = 5.5      # words at least this frequent (zipf scale) carry no weight
     zipf_max: float = 8.0       # idf(w) = max(idf_floor, zipf_max - zipf(w)); unknown words zipf 0
