@@ -44,17 +44,27 @@ def _pull_source_ids(subscriber, subscription):
     return [json.loads(r.message.data)['source']['id'] for r in response.received_messages]
 
 
-@pytest.mark.slow
-def test_the_run_rides_out_an_emulator_restart(tmp_path, monkeypatch):
+def _own_emulator(monkeypatch, prefix):
+    """An emulator of this test's own (it is stopped mid-test), a project with the pipeline's
+    topics, and a subscription capturing the enriched topic."""
     from google.cloud import pubsub_v1
 
     emulator = PubSubEmulator().start()
     monkeypatch.setenv('PUBSUB_EMULATOR_HOST', emulator.host)
-    project = f'restart-{uuid.uuid4().hex[:8]}'
-    raw, enriched, dead = pipeline_topics(project)
+    project = f'{prefix}-{uuid.uuid4().hex[:8]}'
+    topics = pipeline_topics(project)
     capture = f'projects/{project}/subscriptions/capture-enriched'
     subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
-    _create_topics(project, subscriber, {capture: enriched})
+    _create_topics(project, subscriber, {capture: topics[1]})
+    return emulator, project, topics, capture, subscriber, publisher
+
+
+@pytest.mark.slow
+def test_the_run_rides_out_an_emulator_restart(tmp_path, monkeypatch):
+    from google.cloud import pubsub_v1
+
+    emulator, project, (raw, enriched, dead), capture, subscriber, publisher = _own_emulator(
+        monkeypatch, 'restart')
 
     log_path = tmp_path / 'run.log'
     log = open(log_path, 'w')
@@ -119,15 +129,8 @@ def test_a_local_run_from_a_subscription_needs_both_topics(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_run_whose_pubsub_never_comes_back_stops_with_the_reason(tmp_path, monkeypatch):
-    from google.cloud import pubsub_v1
-
-    emulator = PubSubEmulator().start()
-    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', emulator.host)
-    project = f'gone-{uuid.uuid4().hex[:8]}'
-    raw, enriched, dead = pipeline_topics(project)
-    capture = f'projects/{project}/subscriptions/capture-enriched'
-    subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
-    _create_topics(project, subscriber, {capture: enriched})
+    emulator, project, (raw, enriched, dead), capture, subscriber, publisher = _own_emulator(
+        monkeypatch, 'gone')
     settings = tmp_path / 'settings.yaml'
     settings.write_text('local_pubsub:\n  retry_max_seconds: 1\n  give_up_seconds: 4\n')
     log_path = tmp_path / 'run.log'
