@@ -153,6 +153,8 @@ class _Lines:
 
 
 def _capture(match: re.Match, captured: list) -> None:
+    if not match.re.groupindex:  # most rules name no group: nothing to capture
+        return
     for name, value in match.groupdict().items():
         if value:
             captured.append((name, value.strip()))
