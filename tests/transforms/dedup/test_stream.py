@@ -9,10 +9,10 @@ from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
-from newswire.transforms.dedup import DedupConfig, Signer
-from newswire.transforms.dedup_stream import FlagDuplicatesInStream, _IndexBucketFn
+from newswire.transforms.dedup import DedupConfig, FlagDuplicatesInStream, Signer
+from newswire.transforms.dedup.stream import _IndexBucketFn
 from newswire.transforms.records import Document, Language, SourceRef
-from tests.transforms.test_dedup import ARTICLE, _near_copy
+from tests.transforms.dedup.documents import ARTICLE, near_copy_of
 
 CONFIG = DedupConfig(settle_seconds=10, horizon_seconds=600)
 OTHER = ('The central bank raised interest rates by half a point on Thursday, citing inflation in '
@@ -49,7 +49,7 @@ def test_copy_arriving_after_its_original_points_to_it():
     stream = (EventStream()
               .advance_watermark_to(0)
               .add_elements([TimestampedValue(_doc('a', ARTICLE), 100)])
-              .add_elements([TimestampedValue(_doc('b', _near_copy(ARTICLE)), 103),
+              .add_elements([TimestampedValue(_doc('b', near_copy_of(ARTICLE)), 103),
                              TimestampedValue(_doc('c', OTHER), 104)])
               )
     _run(stream, [('a', None, None, None, 'a'), ('b', 'near_copy', None, 'a', 'a'),
@@ -60,7 +60,7 @@ def test_out_of_order_arrival_within_settle_time_is_decided_in_publication_order
     # b was published first but arrives 3 s after a: a waits for b and points to it.
     stream = (EventStream()
               .advance_watermark_to(0)
-              .add_elements([TimestampedValue(_doc('a', _near_copy(ARTICLE),
+              .add_elements([TimestampedValue(_doc('a', near_copy_of(ARTICLE),
                                                    '2023-11-14T10:05:00+00:00'), 100)])
               .add_elements([TimestampedValue(_doc('b', ARTICLE, '2023-11-14T10:00:00+00:00'),
                                               103)])
@@ -73,7 +73,7 @@ def test_data_later_than_settle_time_is_not_applied_to_a_decided_record():
     # earlier report, has no earlier match. (Runners that report metrics count dedup_late_links.)
     stream = (EventStream()
               .advance_watermark_to(0)
-              .add_elements([TimestampedValue(_doc('a', _near_copy(ARTICLE),
+              .add_elements([TimestampedValue(_doc('a', near_copy_of(ARTICLE),
                                                    '2023-11-14T10:05:00+00:00'), 100)])
               .advance_watermark_to(200)  # a is decided: canonical
               .add_elements([TimestampedValue(_doc('b', ARTICLE, '2023-11-14T10:00:00+00:00'),
@@ -92,7 +92,7 @@ def test_redelivered_and_republished_messages_are_flagged_duplicates_of_the_firs
               .add_elements([TimestampedValue(first, 160),          # the same message again
                              TimestampedValue(republished, 170)])   # same text, new message id
               )
-    from newswire.transforms.dedup_stream import _redelivered_id
+    from newswire.transforms.dedup.stream import _redelivered_id
     _run(stream, [('a', None, None, None, 'a'),
                   (_redelivered_id('a', 2), 'exact', 'a', None, 'a'),
                   ('a2', 'exact', 'a', None, 'a')])
@@ -104,7 +104,7 @@ def test_same_story_across_minutes_and_nothing_past_the_horizon():
               .advance_watermark_to(0)
               .add_elements([TimestampedValue(_doc('a', ARTICLE), 100)])
               .advance_watermark_to(250)
-              .add_elements([TimestampedValue(_doc('b', _near_copy(ARTICLE)), 280)])  # 3 min on
+              .add_elements([TimestampedValue(_doc('b', near_copy_of(ARTICLE)), 280)])  # 3 min on
               .advance_watermark_to(2000)
               .add_elements([TimestampedValue(_doc('c', ARTICLE), 1500)])  # past the horizon
               )

@@ -43,9 +43,12 @@ from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteState
 from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.dedup import (CAPPED_KEY_KINDS, EXACT, STAGE, BestMatches,
-                                       BestMatchesFn, DedupConfig, SignDocumentsFn, candidate_keys,
-                                       dedup_info, log_dropped_keys, match_pair, within_horizon)
+from newswire.transforms.dedup.config import STAGE, DedupConfig
+from newswire.transforms.dedup.crowding import log_dropped_keys
+from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
+from newswire.transforms.dedup.keys import CAPPED_KEY_KINDS, candidate_keys
+from newswire.transforms.dedup.pairs import EXACT, match_pair, within_horizon
+from newswire.transforms.dedup.signature import SignDocumentsFn
 from newswire.transforms.records import DedupInfo
 
 _DECIDER_KEY = 'all'

@@ -1,0 +1,276 @@
+"""The batch dedup stage, `FlagDuplicates`: the candidate-key buckets as `GroupByKey`s."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Container, Iterable, Iterator, NamedTuple, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from newswire.transforms import similarity
+from newswire.transforms.dead_letters import ApplyStage
+from newswire.transforms.dedup.buckets import candidate_pairs, compare_bucket
+from newswire.transforms.dedup.config import STAGE, DedupConfig
+from newswire.transforms.dedup.crowding import CrowdedKeyFn, dropped_key_kind, log_dropped_keys
+from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, better_match, dedup_info
+from newswire.transforms.dedup.entries import StoryEntry, pack_bucket_entry, unpack_bucket_entry
+from newswire.transforms.dedup.keys import (_BAND_DIGEST_BYTES, CAPPED_KEY_KINDS, band_group_key,
+                                            candidate_keys)
+from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, Match, near_copy_match
+from newswire.transforms.dedup.signature import DedupSignature, SignDocumentsFn
+
+NEAR_COPY_PAIRS = 'near_copy_pairs'  # the batch bucket step's output of candidate pairs
+DROPPED_KEYS = 'dropped_keys'  # and of the kind of each key it dropped (`dropped_key_kind`)
+
+
+# Distinct near-copy pairs the bucket step remembers per bundle (some 780 bytes each): past this it
+# starts again, and `DistinctPairs` removes the repeats it then names.
+_NAMED_PAIRS_MAX = 200_000
+
+
+def batch_bucket_entries(sig: DedupSignature, config: DedupConfig,
+                         crowded: Container = ()) -> Iterable[tuple[str, Any]]:
+    """`candidate_keys` for the batch shuffle, but for `crowded` story keys: a story bucket's copy
+    as the plain tuple (order key, event time, terms, weights) of a `StoryEntry`, an exact one's as
+    a packed `BucketEntry` (`pack_bucket_entry`), a band one's as its digest and a packed entry
+    under its `band_group_key`."""
+    for key, copy in candidate_keys(sig, config):
+        if key[0] == 'b':
+            _, digest = key.split(':', 1)
+            yield band_group_key(key), (bytes.fromhex(digest) + pack_bucket_entry(
+                copy.order_key, copy.event_time, copy.content_hash))
+        elif key[0] == 't':
+            if key not in crowded:
+                yield key, (copy.order_key, copy.event_time, *copy.story_vector)
+        else:
+            yield key, pack_bucket_entry(copy.order_key, copy.event_time, copy.content_hash)
+
+
+def _identity(signature) -> tuple:
+    """Which signature a named pair means: the order key holds the id, and the content hash tells
+    apart two texts under one id (a feed entry polled again after an edit)."""
+    return signature.order_key, signature.content_hash
+
+
+def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> Iterable:
+    """The batch bucket step, on what `batch_bucket_entries` filed. A dropped key
+    (`dropped_key_kind`) yields its kind on `DROPPED_KEYS` and nothing else; a band bucket yields
+    its candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for
+    `TestNearCopyPairs`; any other bucket yields its `Match`es. A group of band buckets
+    (`band_group_key`) is taken bucket by bucket."""
+    if key[0] == 'b':
+        band = key.split(':', 1)[0]
+        buckets: dict[bytes, list] = {}
+        for entry in entries:
+            buckets.setdefault(entry[:_BAND_DIGEST_BYTES], []).append(
+                unpack_bucket_entry(entry[_BAND_DIGEST_BYTES:]))
+        for digest, bucket in buckets.items():
+            yield from _bucket_outputs(f'{band}:{digest.hex()}', bucket, config)
+        return
+    if key[0] == 't':
+        entries = [StoryEntry(order_key, event_time, similarity.PackedVector(terms, weights))
+                   for order_key, event_time, terms, weights in entries]
+    else:
+        entries = [unpack_bucket_entry(entry) for entry in entries]
+    yield from _bucket_outputs(key, entries, config)
+
+
+def _bucket_outputs(key: str, entries: list, config: DedupConfig) -> Iterable:
+    """`compare_or_name_pairs` for one bucket, its entries unpacked."""
+    entries.sort(key=lambda entry: entry.order_key)
+    dropped = dropped_key_kind(key, entries, config)
+    if dropped:
+        yield beam.pvalue.TaggedOutput(DROPPED_KEYS, dropped)
+    elif key[0] == 'b':
+        for earlier, later in candidate_pairs(entries, config):
+            yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
+    elif key[0] == 't':
+        # Only each report's best match goes on, the one `BestMatchesFn` keeps of them anyway:
+        # a bucket of reports much alike would send up to 200 per report.
+        best: dict[str, Match] = {}
+        for match in compare_bucket(key, entries, config):
+            if better_match(SAME_STORY, best.get(match.later), match):
+                best[match.later] = match
+        yield from best.values()
+    else:
+        yield from compare_bucket(key, entries, config)
+
+
+class _CompareOrNamePairsFn(beam.DoFn):
+    """(candidate key, bucket entries) -> `compare_or_name_pairs`, each candidate pair named once per
+    bundle. A near copy shares most of its 64 bands with its original, so the buckets name each pair
+    some 25 times (10,000 wire documents: 448,000 namings of 17,000 pairs), and shuffling them all
+    into `DistinctPairs` cost the DirectRunner 4-7% of the run. `DistinctPairs` still removes what
+    different bundles (or one bundle past `_NAMED_PAIRS_MAX`) both name. A DoFn, not a lambda, so
+    that the step inside `.with_outputs` has a stable name."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._named: set = set()
+
+    def start_bundle(self):
+        self._named = set()
+
+    def process(self, bucket):
+        key, entries = bucket
+        for output in compare_or_name_pairs(key, entries, self._config):
+            if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == NEAR_COPY_PAIRS:
+                if output.value in self._named:
+                    continue
+                if len(self._named) >= _NAMED_PAIRS_MAX:
+                    self._named.clear()
+                self._named.add(output.value)
+            yield output
+
+
+def _probes(joined) -> Iterator[tuple[str, tuple[tuple, DedupSignature]]]:
+    """(later id, its signatures and the pairs naming it) -> (earlier id, (earlier `_identity`,
+    later signature)) per distinct pair."""
+    _, grouped = joined
+    later = {_identity(signature): signature for signature in grouped['signatures']}
+    for later_identity, earlier_identity in grouped['pairs']:
+        yield earlier_identity[0][2], (earlier_identity, later[later_identity])
+
+
+def _test_probes(joined, config: DedupConfig) -> Iterator[Match]:
+    """(earlier id, its signatures and the later signatures probing it) -> near-copy `Match`es."""
+    _, grouped = joined
+    earlier = {_identity(signature): signature for signature in grouped['signatures']}
+    for earlier_identity, later in grouped['probes']:
+        match = near_copy_match(earlier[earlier_identity], later, config)
+        if match is not None:
+            yield match
+
+
+class TestNearCopyPairs(beam.PTransform):
+    """(near-copy signatures, candidate pairs named by band buckets) -> near-copy `Match`es, each
+    distinct pair tested once.
+
+    A signature reaches its pairs by two joins, keyed by the later then the earlier document: the
+    pair (B, A) first picks up B's signature, then meets A's. Worked example: A, B and C share bands
+    2, 5 and 9; the buckets name (B, A) three times, (C, A) and (C, B) three times each; three
+    distinct pairs, three MinHash comparisons instead of nine.
+    """
+
+    __test__ = False  # a transform, not a pytest test class
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, inputs):
+        signatures, pairs = inputs
+        by_id = signatures | 'KeyById' >> beam.Map(lambda s: (s.id, s))
+        probes = (
+            {'signatures': by_id,
+             'pairs': (pairs
+                       | 'DistinctPairs' >> beam.Distinct()
+                       | 'KeyByLater' >> beam.Map(lambda pair: (pair[0][0][2], pair)))}
+            | 'JoinLaterSignature' >> beam.CoGroupByKey()
+            | 'ProbeEarlier' >> beam.FlatMap(_probes))
+        return ({'signatures': by_id, 'probes': probes}
+                | 'JoinEarlierSignature' >> beam.CoGroupByKey()
+                | 'TestPairs' >> beam.FlatMap(_test_probes, self._config))
+
+
+class _AnnotateFn(beam.DoFn):
+
+    def __init__(self):
+        self._counters = {tier: Metrics.counter('newswire', f'dedup_{tier}')
+                          for tier in (EXACT, NEAR_COPY, SAME_STORY)}
+
+    def process(self, joined, parents):
+        _, grouped = joined
+        best = next(iter(grouped['best']), BestMatches())
+        for doc, signature in grouped['signed']:
+            info = dedup_info(signature, best, parents)
+            if info.tier:
+                self._counters[info.tier].inc()
+            yield dataclasses.replace(doc, dedup=info)
+
+
+class DedupOutputs(NamedTuple):
+    """`StageOutputs` and the candidate keys the stage dropped."""
+    good: beam.PCollection
+    dead_letters: beam.PCollection
+    dropped_keys: beam.PCollection  # (key kind, how many keys of that kind), one per kind
+
+
+class _ReportDroppedKeysFn(beam.DoFn):
+    """(key kind, keys dropped) -> the same, counted (`dedup_dropped_keys_<kind>`) and logged: once
+    per kind, not per key or document."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, kind_and_count):
+        kind, count = kind_and_count
+        Metrics.counter('newswire', f'dedup_dropped_keys_{kind}').inc(count)
+        log_dropped_keys(kind, count, self._config)
+        yield kind_and_count
+
+
+class FlagDuplicates(beam.PTransform):
+    """Documents -> `DedupOutputs(documents with dedup filled in, dead letters, dropped keys)`.
+
+    Nothing is dropped: duplicates are flagged (`duplicate_of`, `near_duplicate_of`, `story_id`), never
+    removed. A document whose signature cannot be computed (or not within `timeout_seconds`)
+    becomes a dead letter. Candidate keys shared by too many documents are dropped
+    (`dropped_key_kind`) and counted per kind.
+    """
+
+    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None):
+        super().__init__()
+        self._config = config
+        self._timeout_seconds = timeout_seconds
+
+    def expand(self, docs):
+        config = self._config
+        signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
+                                                          timeout_seconds=self._timeout_seconds)
+        signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
+        # Story keys are tested for crowding on their times alone, and crowded ones never filed.
+        crowded_story_keys = (
+            signatures
+            | 'StoryKeyTimes' >> beam.FlatMap(
+                lambda s: ((f't:{term}', s.event_time) for term in s.story_keys))
+            | 'FindCrowdedStoryKeys' >> beam.CombinePerKey(CrowdedKeyFn(config))
+            | 'CrowdedOnly' >> beam.Filter(lambda key_and_crowded: key_and_crowded[1]))
+        compared = (
+            signatures
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(
+                batch_bucket_entries, config, crowded=beam.pvalue.AsDict(crowded_story_keys))
+            | 'GroupByCandidateKey' >> beam.GroupByKey()
+            | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
+            .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
+        dropped_keys = (
+            (compared[DROPPED_KEYS],
+             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: CAPPED_KEY_KINDS['t']))
+            | 'AllDroppedKeys' >> beam.Flatten()
+            | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
+            | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))
+        near_copies = (
+            (signatures | 'NearCopySignatures' >> beam.Map(DedupSignature.minhash_only),
+             compared[NEAR_COPY_PAIRS])
+            | 'TestNearCopyPairs' >> TestNearCopyPairs(config))
+        best = (
+            (compared.matches, near_copies)
+            | 'AllMatches' >> beam.Flatten()
+            | 'KeyByLaterDocument' >> beam.Map(lambda match: (match.later, match))
+            | 'BestMatchPerDocument' >> beam.CombinePerKey(BestMatchesFn()))
+        parents = (
+            best
+            | 'StoryParent' >> beam.MapTuple(lambda doc_id, b: (doc_id, b.parent().earlier))
+            | 'ParentsAsDict' >> beam.combiners.ToDict())
+        flagged = (
+            {
+                # The annotation reads only the signature's id and content hash: the bulky
+                # MinHash and term vector stay out of this shuffle.
+                'signed': signed | 'KeyById' >> beam.MapTuple(
+                    lambda d, s: (d.id, (d, s.identity_only()))),
+                'best': best,
+            }
+            | 'JoinById' >> beam.CoGroupByKey()
+            | 'Annotate' >> beam.ParDo(_AnnotateFn(), beam.pvalue.AsSingleton(parents)))
+        return DedupOutputs(flagged, dead_letters, dropped_keys)
