@@ -10,8 +10,8 @@ How it works, for documents A (published first) and B:
    story). Only documents that share a key are ever compared: never all pairs.
 3. In each key's bucket (`buckets.compare_bucket`), documents are taken in publication order and
    each is compared with the ones before it within the time horizon (at most
-   `max_bucket_comparisons` of them). A pair that passes the key's test (`pairs.match_pair`) yields a
-   `Match(later=B, earlier=A, tier, score)`: exact (same normalized content or source id),
+   `max_bucket_comparisons` of them). A pair that passes the key's test (`pairs.match_pair`) yields
+   a `Match(later=B, earlier=A, tier, score)`: exact (same normalized content or source id),
    near_copy (MinHash Jaccard >= near_copy_threshold, or estimated shingle containment >=
    near_copy_containment with Jaccard >= near_copy_min_jaccard: `pairs.is_near_copy`) or same_story
    (term-vector cosine >= story_threshold; below story_central_term_below the two must also share a
@@ -52,7 +52,8 @@ from newswire.transforms.dedup.decision import (BestMatches, BestMatchesFn, bett
                                                 dedup_info, story_root)
 from newswire.transforms.dedup.entries import (BucketEntry, StoryEntry, pack_bucket_entry,
                                                unpack_bucket_entry)
-from newswire.transforms.dedup.keys import CAPPED_KEY_KINDS, band_group_key, candidate_keys
+from newswire.transforms.dedup.keys import (CAPPED_KEY_NAMES, CandidateKey, KeyKind, band_group_key,
+                                            candidate_keys)
 from newswire.transforms.dedup.pairs import (EXACT, NEAR_COPY, SAME_STORY, Match, is_near_copy,
                                              is_same_story, match_pair, near_copy_match,
                                              within_horizon)
@@ -61,12 +62,13 @@ from newswire.transforms.dedup.signature import (DedupSignature, SignDocumentsFn
 from newswire.transforms.dedup.stream import FlagDuplicatesInStream
 
 __all__ = [
-    'CAPPED_KEY_KINDS', 'DROPPED_KEYS', 'EXACT', 'NEAR_COPY', 'NEAR_COPY_PAIRS', 'SAME_STORY',
-    'STAGE', 'BestMatches', 'BestMatchesFn', 'BucketEntry', 'CrowdedKeyFn', 'DedupConfig',
-    'DedupOutputs', 'DedupSignature', 'FlagDuplicates', 'FlagDuplicatesInStream', 'Match',
-    'SignDocumentsFn', 'Signer', 'StoryEntry', 'TestNearCopyPairs', 'band_group_key',
-    'batch_bucket_entries', 'better_match', 'candidate_keys', 'candidate_pairs', 'compare_bucket',
-    'compare_or_name_pairs', 'dedup_info', 'dropped_key_kind', 'event_seconds', 'exact_matches',
-    'is_near_copy', 'is_same_story', 'log_dropped_keys', 'match_pair', 'most_within_horizon',
-    'near_copy_match', 'pack_bucket_entry', 'story_root', 'unpack_bucket_entry', 'within_horizon',
+    'CAPPED_KEY_NAMES', 'DROPPED_KEYS', 'EXACT', 'NEAR_COPY', 'NEAR_COPY_PAIRS', 'SAME_STORY',
+    'STAGE', 'BestMatches', 'BestMatchesFn', 'BucketEntry', 'CandidateKey', 'CrowdedKeyFn',
+    'DedupConfig', 'DedupOutputs', 'DedupSignature', 'FlagDuplicates', 'FlagDuplicatesInStream',
+    'KeyKind', 'Match', 'SignDocumentsFn', 'Signer', 'StoryEntry', 'TestNearCopyPairs',
+    'band_group_key', 'batch_bucket_entries', 'better_match', 'candidate_keys',
+    'candidate_pairs', 'compare_bucket', 'compare_or_name_pairs', 'dedup_info',
+    'dropped_key_kind', 'event_seconds', 'exact_matches', 'is_near_copy', 'is_same_story',
+    'log_dropped_keys', 'match_pair', 'most_within_horizon', 'near_copy_match',
+    'pack_bucket_entry', 'story_root', 'unpack_bucket_entry', 'within_horizon',
 ]

@@ -15,8 +15,9 @@ from newswire.transforms.dedup.config import STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import CrowdedKeyFn, dropped_key_kind, log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, better_match, dedup_info
 from newswire.transforms.dedup.entries import StoryEntry, pack_bucket_entry, unpack_bucket_entry
-from newswire.transforms.dedup.keys import (_BAND_DIGEST_BYTES, CAPPED_KEY_KINDS, band_group_key,
-                                            candidate_keys)
+from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind,
+                                            band_group_key, band_of_group, candidate_keys,
+                                            story_term_key)
 from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, Match, near_copy_match
 from newswire.transforms.dedup.signature import DedupSignature, SignDocumentsFn
 
@@ -31,20 +32,22 @@ _NAMED_PAIRS_MAX = 200_000
 
 def batch_bucket_entries(sig: DedupSignature, config: DedupConfig,
                          crowded: Container = ()) -> Iterable[tuple[str, Any]]:
-    """`candidate_keys` for the batch shuffle, but for `crowded` story keys: a story bucket's copy
+    """`candidate_keys` for the batch shuffle, encoded (`CandidateKey.encode`), but for `crowded`
+    (encoded) story keys: a story bucket's copy
     as the plain tuple (order key, event time, terms, weights) of a `StoryEntry`, an exact one's as
     a packed `BucketEntry` (`pack_bucket_entry`), a band one's as its digest and a packed entry
     under its `band_group_key`."""
     for key, copy in candidate_keys(sig, config):
-        if key[0] == 'b':
-            _, digest = key.split(':', 1)
-            yield band_group_key(key), (bytes.fromhex(digest) + pack_bucket_entry(
+        if key.kind is KeyKind.BAND:
+            yield band_group_key(key), (bytes.fromhex(key.value) + pack_bucket_entry(
                 copy.order_key, copy.event_time, copy.content_hash))
-        elif key[0] == 't':
-            if key not in crowded:
-                yield key, (copy.order_key, copy.event_time, *copy.story_vector)
+        elif key.kind is KeyKind.TERM:
+            encoded = key.encode()
+            if encoded not in crowded:
+                yield encoded, (copy.order_key, copy.event_time, *copy.story_vector)
         else:
-            yield key, pack_bucket_entry(copy.order_key, copy.event_time, copy.content_hash)
+            yield key.encode(), pack_bucket_entry(copy.order_key, copy.event_time,
+                                                  copy.content_hash)
 
 
 def _identity(signature) -> tuple:
@@ -53,39 +56,41 @@ def _identity(signature) -> tuple:
     return signature.order_key, signature.content_hash
 
 
-def compare_or_name_pairs(key: str, entries: Iterable, config: DedupConfig) -> Iterable:
-    """The batch bucket step, on what `batch_bucket_entries` filed. A dropped key
+def compare_or_name_pairs(encoded: str, entries: Iterable, config: DedupConfig) -> Iterable:
+    """The batch bucket step, on what `batch_bucket_entries` filed under the key `encoded`. A
+    dropped key
     (`dropped_key_kind`) yields its kind on `DROPPED_KEYS` and nothing else; a band bucket yields
     its candidate pairs on `NEAR_COPY_PAIRS` as (later, earlier) `_identity`s, for
     `TestNearCopyPairs`; any other bucket yields its `Match`es. A group of band buckets
     (`band_group_key`) is taken bucket by bucket."""
-    if key[0] == 'b':
-        band = key.split(':', 1)[0]
+    kind = KeyKind.of_encoded(encoded)
+    if kind is KeyKind.BAND:
+        band = band_of_group(encoded)
         buckets: dict[bytes, list] = {}
         for entry in entries:
-            buckets.setdefault(entry[:_BAND_DIGEST_BYTES], []).append(
-                unpack_bucket_entry(entry[_BAND_DIGEST_BYTES:]))
+            buckets.setdefault(entry[:BAND_DIGEST_BYTES], []).append(
+                unpack_bucket_entry(entry[BAND_DIGEST_BYTES:]))
         for digest, bucket in buckets.items():
-            yield from _bucket_outputs(f'{band}:{digest.hex()}', bucket, config)
+            yield from _bucket_outputs(CandidateKey(kind, digest.hex(), band), bucket, config)
         return
-    if key[0] == 't':
+    if kind is KeyKind.TERM:
         entries = [StoryEntry(order_key, event_time, similarity.PackedVector(terms, weights))
                    for order_key, event_time, terms, weights in entries]
     else:
         entries = [unpack_bucket_entry(entry) for entry in entries]
-    yield from _bucket_outputs(key, entries, config)
+    yield from _bucket_outputs(CandidateKey.decode(encoded), entries, config)
 
 
-def _bucket_outputs(key: str, entries: list, config: DedupConfig) -> Iterable:
+def _bucket_outputs(key: CandidateKey, entries: list, config: DedupConfig) -> Iterable:
     """`compare_or_name_pairs` for one bucket, its entries unpacked."""
     entries.sort(key=lambda entry: entry.order_key)
     dropped = dropped_key_kind(key, entries, config)
     if dropped:
         yield beam.pvalue.TaggedOutput(DROPPED_KEYS, dropped)
-    elif key[0] == 'b':
+    elif key.kind is KeyKind.BAND:
         for earlier, later in candidate_pairs(entries, config):
             yield beam.pvalue.TaggedOutput(NEAR_COPY_PAIRS, (_identity(later), _identity(earlier)))
-    elif key[0] == 't':
+    elif key.kind is KeyKind.TERM:
         # Only each report's best match goes on, the one `BestMatchesFn` keeps of them anyway:
         # a bucket of reports much alike would send up to 200 per report.
         best: dict[str, Match] = {}
@@ -234,7 +239,8 @@ class FlagDuplicates(beam.PTransform):
         crowded_story_keys = (
             signatures
             | 'StoryKeyTimes' >> beam.FlatMap(
-                lambda s: ((f't:{term}', s.event_time) for term in s.story_keys))
+                lambda s: ((story_term_key(term).encode(), s.event_time)
+                           for term in s.story_keys))
             | 'FindCrowdedStoryKeys' >> beam.CombinePerKey(CrowdedKeyFn(config))
             | 'CrowdedOnly' >> beam.Filter(lambda key_and_crowded: key_and_crowded[1]))
         compared = (
@@ -246,7 +252,7 @@ class FlagDuplicates(beam.PTransform):
             .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
         dropped_keys = (
             (compared[DROPPED_KEYS],
-             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: CAPPED_KEY_KINDS['t']))
+             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: KeyKind.TERM.capped_name))
             | 'AllDroppedKeys' >> beam.Flatten()
             | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
             | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))

@@ -10,6 +10,7 @@ import numpy as np
 from newswire.transforms import similarity
 from newswire.transforms.dedup.config import DedupConfig
 from newswire.transforms.dedup.crowding import dropped_key_kind
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from newswire.transforms.dedup.pairs import (EXACT, SAME_STORY, Match, is_same_story, match_pair,
                                              within_horizon)
 
@@ -59,7 +60,7 @@ def exact_matches(ordered: list, config: DedupConfig) -> Iterator[Match]:
             yield Match(later.id, match.id, match.order_key, EXACT, 1.0)
 
 
-def _story_matches_by_product(key: str, ordered: list,
+def _story_matches_by_product(key: CandidateKey, ordered: list,
                               config: DedupConfig) -> Iterator[Match]:
     """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
     matches, faster.
@@ -115,7 +116,7 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
     return score if score == round(high, 4) else None
 
 
-def compare_bucket(key: str, signatures: Iterable,
+def compare_bucket(key: CandidateKey, signatures: Iterable,
                    config: DedupConfig) -> Iterable[Match]:
     """All matches in one bucket: each document against those published before it; none in a
     bucket whose key is dropped (`dropped_key_kind`). `signatures` are `DedupSignature`s, or a batch
@@ -123,10 +124,10 @@ def compare_bucket(key: str, signatures: Iterable,
     ordered = sorted(signatures, key=lambda s: s.order_key)
     if dropped_key_kind(key, ordered, config):
         return
-    if key[0] in 'xs':
+    if key.kind.exact:
         yield from exact_matches(ordered, config)
         return
-    if key[0] == 't' and len(ordered) > STORY_MATRIX_MIN_REPORTS:
+    if key.kind is KeyKind.TERM and len(ordered) > STORY_MATRIX_MIN_REPORTS:
         yield from _story_matches_by_product(key, ordered, config)
         return
     vectors: dict = {}

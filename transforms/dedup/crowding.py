@@ -9,7 +9,7 @@ from typing import Iterable, Optional
 import apache_beam as beam
 
 from newswire.transforms.dedup.config import DedupConfig
-from newswire.transforms.dedup.keys import CAPPED_KEY_KINDS
+from newswire.transforms.dedup.keys import CandidateKey
 
 _LOG = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def most_times_within_horizon(event_times: list, horizon_seconds: float) -> int:
     return most + unknown
 
 
-def dropped_key_kind(key: str, signatures: list, config: DedupConfig) -> Optional[str]:
-    """`CAPPED_KEY_KINDS`' name for `key` when more than `max_documents_per_key` of its bucket's
+def dropped_key_kind(key: CandidateKey, signatures: list, config: DedupConfig) -> Optional[str]:
+    """`KeyKind.capped_name` of `key` when more than `max_documents_per_key` of its bucket's
     `signatures` lie within one horizon, else None.
 
     Such a key is dropped, like a stop word: a band or a heavy term that thousands of documents
@@ -43,7 +43,7 @@ def dropped_key_kind(key: str, signatures: list, config: DedupConfig) -> Optiona
     Worked example (cap 1000, horizon 7 days): `t:ferry` in 1,500 reports of one week is dropped;
     in 1,500 reports spread evenly over a year (some 30 a week) it stays a key.
     """
-    kind = CAPPED_KEY_KINDS.get(key[0])
+    kind = key.kind.capped_name
     if kind is None or len(signatures) <= config.max_documents_per_key:
         return None
     if most_within_horizon(signatures, config.horizon_seconds) <= config.max_documents_per_key:

@@ -9,6 +9,7 @@ from typing import Optional, Union
 from newswire.transforms import similarity
 from newswire.transforms.dedup.config import DedupConfig
 from newswire.transforms.dedup.entries import BucketEntry, StoryEntry
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from newswire.transforms.dedup.signature import DedupSignature
 
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
@@ -86,16 +87,15 @@ def near_copy_match(earlier: DedupSignature, later: DedupSignature,
     return Match(later.id, earlier.id, earlier.order_key, NEAR_COPY, round(score, 4))
 
 
-def match_pair(key: str, earlier: Signed, later: Signed,
+def match_pair(key: CandidateKey, earlier: Signed, later: Signed,
                config: DedupConfig, vectors: Optional[dict] = None) -> Optional[Match]:
     """The test a bucket's key stands for, applied to one ordered pair; None if it fails.
     `vectors` (a dict kept for one bucket) makes the same-story test faster at the same result."""
     if earlier.id == later.id:
         return None
-    kind = key[0]
-    if kind in 'xs':
+    if key.kind.exact:
         tier, score = EXACT, 1.0
-    elif kind == 'b':
+    elif key.kind is KeyKind.BAND:
         return near_copy_match(earlier, later, config)
     else:
         tier, score = SAME_STORY, (

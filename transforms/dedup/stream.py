@@ -46,7 +46,7 @@ from newswire.transforms.dead_letters import ApplyStage, StageOutputs
 from newswire.transforms.dedup.config import STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
-from newswire.transforms.dedup.keys import CAPPED_KEY_KINDS, candidate_keys
+from newswire.transforms.dedup.keys import CAPPED_KEY_NAMES, CandidateKey, candidate_keys
 from newswire.transforms.dedup.pairs import EXACT, match_pair, within_horizon
 from newswire.transforms.dedup.signature import SignDocumentsFn
 from newswire.transforms.records import DedupInfo
@@ -65,7 +65,7 @@ class _KeyLoad:
 
 
 class _IndexBucketFn(beam.DoFn):
-    """(candidate key, signature) -> the best Matches (per later document and tier) against the
+    """(encoded candidate key, signature) -> the best Matches (per later document and tier) against the
     key's recent signatures.
 
     Only the best go on: the decider keeps only the best anyway (`BestMatchesFn`), and it reads its
@@ -88,16 +88,17 @@ class _IndexBucketFn(beam.DoFn):
         self._config = config
         self._combine = BestMatchesFn()
         self._dropped = {kind: Metrics.counter('newswire', f'dedup_dropped_keys_{kind}')
-                         for kind in CAPPED_KEY_KINDS.values()}
+                         for kind in CAPPED_KEY_NAMES}
         self._logged: set = set()
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 entries=beam.DoFn.StateParam(ENTRIES), load_state=beam.DoFn.StateParam(LOAD),
                 expiry=beam.DoFn.TimerParam(EXPIRY)):
-        key, new = element
+        encoded, new = element
+        key = CandidateKey.decode(encoded)
         config = self._config
         horizon_micros = int(config.horizon_seconds * 1e6)
-        kind = CAPPED_KEY_KINDS.get(key[0])
+        kind = key.kind.capped_name
         load = load_state.read() if kind is not None else None
         dropped = load is not None and load.dropped_until is not None
         stored = [] if dropped else list(entries.read())
@@ -137,7 +138,7 @@ class _IndexBucketFn(beam.DoFn):
                     yield _DECIDER_KEY, ('match', match)
         if len(stored) >= config.max_bucket_comparisons:
             kept = stored[-(config.max_bucket_comparisons - 1):]
-            if key[0] in 'xs':
+            if key.kind.exact:
                 # An exact match is with the earliest copy (`dedup.exact_matches`): it stays, in
                 # place of the oldest of the others, until it passes the horizon.
                 earliest = min(stored, key=lambda entry: entry[0].order_key)
@@ -173,6 +174,12 @@ class _IndexBucketFn(beam.DoFn):
         oldest = [m for _, m in kept] + (load.micros if load is not None else [])
         if oldest:
             expiry.set(Timestamp(micros=min(oldest)) + self._config.horizon_seconds)
+
+
+def _encoded_candidate_keys(signature, config: DedupConfig):
+    """`candidate_keys` with each key encoded: the state's key is a string."""
+    for key, copy in candidate_keys(signature, config):
+        yield key.encode(), copy
 
 
 def _redelivered_id(doc_id: str, delivery: int) -> str:
@@ -325,7 +332,7 @@ class FlagDuplicatesInStream(beam.PTransform):
         matches = (
             signed
             | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
-            | 'FileUnderCandidateKeys' >> beam.FlatMap(candidate_keys, config)
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(_encoded_candidate_keys, config)
             | 'CompareWithBucket' >> beam.ParDo(_IndexBucketFn(config))
             .with_input_types(Tuple[str, Any]))
         documents = signed | 'ToDecider' >> beam.Map(lambda pair: (_DECIDER_KEY, ('doc', pair)))

@@ -57,5 +57,6 @@ def ecb_reports(topics=(1, 2, 3)):
     with open(path, encoding='utf-8') as handle:
         records = [r for r in map(json.loads, handle) if r['topic'] in topics]
     random.Random(1).shuffle(records)
-    return [SIGNER.sign(make_doc(r['doc_id'], r['text'], f'2023-11-{1 + i // 24:02d}T{i % 24:02d}:00:00',
-                             title=r['title'])) for i, r in enumerate(records)]
+    return [SIGNER.sign(make_doc(r['doc_id'], r['text'],
+                                 f'2023-11-{1 + i // 24:02d}T{i % 24:02d}:00:00',
+                                 title=r['title'])) for i, r in enumerate(records)]

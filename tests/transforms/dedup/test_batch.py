@@ -9,6 +9,7 @@ from newswire.transforms.dedup import (EXACT, NEAR_COPY, BestMatches, BestMatche
                                        TestNearCopyPairs, band_group_key, batch_bucket_entries,
                                        compare_bucket, compare_or_name_pairs, dedup_info,
                                        pack_bucket_entry, unpack_bucket_entry)
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from tests.conftest import direct_pipeline
 from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, all_matches, ecb_reports,
                                               make_doc, near_copies, near_copy_of)
@@ -68,11 +69,13 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     buckets = {}
     for signature in signatures:
         for key, entry in batch_bucket_entries(signature, CONFIG):
-            packed = entry[10:] if key[0] == 'b' else entry  # a band entry: digest first
-            assert key[0] == 't' or unpack_bucket_entry(packed) == (
+            band = KeyKind.of_encoded(key) is KeyKind.BAND
+            packed = entry[10:] if band else entry  # a band entry: digest first
+            assert KeyKind.of_encoded(key) is KeyKind.TERM or unpack_bucket_entry(packed) == (
                 signature.order_key, signature.event_time, signature.content_hash)
             buckets.setdefault(key, []).append(entry)
-    outputs = [out for key, copies in buckets.items() if key[0] == 'b'
+    outputs = [out for key, copies in buckets.items()
+               if KeyKind.of_encoded(key) is KeyKind.BAND
                for out in compare_or_name_pairs(key, copies, CONFIG)]
     assert all(isinstance(out, beam.pvalue.TaggedOutput) for out in outputs)
     named = [out.value for out in outputs]
@@ -89,12 +92,13 @@ def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
 
 def test_story_buckets_shuffle_plain_tuples_and_give_the_signatures_matches():
     reports = ecb_reports()
-    entries = [[entry for key, entry in batch_bucket_entries(signature, CONFIG) if key[0] == 't']
+    entries = [[entry for key, entry in batch_bucket_entries(signature, CONFIG)
+                if KeyKind.of_encoded(key) is KeyKind.TERM]
                for signature in reports]
     # Plain tuples of primitives, which Beam's coder writes without pickling; one per heavy term.
     assert all(len(copies) == CONFIG.story_keys and all(type(e) is tuple for e in copies)
                for copies in entries)
-    by_signature = set(compare_bucket('t:bucket', reports, CONFIG))
+    by_signature = set(compare_bucket(CandidateKey(KeyKind.TERM, 'bucket'), reports, CONFIG))
     by_entry = set(compare_or_name_pairs('t:bucket', [copies[0] for copies in entries], CONFIG))
     # The bucket step passes on each report's best match only: what BestMatchesFn keeps of all.
     combine, best = BestMatchesFn(), {}
@@ -110,7 +114,8 @@ def _band_buckets(docs):
     for signature in map(SIGNER.sign, docs):
         for key, entry in batch_bucket_entries(signature, CONFIG):
             buckets.setdefault(key, []).append(entry)
-    return [(key, copies) for key, copies in buckets.items() if key[0] == 'b']
+    return [(key, copies) for key, copies in buckets.items()
+            if KeyKind.of_encoded(key) is KeyKind.BAND]
 
 
 def test_the_bucket_step_names_each_pair_once_per_bundle():
@@ -162,7 +167,7 @@ def test_a_band_group_is_shuffled_as_one_and_compared_bucket_by_bucket():
         return bytes.fromhex(digest) + pack_bucket_entry(signature.order_key, signature.event_time,
                                                          signature.content_hash)
 
-    assert band_group_key('b3:' + 'ab' * 10) == 'b3:ab'
+    assert band_group_key(CandidateKey(KeyKind.BAND, 'ab' * 10, 3)) == 'b3:ab'
     same = compare_or_name_pairs('b3:ab', [entry(a, 'ab' * 10), entry(b, 'ab' * 10)], CONFIG)
     assert [out.value for out in same] == [((b.order_key, b.content_hash),
                                             (a.order_key, a.content_hash))]

@@ -3,8 +3,12 @@
 import dataclasses
 
 from newswire.transforms.dedup import EXACT, NEAR_COPY, compare_bucket
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, all_matches, ecb_reports,
                                               make_doc, near_copy_of)
+
+STORY_KEY = CandidateKey(KeyKind.TERM, 'missing')
+EXACT_KEY = CandidateKey(KeyKind.CONTENT, 'same')
 
 
 def test_exact_duplicate_by_content_and_by_source_id():
@@ -43,10 +47,10 @@ def test_order_is_publication_then_id_and_unknown_times_come_last():
 def test_bucket_comparisons_are_capped():
     config = dataclasses.replace(CONFIG, max_bucket_comparisons=2)
     sigs = [SIGNER.sign(make_doc(f'd{i}', ARTICLE, f'2023-11-{10 + i}')) for i in range(5)]
-    matches = list(compare_bucket('t:missing', sigs, config))
+    matches = list(compare_bucket(STORY_KEY, sigs, config))
     assert len(matches) == 2 + 2 + 2 + 1  # d1 sees d0; d2..d4 see their two predecessors
     # An exact bucket is not capped: every copy is matched with the first one.
-    exact = {(m.later, m.earlier) for m in compare_bucket('x:same', sigs, config)}
+    exact = {(m.later, m.earlier) for m in compare_bucket(EXACT_KEY, sigs, config)}
     assert exact == {(f'd{i}', 'd0') for i in range(1, 5)}
 
 
@@ -59,9 +63,9 @@ def test_large_story_bucket_gives_the_matches_of_the_pairwise_loop(monkeypatch):
                dataclasses.replace(CONFIG, horizon_seconds=24 * 3600),
                dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.5),
                dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.0)]
-    by_product = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
+    by_product = [set(compare_bucket(STORY_KEY, reports + undated, c)) for c in configs]
     monkeypatch.setattr(dedup, 'STORY_MATRIX_MIN_REPORTS', 10 ** 9)  # the pairwise loop
-    by_loop = [set(compare_bucket('t:bucket', reports + undated, c)) for c in configs]
+    by_loop = [set(compare_bucket(STORY_KEY, reports + undated, c)) for c in configs]
     assert by_product == by_loop
     assert all(len(matches) > 20 for matches in by_loop)
     # The central-term test removes some matches between 0.3 and 0.5, not all of them.

@@ -6,7 +6,10 @@ import pytest
 
 from newswire.transforms import similarity
 from newswire.transforms.dedup import NEAR_COPY, is_near_copy, match_pair
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from tests.transforms.dedup.documents import ARTICLE, CONFIG, SIGNER, ecb_reports, make_doc
+
+BAND_KEY = CandidateKey(KeyKind.BAND, '00' * 10, 0)
 
 
 def test_containment_from_jaccard_and_sizes():
@@ -30,10 +33,10 @@ def test_trimmed_copy_is_a_near_copy_by_containment_only():
     trimmed = SIGNER.sign(make_doc('copy', ' '.join(ARTICLE.split(' ')[:48]), '2023-11-15'))
     jaccard = similarity.minhash_jaccard(original.minhash, trimmed.minhash)
     assert 0.45 <= jaccard < 0.5
-    match = match_pair('b0:any', original, trimmed, CONFIG)
+    match = match_pair(BAND_KEY, original, trimmed, CONFIG)
     assert match is not None and match.tier == NEAR_COPY and match.earlier == 'orig'
     without_containment = dataclasses.replace(CONFIG, near_copy_containment=1.01)
-    assert match_pair('b0:any', original, trimmed, without_containment) is None
+    assert match_pair(BAND_KEY, original, trimmed, without_containment) is None
 
 
 def _story_signature(doc_id: str, weights: dict):
@@ -53,7 +56,7 @@ def test_a_middling_cosine_joins_a_story_only_with_a_shared_central_term():
     config = dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.5)
 
     def score(later, conf):
-        match = match_pair('t:baku', meeting, later, conf)
+        match = match_pair(CandidateKey(KeyKind.TERM, 'baku'), meeting, later, conf)
         return match and match.score
 
     assert score(demining, dataclasses.replace(config, story_central_term_below=0.0)) == 0.4444
