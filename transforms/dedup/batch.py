@@ -104,10 +104,9 @@ def _bucket_outputs(key: CandidateKey, entries: list, config: DedupConfig) -> It
 
 class _CompareOrNamePairsFn(beam.DoFn):
     """(candidate key, bucket entries) -> `compare_or_name_pairs`, each candidate pair named once per
-    bundle. A near copy shares most of its 64 bands with its original, so the buckets name each pair
-    some 25 times (10,000 wire documents: 448,000 namings of 17,000 pairs), and shuffling them all
-    into `DistinctPairs` cost the DirectRunner 4-7% of the run. `DistinctPairs` still removes what
-    different bundles (or one bundle past `_NAMED_PAIRS_MAX`) both name. A DoFn, not a lambda, so
+    bundle. A near copy shares most of its bands with its original, so the buckets name each pair
+    many times over, and all those namings need not be shuffled into `DistinctPairs`, which still
+    removes what different bundles (or one bundle past `_NAMED_PAIRS_MAX`) both name. A DoFn, not a lambda, so
     that the step inside `.with_outputs` has a stable name."""
 
     def __init__(self, config: DedupConfig):

@@ -12,7 +12,7 @@ class BucketEntry(NamedTuple):
     """All that a batch bucket which only orders its documents reads of each: exact buckets (their
     test is sharing the key) and band buckets (which only name pairs). It is shuffled packed in
     one bytes value (`pack_bucket_entry`), which Beam's coder writes without pickling: a signature
-    goes into some 70 buckets, and unpickling them was a tenth of the batch pipeline's time."""
+    goes into some 70 buckets, and each copy is decoded where its bucket is read."""
     order_key: tuple
     event_time: Optional[float]
     content_hash: str
@@ -23,9 +23,9 @@ class BucketEntry(NamedTuple):
 
 
 class StoryEntry(NamedTuple):
-    """All that a batch story bucket reads of each document (`compare_bucket` on a `t:` key). Shuffled
-    as a plain tuple with the vector's two fields, like `BucketEntry`: a pickled signature in each of
-    a document's `story_keys` (8) buckets was most of what the pipeline still pickled."""
+    """All that a batch story bucket reads of each document (`compare_bucket` on a story-term key).
+    Shuffled as a plain tuple with the vector's two fields, which Beam's coder writes without
+    pickling, like `BucketEntry`: a document goes into `story_keys` such buckets."""
     order_key: tuple
     event_time: Optional[float]
     story_vector: similarity.PackedVector
@@ -42,7 +42,7 @@ _PACKED_ENTRY = struct.Struct('<?d?dI')
 
 def pack_bucket_entry(order_key: tuple, event_time: Optional[float], content_hash: str) -> bytes:
     """A `BucketEntry` as one bytes object. The runner holds every entry of the shuffle at once, a
-    document's in some 70 buckets: one object of ~100 bytes instead of a tuple of five (~300)."""
+    document's in some 70 buckets: one small object each instead of a tuple of five."""
     unknown, when, doc_id = order_key
     encoded_id = doc_id.encode('utf-8')
     return (_PACKED_ENTRY.pack(unknown, when, event_time is not None, event_time or 0.0,

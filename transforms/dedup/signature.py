@@ -41,7 +41,7 @@ class DedupSignature:
         return (when is None, when or 0.0, self.id)
 
     # What a copy of the signature carries where only one test reads it: a signature is filed under
-    # some 70 buckets, and shuffling every feature with every copy tripled what the pipeline moved.
+    # some 70 buckets, and each copy need not carry the features the other tests read.
     def identity_only(self) -> 'DedupSignature':
         """Without MinHash, term vector and keys: for exact buckets and the annotation join."""
         return dataclasses.replace(self, minhash=b'', story_vector=_NO_VECTOR, story_keys=())

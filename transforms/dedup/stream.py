@@ -87,8 +87,8 @@ class _IndexBucketFn(beam.DoFn):
     the key's recent signatures.
 
     Only the best go on: the decider keeps only the best anyway (`BestMatchesFn`), and it reads its
-    whole pending state for every match it gets. A story bucket can hold 200 reports above the
-    threshold, and 1,600 matches per document (8 story buckets) made that read the stream's cost.
+    whole pending state for every match it gets: a story bucket can hold `max_bucket_comparisons`
+    reports above the threshold, in each of a document's `story_keys` buckets.
 
     A band or term key filed under more than `max_documents_per_key` times within the horizon is
     dropped as in batch (`dedup.dropped_key_kind`): its signatures are let go and it is compared no
