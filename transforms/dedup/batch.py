@@ -103,11 +103,11 @@ def _bucket_outputs(key: CandidateKey, entries: list, config: DedupConfig) -> It
 
 
 class _CompareOrNamePairsFn(beam.DoFn):
-    """(candidate key, bucket entries) -> `compare_or_name_pairs`, each candidate pair named once per
-    bundle. A near copy shares most of its bands with its original, so the buckets name each pair
-    many times over, and all those namings need not be shuffled into `DistinctPairs`, which still
-    removes what different bundles (or one bundle past `_NAMED_PAIRS_MAX`) both name. A DoFn, not a lambda, so
-    that the step inside `.with_outputs` has a stable name."""
+    """(encoded candidate key, bucket entries) -> `compare_or_name_pairs`, each candidate pair named
+    once per bundle. A near copy shares most of its bands with its original, so the buckets name
+    each pair many times over, and all those namings need not be shuffled into `DistinctPairs`,
+    which still removes what different bundles (or one bundle past `_NAMED_PAIRS_MAX`) both name. A
+    DoFn, not a lambda, so that the step inside `.with_outputs` has a stable name."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
@@ -215,6 +215,96 @@ class _ReportDroppedKeysFn(beam.DoFn):
         yield kind_and_count
 
 
+class FindCrowdedStoryKeys(beam.PTransform):
+    """Signatures -> (encoded story-term key, True) for each story key shared by more than
+    `max_documents_per_key` documents within the horizon (`CrowdedKeyFn`). Tested on the times
+    alone, before any term vector is shuffled, so that a crowded key's bucket is never filed."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, signatures):
+        return (
+            signatures
+            | 'StoryKeyTimes' >> beam.FlatMap(
+                lambda s: ((story_term_key(term).encode(), s.event_time)
+                           for term in s.story_keys))
+            | 'FindCrowdedStoryKeys' >> beam.CombinePerKey(CrowdedKeyFn(self._config))
+            | 'CrowdedOnly' >> beam.Filter(lambda key_and_crowded: key_and_crowded[1]))
+
+
+class CompareInBuckets(beam.PTransform):
+    """Signatures -> the bucket step's outputs (`compare_or_name_pairs`): `Match`es (main), named
+    near-copy pairs (`NEAR_COPY_PAIRS`) and the kinds of dropped keys (`DROPPED_KEYS`)."""
+
+    def __init__(self, config: DedupConfig, crowded_story_keys: beam.PCollection):
+        super().__init__()
+        self._config = config
+        self._crowded_story_keys = crowded_story_keys
+
+    def expand(self, signatures):
+        return (
+            signatures
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(
+                batch_bucket_entries, self._config,
+                crowded=beam.pvalue.AsDict(self._crowded_story_keys))
+            | 'GroupByCandidateKey' >> beam.GroupByKey()
+            | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(self._config))
+            .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
+
+
+class ReportDroppedKeys(beam.PTransform):
+    """(kinds of keys dropped in buckets, crowded story keys) -> (key kind, how many), one per kind,
+    counted and logged (`_ReportDroppedKeysFn`)."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, inputs):
+        dropped_in_buckets, crowded_story_keys = inputs
+        return (
+            (dropped_in_buckets,
+             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: KeyKind.TERM.capped_name))
+            | 'AllDroppedKeys' >> beam.Flatten()
+            | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
+            | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(self._config)))
+
+
+class PickBestMatches(beam.PTransform):
+    """Every `Match` -> (document id, `BestMatches`) for each document with an earlier match."""
+
+    def expand(self, matches):
+        return (
+            matches
+            | 'AllMatches' >> beam.Flatten()
+            | 'KeyByLaterDocument' >> beam.Map(lambda match: (match.later, match))
+            | 'BestMatchPerDocument' >> beam.CombinePerKey(BestMatchesFn()))
+
+
+class AnnotateDocuments(beam.PTransform):
+    """((document, signature) pairs, best matches per document id) -> documents with `dedup`: each
+    joined with its best matches, its story the root of the chain of story parents."""
+
+    def expand(self, inputs):
+        signed, best = inputs
+        parents = (
+            best
+            | 'StoryParent' >> beam.MapTuple(lambda doc_id, b: (doc_id, b.parent().earlier))
+            | 'ParentsAsDict' >> beam.combiners.ToDict())
+        return (
+            {
+                # The annotation reads only the signature's id and content hash: the bulky
+                # MinHash and term vector stay out of this shuffle.
+                'signed': signed | 'KeyById' >> beam.MapTuple(
+                    lambda d, s: (d.id, (d, s.identity_only()))),
+                'best': best,
+            }
+            | 'JoinById' >> beam.CoGroupByKey()
+            | 'Annotate' >> beam.ParDo(_AnnotateFn(), beam.pvalue.AsSingleton(parents)))
+
+
 class FlagDuplicates(beam.PTransform):
     """Documents -> `DedupOutputs(documents with dedup filled in, dead letters, dropped keys)`.
 
@@ -234,48 +324,14 @@ class FlagDuplicates(beam.PTransform):
         signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
                                                           timeout_seconds=self._timeout_seconds)
         signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
-        # Story keys are tested for crowding on their times alone, and crowded ones never filed.
-        crowded_story_keys = (
-            signatures
-            | 'StoryKeyTimes' >> beam.FlatMap(
-                lambda s: ((story_term_key(term).encode(), s.event_time)
-                           for term in s.story_keys))
-            | 'FindCrowdedStoryKeys' >> beam.CombinePerKey(CrowdedKeyFn(config))
-            | 'CrowdedOnly' >> beam.Filter(lambda key_and_crowded: key_and_crowded[1]))
-        compared = (
-            signatures
-            | 'FileUnderCandidateKeys' >> beam.FlatMap(
-                batch_bucket_entries, config, crowded=beam.pvalue.AsDict(crowded_story_keys))
-            | 'GroupByCandidateKey' >> beam.GroupByKey()
-            | 'CompareWithinBucket' >> beam.ParDo(_CompareOrNamePairsFn(config))
-            .with_outputs(NEAR_COPY_PAIRS, DROPPED_KEYS, main='matches'))
-        dropped_keys = (
-            (compared[DROPPED_KEYS],
-             crowded_story_keys | 'StoryKeyKind' >> beam.Map(lambda _: KeyKind.TERM.capped_name))
-            | 'AllDroppedKeys' >> beam.Flatten()
-            | 'CountDroppedKeys' >> beam.combiners.Count.PerElement()
-            | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))
+        crowded_story_keys = signatures | 'FindCrowdedStoryKeys' >> FindCrowdedStoryKeys(config)
+        compared = signatures | 'CompareInBuckets' >> CompareInBuckets(config, crowded_story_keys)
+        dropped_keys = ((compared[DROPPED_KEYS], crowded_story_keys)
+                        | 'ReportDroppedKeys' >> ReportDroppedKeys(config))
         near_copies = (
             (signatures | 'NearCopySignatures' >> beam.Map(DedupSignature.minhash_only),
              compared[NEAR_COPY_PAIRS])
             | 'TestNearCopyPairs' >> TestNearCopyPairs(config))
-        best = (
-            (compared.matches, near_copies)
-            | 'AllMatches' >> beam.Flatten()
-            | 'KeyByLaterDocument' >> beam.Map(lambda match: (match.later, match))
-            | 'BestMatchPerDocument' >> beam.CombinePerKey(BestMatchesFn()))
-        parents = (
-            best
-            | 'StoryParent' >> beam.MapTuple(lambda doc_id, b: (doc_id, b.parent().earlier))
-            | 'ParentsAsDict' >> beam.combiners.ToDict())
-        flagged = (
-            {
-                # The annotation reads only the signature's id and content hash: the bulky
-                # MinHash and term vector stay out of this shuffle.
-                'signed': signed | 'KeyById' >> beam.MapTuple(
-                    lambda d, s: (d.id, (d, s.identity_only()))),
-                'best': best,
-            }
-            | 'JoinById' >> beam.CoGroupByKey()
-            | 'Annotate' >> beam.ParDo(_AnnotateFn(), beam.pvalue.AsSingleton(parents)))
+        best = (compared.matches, near_copies) | 'PickBestMatches' >> PickBestMatches()
+        flagged = (signed, best) | 'AnnotateDocuments' >> AnnotateDocuments()
         return DedupOutputs(flagged, dead_letters, dropped_keys)
