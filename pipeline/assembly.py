@@ -13,8 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from newswire.pipeline.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
-from newswire.transforms.dedup import FlagDuplicates
-from newswire.transforms.dedup_stream import FlagDuplicatesInStream
+from newswire.transforms.dedup import FlagDuplicates, FlagDuplicatesInStream
 from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
 from newswire.transforms.metadata import ExtractMetadata

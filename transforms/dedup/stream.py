@@ -1,6 +1,6 @@
 """The three duplicate tiers in a stream: the batch tests on bounded, timer-expired keyed state.
 
-Same signatures, candidate keys and pair tests as `dedup` (batch); what changes is when a record is
+Same signatures, candidate keys and pair tests as `batch`; what changes is when a record is
 decided, because a stream never ends:
 
 1. `_IndexBucketFn`, keyed by candidate key (exact key, LSH band, heavy term), keeps the signatures
@@ -13,9 +13,26 @@ decided, because a stream never ends:
 2. `_DecideFn` collects each document's matches and decides it once the watermark has passed its
    timestamp by `settle_seconds`, so a report that arrives a little out of order still finds the
    copy or story it belongs to. It holds, for the horizon, each decided document's story id, which
-   is how a document joins its parent's story (story = story of the nearest earlier report). This
-   one step is keyed by a constant: it does dictionary work per record (the comparisons, which cost,
-   are spread over the bucket keys), and its state is bounded by the horizon too.
+   is how a document joins its parent's story (story = story of the nearest earlier report). It
+   sees each document only by its delivery key and identity (id, order, content hash).
+3. `_ApplyDecisionFn`, keyed by delivery (document id and publish time), holds each document until
+   its decision arrives and emits it with its `dedup` filled in.
+
+Why the decider has one key. A document's story id is its parent's (its best earlier match's),
+which is its parent's parent's, and so on: a chain across any number of documents and candidate keys
+(A and B share a band, B and C a heavy term, A and C nothing). To decide D the decider needs D's
+matches, whether D's parent is still waiting (D then waits for it, and matches that arrive meanwhile
+still count) and the story id the parent was given, which came from the parent's own parent. No key
+chosen before the decider can put D beside that state: which document is D's parent is known only
+once D's matches are in, and a story's root only once its chain is decided, and a Beam graph has no
+cycle to send a decided story id back to a step keyed another way. Keying by document would give
+the same tiers but could only find story ids by following chains from key to key, rounds a stream
+never finishes; keying by story root would need the root before it is known. So the decision stays
+on one key, and what is spread is the rest: the comparisons, by candidate key (step 1), and the
+documents, by delivery (step 3), the bulk of the stage's state and traffic. The one key holds ids,
+order keys, content hashes and best matches for the settle time, and an id -> story id map for the
+horizon. `test_stream.py` runs one stream through this and through the arrangement where documents
+rode the decider's key, and compares decisions and timestamps.
 
 A record is emitted once and never changed. A match that arrives after the later record was decided
 (data later than `settle_seconds`) is counted as `dedup_late_links`, not applied. The same message
@@ -25,27 +42,31 @@ with `duplicate_of` the first delivery.
 Worked example (settle 10 s): A published 10:00:00 arrives at 10:00:05; its near copy B (published
 10:00:03) arrives at 10:00:07. Bucket b7:... holds A when B arrives and emits Match(later=B,
 earlier=A). When the watermark passes 10:00:10, A is decided (canonical, story A); at 10:00:13, B
-is decided: near_duplicate_of A, story A.
+is decided: near_duplicate_of A, story A. Each decision meets its document, waiting under its
+delivery key, and the two go out.
 """
-
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteStateSpec, TimerSpec,
                                               on_timer)
 from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.dedup import (CAPPED_KEY_KINDS, EXACT, STAGE, BestMatches,
-                                       BestMatchesFn, DedupConfig, SignDocumentsFn, candidate_keys,
-                                       dedup_info, log_dropped_keys, match_pair, within_horizon)
+from newswire.transforms.dedup.config import STAGE, DedupConfig
+from newswire.transforms.dedup.crowding import log_dropped_keys
+from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
+from newswire.transforms.dedup.keys import CAPPED_KEY_NAMES, CandidateKey, candidate_keys
+from newswire.transforms.dedup.pairs import EXACT, match_pair, within_horizon
+from newswire.transforms.dedup.signature import SignDocumentsFn
 from newswire.transforms.records import DedupInfo
 
 _DECIDER_KEY = 'all'
@@ -62,12 +83,12 @@ class _KeyLoad:
 
 
 class _IndexBucketFn(beam.DoFn):
-    """(candidate key, signature) -> the best Matches (per later document and tier) against the
-    key's recent signatures.
+    """(encoded candidate key, signature) -> the best Matches (per later document and tier) against
+    the key's recent signatures.
 
     Only the best go on: the decider keeps only the best anyway (`BestMatchesFn`), and it reads its
-    whole pending state for every match it gets. A story bucket can hold 200 reports above the
-    threshold, and 1,600 matches per document (8 story buckets) made that read the stream's cost.
+    whole pending state for every match it gets: a story bucket can hold `max_bucket_comparisons`
+    reports above the threshold, in each of a document's `story_keys` buckets.
 
     A band or term key filed under more than `max_documents_per_key` times within the horizon is
     dropped as in batch (`dedup.dropped_key_kind`): its signatures are let go and it is compared no
@@ -85,16 +106,17 @@ class _IndexBucketFn(beam.DoFn):
         self._config = config
         self._combine = BestMatchesFn()
         self._dropped = {kind: Metrics.counter('newswire', f'dedup_dropped_keys_{kind}')
-                         for kind in CAPPED_KEY_KINDS.values()}
+                         for kind in CAPPED_KEY_NAMES}
         self._logged: set = set()
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 entries=beam.DoFn.StateParam(ENTRIES), load_state=beam.DoFn.StateParam(LOAD),
                 expiry=beam.DoFn.TimerParam(EXPIRY)):
-        key, new = element
+        encoded, new = element
+        key = CandidateKey.decode(encoded)
         config = self._config
         horizon_micros = int(config.horizon_seconds * 1e6)
-        kind = CAPPED_KEY_KINDS.get(key[0])
+        kind = key.kind.capped_name
         load = load_state.read() if kind is not None else None
         dropped = load is not None and load.dropped_until is not None
         stored = [] if dropped else list(entries.read())
@@ -134,7 +156,7 @@ class _IndexBucketFn(beam.DoFn):
                     yield _DECIDER_KEY, ('match', match)
         if len(stored) >= config.max_bucket_comparisons:
             kept = stored[-(config.max_bucket_comparisons - 1):]
-            if key[0] in 'xs':
+            if key.kind.exact:
                 # An exact match is with the earliest copy (`dedup.exact_matches`): it stays, in
                 # place of the oldest of the others, until it passes the horizon.
                 earliest = min(stored, key=lambda entry: entry[0].order_key)
@@ -172,14 +194,33 @@ class _IndexBucketFn(beam.DoFn):
             expiry.set(Timestamp(micros=min(oldest)) + self._config.horizon_seconds)
 
 
+def _encoded_candidate_keys(signature, config: DedupConfig):
+    """`candidate_keys` with each key encoded: the state's key is a string."""
+    for key, copy in candidate_keys(signature, config):
+        yield key.encode(), copy
+
+
 def _redelivered_id(doc_id: str, delivery: int) -> str:
     return hashlib.sha256(f'{doc_id}\x1fdelivery\x1f{delivery}'.encode()).hexdigest()[:20]
 
 
+def _delivery_key(doc_id: str, arrival: Timestamp) -> str:
+    """Which delivery of a document a decision is for: its id and the time it was published to the
+    queue. A message delivered twice by Pub/Sub has both the same, and the same content, so either
+    copy may take either decision."""
+    return f'{doc_id}\x1f{arrival.micros}'
+
+
+class _Decision(NamedTuple):
+    """What the decider says of one delivery: its `DedupInfo`, and for a redelivery the new id."""
+    dedup: DedupInfo
+    new_id: Optional[str] = None
+
+
 @dataclasses.dataclass
 class _Pending:
-    """What deciding a waiting document needs per match; its document and signature wait apart, in
-    a bag read only when something is decided (state is decoded on every read)."""
+    """What deciding a waiting document needs per match; its delivery key and signature wait apart,
+    in a bag read only when something is decided (state is decoded on every read)."""
 
     order_key: tuple
     due_micros: int
@@ -194,11 +235,12 @@ class _Decided:
 
 
 class _DecideFn(beam.DoFn):
-    """('doc', (doc, signature)) and ('match', Match) -> documents with `dedup`, in publication order
-    once they have settled."""
+    """('doc', (delivery, signature)) and ('match', Match) -> (delivery, `_Decision`), in
+    publication order once they have settled. `delivery` is whatever names the document downstream (its
+    `_delivery_key`); the signature needs only its identity (`DedupSignature.identity_only`)."""
 
     PENDING = ReadModifyWriteStateSpec('pending', PickleCoder())
-    WAITING = BagStateSpec('waiting', PickleCoder())  # (doc, signature) of each pending id
+    WAITING = BagStateSpec('waiting', PickleCoder())  # (delivery, signature) of each pending id
     DECIDED = ReadModifyWriteStateSpec('decided', PickleCoder())
     SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
 
@@ -218,14 +260,14 @@ class _DecideFn(beam.DoFn):
         _, (kind, payload) = element
         pending = pending_state.read() or {}
         if kind == 'doc':
-            doc, signature = payload
+            delivery, signature = payload
             decided = decided_state.read() or {}
             if signature.id in decided or signature.id in pending:
-                yield from self._redelivery(doc, signature, decided, decided_state)
+                yield from self._redelivery(delivery, signature, decided, decided_state)
                 return
             due = (timestamp + self._config.settle_seconds).micros
             pending[signature.id] = _Pending(signature.order_key, due)
-            waiting_state.add((doc, signature))
+            waiting_state.add((delivery, signature))
         else:
             target = pending.get(payload.later)
             if target is None:
@@ -235,7 +277,7 @@ class _DecideFn(beam.DoFn):
         pending_state.write(pending)
         settle.set(Timestamp(micros=min(p.due_micros for p in pending.values())))
 
-    def _redelivery(self, doc, signature, decided, decided_state):
+    def _redelivery(self, delivery, signature, decided, decided_state):
         """The same record again: a new id, flagged as an exact duplicate of the first delivery."""
         first = decided.get(signature.id)
         deliveries = (first.deliveries if first else 1) + 1
@@ -244,11 +286,11 @@ class _DecideFn(beam.DoFn):
             decided_state.write(decided)
         self._redeliveries.inc()
         self._tiers[EXACT].inc()
-        yield dataclasses.replace(
-            doc, id=_redelivered_id(doc.id, deliveries),
-            dedup=DedupInfo(content_hash=signature.content_hash,
-                            story_id=first.story_id if first else signature.id,
-                            tier=EXACT, duplicate_of=signature.id))
+        yield delivery, _Decision(
+            DedupInfo(content_hash=signature.content_hash,
+                      story_id=first.story_id if first else signature.id,
+                      tier=EXACT, duplicate_of=signature.id),
+            new_id=_redelivered_id(signature.id, deliveries))
 
     @on_timer(SETTLE)
     def decide(self, fired=beam.DoFn.TimestampParam,
@@ -263,7 +305,8 @@ class _DecideFn(beam.DoFn):
                        key=lambda i: pending[i].order_key)
         waiting = {}
         if ready:
-            waiting = {signature.id: (doc, signature) for doc, signature in waiting_state.read()}
+            waiting = {signature.id: (delivery, signature)
+                       for delivery, signature in waiting_state.read()}
         decided_now = []
         for doc_id in ready:
             item = pending[doc_id]
@@ -272,7 +315,7 @@ class _DecideFn(beam.DoFn):
                 # Its parent arrived later than it did and has not settled yet: wait for it.
                 item.due_micros = pending[parent.earlier].due_micros
                 continue
-            doc, signature = waiting.pop(doc_id)
+            delivery, signature = waiting.pop(doc_id)
             parents = {}
             if parent is not None:
                 known = decided.get(parent.earlier)
@@ -284,7 +327,7 @@ class _DecideFn(beam.DoFn):
             decided_now.append(doc_id)
             if info.tier:
                 self._tiers[info.tier].inc()
-            yield dataclasses.replace(doc, dedup=info)
+            yield delivery, _Decision(info)
         if decided_now:
             waiting_state.clear()
             for entry in waiting.values():
@@ -298,11 +341,63 @@ class _DecideFn(beam.DoFn):
             settle.set(Timestamp(micros=min(p.due_micros for p in pending.values())))
 
 
+class _ApplyDecisionFn(beam.DoFn):
+    """(delivery key, ('doc', document) or ('decision', `_Decision`)) -> the document with its
+    decision, once both have arrived, at the decision's timestamp.
+
+    Keyed by delivery, so the documents, the bulk of what the stage holds, wait spread over workers
+    instead of in the decider's one key. A document and its decision may arrive in either order;
+    each waits in its bag for the other. A message delivered twice has one key and two decisions:
+    its copies are the same, so either copy takes either decision."""
+
+    DOCUMENTS = BagStateSpec('documents', PickleCoder())
+    DECISIONS = BagStateSpec('decisions', PickleCoder())  # (`_Decision`, timestamp micros)
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                documents=beam.DoFn.StateParam(DOCUMENTS),
+                decisions=beam.DoFn.StateParam(DECISIONS)):
+        _, (kind, payload) = element
+        if kind == 'doc':
+            waiting = list(decisions.read())
+            if not waiting:
+                documents.add(payload)
+                return
+            (decision, micros), rest = waiting[0], waiting[1:]
+            _replace_bag(decisions, rest)
+            yield TimestampedValue(_decided(payload, decision), Timestamp(micros=micros))
+        else:
+            waiting = list(documents.read())
+            if not waiting:
+                decisions.add((payload, timestamp.micros))
+                return
+            _replace_bag(documents, waiting[1:])
+            yield _decided(waiting[0], payload)
+
+
+def _replace_bag(bag, items: list) -> None:
+    bag.clear()
+    for item in items:
+        bag.add(item)
+
+
+def _decided(doc, decision: _Decision):
+    if decision.new_id is None:
+        return dataclasses.replace(doc, dedup=decision.dedup)
+    return dataclasses.replace(doc, id=decision.new_id, dedup=decision.dedup)
+
+
+def _to_decider(pair, arrival=beam.DoFn.TimestampParam):
+    """(document, signature) -> the decider's one key and ('doc', (delivery key, identity)): the
+    decider reads only the signature's id, order and content hash."""
+    doc, signature = pair
+    return _DECIDER_KEY, ('doc', (_delivery_key(doc.id, arrival), signature.identity_only()))
+
+
 class FlagDuplicatesInStream(beam.PTransform):
     """Documents (unbounded) -> `StageOutputs(documents with dedup filled in, dead letters)`.
 
-    The streaming counterpart of `dedup.FlagDuplicates`: nothing is dropped, duplicates are flagged.
-    A document whose signature is not computed within `timeout_seconds` is a dead letter.
+    The streaming counterpart of `batch.FlagDuplicates`: nothing is dropped, duplicates are
+    flagged. A document whose signature is not computed within `timeout_seconds` is a dead letter.
     """
 
     def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None):
@@ -322,12 +417,20 @@ class FlagDuplicatesInStream(beam.PTransform):
         matches = (
             signed
             | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
-            | 'FileUnderCandidateKeys' >> beam.FlatMap(candidate_keys, config)
+            | 'FileUnderCandidateKeys' >> beam.FlatMap(_encoded_candidate_keys, config)
             | 'CompareWithBucket' >> beam.ParDo(_IndexBucketFn(config))
             .with_input_types(Tuple[str, Any]))
-        documents = signed | 'ToDecider' >> beam.Map(lambda pair: (_DECIDER_KEY, ('doc', pair)))
-        flagged = (
-            (documents, matches)
+        decisions = (
+            (signed | 'ToDecider' >> beam.Map(_to_decider), matches)
             | 'DocumentsAndMatches' >> beam.Flatten()
-            | 'Decide' >> beam.ParDo(_DecideFn(config)).with_input_types(Tuple[str, Any]))
+            | 'Decide' >> beam.ParDo(_DecideFn(config)).with_input_types(Tuple[str, Any])
+            | 'KeyDecisionByDelivery' >> beam.MapTuple(
+                lambda delivery, decision: (delivery, ('decision', decision))))
+        waiting = signed | 'KeyDocumentByDelivery' >> beam.MapTuple(
+            lambda doc, signature, arrival=beam.DoFn.TimestampParam: (
+                _delivery_key(doc.id, arrival), ('doc', doc)))
+        flagged = (
+            (waiting, decisions)
+            | 'DocumentsAndDecisions' >> beam.Flatten()
+            | 'ApplyDecision' >> beam.ParDo(_ApplyDecisionFn()).with_input_types(Tuple[str, Any]))
         return StageOutputs(flagged, dead_letters)

@@ -1,18 +1,21 @@
 """Streaming semantics of the duplicate tiers, driven by TestStream (event time is the test's)."""
 
 import dataclasses
+import datetime
+from typing import Any, Tuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.test_stream import TestStream as EventStream
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import window
 from apache_beam.transforms.window import TimestampedValue
 
-from newswire.transforms.dedup import DedupConfig, Signer
-from newswire.transforms.dedup_stream import FlagDuplicatesInStream, _IndexBucketFn
+from newswire.transforms.dedup import DedupConfig, FlagDuplicatesInStream, Signer
+from newswire.transforms.dedup.stream import _IndexBucketFn
 from newswire.transforms.records import Document, Language, SourceRef
-from tests.transforms.test_dedup import ARTICLE, _near_copy
+from tests.transforms.dedup.documents import ARTICLE, near_copy_of
 
 CONFIG = DedupConfig(settle_seconds=10, horizon_seconds=600)
 OTHER = ('The central bank raised interest rates by half a point on Thursday, citing inflation in '
@@ -49,7 +52,7 @@ def test_copy_arriving_after_its_original_points_to_it():
     stream = (EventStream()
               .advance_watermark_to(0)
               .add_elements([TimestampedValue(_doc('a', ARTICLE), 100)])
-              .add_elements([TimestampedValue(_doc('b', _near_copy(ARTICLE)), 103),
+              .add_elements([TimestampedValue(_doc('b', near_copy_of(ARTICLE)), 103),
                              TimestampedValue(_doc('c', OTHER), 104)])
               )
     _run(stream, [('a', None, None, None, 'a'), ('b', 'near_copy', None, 'a', 'a'),
@@ -60,7 +63,7 @@ def test_out_of_order_arrival_within_settle_time_is_decided_in_publication_order
     # b was published first but arrives 3 s after a: a waits for b and points to it.
     stream = (EventStream()
               .advance_watermark_to(0)
-              .add_elements([TimestampedValue(_doc('a', _near_copy(ARTICLE),
+              .add_elements([TimestampedValue(_doc('a', near_copy_of(ARTICLE),
                                                    '2023-11-14T10:05:00+00:00'), 100)])
               .add_elements([TimestampedValue(_doc('b', ARTICLE, '2023-11-14T10:00:00+00:00'),
                                               103)])
@@ -73,7 +76,7 @@ def test_data_later_than_settle_time_is_not_applied_to_a_decided_record():
     # earlier report, has no earlier match. (Runners that report metrics count dedup_late_links.)
     stream = (EventStream()
               .advance_watermark_to(0)
-              .add_elements([TimestampedValue(_doc('a', _near_copy(ARTICLE),
+              .add_elements([TimestampedValue(_doc('a', near_copy_of(ARTICLE),
                                                    '2023-11-14T10:05:00+00:00'), 100)])
               .advance_watermark_to(200)  # a is decided: canonical
               .add_elements([TimestampedValue(_doc('b', ARTICLE, '2023-11-14T10:00:00+00:00'),
@@ -92,7 +95,7 @@ def test_redelivered_and_republished_messages_are_flagged_duplicates_of_the_firs
               .add_elements([TimestampedValue(first, 160),          # the same message again
                              TimestampedValue(republished, 170)])   # same text, new message id
               )
-    from newswire.transforms.dedup_stream import _redelivered_id
+    from newswire.transforms.dedup.stream import _redelivered_id
     _run(stream, [('a', None, None, None, 'a'),
                   (_redelivered_id('a', 2), 'exact', 'a', None, 'a'),
                   ('a2', 'exact', 'a', None, 'a')])
@@ -104,7 +107,7 @@ def test_same_story_across_minutes_and_nothing_past_the_horizon():
               .advance_watermark_to(0)
               .add_elements([TimestampedValue(_doc('a', ARTICLE), 100)])
               .advance_watermark_to(250)
-              .add_elements([TimestampedValue(_doc('b', _near_copy(ARTICLE)), 280)])  # 3 min on
+              .add_elements([TimestampedValue(_doc('b', near_copy_of(ARTICLE)), 280)])  # 3 min on
               .advance_watermark_to(2000)
               .add_elements([TimestampedValue(_doc('c', ARTICLE), 1500)])  # past the horizon
               )
@@ -230,3 +233,124 @@ def test_copies_past_the_key_cap_are_all_exact_duplicates_of_the_first():
               .add_elements([TimestampedValue(_doc(f'c{i}', ARTICLE), 100 + i) for i in range(5)]))
     _run(stream, [('c0', None, None, None, 'c0')]
          + [(f'c{i}', 'exact', 'c0', None, 'c0') for i in range(1, 5)], config)
+
+
+STORY_REWRITE = (
+    'Families of the 3,890 people missing since the Karabakh war may get answers soon: the ICRC '
+    'and Azerbaijan agreed in Baku to form a joint group that will exhume remains near Aghdam, '
+    'with forensic teams and demining crews at work before the monthly meetings begin.')
+RATES_REWRITE = ('Citing food and energy inflation across the region, the central bank lifted its '
+                 'interest rates by half a point on Thursday, its third rise this year.')
+
+
+class _DecideWithDocumentsOnOneKey(beam.PTransform):
+    """The arrangement before documents waited by delivery: each document and its whole signature
+    ride the decider's one key, and the decider's output is applied to them in place. The same
+    steps otherwise, so a difference in output is the keyed wait's."""
+
+    def __init__(self, config):
+        super().__init__()
+        self._config = config
+
+    def expand(self, docs):
+        from newswire.transforms.dedup.signature import SignDocumentsFn
+        from newswire.transforms.dedup.stream import (_DECIDER_KEY, _decided, _DecideFn,
+                                                      _encoded_candidate_keys)
+        signed = (docs
+                  | beam.Map(lambda doc, at=beam.DoFn.TimestampParam: (doc, at.micros / 1e6))
+                  | beam.ParDo(SignDocumentsFn(self._config)))
+        matches = (signed
+                   | beam.MapTuple(lambda doc, signature: signature)
+                   | beam.FlatMap(_encoded_candidate_keys, self._config)
+                   | beam.ParDo(_IndexBucketFn(self._config)).with_input_types(Tuple[str, Any]))
+        return ((signed | beam.Map(lambda pair: (_DECIDER_KEY, ('doc', pair))), matches)
+                | beam.Flatten()
+                | beam.ParDo(_DecideFn(self._config)).with_input_types(Tuple[str, Any])
+                | beam.MapTuple(lambda pair, decision: _decided(pair, decision)))
+
+
+def _published(minutes: float) -> str:
+    return (datetime.datetime(2023, 11, 14, 10, tzinfo=datetime.timezone.utc)
+            + datetime.timedelta(minutes=minutes)).isoformat()
+
+
+def test_documents_waiting_by_delivery_get_the_decisions_of_the_one_key_arrangement():
+    from newswire.transforms.dedup.stream import _redelivered_id
+    first = _doc('a1', ARTICLE, _published(0))
+    stream = (EventStream()
+              .advance_watermark_to(0)
+              .add_elements([TimestampedValue(first, 100),
+                             TimestampedValue(_doc('b1', OTHER, _published(0.5)), 103),
+                             TimestampedValue(_doc('a2', near_copy_of(ARTICLE), _published(1)), 104),
+                             TimestampedValue(_doc('a3', STORY_REWRITE, _published(1.5)), 106)])
+              # Published before a1, arriving after it within the settle time: a1 waits for it.
+              .add_elements([TimestampedValue(_doc('p', near_copy_of(ARTICLE), _published(-1)),
+                                              108)])
+              .add_elements([TimestampedValue(_doc('b2', RATES_REWRITE, _published(2)), 112)])
+              .advance_watermark_to(125)
+              .add_elements([TimestampedValue(_doc('c', near_copy_of(STORY_REWRITE),
+                                                   _published(3)), 130)])
+              .advance_watermark_to(180)
+              .add_elements([TimestampedValue(first, 200),  # the same message again
+                             TimestampedValue(_doc('a1-again', ARTICLE, _published(4)), 210)])
+              .advance_watermark_to(260)
+              # Later than the settle time: its links to decided records are not applied.
+              .add_elements([TimestampedValue(_doc('late', ARTICLE, _published(-2)), 300)]))
+    options = PipelineOptions(runner='DirectRunner')
+    options.view_as(StandardOptions).streaming = True
+    pipeline = BeamTestPipeline(options=options)
+    docs = pipeline | _settled(stream)
+
+    def decided(doc, at=beam.DoFn.TimestampParam):
+        return doc.id, (doc.dedup, at.micros)
+
+    # One window over the whole stream: grouping needs one in a stream, and this one closes when
+    # the stream ends.
+    whole_stream = window.FixedWindows(10 ** 7)
+    spread, _ = docs | 'ByDelivery' >> FlagDuplicatesInStream(CONFIG)
+    one_key = docs | 'OneKey' >> _DecideWithDocumentsOnOneKey(CONFIG)
+    compared = (
+        {'spread': spread | 'SpreadDecisions' >> beam.Map(decided)
+         | 'WindowSpread' >> beam.WindowInto(whole_stream),
+         'one_key': one_key | 'OneKeyDecisions' >> beam.Map(decided)
+         | 'WindowOneKey' >> beam.WindowInto(whole_stream)}
+        | beam.CoGroupByKey()
+        | beam.MapTuple(lambda doc_id, routes: (doc_id, list(routes['spread']),
+                                                list(routes['one_key']) == list(routes['spread']))))
+    ids = ['a1', 'b1', 'a2', 'a3', 'p', 'b2', 'c', _redelivered_id('a1', 2), 'a1-again', 'late']
+    assert_that(compared | beam.MapTuple(lambda doc_id, spread, same: (doc_id, len(spread), same)),
+                equal_to([(doc_id, 1, True) for doc_id in ids]), label='same decisions')
+    # The stream has every tier and a story parent that waited: the comparison covers them.
+    assert_that(spread | 'Tiers' >> beam.Map(lambda doc: doc.dedup.tier)
+                | 'WindowTiers' >> beam.WindowInto(whole_stream) | beam.Distinct(),
+                equal_to([None, 'exact', 'near_copy', 'same_story']), label='tiers')
+    assert_that(spread | 'Parents' >> beam.Filter(lambda doc: doc.id == 'a1')
+                | beam.Map(lambda doc: doc.dedup.near_duplicate_of), equal_to(['p']),
+                label='a1 waited for p')
+    pipeline.run().wait_until_finish()
+
+
+def test_a_document_and_its_decision_meet_in_either_order_at_the_decision_time():
+    from apache_beam.utils.timestamp import Timestamp
+
+    from newswire.transforms.dedup.stream import _ApplyDecisionFn, _Decision, _delivery_key
+    from newswire.transforms.records import DedupInfo
+    doc = _doc('a', ARTICLE)
+    key = _delivery_key('a', Timestamp(100))
+    assert key != _delivery_key('a', Timestamp(101)) and key != _delivery_key('b', Timestamp(100))
+    info = DedupInfo(content_hash='h', story_id='a')
+    decision, again = _Decision(info), _Decision(info, new_id='a#2')
+    fn = _ApplyDecisionFn()
+
+    # The document first: it waits; the decision takes it, at the decision's own timestamp.
+    documents, decisions = _Bag(), _Bag()
+    assert list(fn.process((key, ('doc', doc)), Timestamp(100), documents, decisions)) == []
+    out = list(fn.process((key, ('decision', decision)), Timestamp(110), documents, decisions))
+    assert out == [dataclasses.replace(doc, dedup=info)] and documents.items == []
+
+    # The decision first: it waits with its timestamp, which the document's output then carries.
+    assert list(fn.process((key, ('decision', again)), Timestamp(110), documents, decisions)) == []
+    out = list(fn.process((key, ('doc', doc)), Timestamp(100), documents, decisions))
+    assert [(o.value, o.timestamp) for o in out] == [
+        (dataclasses.replace(doc, id='a#2', dedup=info), Timestamp(110))]
+    assert decisions.items == []

@@ -1,0 +1,34 @@
+"""The dedup stage's settings (`DedupConfig`, from pipeline/settings.yaml's `dedup:`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STAGE = 'dedup'
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    shingle_words: int = 5
+    num_perm: int = 256
+    lsh_bands: int = 64
+    lsh_rows: int = 4
+    near_copy_threshold: float = 0.5
+    near_copy_containment: float = 0.7  # above 1 turns the containment test off
+    near_copy_min_jaccard: float = 0.45
+    story_threshold: float = 0.3
+    story_central_term_below: float = 0.5  # 0 turns the central-term test off
+    story_keys: int = 8
+    horizon_seconds: int = 7 * 24 * 3600
+    max_bucket_comparisons: int = 200
+    max_documents_per_key: int = 1000
+    settle_seconds: int = 10
+    minhash_seed: int = 1
+
+    def __post_init__(self):
+        if self.max_documents_per_key < 1:
+            raise ValueError(f'max_documents_per_key must be at least 1, got '
+                             f'{self.max_documents_per_key}')
+        if self.lsh_bands * self.lsh_rows > self.num_perm:
+            raise ValueError(f'lsh_bands * lsh_rows ({self.lsh_bands} * {self.lsh_rows}) must be '
+                             f'at most num_perm ({self.num_perm})')

@@ -1,0 +1,107 @@
+"""The pair tests: whether a later document is an exact copy, a near copy or a report of the same
+story as an earlier one, and the `Match` that says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from newswire.transforms import similarity
+from newswire.transforms.dedup.config import DedupConfig
+from newswire.transforms.dedup.entries import BucketEntry, StoryEntry
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
+from newswire.transforms.dedup.signature import DedupSignature
+
+EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
+
+
+@dataclass(frozen=True)
+class Match:
+    later: str
+    earlier: str
+    earlier_order: tuple
+    tier: str
+    score: float
+
+
+
+# The pair tests below read a document through its signature or a batch bucket's entry of it, which
+# carries what that bucket's test reads.
+Signed = Union[DedupSignature, BucketEntry, StoryEntry]
+
+
+def within_horizon(a: Signed, b: Signed, horizon_seconds: float) -> bool:
+    if a.event_time is None or b.event_time is None:
+        return True
+    return abs(a.event_time - b.event_time) <= horizon_seconds
+
+
+def _story_cosine(earlier: Signed, later: Signed, vectors: dict) -> float:
+    """`similarity.cosine` of the two term vectors, summed over the shared terms only, in term
+    order (the vectors are sorted by term): the very additions `cosine` makes, whose other terms
+    add 0.0, so the same float, without walking the terms the two do not share. `vectors` caches
+    each signature's lookup per bucket."""
+    looked_up = []
+    for signature in (earlier, later):
+        entry = vectors.get(signature.id)
+        if entry is None:
+            weights = signature.story_vector.weights_by_term()
+            entry = vectors[signature.id] = (weights, frozenset(weights))
+        looked_up.append(entry)
+    (a, a_terms), (b, b_terms) = looked_up
+    return float(sum(a[term] * b[term] for term in sorted(a_terms & b_terms)))
+
+
+def is_near_copy(jaccard: float, count_a: int, count_b: int, config: DedupConfig) -> bool:
+    """The near-copy test on an estimated shingle Jaccard and the two shingle counts.
+
+    Either the two texts are mostly the same (Jaccard >= near_copy_threshold), or the smaller one is
+    mostly inside the larger one (estimated containment >= near_copy_containment) and they still
+    overlap substantially (Jaccard >= near_copy_min_jaccard): a copy with a paragraph cut keeps its
+    containment where its Jaccard drops.
+    """
+    if jaccard >= config.near_copy_threshold:
+        return True
+    if jaccard < config.near_copy_min_jaccard:
+        return False
+    return similarity.containment(jaccard, count_a, count_b) >= config.near_copy_containment
+
+
+def is_same_story(cosine: float, earlier: Signed, later: Signed, config: DedupConfig) -> bool:
+    """The same-story test on the term vectors' cosine: at or above story_threshold, and below
+    story_central_term_below only if the heaviest term of one report occurs in the other
+    (`similarity.shares_central_term`). A middling cosine alone also joins different events in one
+    place and week: the names they share are the setting, not what each report is about."""
+    if cosine < config.story_threshold:
+        return False
+    return (cosine >= config.story_central_term_below
+            or similarity.shares_central_term(earlier.story_vector, later.story_vector))
+
+
+def near_copy_match(earlier: DedupSignature, later: DedupSignature,
+                    config: DedupConfig) -> Optional[Match]:
+    """The near-copy test (a band bucket's) on one ordered pair; None if it fails."""
+    score = similarity.minhash_jaccard(earlier.minhash, later.minhash)
+    if not is_near_copy(score, earlier.shingle_count, later.shingle_count, config):
+        return None
+    return Match(later.id, earlier.id, earlier.order_key, NEAR_COPY, round(score, 4))
+
+
+def match_pair(key: CandidateKey, earlier: Signed, later: Signed,
+               config: DedupConfig, vectors: Optional[dict] = None) -> Optional[Match]:
+    """The test a bucket's key stands for, applied to one ordered pair; None if it fails.
+    `vectors` (a dict kept for one bucket) makes the same-story test faster at the same result."""
+    if earlier.id == later.id:
+        return None
+    if key.kind.exact:
+        tier, score = EXACT, 1.0
+    elif key.kind is KeyKind.BAND:
+        return near_copy_match(earlier, later, config)
+    else:
+        tier, score = SAME_STORY, (
+            similarity.cosine(earlier.story_vector.unpacked(), later.story_vector.unpacked())
+            if vectors is None
+            else _story_cosine(earlier, later, vectors))
+        if not is_same_story(score, earlier, later, config):
+            return None
+    return Match(later.id, earlier.id, earlier.order_key, tier, round(score, 4))
