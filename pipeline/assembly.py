@@ -13,6 +13,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from newswire.pipeline.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
+from newswire.transforms.dates import InferDatelineYears, run_clock
+from newswire.transforms.parts import FlagEmbeddedArticles
 from newswire.transforms.dedup import FlagDuplicates
 from newswire.transforms.dedup_stream import FlagDuplicatesInStream
 from newswire.transforms.extract import ExtractMainText
@@ -52,16 +54,23 @@ class EnrichDocuments(beam.PTransform):
         limit = s.stage_timeout_seconds
         extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
-        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules, limit)
-        languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
+        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(
+            s.metadata_rules, limit, s.dates.future_tolerance_days)
+        parted = described.good | 'FlagEmbeddedArticles' >> FlagEmbeddedArticles(s.parts, limit)
+        languages = parted.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup, limit)
+        # After dedup: a yearless dateline takes its year from a dated report of its story (batch).
+        dated = flagged.good | 'InferDatelineYears' >> InferDatelineYears(
+            s.dates, run_clock(s.dates, self._streaming), by_story=not self._streaming,
+            timeout_seconds=limit)
         dead_letters = (
             extracted.dead_letters, cleaned.dead_letters, described.dead_letters,
-            languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
+            parted.dead_letters, languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
+            dated.dead_letters,
         ) | 'AllDeadLetters' >> beam.Flatten()
-        return EnrichOutputs(flagged.good, dead_letters, getattr(flagged, 'dropped_keys', None))
+        return EnrichOutputs(dated.good, dead_letters, getattr(flagged, 'dropped_keys', None))
 
 
 class RunOutputs(NamedTuple):

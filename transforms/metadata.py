@@ -20,6 +20,9 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 import yaml
 
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP
+
+from newswire.transforms import dates
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.records import Dateline, Document
 
@@ -179,8 +182,9 @@ def _date(year: Optional[str], month: Optional[str], day: Optional[int]) -> Opti
 class MetadataExtractor:
     """Compiled metadata rules; build once, call per document."""
 
-    def __init__(self, rules: MetadataRules):
+    def __init__(self, rules: MetadataRules, future_tolerance_days: int = 1):
         self._rules = rules
+        self._future_tolerance_days = future_tolerance_days
         self._attributions = [(r, re.compile(r.pattern, re.MULTILINE)) for r in rules.attributions]
         self._datelines = [(r, re.compile(r.pattern)) for r in rules.datelines]
         self._months = dict(rules.months)
@@ -217,7 +221,12 @@ class MetadataExtractor:
                                      outlet, _date(fields.get('year'), month, day))
         return DatelineMatch(None)
 
-    def extract(self, doc: Document) -> Document:
+    def extract(self, doc: Document, arrival: Optional[dt.date] = None) -> Document:
+        """`doc` with title, outlet, dateline, `published_at` and how that was found.
+
+        `arrival` is the day the record arrived (its message's publish time), when known: a yearless
+        dateline is dated against it when nothing in the record gives the year.
+        """
         title, text = doc.title, doc.text
         if title is None:
             title, text = split_title(doc.text, self._rules.title_max_chars)
@@ -229,39 +238,71 @@ class MetadataExtractor:
                   or self.outlet_from_text(text) or dateline_outlet)
         # The source's own date wins when it parses; otherwise the most precise one cleaning captured.
         source_date = parse_published(doc.published_at) if doc.published_at else None
-        captured_dates = [p for p in map(parse_published, captured.get('published', ())) if p]
+        captured_dates = [(*p, dates.PAGE_HEADER)
+                          for p in map(parse_published, captured.get('published', ())) if p]
         if dateline_date:  # a dateline's date is the weakest: the page's own header says more
-            captured_dates.append((dateline_date, 1))
+            captured_dates.append((dateline_date, 1, dates.DATELINE))
         extra = doc.extra
         if doc.published_at and source_date is None:
             extra = {**extra, 'published_raw': doc.published_at}
-        best = source_date or max(captured_dates, key=lambda p: p[1], default=None)
-        return dataclasses.replace(
+        best = ((*source_date, dates.SOURCE) if source_date
+                else max(captured_dates, key=lambda p: p[1], default=None))
+        described = dataclasses.replace(
             doc, title=title, text=text, published_at=best[0] if best else None, dateline=dateline, extra=extra,
-            captured=(), source=dataclasses.replace(doc.source, outlet=outlet))
+            captured=(), source=dataclasses.replace(doc.source, outlet=outlet),
+            published_at_source=best[2] if best else None)
+        # A yearless dateline: the record's own arrival is the best year it has (dates.py).
+        arrived = dates.year_from_arrival(described, arrival, self._future_tolerance_days)
+        if described.published_at is None and arrived is not None:
+            described = dataclasses.replace(described, published_at=arrived.isoformat(),
+                                            published_at_source=dates.FROM_ARRIVAL)
+        return described
+
+
+def _with_arrival(doc: Document, at=beam.DoFn.TimestampParam):
+    """(document, the UTC day of its element timestamp, or None when it has none: a batch input's
+    timestamps are at or near -infinity, outside the calendar)."""
+    if at <= MIN_TIMESTAMP or at >= MAX_TIMESTAMP:
+        return doc, None
+    try:
+        return doc, at.to_utc_datetime().date()
+    except (OverflowError, ValueError, OSError):
+        return doc, None
 
 
 class ExtractMetadataFn(beam.DoFn):
+    """A document, or (document, arrival day) -> the document with its metadata."""
 
-    def __init__(self, rules: MetadataRules):
+    def __init__(self, rules: MetadataRules, future_tolerance_days: int = 1):
         self._rules = rules
+        self._future_tolerance_days = future_tolerance_days
         self._extractor: Optional[MetadataExtractor] = None
 
     def setup(self):
-        self._extractor = MetadataExtractor(self._rules)
+        self._extractor = MetadataExtractor(self._rules, self._future_tolerance_days)
 
-    def process(self, doc: Document):
-        yield self._extractor.extract(doc)
+    def process(self, item):
+        doc, arrival = item if isinstance(item, tuple) else (item, None)
+        yield self._extractor.extract(doc, arrival)
 
 
 class ExtractMetadata(beam.PTransform):
-    """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at, [])`."""
+    """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at and
+    published_at_source, [])`.
 
-    def __init__(self, rules: MetadataRules, timeout_seconds: Optional[float] = None):
+    Each document goes with its element timestamp's day: in a stream, when its message was
+    published (or its feed polled), the year of a yearless dateline; a batch input has none.
+    """
+
+    def __init__(self, rules: MetadataRules, timeout_seconds: Optional[float] = None,
+                 future_tolerance_days: int = 1):
         super().__init__()
         self._rules = rules
         self._timeout_seconds = timeout_seconds
+        self._future_tolerance_days = future_tolerance_days
 
     def expand(self, docs):
-        return docs | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE,
-                                              timeout_seconds=self._timeout_seconds)
+        return (docs
+                | 'WithArrival' >> beam.Map(_with_arrival)
+                | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules, self._future_tolerance_days),
+                                          STAGE, timeout_seconds=self._timeout_seconds))
