@@ -4,7 +4,9 @@ Facts come from three places, strongest first: what the source itself said (a JS
 a page's metadata), what cleaning captured from the chrome it removed (a "date 2023-11-14" header, a
 "News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.",
 "БАКУ, 14 ноября. /Trend/"). The rules for the last live in `rules/metadata.yaml`, with the month names
-of the region's languages that datelines use.
+of the region's languages that datelines use. Each record says which gave its date
+(`published_at_source`); a dateline without a year is dated here only from the record's arrival,
+later from its story or the run date (transforms/dates.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import NamedTuple, Optional
 
 import apache_beam as beam
 import yaml
-
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP
 
 from newswire.transforms import dates
