@@ -88,38 +88,43 @@ def _is_lead(paragraph: str, config: PartsConfig) -> bool:
 
 
 def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
+    """The runs of `n` words of `text`, case-folded. A new lead that shares one with the first
+    article's opening restates the context (event, speaker with their title) that a new article
+    states again and a section of the same one does not."""
     words = _WORD.findall(text.casefold())
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
-def _reintroduces(lead: str, opening: str, config: PartsConfig) -> bool:
-    """The new lead repeats a run of words from the first article's opening: the context (event,
-    speaker with their title) that a new article states again and a section of the same one does
-    not."""
-    return not _word_runs(lead, config.min_shared_words).isdisjoint(
-        _word_runs(opening, config.min_shared_words))
-
-
 def find_embedded_articles(text: str, config: PartsConfig) -> tuple[EmbeddedArticle, ...]:
-    """Each embedded article's headline and offsets in `text`, first to last (see the module doc)."""
+    """Each embedded article's headline and offsets in `text`, first to last (see the module doc).
+
+    Linear in the text: the characters before a headline are a difference of running sums, and an
+    article's opening is read once, however many headline-like paragraphs follow it.
+    """
     paras = paragraphs(text)
+    sums = [0]
+    for _, paragraph in paras:
+        sums.append(sums[-1] + len(paragraph))
     found = []
-    article_start = 0  # where the article the next headline would end begins
+    first = 0  # the first paragraph of the article the next headline would end
+    opening_runs: Optional[set] = None  # that article's opening, as word runs, once needed
     for index in range(config.min_paragraphs_before, len(paras) - 1):
         offset, paragraph = paras[index]
         if not _looks_like_headline(paragraph, config):
             continue
-        before = [p for o, p in paras[:index] if o >= article_start]
-        if len(before) < config.min_paragraphs_before or sum(map(len, before)) < config.min_chars_before:
+        if (index - first < config.min_paragraphs_before
+                or sums[index] - sums[first] < config.min_chars_before):
             continue
         body_offset, lead = paras[index + 1]
         if not _is_lead(lead, config) or len(text) - body_offset < config.min_chars_after:
             continue
-        opening = ' '.join(before[:config.opening_paragraphs])
-        if not _reintroduces(lead, opening, config):
+        if opening_runs is None:
+            opening = ' '.join(p for _, p in paras[first:first + config.opening_paragraphs])
+            opening_runs = _word_runs(opening, config.min_shared_words)
+        if opening_runs.isdisjoint(_word_runs(lead, config.min_shared_words)):
             continue
         found.append(EmbeddedArticle(paragraph, offset, body_offset))
-        article_start = offset
+        first, opening_runs = index, None
     return tuple(found)
 
 
