@@ -54,14 +54,14 @@ class EnrichDocuments(beam.PTransform):
         limit = s.stage_timeout_seconds
         extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
-        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(
-            s.metadata_rules, limit, s.dates.future_tolerance_days)
+        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules, limit)
         parted = described.good | 'FlagEmbeddedArticles' >> FlagEmbeddedArticles(s.parts, limit)
         languages = parted.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup, limit)
-        # After dedup: a yearless dateline takes its year from a dated report of its story (batch).
+        # After dedup, which compares records by the dates they state: a yearless dateline takes its
+        # year from the record's arrival, a dated report of its story (batch) or the run date.
         dated = flagged.good | 'InferDatelineYears' >> InferDatelineYears(
             s.dates, run_clock(s.dates, self._streaming), by_story=not self._streaming,
             timeout_seconds=limit)

@@ -16,9 +16,10 @@ A record's `published_at_source` says how its `published_at` was found, stronges
   it. The weakest: right for a run on current news, a guess for an archive.
 
 `None` when `published_at` is null. The first three are set by the metadata stage
-(transforms/metadata.py), the fourth too (it needs the element's timestamp, which later stages may
-move); the last two by `InferDatelineYears`, after duplicates are flagged, because the story is
-known only then.
+(transforms/metadata.py), which also keeps the record's arrival day (`Document.arrival_day`: its
+element timestamp, which later stages' timers may move); the last three by `InferDatelineYears`,
+after duplicates are flagged: the story is known only then, and dedup compares records by the
+dates they state, so a guessed year never moves a record out of its story's horizon.
 
 "Not after" allows `future_tolerance_days`: a dateline is in the wire's own time zone, up to 14
 hours ahead of UTC, so "January 1" read at 22:00 UTC on December 31 is the next day, not last year's.
@@ -149,24 +150,19 @@ def nearest(month: int, day: int, anchors: Iterable[dt.date]) -> Optional[dt.dat
     return best[1] if best else None
 
 
-def year_from_arrival(doc: Document, arrival: Optional[dt.date],
-                      tolerance_days: int) -> Optional[dt.date]:
-    """The date of a yearless dateline read against the record's arrival day, or None."""
-    month = _month_number(doc.dateline)
-    if month is None or arrival is None:
-        return None
-    return latest_not_after(month, doc.dateline.day, arrival, tolerance_days)
-
-
 def infer_year(doc: Document, story_dates: Iterable[dt.date], run_date: dt.date,
                tolerance_days: int) -> Document:
-    """`doc` with the date of its yearless dateline from its story's stated dates, else from the
-    run date; `doc` itself when it has a date already or no dateline to date."""
+    """`doc` with the date of its yearless dateline from its arrival day, else its story's stated
+    dates, else the run date; `doc` itself when it has a date already or no dateline to date."""
     if not needs_year(doc):
         return doc
     month, day = _month_number(doc.dateline), doc.dateline.day
-    found = nearest(month, day, story_dates)
-    source = FROM_STORY
+    found, source = None, None
+    if doc.arrival_day:
+        found = latest_not_after(month, day, dt.date.fromisoformat(doc.arrival_day), tolerance_days)
+        source = FROM_ARRIVAL
+    if found is None:
+        found, source = nearest(month, day, story_dates), FROM_STORY
     if found is None:
         found, source = latest_not_after(month, day, run_date, tolerance_days), FROM_RUN_DATE
     if found is None:
@@ -210,12 +206,11 @@ def _with_story_dates(grouped):
 
 class InferDatelineYears(beam.PTransform):
     """Flagged documents -> `StageOutputs(documents, dead letters)`: a yearless dateline's record
-    gets the year from its story (`by_story`, batch) or else from `clock`'s day.
+    gets the year from its arrival, else its story (`by_story`, batch), else `clock`'s day.
 
     By story, every document is grouped with its story's stated dates (one shuffle keyed by
     `dedup.story_id`). A stream cannot: a later report of the story may be the dated one, and the
-    record has gone out by then; it dates records from their arrival (metadata stage) and the run
-    date only.
+    record has gone out by then; it dates records from their arrival and the run date only.
     """
 
     def __init__(self, config: DatesConfig, clock: Clock, by_story: bool,

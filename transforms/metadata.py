@@ -5,8 +5,8 @@ a page's metadata), what cleaning captured from the chrome it removed (a "date 2
 "News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.",
 "БАКУ, 14 ноября. /Trend/"). The rules for the last live in `rules/metadata.yaml`, with the month names
 of the region's languages that datelines use. Each record says which gave its date
-(`published_at_source`); a dateline without a year is dated here only from the record's arrival,
-later from its story or the run date (transforms/dates.py).
+(`published_at_source`); a dateline without a year is dated after dedup, from the record's arrival,
+its story or the run date (transforms/dates.py).
 """
 
 from __future__ import annotations
@@ -183,9 +183,8 @@ def _date(year: Optional[str], month: Optional[str], day: Optional[int]) -> Opti
 class MetadataExtractor:
     """Compiled metadata rules; build once, call per document."""
 
-    def __init__(self, rules: MetadataRules, future_tolerance_days: int = 1):
+    def __init__(self, rules: MetadataRules):
         self._rules = rules
-        self._future_tolerance_days = future_tolerance_days
         self._attributions = [(r, re.compile(r.pattern, re.MULTILINE)) for r in rules.attributions]
         self._datelines = [(r, re.compile(r.pattern)) for r in rules.datelines]
         self._months = dict(rules.months)
@@ -225,8 +224,8 @@ class MetadataExtractor:
     def extract(self, doc: Document, arrival: Optional[dt.date] = None) -> Document:
         """`doc` with title, outlet, dateline, `published_at` and how that was found.
 
-        `arrival` is the day the record arrived (its message's publish time), when known: a yearless
-        dateline is dated against it when nothing in the record gives the year.
+        `arrival` is the day the record arrived (its message's publish time), when known; it is kept
+        as `arrival_day` for `dates.InferDatelineYears`.
         """
         title, text = doc.title, doc.text
         if title is None:
@@ -248,16 +247,13 @@ class MetadataExtractor:
             extra = {**extra, 'published_raw': doc.published_at}
         best = ((*source_date, dates.SOURCE) if source_date
                 else max(captured_dates, key=lambda p: p[1], default=None))
-        described = dataclasses.replace(
+        # A yearless dateline is dated after dedup (dates.py), which compares records by the dates
+        # they state: a guessed year must not move a record out of its story's horizon.
+        return dataclasses.replace(
             doc, title=title, text=text, published_at=best[0] if best else None, dateline=dateline, extra=extra,
             captured=(), source=dataclasses.replace(doc.source, outlet=outlet),
-            published_at_source=best[2] if best else None)
-        # A yearless dateline: the record's own arrival is the best year it has (dates.py).
-        arrived = dates.year_from_arrival(described, arrival, self._future_tolerance_days)
-        if described.published_at is None and arrived is not None:
-            described = dataclasses.replace(described, published_at=arrived.isoformat(),
-                                            published_at_source=dates.FROM_ARRIVAL)
-        return described
+            published_at_source=best[2] if best else None,
+            arrival_day=arrival.isoformat() if arrival else doc.arrival_day)
 
 
 def _with_arrival(doc: Document, at=beam.DoFn.TimestampParam):
@@ -274,13 +270,12 @@ def _with_arrival(doc: Document, at=beam.DoFn.TimestampParam):
 class ExtractMetadataFn(beam.DoFn):
     """A document, or (document, arrival day) -> the document with its metadata."""
 
-    def __init__(self, rules: MetadataRules, future_tolerance_days: int = 1):
+    def __init__(self, rules: MetadataRules):
         self._rules = rules
-        self._future_tolerance_days = future_tolerance_days
         self._extractor: Optional[MetadataExtractor] = None
 
     def setup(self):
-        self._extractor = MetadataExtractor(self._rules, self._future_tolerance_days)
+        self._extractor = MetadataExtractor(self._rules)
 
     def process(self, item):
         doc, arrival = item if isinstance(item, tuple) else (item, None)
@@ -291,19 +286,18 @@ class ExtractMetadata(beam.PTransform):
     """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at and
     published_at_source, [])`.
 
-    Each document goes with its element timestamp's day: in a stream, when its message was
-    published (or its feed polled), the year of a yearless dateline; a batch input has none.
+    Each document keeps its element timestamp's day as `arrival_day`: in a stream, when its message
+    was published (or its feed polled), the first place a yearless dateline's year is looked for; a
+    batch input has none.
     """
 
-    def __init__(self, rules: MetadataRules, timeout_seconds: Optional[float] = None,
-                 future_tolerance_days: int = 1):
+    def __init__(self, rules: MetadataRules, timeout_seconds: Optional[float] = None):
         super().__init__()
         self._rules = rules
         self._timeout_seconds = timeout_seconds
-        self._future_tolerance_days = future_tolerance_days
 
     def expand(self, docs):
         return (docs
                 | 'WithArrival' >> beam.Map(_with_arrival)
-                | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules, self._future_tolerance_days),
-                                          STAGE, timeout_seconds=self._timeout_seconds))
+                | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE,
+                                          timeout_seconds=self._timeout_seconds))

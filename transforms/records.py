@@ -145,6 +145,10 @@ class Document:
     # How `published_at` was found: one of transforms/dates.py PUBLISHED_AT_SOURCES, or None.
     published_at_source: Optional[str] = None
     embedded_articles: tuple[EmbeddedArticle, ...] = ()
+    # The UTC day (ISO) the record arrived: its element timestamp (a message's publish time) as the
+    # metadata stage saw it, kept for dating a yearless dateline after dedup (transforms/dates.py),
+    # whose timers move timestamps. Not written out.
+    arrival_day: Optional[str] = field(default=None, compare=False, repr=False)
 
     def to_json_dict(self) -> dict:
         dedup = self.dedup

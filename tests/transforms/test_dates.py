@@ -95,18 +95,22 @@ def test_no_date_at_all_leaves_both_null():
     assert (out.published_at, out.published_at_source) == (None, None)
 
 
-def test_a_yearless_dateline_takes_the_year_of_its_arrival():
-    out = EXTRACTOR.extract(_doc('a', YEARLESS), arrival=D(2025, 3, 5))
+def test_a_yearless_dateline_takes_the_year_of_its_arrival_before_its_story():
+    described = EXTRACTOR.extract(_doc('a', YEARLESS), arrival=D(2025, 3, 5))
+    # Metadata keeps the arrival and leaves the date to after dedup.
+    assert (described.published_at, described.arrival_day) == (None, '2025-03-05')
+    out = infer_year(described, (D(2019, 3, 4),), run_date=D(2030, 1, 1), tolerance_days=1)
     assert (out.published_at, out.published_at_source) == ('2025-03-03', 'dateline_year_from_arrival')
     late = EXTRACTOR.extract(_doc('a', YEARLESS.replace('March 3', 'December 30')),
                              arrival=D(2025, 1, 2))
-    assert late.published_at == '2024-12-30'
+    assert infer_year(late, (), D(2030, 1, 1), 1).published_at == '2024-12-30'
 
 
 def test_the_record_own_dates_beat_its_arrival():
     out = EXTRACTOR.extract(_doc('a', YEARLESS, captured=(('published', '2021-03-03'),)),
                             arrival=D(2025, 3, 5))
     assert (out.published_at, out.published_at_source) == ('2021-03-03', 'page_header')
+    assert infer_year(out, (), D(2030, 1, 1), 1) is out
 
 
 # A yearless dateline in each of the region's languages, its month word in that language.
@@ -205,7 +209,7 @@ def test_a_stream_dates_from_the_message_time_then_the_run_date():
         docs = p | beam.Create([
             TimestampedValue(_doc('msg', YEARLESS.replace('March 3', 'December 30')), arrived),
         ])
-        described = docs | ExtractMetadata(RULES, future_tolerance_days=1)
+        described = docs | ExtractMetadata(RULES)
         out = described.good | InferDatelineYears(DatesConfig(), FixedClock(D(2030, 6, 1)),
                                                   by_story=False)
         assert_that(out.good | beam.Map(_summary), equal_to([
