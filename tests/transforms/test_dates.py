@@ -154,6 +154,19 @@ def test_settings_refuse_a_run_date_that_is_not_a_date():
         DatesConfig(future_tolerance_days=-1)
 
 
+def test_the_run_date_is_read_from_settings_quoted_or_not(tmp_path):
+    from newswire.pipeline.settings import load_settings
+
+    assert load_settings().dates == DatesConfig(run_date='', future_tolerance_days=1)
+    for written in ("'2024-01-02'", '2024-01-02'):  # YAML reads the bare one as a date
+        path = tmp_path / 'dates.yaml'
+        path.write_text(f'dates:\n  run_date: {written}\n', encoding='utf-8')
+        assert load_settings(str(path)).dates.run_date == '2024-01-02'
+    path.write_text('dates:\n  run_date: next tuesday\n', encoding='utf-8')
+    with pytest.raises(ValueError, match="got 'next tuesday'"):
+        load_settings(str(path))
+
+
 def test_the_run_clock_is_fixed_for_a_batch_run_and_moves_for_a_stream():
     assert run_clock(DatesConfig(run_date='2024-01-02'), streaming=True) == FixedClock(D(2024, 1, 2))
     assert isinstance(run_clock(DatesConfig(), streaming=False), FixedClock)
