@@ -18,10 +18,12 @@ STAGE_PREFIXES = (
     ('extract', ('Enrich/ExtractMainText/',)),
     ('clean', ('Enrich/CleanBoilerplate/',)),
     ('metadata', ('Enrich/ExtractMetadata/',)),
+    ('parts', ('Enrich/FlagEmbeddedArticles/',)),
     ('language', ('Enrich/DetectLanguage/',)),
     ('topics', ('Enrich/TagTopics/',)),
     ('dedup_sign', ('Enrich/FlagDuplicates/Sign/',)),
     ('dedup_compare', ('Enrich/FlagDuplicates/',)),
+    ('dates', ('Enrich/InferDatelineYears/',)),
     ('write', ('Write/', 'Publish/')),
 )
 TOTAL_MSECS = 'metric:ptransform_execution_time:total_msecs:v1'
@@ -105,7 +107,9 @@ def plain_job(inputs: list[str], output: str) -> dict:
     from newswire.transforms.clean import CleanBoilerplateFn
     from newswire.transforms.extract import ExtractTextFn
     from newswire.transforms.language import DetectLanguageFn
+    from newswire.transforms import dates
     from newswire.transforms.metadata import ExtractMetadataFn
+    from newswire.transforms.parts import FlagEmbeddedArticlesFn
     from newswire.transforms.read_files import ParseInputFileFn
     from newswire.transforms.records import to_json_line
     from newswire.transforms.topics import TagTopicsFn
@@ -114,6 +118,7 @@ def plain_job(inputs: list[str], output: str) -> dict:
     settings = load_settings()
     stages = [('extract', ExtractTextFn()), ('clean', CleanBoilerplateFn(settings.cleaning_rules)),
               ('metadata', ExtractMetadataFn(settings.metadata_rules)),
+              ('parts', FlagEmbeddedArticlesFn(settings.parts)),
               ('language', DetectLanguageFn(settings.language)),
               ('topics', TagTopicsFn(settings.taxonomy)),
               ('dedup_sign', dedup.SignDocumentsFn(settings.dedup))]
@@ -167,6 +172,16 @@ def plain_job(inputs: list[str], output: str) -> dict:
             signature, best.get(doc.id, dedup.BestMatches()), parents))
         for doc, signature in signed]
     seconds['dedup_compare'] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()  # yearless datelines: the story's stated dates, then the run date
+    story_dates = collections.defaultdict(set)
+    for doc in enriched:
+        if dates.stated_date(doc):
+            story_dates[doc.dedup.story_id].add(dates.stated_date(doc))
+    run_date = dates.run_clock(settings.dates, streaming=False).today()
+    enriched = [dates.infer_year(doc, sorted(story_dates[doc.dedup.story_id]), run_date,
+                                 settings.dates.future_tolerance_days) for doc in enriched]
+    seconds['dates'] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
     os.makedirs(output, exist_ok=True)

@@ -13,7 +13,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from newswire.pipeline.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
+from newswire.transforms.dates import InferDatelineYears, run_clock
 from newswire.transforms.dedup import FlagDuplicates, FlagDuplicatesInStream
+from newswire.transforms.parts import FlagEmbeddedArticles
 from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
 from newswire.transforms.metadata import ExtractMetadata
@@ -52,15 +54,22 @@ class EnrichDocuments(beam.PTransform):
         extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
         described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules, limit)
-        languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
+        parted = described.good | 'FlagEmbeddedArticles' >> FlagEmbeddedArticles(s.parts, limit)
+        languages = parted.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup, limit)
+        # After dedup, which compares records by the dates they state: a yearless dateline takes its
+        # year from the record's arrival, a dated report of its story (batch) or the run date.
+        dated = flagged.good | 'InferDatelineYears' >> InferDatelineYears(
+            s.dates, run_clock(s.dates, self._streaming), by_story=not self._streaming,
+            timeout_seconds=limit)
         dead_letters = (
             extracted.dead_letters, cleaned.dead_letters, described.dead_letters,
-            languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
+            parted.dead_letters, languages.dead_letters, tagged.dead_letters, flagged.dead_letters,
+            dated.dead_letters,
         ) | 'AllDeadLetters' >> beam.Flatten()
-        return EnrichOutputs(flagged.good, dead_letters, getattr(flagged, 'dropped_keys', None))
+        return EnrichOutputs(dated.good, dead_letters, getattr(flagged, 'dropped_keys', None))
 
 
 class RunOutputs(NamedTuple):

@@ -90,6 +90,16 @@ class Member:
     topics: tuple[TopicBadge, ...]
     segments: tuple[Segment, ...]
     evidence_not_found: int
+    # How a guessed date was found ("year from story"), shown beside it; empty for a stated date.
+    date_note: str = ''
+    # Headlines of second articles run on inside the text (`embedded_articles`).
+    embedded_headlines: tuple[str, ...] = ()
+
+
+# A date whose year was inferred says so on the page: a reader weighs it as a guess.
+DATE_NOTES = {'dateline_year_from_arrival': 'year from arrival',
+              'dateline_year_from_story': 'year from story',
+              'dateline_year_from_run_date': 'year from run date'}
 
 
 @dataclass(frozen=True)
@@ -282,7 +292,9 @@ def _member(record: dict) -> Member:
         related_to=related_to, similarity=score,
         topics=tuple(TopicBadge(t['id'], t['label'], t['score'], len(t['evidence']))
                      for t in record['topics']),
-        segments=segments, evidence_not_found=not_found)
+        segments=segments, evidence_not_found=not_found,
+        date_note=DATE_NOTES.get(record['published_at_source'], ''),
+        embedded_headlines=tuple(a['headline'] for a in record['embedded_articles']))
 
 
 def _member_order(record: dict, story_id: str):

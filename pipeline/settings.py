@@ -9,6 +9,8 @@ from typing import Optional
 
 import yaml
 
+from newswire.transforms.dates import DatesConfig
+from newswire.transforms.parts import PartsConfig
 from newswire.transforms.clean import CleaningRule, load_cleaning_rules
 from newswire.transforms.dedup import DedupConfig
 from newswire.transforms.extract import ExtractConfig
@@ -40,6 +42,8 @@ class Settings:
     max_inflation_ratio: int = 200
     # limits.stage_timeout_seconds; None: no limit.
     stage_timeout_seconds: Optional[float] = 30.0
+    dates: DatesConfig = DatesConfig()
+    parts: PartsConfig = PartsConfig()
 
 
 def _defaults() -> dict:
@@ -93,4 +97,6 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
         max_json_depth=int(values['limits']['max_json_depth']),
         max_inflation_ratio=int(values['limits']['max_inflation_ratio']),
         stage_timeout_seconds=float(values['limits']['stage_timeout_seconds']) or None,
+        dates=_build(DatesConfig, values['dates']),
+        parts=_build(PartsConfig, values['parts']),
     )

@@ -4,7 +4,9 @@ Facts come from three places, strongest first: what the source itself said (a JS
 a page's metadata), what cleaning captured from the chrome it removed (a "date 2023-11-14" header, a
 "News.Az" signature), and what the text says (", Trend reports", "BAKU, Azerbaijan, November 14.",
 "БАКУ, 14 ноября. /Trend/"). The rules for the last live in `rules/metadata.yaml`, with the month names
-of the region's languages that datelines use.
+of the region's languages that datelines use. Each record says which gave its date
+(`published_at_source`); a dateline without a year is dated after dedup, from the record's arrival,
+its story or the run date (transforms/dates.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import NamedTuple, Optional
 
 import apache_beam as beam
 import yaml
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP
 
+from newswire.transforms import dates
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.records import Dateline, Document
 
@@ -217,7 +221,12 @@ class MetadataExtractor:
                                      outlet, _date(fields.get('year'), month, day))
         return DatelineMatch(None)
 
-    def extract(self, doc: Document) -> Document:
+    def extract(self, doc: Document, arrival: Optional[dt.date] = None) -> Document:
+        """`doc` with title, outlet, dateline, `published_at` and how that was found.
+
+        `arrival` is the day the record arrived (its message's publish time), when known; it is kept
+        as `arrival_day` for `dates.InferDatelineYears`.
+        """
         title, text = doc.title, doc.text
         if title is None:
             title, text = split_title(doc.text, self._rules.title_max_chars)
@@ -229,19 +238,37 @@ class MetadataExtractor:
                   or self.outlet_from_text(text) or dateline_outlet)
         # The source's own date wins when it parses; otherwise the most precise one cleaning captured.
         source_date = parse_published(doc.published_at) if doc.published_at else None
-        captured_dates = [p for p in map(parse_published, captured.get('published', ())) if p]
+        captured_dates = [(*p, dates.PAGE_HEADER)
+                          for p in map(parse_published, captured.get('published', ())) if p]
         if dateline_date:  # a dateline's date is the weakest: the page's own header says more
-            captured_dates.append((dateline_date, 1))
+            captured_dates.append((dateline_date, 1, dates.DATELINE))
         extra = doc.extra
         if doc.published_at and source_date is None:
             extra = {**extra, 'published_raw': doc.published_at}
-        best = source_date or max(captured_dates, key=lambda p: p[1], default=None)
+        best = ((*source_date, dates.SOURCE) if source_date
+                else max(captured_dates, key=lambda p: p[1], default=None))
+        # A yearless dateline is dated after dedup (dates.py), which compares records by the dates
+        # they state: a guessed year must not move a record out of its story's horizon.
         return dataclasses.replace(
             doc, title=title, text=text, published_at=best[0] if best else None, dateline=dateline, extra=extra,
-            captured=(), source=dataclasses.replace(doc.source, outlet=outlet))
+            captured=(), source=dataclasses.replace(doc.source, outlet=outlet),
+            published_at_source=best[2] if best else None,
+            arrival_day=arrival.isoformat() if arrival else doc.arrival_day)
+
+
+def _with_arrival(doc: Document, at=beam.DoFn.TimestampParam):
+    """(document, the UTC day of its element timestamp, or None when it has none: a batch input's
+    timestamps are at or near -infinity, outside the calendar)."""
+    if at <= MIN_TIMESTAMP or at >= MAX_TIMESTAMP:
+        return doc, None
+    try:
+        return doc, at.to_utc_datetime().date()
+    except (OverflowError, ValueError, OSError):
+        return doc, None
 
 
 class ExtractMetadataFn(beam.DoFn):
+    """A document, or (document, arrival day) -> the document with its metadata."""
 
     def __init__(self, rules: MetadataRules):
         self._rules = rules
@@ -250,12 +277,19 @@ class ExtractMetadataFn(beam.DoFn):
     def setup(self):
         self._extractor = MetadataExtractor(self._rules)
 
-    def process(self, doc: Document):
-        yield self._extractor.extract(doc)
+    def process(self, item):
+        doc, arrival = item if isinstance(item, tuple) else (item, None)
+        yield self._extractor.extract(doc, arrival)
 
 
 class ExtractMetadata(beam.PTransform):
-    """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at, [])`."""
+    """Cleaned documents -> `StageOutputs(documents with title, outlet, dateline, published_at and
+    published_at_source, [])`.
+
+    Each document keeps its element timestamp's day as `arrival_day`: in a stream, when its message
+    was published (or its feed polled), the first place a yearless dateline's year is looked for; a
+    batch input has none.
+    """
 
     def __init__(self, rules: MetadataRules, timeout_seconds: Optional[float] = None):
         super().__init__()
@@ -263,5 +297,7 @@ class ExtractMetadata(beam.PTransform):
         self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE,
-                                              timeout_seconds=self._timeout_seconds)
+        return (docs
+                | 'WithArrival' >> beam.Map(_with_arrival)
+                | 'Extract' >> ApplyStage(ExtractMetadataFn(self._rules), STAGE,
+                                          timeout_seconds=self._timeout_seconds))

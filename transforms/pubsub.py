@@ -7,7 +7,8 @@ optional: `source_id`, `url`, `title`, `published`, `outlet` fill in what the bo
 
 Enriched messages carry the enriched record as JSON and attributes for subscription filters:
 `record_id`, `language`, `story_id`, `outlet`, `duplicate_tier` (exact, near_copy, same_story or
-none), `duplicate` ("1" for exact and near copies), and `topic_<id>` = "1" per tag, so that
+none), `duplicate` ("1" for exact and near copies), `embedded_articles` (how many second articles
+the text holds, when any: transforms/parts.py), and `topic_<id>` = "1" per tag, so that
 `attributes:topic_mine_maps` selects a tag. Pub/Sub's limits hold: at most 100 attributes, values of at
 most 1024 bytes, bodies under 10 MB; a record over the body limit has its text cut and is flagged
 (`truncated` attribute and `extra.truncated`), never an error loop.
@@ -181,6 +182,8 @@ def record_attributes(doc: Document) -> dict[str, str]:
         attributes['story_id'] = dedup.story_id
     if doc.source.outlet:
         attributes['outlet'] = doc.source.outlet
+    if doc.embedded_articles:
+        attributes['embedded_articles'] = str(len(doc.embedded_articles))
     room = MAX_ATTRIBUTES - len(attributes) - 1  # one left for `truncated`
     for tag in doc.topics[:room]:
         attributes[f'topic_{tag.id}'] = '1'
@@ -204,6 +207,8 @@ def record_to_message(doc: Document) -> PubsubMessage:
         record['topics'] = [dict(t, evidence=[e for e in t['evidence']
                                               if e['end'] <= len(record['text'])])
                             for t in record['topics']]
+        record['embedded_articles'] = [a for a in record['embedded_articles']
+                                       if a['body_start'] <= len(record['text'])]
         record['extra'] = {**record['extra'], 'truncated': True}
         attributes['truncated'] = '1'
         body = encode_json_line(record)

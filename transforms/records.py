@@ -107,6 +107,19 @@ class DedupInfo:
 
 
 @dataclass(frozen=True)
+class EmbeddedArticle:
+    """A second article run on inside a record's text: its headline and where it starts.
+
+    `start` is the character offset in `text` of the headline line, `body_start` of the body after
+    it; the text is kept whole, so `text[start:]` is the embedded article (transforms/parts.py).
+    """
+
+    headline: str
+    start: int
+    body_start: int
+
+
+@dataclass(frozen=True)
 class Document:
     """One news item on its way through the stages.
 
@@ -129,6 +142,13 @@ class Document:
     dedup: Optional[DedupInfo] = None
     # Facts a cleaning rule captured (outlet, published) for the metadata stage to weigh.
     captured: tuple[tuple[str, str], ...] = ()
+    # How `published_at` was found: one of transforms/dates.py PUBLISHED_AT_SOURCES, or None.
+    published_at_source: Optional[str] = None
+    embedded_articles: tuple[EmbeddedArticle, ...] = ()
+    # The UTC day (ISO) the record arrived: its element timestamp (a message's publish time) as the
+    # metadata stage saw it, kept for dating a yearless dateline after dedup (transforms/dates.py),
+    # whose timers move timestamps. Not written out.
+    arrival_day: Optional[str] = field(default=None, compare=False, repr=False)
 
     def to_json_dict(self) -> dict:
         dedup = self.dedup
@@ -139,6 +159,8 @@ class Document:
             'text': self.text,
             'removed': [{'rule': r.rule, 'text': r.text} for r in self.removed],
             'published_at': self.published_at,
+            'published_at_source': self.published_at_source,
+            'embedded_articles': [dataclasses.asdict(a) for a in self.embedded_articles],
             'dateline': dataclasses.asdict(self.dateline) if self.dateline else None,
             'language': dataclasses.asdict(self.language or UNDETERMINED),
             'dedup': None if dedup is None else {

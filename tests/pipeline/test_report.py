@@ -12,8 +12,8 @@ from newswire.pipeline.cli import main
 from newswire.pipeline.report import (NO_TOPIC, UNDATED, build_report, dead_letter_groups,
                                       group_stories, headline, highlight, publication_day,
                                       render_html, topics_per_day)
-from newswire.transforms.records import (DedupInfo, Document, Evidence, Language, SourceRef,
-                                         TopicTag, content_hash, record_id)
+from newswire.transforms.records import (DedupInfo, Document, EmbeddedArticle, Evidence, Language,
+                                         SourceRef, TopicTag, content_hash, record_id)
 
 
 def _tag(label, text, *phrases):
@@ -239,6 +239,24 @@ def test_hostile_record_text_is_escaped_everywhere(tmp_path):
     assert scripts == [{'type': 'text/javascript'}]
     assert 'window.pygal' in page.split('<script type="text/javascript">', 1)[1][:60]
     assert not any('onerror' in attrs for _, attrs in parser.tags)
+
+
+def test_a_guessed_year_and_an_embedded_article_are_shown_on_the_page(tmp_path):
+    text = 'Deminers cleared a field.\n\nA <b>second</b> headline here\n\nThe second report.'
+    guessed = {**_record('guess', text, published_at='2023-11-14'),
+               'published_at_source': 'dateline_year_from_run_date',
+               'embedded_articles': [{'headline': 'A <b>second</b> headline here', 'start': 27,
+                                      'body_start': 58}]}
+    stated = {**_record('stated', 'Mine maps were handed over.', published_at='2023-11-15'),
+              'published_at_source': 'page_header'}
+    members = {m.source_id: m for story in group_stories([guessed, stated]) for m in story.members}
+    assert (members['guess'].date_note, members['stated'].date_note) == ('year from run date', '')
+    assert (members['guess'].embedded_headlines, members['stated'].embedded_headlines) == (
+        ('A <b>second</b> headline here',), ())
+    page = render_html(build_report(str(_write_run(tmp_path / 'run', [guessed, stated]))))
+    assert '2023-11-14 <span class="muted date-note" title="published_at_source">(year from run date)' in page
+    assert 'inside this text: “A &lt;b&gt;second&lt;/b&gt; headline here”' in page
+    assert page.count('date-note') == 1 and page.count('class="embedded"') == 1
 
 
 def test_page_references_nothing_outside_itself(tmp_path):

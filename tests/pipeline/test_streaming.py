@@ -2,6 +2,7 @@
 real gcloud CLI."""
 
 import base64
+import datetime
 import json
 import os
 import shutil
@@ -105,6 +106,14 @@ def test_stream_of_seeds_end_to_end(pubsub_emulator, tmp_path):
         assert story == by_seed['001'][0]['dedup']['story_id'] == by_seed['002'][0]['dedup'][
             'story_id']
         assert by_seed['004'][0]['dedup']['story_id'] != story != first['dedup']['story_id']
+        # A stream dates a yearless dateline ("November 14") by its message's publish time: the
+        # latest November 14 not after today, a day ahead allowed for the wire's time zone.
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        year = today.year if (today.month, today.day) >= (11, 13) else today.year - 1
+        for name in ('000', '004'):
+            assert (by_seed[name][0]['published_at'], by_seed[name][0]['published_at_source']) == (
+                f'{year}-11-14', 'dateline_year_from_arrival')
+        assert [a['headline'][:14] for a in first['embedded_articles']] == ['Ali Naghiyev: ']
 
         (letter,) = [json.loads(m.data) for m in
                      _Collector(subscriber, capture['dead']).until(1, 60)]

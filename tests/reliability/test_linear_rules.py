@@ -230,6 +230,26 @@ def test_attribution_and_date_parser_are_linear_on_the_reported_cases():
 
 
 @pytest.mark.slow
+def test_embedded_article_detector_is_linear():
+    from newswire.pipeline.settings import load_settings
+    from newswire.transforms.parts import find_embedded_articles
+
+    config = load_settings().parts
+    lead = ('The river authority said on Friday that the old bridge at Marrow Ford will close for '
+            'repairs in the spring, and that ferries will carry cars across meanwhile.')
+    headline_like = 'Seven words that look like a headline here'
+    _assert_fast(lambda text: find_embedded_articles(text, config), {
+        # Every other paragraph a headline whose next paragraph restates the opening: each found.
+        'headlines and restating leads': _repeat(f'{lead}\n\n{lead}\n\n{headline_like}\n\n'),
+        # Headlines whose leads restate nothing: every one compared with one opening.
+        'headlines and new leads': lead + '\n\n' + lead + '\n\n' + _repeat(
+            f'{headline_like}\n\n{lead.replace("bridge", "dam").replace("the", "a")}\n\n'),
+        'one paragraph': _repeat('word '),
+        'blank lines': _repeat('\n \n\t'),
+    }, 'find_embedded_articles')
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('rule', CLEANING_RULES, ids=lambda r: r.id)
 def test_cleaning_rule_is_linear(rule):
     cleaner = Cleaner([rule])

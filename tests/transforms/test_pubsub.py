@@ -11,7 +11,7 @@ from newswire.transforms.pubsub import (MAX_ATTRIBUTE_VALUE_BYTES, MAX_BODY_BYTE
                                         dead_letter_to_message, message_to_document,
                                         record_attributes, record_to_message)
 from newswire.transforms.dead_letters import ApplyStage, dead_letter
-from newswire.transforms.records import (DedupInfo, Document, Evidence, Language, SourceRef,
+from newswire.transforms.records import (DedupInfo, Document, EmbeddedArticle, Evidence, Language, SourceRef,
                                          TopicTag, UnserialisableRecord)
 from tests.conftest import direct_pipeline
 
@@ -93,6 +93,25 @@ def test_record_attributes_for_subscription_filters():
     assert attributes == {'record_id': 'abc', 'language': 'en', 'duplicate_tier': 'near_copy',
                           'duplicate': '1', 'story_id': 'st', 'outlet': 'News.Az',
                           'topic_mine_maps': '1'}
+
+
+def test_a_record_holding_a_second_article_says_so_in_an_attribute():
+    text = 'First report.\n\nSecond headline of a report\n\nSecond report.'
+    doc = _enriched(text=text, embedded_articles=(
+        EmbeddedArticle('Second headline of a report', 15, 44),))
+    assert record_attributes(doc)['embedded_articles'] == '1'
+    assert 'embedded_articles' not in record_attributes(_enriched())
+
+
+def test_a_truncated_record_keeps_only_the_embedded_articles_left_in_its_text():
+    text = 'word ' * (MAX_BODY_BYTES // 4)  # over the limit: its end is cut
+    early = EmbeddedArticle('An early headline', 10, 40)
+    late = EmbeddedArticle('A late headline', len(text) - 100, len(text) - 60)
+    message = record_to_message(_enriched(text=text, embedded_articles=(early, late)))
+    record = json.loads(message.data)
+    assert record['embedded_articles'] == [{'headline': 'An early headline', 'start': 10,
+                                            'body_start': 40}]
+    assert message.attributes['embedded_articles'] == '2'
 
 
 def test_attribute_limits_hold():
