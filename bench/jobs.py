@@ -62,7 +62,7 @@ RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner'}
 def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'direct') -> dict:
     """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
     with `workers` worker processes (Prism runs its Python workers in this process, LOOPBACK)."""
-    from newswire.pipeline.run import (batch_pipeline, pipeline_options, prepare_output,
+    from newswire.pipeline.job.run import (batch_pipeline, pipeline_options, prepare_output,
                                        read_summary)
 
     argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
@@ -100,7 +100,7 @@ def plain_job(inputs: list[str], output: str) -> dict:
     enriched records as one sorted JSONL file, for comparison with the pipeline's."""
     import apache_beam as beam
 
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
     from newswire.transforms import dedup
     from newswire.transforms.clean import CleanBoilerplateFn
     from newswire.transforms.extract import ExtractTextFn

@@ -9,13 +9,13 @@ from typing import Optional, Sequence
 
 # name -> (module with main(argv) -> exit status, one-line help)
 COMMANDS = {
-    'run': ('newswire.pipeline.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
-    'publish': ('newswire.pipeline.publish', 'publish files as raw messages to a topic'),
-    'subscribe': ('newswire.pipeline.subscribe', 'print enriched records from a topic'),
-    'topics': ('newswire.pipeline.topics', 'create the topics and subscriptions a deployment needs'),
-    'report': ('newswire.pipeline.report', 'render a run\'s output as one self-contained HTML page'),
-    'eval': ('newswire.pipeline.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
-    'runners': ('newswire.pipeline.runners', 'install Beam runners (Prism) once per machine; list them'),
+    'run': ('newswire.pipeline.job.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
+    'publish': ('newswire.pipeline.commands.publish', 'publish files as raw messages to a topic'),
+    'subscribe': ('newswire.pipeline.commands.subscribe', 'print enriched records from a topic'),
+    'topics': ('newswire.pipeline.commands.topics', 'create the topics and subscriptions a deployment needs'),
+    'report': ('newswire.pipeline.commands.report', 'render a run\'s output as one self-contained HTML page'),
+    'eval': ('newswire.evaluation.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
+    'runners': ('newswire.pipeline.job.runners', 'install Beam runners (Prism) once per machine; list them'),
 }
 
 

@@ -13,9 +13,9 @@ import textwrap
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-import newswire.pipeline.options  # noqa: F401  (registers the newswire option classes)
+import newswire.pipeline.job.options  # noqa: F401  (registers the newswire option classes)
 from newswire.pipeline.cli import main
-from newswire.pipeline.run import batch_pipeline, pipeline_options, streaming_pipeline
+from newswire.pipeline.job.run import batch_pipeline, pipeline_options, streaming_pipeline
 from tests.conftest import SEEDS
 from tests.deploy.conftest import DATAFLOW, pinned_beam_version
 

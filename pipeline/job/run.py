@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from apache_beam.options.pipeline_options import StandardOptions
 
-from newswire.pipeline.options import NewswireOptions
+from newswire.pipeline.job.options import NewswireOptions
 
 USAGE = """newswire run [--input PATH ... [--follow-symlinks]] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
              [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
@@ -101,7 +101,7 @@ def pipeline_options(argv: Sequence[str]):
     if options.view_as(StandardOptions).runner is None:
         # Named explicitly: left unset, Beam first tries to fetch the Prism runner from the network.
         options.view_as(StandardOptions).runner = 'DirectRunner'
-    from newswire.pipeline.runners import RunnerSetupError, prepare_runner
+    from newswire.pipeline.job.runners import RunnerSetupError, prepare_runner
     try:
         prepare_runner(options)  # the cached Prism binary; no silent job-server download
     except RunnerSetupError as error:
@@ -114,7 +114,7 @@ def _check_pubsub(job) -> None:
     running job would otherwise retry a missing subscription for minutes, or die in a thread)."""
     if not (job.input_subscription or job.output_topic or job.dead_letter_topic):
         return
-    from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+    from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
                                                 publisher_client, require_subscription,
                                                 require_topic, subscriber_client)
 
@@ -146,7 +146,7 @@ def _remove_previous_outputs(output_dir: str) -> None:
 
 def _job(options):
     """(newswire options, settings) for Beam options, or UsageError."""
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
 
     job = options.view_as(NewswireOptions)
     errors = job.validate_paths()
@@ -163,7 +163,7 @@ def _job(options):
 
 
 def _publishing(job, settings, reader=None):
-    from newswire.pipeline.assembly import PublishOutputs
+    from newswire.pipeline.job.assembly import PublishOutputs
 
     routes = tuple(t.id for t in settings.taxonomy.topics) if job.route_topics else ()
     return PublishOutputs(job.output_topic, job.dead_letter_topic, routes, reader,
@@ -179,9 +179,9 @@ def batch_pipeline(options) -> 'beam.Pipeline':
     import apache_beam as beam
 
     from newswire.pipeline import beam_data_plane
-    from newswire.pipeline.assembly import WriteBatchOutputs, build
-    from newswire.pipeline.progress import ReportProgress
-    from newswire.pipeline.sources import SourceError, select_source
+    from newswire.pipeline.job.assembly import WriteBatchOutputs, build
+    from newswire.pipeline.job.progress import ReportProgress
+    from newswire.pipeline.job.sources import SourceError, select_source
 
     job, settings = _job(options)
     try:
@@ -211,9 +211,9 @@ def _streaming_job(options, check_pubsub: bool = False):
     import apache_beam as beam
 
     from newswire.pipeline import beam_data_plane
-    from newswire.pipeline.assembly import WriteWindowedOutputs, build
-    from newswire.pipeline.progress import ReportProgress
-    from newswire.pipeline.sources import SourceError, local_stream_of, select_stream_source
+    from newswire.pipeline.job.assembly import WriteWindowedOutputs, build
+    from newswire.pipeline.job.progress import ReportProgress
+    from newswire.pipeline.job.sources import SourceError, local_stream_of, select_stream_source
     from newswire.transforms.pubsub_local import LeasingReader
 
     job, settings = _job(options)
@@ -258,7 +258,7 @@ def only_describes_job(options) -> bool:
 def read_summary(output_dir: str) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
-    from newswire.pipeline.assembly import SUMMARY_FILE
+    from newswire.pipeline.job.assembly import SUMMARY_FILE
 
     with FileSystems.open(FileSystems.join(output_dir, SUMMARY_FILE)) as handle:
         return json.loads(handle.read().decode('utf-8'))
@@ -282,7 +282,7 @@ def run_batch(argv: Sequence[str]) -> Optional[dict]:
         return None
     _check_pubsub(options.view_as(NewswireOptions))
     prepare_output(output)
-    from newswire.pipeline import progress
+    from newswire.pipeline.job import progress
 
     try:
         pipeline.run().wait_until_finish()
@@ -331,7 +331,7 @@ def summary_warnings(summary: dict) -> list[str]:
 
 def _stream(argv: Sequence[str]) -> int:
     """Runs a stream until Ctrl-C (0), or until a source of a local run gives up (1)."""
-    from newswire.pipeline import progress
+    from newswire.pipeline.job import progress
 
     result, described, local = start_streaming(argv)
     if described:
@@ -407,6 +407,6 @@ def main(argv: Sequence[str]) -> int:
     for warning in summary_warnings(summary):
         print(f'newswire run: warning: {warning}', file=sys.stderr)
     if job.report:
-        from newswire.pipeline.report import write_report
+        from newswire.pipeline.commands.report import write_report
         print(f'report           {write_report(output_dir)}')
     return 0

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
                                             ensure_subscription, ensure_topic, publisher_client,
                                             subscriber_client)
 from newswire.transforms.pubsub import route_topic

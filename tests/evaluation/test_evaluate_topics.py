@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from newswire.pipeline import cli, evaluate_topics
+from newswire.evaluation import evaluate_topics
+from newswire.pipeline import cli
 
 TAXONOMY = """
 topics:

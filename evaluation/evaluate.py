@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional, Sequence
 
-from newswire.pipeline import scoring
+from newswire.evaluation import scoring
 
 TASKS = ('extraction', 'stories', 'near-copies', 'language', 'paraphrase')
 # `--data DIR` for `all` is a folder holding these (shared/eval/ does).
@@ -162,7 +162,7 @@ def in_arrival_order(docs: list[dict], seed: int) -> list[dict]:
 def run_pipeline_on_records(records: list[dict], beam_args: Sequence[str] = (),
                             settings_file: Optional[str] = None) -> dict[str, dict]:
     """Writes the records to a JSONL file, runs `newswire run` on it, returns enriched by record id."""
-    from newswire.pipeline.run import run_batch
+    from newswire.pipeline.job.run import run_batch
 
     with tempfile.TemporaryDirectory(prefix='newswire-eval-') as work:
         input_path = os.path.join(work, 'input.jsonl')
@@ -440,7 +440,7 @@ def _measure_in_subprocess(detector_name: str, data_dir: str, limit: Optional[in
     """Each detector in a fresh interpreter, so one's loaded model does not count to another's RSS."""
     import subprocess
 
-    code = ('import json,sys; from newswire.pipeline.evaluate import measure_detector; '
+    code = ('import json,sys; from newswire.evaluation.evaluate import measure_detector; '
             'print(json.dumps(measure_detector(sys.argv[1], sys.argv[2], '
             'None if sys.argv[3] == "-" else int(sys.argv[3]))))')
     completed = subprocess.run(
@@ -591,7 +591,7 @@ def parse_args(argv: Sequence[str]):
 
 
 def run_task(task: str, data_dir: str, args, beam_args: Sequence[str]) -> Evaluation:
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
 
     if task == 'extraction':
         return evaluate_extraction(data_dir, args.limit, load_settings(args.settings))
@@ -606,10 +606,10 @@ def run_task(task: str, data_dir: str, args, beam_args: Sequence[str]) -> Evalua
 
 def main(argv: Sequence[str]) -> int:
     """`newswire eval TASK --data DIR`: 0 when every evaluation ran, 2 on a usage error."""
-    from newswire.pipeline.run import UsageError
+    from newswire.pipeline.job.run import UsageError
 
     if list(argv[:1]) == ['topics']:  # labelled texts, not a benchmark folder: options of its own
-        from newswire.pipeline import evaluate_topics
+        from newswire.evaluation import evaluate_topics
         return evaluate_topics.main(argv[1:])
     try:
         args, beam_args = parse_args(argv)

@@ -135,7 +135,7 @@ def _refuse_pubsub_input(options, runner: str) -> None:
     expansion service, which newswire does not download."""
     from apache_beam.options.pipeline_options import StandardOptions
 
-    from newswire.pipeline.options import NewswireOptions
+    from newswire.pipeline.job.options import NewswireOptions
 
     if (runner in PORTABLE_RUNNERS and options.view_as(StandardOptions).streaming
             and options.view_as(NewswireOptions).input_subscription):

@@ -8,8 +8,8 @@ from typing import Optional
 
 import apache_beam as beam
 
-from newswire.pipeline.options import NewswireOptions
-from newswire.pipeline.settings import Settings
+from newswire.pipeline.job.options import NewswireOptions
+from newswire.pipeline.job.settings import Settings
 from newswire.transforms.dead_letters import StageOutputs
 from newswire.transforms.feeds import (FeedRejected, PollFeeds, PollFeedsOnTicks, ReadFeeds,
                                        parse_feed_list)

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from newswire.pipeline.cli import main
-from newswire.pipeline.report import (NO_TOPIC, UNDATED, build_report, dead_letter_groups,
+from newswire.pipeline.commands.report import (NO_TOPIC, UNDATED, build_report, dead_letter_groups,
                                       group_stories, headline, highlight, publication_day,
                                       render_html, topics_per_day)
 from newswire.transforms.records import (DedupInfo, Document, Evidence, Language, SourceRef,
@@ -291,7 +291,7 @@ def test_run_report_needs_a_local_output(capsys):
 def test_chart_has_one_series_per_topic_and_its_axis_covers_the_highest_bar():
     import xml.etree.ElementTree as ElementTree
 
-    from newswire.pipeline.report import topic_chart_svg, topic_colors
+    from newswire.pipeline.commands.report import topic_chart_svg, topic_colors
 
     records = [_record(str(i), f'Mine maps, record {i}.', published_at='2024-01-02',
                        topics=[('Mine maps', 'Mine maps')]) for i in range(13)]

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from newswire.pipeline.pubsub_admin import ensure_subscription, subscriber_client
+from newswire.pipeline.commands.pubsub_admin import ensure_subscription, subscriber_client
 from tests.conftest import REPO, SEEDS, pipeline_topics, poll, seed_path
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Iterator, Sequence
 
-from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable, parse_topic,
+from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable, parse_topic,
                                             publisher_client, require_topic)
 from newswire.transforms.read_files import input_kind, relative_to
 

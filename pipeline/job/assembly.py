@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from newswire.pipeline.settings import Settings
+from newswire.pipeline.job.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
 from newswire.transforms.dedup import FlagDuplicates
 from newswire.transforms.dedup_stream import FlagDuplicatesInStream

@@ -1,6 +1,6 @@
 import pytest
 
-from newswire.pipeline import scoring
+from newswire.evaluation import scoring
 
 
 def test_shingle_score_counts_repeated_shingles():

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from newswire.pipeline.cli import main
-from newswire.pipeline.options import NewswireOptions
+from newswire.pipeline.job.options import NewswireOptions
 from tests.conftest import REPO, SEEDS
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']

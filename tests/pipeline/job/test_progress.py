@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from newswire.pipeline.progress import (DEAD_LETTERS, DUPLICATES, ENRICHED, READ, ProgressTally)
+from newswire.pipeline.job.progress import (DEAD_LETTERS, DUPLICATES, ENRICHED, READ, ProgressTally)
 from tests.conftest import REPO, SEEDS, FakeClock
 
 
@@ -64,7 +64,7 @@ def _labels(pipeline) -> set:
 
 @pytest.mark.parametrize('seconds, present', [('0', False), ('10', True)])
 def test_progress_seconds_zero_leaves_it_out_of_the_graph(tmp_path, seconds, present):
-    from newswire.pipeline.run import batch_pipeline, pipeline_options
+    from newswire.pipeline.job.run import batch_pipeline, pipeline_options
 
     settings = tmp_path / 'settings.yaml'
     settings.write_text(f'output:\n  progress_seconds: {seconds}\n')

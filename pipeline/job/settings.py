@@ -43,7 +43,7 @@ class Settings:
 
 
 def _defaults() -> dict:
-    text = (resources.files('newswire.pipeline') / 'settings.yaml').read_text(encoding='utf-8')
+    text = (resources.files('newswire.pipeline.job') / 'settings.yaml').read_text(encoding='utf-8')
     return yaml.safe_load(text)
 
 

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 
 from newswire.pipeline.cli import main
 from tests.conftest import SEEDS, missing_tool
-from tests.pipeline.test_report import HOSTILE, _record, _write_run
+from tests.pipeline.commands.test_report import HOSTILE, _record, _write_run
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from newswire.pipeline import cli, evaluate
+from newswire.evaluation import evaluate
+from newswire.pipeline import cli
 from tests.conftest import SHARED_EVAL
 
 ZYTE = SHARED_EVAL / 'article-extraction-zyte-benchmark'

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
                                             publisher_client, require_subscription,
                                             subscriber_client)
 from tests.conftest import REPO, pipeline_topics

@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from newswire.pipeline import scoring
+from newswire.evaluation import scoring
 from newswire.transforms.records import Document, Language, SourceRef
 
 # Characters of text around the first evidence span (or from the start) a mistake shows.
@@ -351,7 +351,7 @@ def parse_args(argv: Sequence[str]):
 
 def main(argv: Sequence[str]) -> int:
     """0 when at least one text was scored (bad lines are reported), 2 on a usage error or none."""
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
 
     try:
         args = parse_args(argv)

@@ -469,7 +469,7 @@ def render_html(report: Report) -> str:
     from markupsafe import Markup
 
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader('newswire.pipeline', 'templates'),
+        loader=jinja2.PackageLoader('newswire.pipeline.commands', 'templates'),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     chart = Markup(report.chart_svg)  # pygal's output: labels already escaped as XML
     return environment.get_template('report.html.j2').render(

@@ -77,7 +77,7 @@ class NewswireOptions(PipelineOptions):
             help='With --streaming and --output: seconds of event time per JSONL file. Default: 60')
         parser.add_argument(
             '--settings', dest='settings_file', default=None,
-            help='YAML overriding any subset of pipeline/settings.yaml (limits, language, dedup, '
+            help='YAML overriding any subset of pipeline/job/settings.yaml (limits, language, dedup, '
                  'output).')
         parser.add_argument(
             '--report', dest='report', action='store_true', default=False,

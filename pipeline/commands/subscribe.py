@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from newswire.pipeline.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
                                             ensure_subscription, parse_subscription, parse_topic,
                                             publisher_client, require_topic, subscriber_client)
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from newswire.pipeline import cli
-from newswire.pipeline.subscribe import filter_expression, matches
+from newswire.pipeline.commands.subscribe import filter_expression, matches
 from newswire.transforms.pubsub import record_attributes, record_to_message
 from newswire.transforms.records import DedupInfo, Document, Language, SourceRef, TopicTag
 
@@ -36,7 +36,7 @@ def test_language_filter_reads_the_published_language_attribute():
 
 @pytest.mark.slow
 def test_subscribe_prints_only_the_records_of_its_language(pubsub_emulator, capsys):
-    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
+    from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
                                                 publisher_client, subscriber_client)
 
     project = f'subscribe-{uuid.uuid4().hex[:8]}'
