@@ -1,40 +1,26 @@
-"""`newswire runners`: the Beam runners beyond the DirectRunner, set up once per machine.
+"""What a job needs from a runner beyond the DirectRunner, checked before it runs.
 
-Prism, Beam's Go runner, is built with `go install` at exactly the Beam version installed (pinned in
-one place, pyproject.toml) into a per-machine cache, `$XDG_CACHE_HOME/newswire/prism/<version>/prism`
-(`~/.cache/newswire/...` by default). `newswire run --runner=PrismRunner` then passes that binary
-as `--prism_location`; without it Beam would try to download a release from GitHub, which a
-machine that reaches only package registries cannot do, so the run is refused instead with the
-command that installs it.
+Prism, Beam's Go runner, lives in a per-machine cache at exactly the Beam version installed (pinned
+in one place, pyproject.toml): `$XDG_CACHE_HOME/newswire/prism/<version>/prism`
+(`~/.cache/newswire/...` by default), put there by `newswire runners install prism`
+(pipeline/commands/runners.py). `newswire run --runner=PrismRunner` then passes that binary as
+`--prism_location`; without it Beam would try to download a release from GitHub, which a machine
+that reaches only package registries cannot do, so the run is refused instead with the command that
+installs it.
 
 Flink and Spark run through Beam's Java job servers. Beam fetches their jars from Maven Central on
 first use; `prepare_runner` refuses such a run unless the job names a jar (`--flink_job_server_jar`,
 `--spark_job_server_jar`) or a running job server (`--job_endpoint`), so a run never starts a
 download the user did not ask for.
-
-    newswire runners install prism   # idempotent: a second call finds the binary and returns
-    newswire runners list            # what is installed where, and what each runner needs
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
-import shutil
-import subprocess
-import sys
-import tempfile
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
-PRISM_PACKAGE = 'github.com/apache/beam/sdks/v2/go/cmd/prism'
 INSTALL_COMMAND = 'newswire runners install prism'
-
-# What `go install` prints when the module could not be fetched (proxy refusal, no network, no
-# such version), as opposed to a compile or link error.
-_DOWNLOAD_FAILURES = ('reading http', 'not found', 'dial tcp', 'unknown revision',
-                      'invalid version', 'module lookup disabled', 'tls:', 'connection refused',
-                      'no such host', 'i/o timeout', 'verifying module')
 
 # Runners that execute through Beam's portable Job API (they lack the Python Pub/Sub source).
 PORTABLE_RUNNERS = ('PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner')
@@ -71,56 +57,6 @@ def installed_prism(version: Optional[str] = None) -> Optional[pathlib.Path]:
     """The cached Prism binary of `version` (default: the installed Beam's), or None."""
     path = prism_path(version)
     return path if path.is_file() and os.access(path, os.X_OK) else None
-
-
-def _go_failure(output: str) -> str:
-    """'the download was refused' or 'the build failed', and the line of go's output saying why."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
-        if any(marker in line.lower() for marker in _DOWNLOAD_FAILURES):
-            return f'the download was refused: {line}'
-    errors = [line for line in lines if not line.startswith('go: downloading')]
-    return f'the build failed: {errors[-1] if errors else "go printed nothing"}'
-
-
-def install_prism(version: Optional[str] = None,
-                  announce: Callable[[str], None] = lambda message: None) -> tuple[pathlib.Path, bool]:
-    """Builds Prism at `version` (default: the installed Beam's) into the cache unless it is there.
-
-    Returns (the binary's path, whether it was built now); `announce` is told before a build starts
-    (minutes the first time). `go install` writes into a temporary
-    directory beside the cache entry, renamed into place only once complete, so an interrupted
-    build never leaves a binary that looks installed.
-
-    Raises:
-        RunnerSetupError: no Go toolchain on PATH, the module could not be fetched, or it did not
-            build; go's whole output is kept in install.log beside the binary.
-    """
-    version = version or beam_version()
-    target = prism_path(version)
-    if installed_prism(version):
-        return target, False
-    go = shutil.which('go')
-    if go is None:
-        raise RunnerSetupError(
-            f'Prism is built from source with Go, and no `go` is on PATH: install Go '
-            f'(https://go.dev/doc/install), or pass --prism_location=BINARY to newswire run')
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log = target.parent / 'install.log'
-    announce(f'building Prism {version} with go install {PRISM_PACKAGE}@v{version} into {target}')
-    with tempfile.TemporaryDirectory(prefix='gobin-', dir=target.parent) as gobin:
-        process = subprocess.run([go, 'install', f'{PRISM_PACKAGE}@v{version}'],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 env={**os.environ, 'GOBIN': gobin}, check=False)
-        output = process.stdout.decode('utf-8', errors='replace')
-        log.write_text(output, encoding='utf-8')
-        built = pathlib.Path(gobin) / 'prism'
-        if process.returncode != 0 or not built.is_file():
-            raise RunnerSetupError(
-                f'go install {PRISM_PACKAGE}@v{version} exited with {process.returncode}: '
-                f'{_go_failure(output)} (whole output in {log})')
-        os.replace(built, target)
-    return target, True
 
 
 def _require_local_file(flag: str, path: str) -> None:
@@ -195,51 +131,3 @@ def _flink_version(options=None) -> str:
     """The Flink minor whose job server Beam would use (--flink_version, else Beam's default)."""
     from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions
     return (options or PipelineOptions([])).view_as(FlinkRunnerOptions).flink_version
-
-
-def _list() -> int:
-    version = beam_version()
-    binary = installed_prism(version)
-    print(f'prism   Beam {version}  ' + (f'installed: {binary}' if binary else
-                                          f'not installed: {INSTALL_COMMAND}'))
-    others = sorted(p.parent.name for p in (cache_dir() / 'prism').glob('*/prism')
-                    if p.parent.name != version)
-    if others:
-        print(f'        also cached, unused by this Beam: {", ".join(others)}')
-    for runner, (jar_flag, artifact) in _JAVA_RUNNERS.items():
-        artifact = artifact.format(flink=_flink_version())
-        print(f'{runner[:-6].lower():<7} not installable by newswire: newswire run '
-              f'--runner={runner} {jar_flag}=JAR ({artifact}:{version}) or --job_endpoint=HOST:PORT')
-    return 0
-
-
-def main(argv: Sequence[str]) -> int:
-    """`newswire runners install prism | list`: 0 when done, 2 when a runner cannot be set up."""
-    parser = argparse.ArgumentParser(
-        prog='newswire runners',
-        description='Set up the Beam runners beyond the DirectRunner, once per machine, in '
-                    f'{cache_dir()}.')
-    commands = parser.add_subparsers(dest='command', required=True)
-    install = commands.add_parser(
-        'install', help='build a runner for the installed Beam version (idempotent)')
-    install.add_argument('runner', choices=['prism', 'flink', 'spark'])
-    commands.add_parser('list', help='what is installed, and what each runner needs')
-    args = parser.parse_args(list(argv))
-    if args.command == 'list':
-        return _list()
-    if args.runner != 'prism':
-        runner = f'{args.runner.capitalize()}Runner'
-        jar_flag, artifact = _JAVA_RUNNERS[runner]
-        print(f'newswire runners: {args.runner} is not installable by newswire (Beam\'s job server '
-              f'jar, org.apache.beam:{artifact.format(flink=_flink_version())}:{beam_version()}, '
-              f'comes from Maven): newswire run --runner={runner} {jar_flag}=JAR, or '
-              f'--job_endpoint=HOST:PORT of a running job server', file=sys.stderr)
-        return 2
-    try:
-        path, built = install_prism(announce=lambda message: print(
-            f'newswire runners: {message} (minutes the first time)', file=sys.stderr, flush=True))
-    except RunnerSetupError as error:
-        print(f'newswire runners: {error}', file=sys.stderr)
-        return 2
-    print(f'prism {beam_version()} {"installed" if built else "already installed"}: {path}')
-    return 0
