@@ -63,7 +63,7 @@ def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'di
     """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
     with `workers` worker processes (Prism runs its Python workers in this process, LOOPBACK)."""
     from newswire.pipeline.job.run import (batch_pipeline, pipeline_options, prepare_output,
-                                       read_summary)
+                                           read_summary)
 
     argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
                                                      f'--runner={RUNNERS[runner]}']
@@ -108,14 +108,14 @@ def plain_job(inputs: list[str], output: str) -> dict:
     from newswire.transforms.metadata import ExtractMetadataFn
     from newswire.transforms.read_files import ParseInputFileFn
     from newswire.transforms.records import to_json_line
-    from newswire.transforms.topics import TagTopicsFn
+    from newswire.transforms.tagging import TagDocumentsFn
 
     started = time.perf_counter()
     settings = load_settings()
     stages = [('extract', ExtractTextFn()), ('clean', CleanBoilerplateFn(settings.cleaning_rules)),
               ('metadata', ExtractMetadataFn(settings.metadata_rules)),
               ('language', DetectLanguageFn(settings.language)),
-              ('topics', TagTopicsFn(settings.taxonomy)),
+              ('topics', TagDocumentsFn(settings.taxonomy)),
               ('dedup_sign', dedup.SignDocumentsFn(settings.dedup))]
     for _, fn in stages:
         if hasattr(fn, 'setup'):

@@ -609,8 +609,8 @@ def main(argv: Sequence[str]) -> int:
     from newswire.pipeline.job.run import UsageError
 
     if list(argv[:1]) == ['topics']:  # labelled texts, not a benchmark folder: options of its own
-        from newswire.evaluation import evaluate_topics
-        return evaluate_topics.main(argv[1:])
+        from newswire.evaluation import evaluate_tags
+        return evaluate_tags.main(argv[1:])
     try:
         args, beam_args = parse_args(argv)
     except SystemExit as exit_request:  # --help (0) or a usage error argparse has printed (2)

@@ -13,7 +13,7 @@ import sys
 from typing import Iterator, Sequence
 
 from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable, parse_topic,
-                                            publisher_client, require_topic)
+                                                     publisher_client, require_topic)
 from newswire.transforms.read_files import input_kind, relative_to
 
 CONTENT_TYPES = {'text_file': 'text/plain', 'html_file': 'text/html', 'jsonl': 'application/json'}

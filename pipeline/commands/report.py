@@ -1,10 +1,10 @@
 """`newswire report`: one self-contained HTML page for analysts, from a run's output directory.
 
 In: a directory with `enriched-*.jsonl` (and `dead_letter-*.jsonl`, `summary.json` when the run wrote
-them). Out: one HTML file that needs no network to open: styles inline, the topic chart an inline SVG
+them). Out: one HTML file that needs no network to open: styles inline, the tag chart an inline SVG
 rendered by pygal, no external scripts.
 
-The records are first shaped into small typed views (`Story`, `Member`, `Segment`, `TopicTimeline`,
+The records are first shaped into small typed views (`Story`, `Member`, `Segment`, `TagTimeline`,
 `DeadLetterGroup`), then rendered by the Jinja2 template `templates/report.html.j2` with autoescaping
 on, so whatever text a record carries (a `<script>` in a headline) is shown, never run.
 """
@@ -24,7 +24,7 @@ from typing import Iterable, Optional, Sequence
 
 REPORT_FILE = 'report.html'
 UNDATED = 'undated'
-NO_TOPIC = '(no topic)'
+NO_TAG = '(no topic)'
 NO_OUTLET = '(no outlet named)'
 MARKS = {
     None: 'first report',
@@ -38,11 +38,11 @@ _HEADLINE_CHARS = 200
 # Reports listed open in a story's row; the rest fold under "N more reports".
 _MEMBERS_SHOWN = 5
 _ORIGINAL_EXCERPT_CHARS = 300
-# Tableau 10 then two more: distinct in print and for the common colour-vision deficiencies. A topic
-# keeps one colour on the chart, on its tags and on its highlighted evidence.
-TOPIC_PALETTE = ('#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',
+# Tableau 10 then two more: distinct in print and for the common colour-vision deficiencies. A tag
+# keeps one colour on the chart, on its badges and on its highlighted evidence.
+TAG_PALETTE = ('#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',
                  '#ff9da7', '#9c755f', '#17becf', '#8c564b', '#bcbd22')
-NO_TOPIC_COLOR = '#9e9e9e'
+NO_TAG_COLOR = '#9e9e9e'
 
 USAGE = """newswire report --input DIR [--output FILE] [--max-stories N] [--dead-letter-examples N]
 
@@ -59,14 +59,14 @@ class ReportInputError(Exception):
 
 @dataclass(frozen=True)
 class Segment:
-    """A piece of a record's text; `topics` are the labels whose evidence covers it (empty: plain)."""
+    """A piece of a record's text; `tags` are the labels whose evidence covers it (empty: plain)."""
 
     text: str
-    topics: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class TopicBadge:
+class TagBadge:
     id: str
     label: str
     score: float
@@ -87,7 +87,7 @@ class Member:
     tier: Optional[str]
     related_to: Optional[str]
     similarity: Optional[float]
-    topics: tuple[TopicBadge, ...]
+    tags: tuple[TagBadge, ...]
     segments: tuple[Segment, ...]
     evidence_not_found: int
 
@@ -111,8 +111,8 @@ class Story:
 
 
 @dataclass(frozen=True)
-class TopicTimeline:
-    """Records per topic per day. `days` are the publication days that have records, ascending, then
+class TagTimeline:
+    """Records per tag per day. `days` are the publication days that have records, ascending, then
     `UNDATED` when any record has no (usable) `published_at`; `counts[label][i]` goes with `days[i]`."""
 
     days: tuple[str, ...]
@@ -142,9 +142,9 @@ class Report:
     records: int
     stories: tuple[Story, ...]
     stories_total: int
-    timeline: TopicTimeline
+    timeline: TagTimeline
     chart_svg: str
-    topic_colors: dict
+    tag_colors: dict
     languages: tuple[tuple[str, int], ...]
     outlets: tuple[tuple[str, int], ...]
     dead_letters: tuple[DeadLetterGroup, ...]
@@ -224,26 +224,26 @@ def headline(record: dict) -> str:
     return title or record['id']
 
 
-def highlight(text: str, topics: Sequence[dict]) -> tuple[tuple[Segment, ...], int]:
+def highlight(text: str, tags: Sequence[dict]) -> tuple[tuple[Segment, ...], int]:
     """`text` cut at every evidence boundary: (segments, evidence spans not found at their offsets).
 
-    Overlapping evidence (two topics on one phrase) gives segments carrying both labels. A span whose
+    Overlapping evidence (two tags on one phrase) gives segments carrying both labels. A span whose
     offsets fall outside the text, or whose text is not what the offsets point at (a record edited
     after tagging), is not highlighted and is counted instead, so the page can say so.
     """
     spans, not_found = [], 0
-    for topic in topics:
-        for evidence in topic['evidence']:
+    for tag in tags:
+        for evidence in tag['evidence']:
             start, end = evidence['start'], evidence['end']
             if 0 <= start < end <= len(text) and text[start:end] == evidence['text']:
-                spans.append((start, end, topic['label']))
+                spans.append((start, end, tag['label']))
             else:
                 not_found += 1
     cuts = sorted({0, len(text)} | {s for s, _, _ in spans} | {e for _, e, _ in spans})
     segments = []
     for start, end in zip(cuts, cuts[1:]):
         labels = tuple(sorted({label for s, e, label in spans if s <= start and end <= e}))
-        if segments and segments[-1].topics == labels:
+        if segments and segments[-1].tags == labels:
             segments[-1] = Segment(segments[-1].text + text[start:end], labels)
         else:
             segments.append(Segment(text[start:end], labels))
@@ -280,7 +280,7 @@ def _member(record: dict) -> Member:
         headline=headline(record), published_at=record['published_at'],
         language=record['language']['code'], mark=MARKS.get(tier, tier or ''), tier=tier,
         related_to=related_to, similarity=score,
-        topics=tuple(TopicBadge(t['id'], t['label'], t['score'], len(t['evidence']))
+        tags=tuple(TagBadge(t['id'], t['label'], t['score'], len(t['evidence']))
                      for t in record['topics']),
         segments=segments, evidence_not_found=not_found)
 
@@ -341,24 +341,24 @@ def publication_day(published_at: Optional[str]) -> str:
     return match.group(1)
 
 
-def topics_per_day(records: Iterable[dict]) -> TopicTimeline:
-    """Records per topic label per publication day; records without a date go to `UNDATED` and
-    records without a topic to `NO_TOPIC`, so every record is counted somewhere on the chart. A record
-    with two topics counts once under each."""
+def tags_per_day(records: Iterable[dict]) -> TagTimeline:
+    """Records per tag label per publication day; records without a date go to `UNDATED` and
+    records without a tag to `NO_TAG`, so every record is counted somewhere on the chart. A record
+    with two tags counts once under each."""
     counter = collections.Counter()
     days = set()
     for record in records:
         day = publication_day(record['published_at'])
         days.add(day)
-        labels = {t['label'] for t in record['topics']} or {NO_TOPIC}
+        labels = {t['label'] for t in record['topics']} or {NO_TAG}
         for label in labels:
             counter[(label, day)] += 1
     ordered_days = sorted(days - {UNDATED}) + ([UNDATED] if UNDATED in days else [])
     totals = collections.Counter()
     for (label, _), count in counter.items():
         totals[label] += count
-    labels = sorted(totals, key=lambda label: (label == NO_TOPIC, -totals[label], label))
-    return TopicTimeline(
+    labels = sorted(totals, key=lambda label: (label == NO_TAG, -totals[label], label))
+    return TagTimeline(
         days=tuple(ordered_days),
         counts={label: tuple(counter[(label, day)] for day in ordered_days) for label in labels})
 
@@ -406,16 +406,16 @@ def dead_letter_groups(letters: Iterable[dict], examples: int) -> tuple[DeadLett
 # ---------------------------------------------------------------- rendering
 
 
-def topic_colors(timeline: TopicTimeline) -> dict:
-    """Topic label -> colour, in the chart's series order (the palette repeats past its end)."""
-    labels = [label for label in timeline.counts if label != NO_TOPIC]
-    colors = {label: TOPIC_PALETTE[i % len(TOPIC_PALETTE)] for i, label in enumerate(labels)}
-    if NO_TOPIC in timeline.counts:
-        colors[NO_TOPIC] = NO_TOPIC_COLOR
+def tag_colors(timeline: TagTimeline) -> dict:
+    """Tag label -> colour, in the chart's series order (the palette repeats past its end)."""
+    labels = [label for label in timeline.counts if label != NO_TAG]
+    colors = {label: TAG_PALETTE[i % len(TAG_PALETTE)] for i, label in enumerate(labels)}
+    if NO_TAG in timeline.counts:
+        colors[NO_TAG] = NO_TAG_COLOR
     return colors
 
 
-def topic_chart_svg(timeline: TopicTimeline, colors: dict) -> str:
+def tag_chart_svg(timeline: TagTimeline, colors: dict) -> str:
     """The timeline as a grouped bar chart, an inline `<svg>` element (pygal escapes its labels).
 
     No external script is referenced (pygal's default tooltip script lives on a CDN: the page must
@@ -423,9 +423,9 @@ def topic_chart_svg(timeline: TopicTimeline, colors: dict) -> str:
     import pygal
     from pygal.style import Style
 
-    # Records with no topic are in the table under the chart, not on it: on a wire that is mostly
-    # off-taxonomy they would dwarf the monitored topics' bars.
-    charted = {label: series for label, series in timeline.counts.items() if label != NO_TOPIC}
+    # Records with no tag are in the table under the chart, not on it: on a wire that is mostly
+    # off-taxonomy they would dwarf the monitored tags' bars.
+    charted = {label: series for label, series in timeline.counts.items() if label != NO_TAG}
     if not charted:
         return ''
     highest = max(max(series) for series in charted.values())
@@ -452,12 +452,12 @@ def topic_chart_svg(timeline: TopicTimeline, colors: dict) -> str:
 def build_report(input_dir: str, max_stories: int = 200, dead_letter_examples: int = 3) -> Report:
     records, letters, summary = load_run(input_dir)
     stories = group_stories(records)
-    timeline = topics_per_day(records)
-    colors = topic_colors(timeline)
+    timeline = tags_per_day(records)
+    colors = tag_colors(timeline)
     return Report(
         input_dir=input_dir, records=len(records), stories=tuple(stories[:max_stories]),
         stories_total=len(stories), timeline=timeline,
-        chart_svg=topic_chart_svg(timeline, colors), topic_colors=colors,
+        chart_svg=tag_chart_svg(timeline, colors), tag_colors=colors,
         languages=counts((r['language']['code'] for r in records), 'und'),
         outlets=counts((r['source']['outlet'] for r in records), NO_OUTLET),
         dead_letters=dead_letter_groups(letters, dead_letter_examples),
@@ -473,7 +473,7 @@ def render_html(report: Report) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     chart = Markup(report.chart_svg)  # pygal's output: labels already escaped as XML
     return environment.get_template('report.html.j2').render(
-        report=report, chart_svg=chart, no_outlet=NO_OUTLET, no_topic=NO_TOPIC, undated=UNDATED,
+        report=report, chart_svg=chart, no_outlet=NO_OUTLET, no_tag=NO_TAG, undated=UNDATED,
         members_shown=_MEMBERS_SHOWN)
 
 

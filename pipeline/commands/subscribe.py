@@ -21,8 +21,8 @@ import time
 from typing import Optional, Sequence
 
 from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
-                                            ensure_subscription, parse_subscription, parse_topic,
-                                            publisher_client, require_topic, subscriber_client)
+                                                     ensure_subscription, parse_subscription, parse_topic,
+                                                     publisher_client, require_topic, subscriber_client)
 
 
 def filter_expression(tags: Sequence[str], language: Optional[str], skip_duplicates: bool) -> str:

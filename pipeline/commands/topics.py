@@ -14,17 +14,17 @@ import sys
 from typing import Sequence
 
 from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
-                                            ensure_subscription, ensure_topic, publisher_client,
-                                            subscriber_client)
+                                                     ensure_subscription, ensure_topic, publisher_client,
+                                                     subscriber_client)
 from newswire.transforms.pubsub import route_topic
-from newswire.transforms.topics import load_taxonomy
+from newswire.transforms.tagging import load_taxonomy
 
 
-def plan(project: str, raw: str, enriched: str, dead_letters: str, taxonomy_ids: Sequence[str]):
+def plan(project: str, raw: str, enriched: str, dead_letters: str, tag_ids: Sequence[str]):
     """(topics, subscriptions as (subscription, topic)) for a deployment."""
     topic = f'projects/{project}/topics/'
     topics = [topic + raw, topic + enriched, topic + dead_letters]
-    routes = [route_topic(topic + enriched, topic_id) for topic_id in taxonomy_ids]
+    routes = [route_topic(topic + enriched, tag_id) for tag_id in tag_ids]
     subscription = f'projects/{project}/subscriptions/'
     subscriptions = [(subscription + f'{raw}-pipeline', topic + raw),
                      (subscription + f'{enriched}-all', topic + enriched),
@@ -42,7 +42,7 @@ def main(argv: Sequence[str]) -> int:
                         help='default: newswire-enriched')
     parser.add_argument('--dead-letter-topic', default='newswire-dead-letter',
                         help='default: newswire-dead-letter')
-    parser.add_argument('--taxonomy', default=None, help='taxonomy whose topic ids get routes')
+    parser.add_argument('--taxonomy', default=None, help='taxonomy whose tag ids get route topics')
     args = parser.parse_args(argv)
     try:
         taxonomy = load_taxonomy(args.taxonomy)
@@ -50,7 +50,7 @@ def main(argv: Sequence[str]) -> int:
         print(f'newswire topics: {error}', file=sys.stderr)
         return 2
     topics, subscriptions = plan(args.project, args.raw_topic, args.output_topic,
-                                 args.dead_letter_topic, [t.id for t in taxonomy.topics])
+                                 args.dead_letter_topic, [t.id for t in taxonomy.tags])
     try:
         check_pubsub_reachable()
     except PubSubSetupError as error:

@@ -18,10 +18,10 @@ from newswire.transforms.dedup_stream import FlagDuplicatesInStream
 from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
 from newswire.transforms.metadata import ExtractMetadata
-from newswire.transforms.topics import TagTopics
 from newswire.transforms.pubsub import PublishDeadLetters, PublishRecords
 from newswire.transforms.pubsub_local import (AcknowledgeReceipts, LeasingReader, LocalPubSubConfig,
                                               PublishDeadLettersConfirmed, PublishRecordsConfirmed)
+from newswire.transforms.tagging import TagDocuments
 from newswire.transforms.write import (SerialiseRecords, Summarize, WriteJsonLines,
                                        WriteWindowedJsonLines)
 
@@ -54,7 +54,8 @@ class EnrichDocuments(beam.PTransform):
         cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
         described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules, limit)
         languages = described.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
-        tagged = languages.good | 'TagTopics' >> TagTopics(s.taxonomy, limit)
+        # The step keeps its label: Dataflow's --update maps a running job's steps by name.
+        tagged = languages.good | 'TagTopics' >> TagDocuments(s.taxonomy, limit)
         flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup, limit)
         dead_letters = (
@@ -123,12 +124,12 @@ class PublishOutputs(beam.PTransform):
     are needed then."""
 
     def __init__(self, output_topic: Optional[str], dead_letter_topic: Optional[str],
-                 route_topic_ids: tuple[str, ...] = (), reader: Optional[LeasingReader] = None,
+                 routed_tag_ids: tuple[str, ...] = (), reader: Optional[LeasingReader] = None,
                  local_pubsub: LocalPubSubConfig = LocalPubSubConfig()):
         super().__init__()
         self._output_topic = output_topic
         self._dead_letter_topic = dead_letter_topic
-        self._route_topic_ids = route_topic_ids
+        self._routed_tag_ids = routed_tag_ids
         self._reader = reader
         self._local_pubsub = local_pubsub
 
@@ -143,7 +144,7 @@ class PublishOutputs(beam.PTransform):
         if self._reader is not None:
             receipts = (
                 enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
-                    self._output_topic, self._route_topic_ids, self._local_pubsub),
+                    self._output_topic, self._routed_tag_ids, self._local_pubsub),
                 dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
                     self._dead_letter_topic, self._local_pubsub),
             ) | 'AllReceipts' >> beam.Flatten()
@@ -151,7 +152,7 @@ class PublishOutputs(beam.PTransform):
             return outputs
         if self._output_topic:
             enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,
-                                                           self._route_topic_ids)
+                                                           self._routed_tag_ids)
         if self._dead_letter_topic:
             dead_letters | 'PublishDeadLetters' >> PublishDeadLetters(self._dead_letter_topic)
         return outputs

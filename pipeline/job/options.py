@@ -50,7 +50,7 @@ class NewswireOptions(PipelineOptions):
                  'Default: out/')
         parser.add_argument(
             '--taxonomy', dest='taxonomy', default=None,
-            help='Topic taxonomy YAML replacing the built-in one (transforms/rules/taxonomy.yaml).')
+            help='Tag taxonomy YAML replacing the built-in one (transforms/rules/taxonomy.yaml).')
         parser.add_argument(
             '--cleaning-rules', dest='cleaning_rules', default=None,
             help='Boilerplate rules YAML replacing the built-in transforms/rules/cleaning.yaml.')

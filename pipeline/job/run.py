@@ -115,8 +115,8 @@ def _check_pubsub(job) -> None:
     if not (job.input_subscription or job.output_topic or job.dead_letter_topic):
         return
     from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
-                                                publisher_client, require_subscription,
-                                                require_topic, subscriber_client)
+                                                         publisher_client, require_subscription,
+                                                         require_topic, subscriber_client)
 
     try:
         check_pubsub_reachable()
@@ -165,7 +165,7 @@ def _job(options):
 def _publishing(job, settings, reader=None):
     from newswire.pipeline.job.assembly import PublishOutputs
 
-    routes = tuple(t.id for t in settings.taxonomy.topics) if job.route_topics else ()
+    routes = tuple(t.id for t in settings.taxonomy.tags) if job.route_topics else ()
     return PublishOutputs(job.output_topic, job.dead_letter_topic, routes, reader,
                           settings.local_pubsub)
 

@@ -17,7 +17,7 @@ from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.metadata import MetadataRules, load_metadata_rules
 from newswire.transforms.pubsub_local import LocalPubSubConfig
-from newswire.transforms.topics import Taxonomy, load_taxonomy
+from newswire.transforms.tagging import Taxonomy, load_taxonomy
 
 
 @dataclass(frozen=True)

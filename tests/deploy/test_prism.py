@@ -275,7 +275,7 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
     all on Prism: every entry is published once, with the dedup verdict of the batch run, and
     written once to the windowed files."""
     from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
-                                                publisher_client, subscriber_client)
+                                                         publisher_client, subscriber_client)
 
     prism = _prism()
     project = f'prism-{uuid.uuid4().hex[:8]}'

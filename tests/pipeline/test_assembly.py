@@ -6,7 +6,7 @@ import apache_beam as beam
 import pytest
 
 from newswire.pipeline.job.assembly import (EnrichDocuments, PublishOutputs, WriteBatchOutputs,
-                                        WriteWindowedOutputs, build)
+                                            WriteWindowedOutputs, build)
 from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs, dead_letter
 from newswire.transforms.records import Document, SourceRef, record_id
@@ -126,7 +126,7 @@ def test_publishing_sends_an_unserialisable_record_to_the_dead_letter_topic(pubs
     from google.api_core.exceptions import DeadlineExceeded
 
     from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
-                                                publisher_client, subscriber_client)
+                                                         publisher_client, subscriber_client)
 
     project = f'newswire-test-{uuid.uuid4().hex[:8]}'
     enriched, dead = (f'projects/{project}/topics/{name}' for name in ('enriched', 'dead'))

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
-                                            publisher_client, require_subscription,
-                                            subscriber_client)
+                                                     publisher_client, require_subscription,
+                                                     subscriber_client)
 from tests.conftest import REPO, pipeline_topics
 
 pytestmark = pytest.mark.slow

@@ -9,21 +9,21 @@ import re
 import pytest
 
 from newswire.pipeline.cli import main
-from newswire.pipeline.commands.report import (NO_TOPIC, UNDATED, build_report, dead_letter_groups,
-                                      group_stories, headline, highlight, publication_day,
-                                      render_html, topics_per_day)
+from newswire.pipeline.commands.report import (NO_TAG, UNDATED, build_report, dead_letter_groups,
+                                               group_stories, headline, highlight, publication_day,
+                                               render_html, tags_per_day)
 from newswire.transforms.records import (DedupInfo, Document, Evidence, Language, SourceRef,
-                                         TopicTag, content_hash, record_id)
+                                         Tag, content_hash, record_id)
 
 
 def _tag(label, text, *phrases):
-    """A topic tag on `text` with evidence at each phrase's first occurrence."""
+    """A tag on `text` with evidence at each phrase's first occurrence."""
     evidence = tuple(Evidence(p, text.index(p), text.index(p) + len(p)) for p in phrases)
-    return TopicTag('t_' + re.sub(r'[^a-z0-9]+', '_', label.lower()).strip('_'), label, 0.5, evidence)
+    return Tag('t_' + re.sub(r'[^a-z0-9]+', '_', label.lower()).strip('_'), label, 0.5, evidence)
 
 
 def _record(name, text, outlet=None, published_at=None, title=None, story_of=None, tier=None,
-            similarity=None, topics=(), language=Language('en', 0.99)):
+            similarity=None, tags=(), language=Language('en', 0.99)):
     """An enriched record as `newswire run` writes it (via the pipeline's own dataclasses)."""
     source = SourceRef('jsonl', name, outlet=outlet)
     doc_id = record_id(source, text)
@@ -33,7 +33,7 @@ def _record(name, text, outlet=None, published_at=None, title=None, story_of=Non
                       near_copy_similarity=similarity if tier == 'near_copy' else None)
     return Document(id=doc_id, source=source, text=text, title=title, published_at=published_at,
                     language=language, dedup=dedup,
-                    topics=tuple(_tag(label, text, *phrases) for label, *phrases in topics)
+                    tags=tuple(_tag(label, text, *phrases) for label, *phrases in tags)
                     ).to_json_dict()
 
 
@@ -43,7 +43,7 @@ MEETING = 'Mine maps were handed over in Baku.\nThe talks on missing persons go 
 @pytest.fixture
 def meeting_story():
     first = _record('wire-a-1', MEETING, outlet='Wire A', published_at='2024-01-02',
-                    title='Mine maps handed over', topics=[('Mine maps', 'Mine maps')])
+                    title='Mine maps handed over', tags=[('Mine maps', 'Mine maps')])
     joined_undated = _record('unnamed-1', MEETING + ' More.', similarity=0.81,
                              story_of=first['id'], tier='same_story')
     joined_later = _record('wire-b-1', 'Maps of mines given to Baku.\nMissing persons talks.',
@@ -135,20 +135,20 @@ def test_headline_falls_back_to_the_first_text_line():
 def test_topics_per_day_counts_every_record_with_undated_and_no_topic_buckets():
     records = [
         _record('1', 'Mine maps and missing persons.', published_at='2024-01-02T23:30:00+04:00',
-                topics=[('Mine maps', 'Mine maps'), ('Missing persons', 'missing persons')]),
+                tags=[('Mine maps', 'Mine maps'), ('Missing persons', 'missing persons')]),
         _record('2', 'Mine maps again.', published_at='2024-01-02',
-                topics=[('Mine maps', 'Mine maps')]),
+                tags=[('Mine maps', 'Mine maps')]),
         _record('3', 'Mine maps, later.', published_at='2024-01-05T01:00:00',
-                topics=[('Mine maps', 'Mine maps')]),
-        _record('4', 'Mine maps, no date.', topics=[('Mine maps', 'Mine maps')]),
+                tags=[('Mine maps', 'Mine maps')]),
+        _record('4', 'Mine maps, no date.', tags=[('Mine maps', 'Mine maps')]),
         _record('5', 'Nothing tagged here.', published_at='2024-01-05'),
     ]
-    timeline = topics_per_day(records)
+    timeline = tags_per_day(records)
     assert timeline.days == ('2024-01-02', '2024-01-05', UNDATED)
     assert timeline.counts == {'Mine maps': (2, 1, 1), 'Missing persons': (1, 0, 0),
-                               NO_TOPIC: (0, 1, 0)}
+                               NO_TAG: (0, 1, 0)}
     # Each record is on the chart at least once: no topic and no date are buckets, not drops.
-    assert timeline.total('Mine maps') + timeline.total(NO_TOPIC) == len(records)
+    assert timeline.total('Mine maps') + timeline.total(NO_TAG) == len(records)
 
 
 def test_publication_day_is_the_outlets_own_date():
@@ -171,7 +171,7 @@ def test_highlight_cuts_text_at_evidence_offsets_overlaps_carry_both_topics():
     ]
     segments, not_found = highlight(text, topics)
     assert ''.join(s.text for s in segments) == text
-    assert [(s.text, s.topics) for s in segments] == [
+    assert [(s.text, s.tags) for s in segments] == [
         ('Mine ', ('Mine maps',)), ('maps', ('Demining', 'Mine maps')), (' were', ('Demining',)),
         (' handed over. ', ()), ('Demining', ('Demining',)), (' continues.', ())]
     assert not_found == 2
@@ -179,7 +179,7 @@ def test_highlight_cuts_text_at_evidence_offsets_overlaps_carry_both_topics():
 
 def test_highlight_of_untagged_text_is_one_plain_segment():
     segments, not_found = highlight('plain', [])
-    assert [(s.text, s.topics) for s in segments] == [('plain', ())] and not_found == 0
+    assert [(s.text, s.tags) for s in segments] == [('plain', ())] and not_found == 0
 
 
 def test_dead_letters_are_counted_by_reason_with_a_few_examples():
@@ -223,7 +223,7 @@ class _Tags(html.parser.HTMLParser):
 def test_hostile_record_text_is_escaped_everywhere(tmp_path):
     text = f'Headline line {HOSTILE}\nBody with <b>bold</b> & <img src=x onerror=alert(3)>.'
     record = _record('evil', text, outlet='<img src=x onerror=alert(2)>', title=HOSTILE,
-                     published_at='2024-01-02', topics=[(f'</svg>{HOSTILE}', '<b>bold</b>')])
+                     published_at='2024-01-02', tags=[(f'</svg>{HOSTILE}', '<b>bold</b>')])
     letter = {'stage': 'read', 'reason': 'malformed_json', 'detail': HOSTILE,
               'source': {'kind': 'jsonl', 'id': HOSTILE}, 'original': HOSTILE,
               'original_encoding': 'utf-8', 'original_bytes': len(HOSTILE)}
@@ -243,7 +243,7 @@ def test_hostile_record_text_is_escaped_everywhere(tmp_path):
 
 def test_page_references_nothing_outside_itself(tmp_path):
     records = [_record('1', 'Mine maps were handed over.', outlet='Wire A',
-                       topics=[('Mine maps', 'Mine maps')])]
+                       tags=[('Mine maps', 'Mine maps')])]
     page = render_html(build_report(str(_write_run(tmp_path / 'run', records))))
     parser = _Tags()
     parser.feed(page)
@@ -291,14 +291,14 @@ def test_run_report_needs_a_local_output(capsys):
 def test_chart_has_one_series_per_topic_and_its_axis_covers_the_highest_bar():
     import xml.etree.ElementTree as ElementTree
 
-    from newswire.pipeline.commands.report import topic_chart_svg, topic_colors
+    from newswire.pipeline.commands.report import tag_chart_svg, tag_colors
 
     records = [_record(str(i), f'Mine maps, record {i}.', published_at='2024-01-02',
-                       topics=[('Mine maps', 'Mine maps')]) for i in range(13)]
+                       tags=[('Mine maps', 'Mine maps')]) for i in range(13)]
     records += [_record('x', 'Nothing tagged.'), _record('y', 'Missing persons.',
-                                                         topics=[('Missing persons', 'Missing')])]
-    timeline = topics_per_day(records)
-    svg = ElementTree.fromstring(topic_chart_svg(timeline, topic_colors(timeline)))
+                                                         tags=[('Missing persons', 'Missing')])]
+    timeline = tags_per_day(records)
+    svg = ElementTree.fromstring(tag_chart_svg(timeline, tag_colors(timeline)))
     ns = {'svg': 'http://www.w3.org/2000/svg'}
 
     def texts(css_class):
@@ -308,7 +308,7 @@ def test_chart_has_one_series_per_topic_and_its_axis_covers_the_highest_bar():
     assert texts('legends') == ['Mine maps', 'Missing persons']   # no topic: in the table only
     assert [t for t in texts('x') if t] == ['2024-01-02', UNDATED]
     assert max(int(t) for t in texts('y') if t and t.isdigit()) >= 13
-    assert topics_per_day(records).counts[NO_TOPIC] == (0, 1)
+    assert tags_per_day(records).counts[NO_TAG] == (0, 1)
 
 
 def test_large_story_folds_reports_past_the_first_five(tmp_path):

@@ -122,7 +122,7 @@ def test_seeds_report_in_a_real_browser(browser, tmp_path, capsys):
 def test_hostile_records_do_not_run_in_the_browser(browser, tmp_path):
     text = f'{HOSTILE}\n<img src=x onerror=alert(2)> Mine maps <b>handed</b> over.'
     record = _record('evil', text, outlet='<img src=x onerror=alert(3)>', title=HOSTILE,
-                     topics=[(f'</svg>{HOSTILE}', 'Mine maps')])
+                     tags=[(f'</svg>{HOSTILE}', 'Mine maps')])
     run = _write_run(tmp_path / 'run', [record])
     assert main(['report', '--input', str(run)]) == 0
     browser.get((run / 'report.html').as_uri())

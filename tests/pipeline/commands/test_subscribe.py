@@ -9,14 +9,14 @@ import pytest
 from newswire.pipeline import cli
 from newswire.pipeline.commands.subscribe import filter_expression, matches
 from newswire.transforms.pubsub import record_attributes, record_to_message
-from newswire.transforms.records import DedupInfo, Document, Language, SourceRef, TopicTag
+from newswire.transforms.records import DedupInfo, Document, Language, SourceRef, Tag
 
 
-def _doc(name, code, topics=()):
+def _doc(name, code, tags=()):
     """An enriched document in language `code` (None: the language stage never set one)."""
     return Document(id=name, source=SourceRef('jsonl', name), text=f'Report {name}.',
                     language=None if code is None else Language(code, 0.9),
-                    topics=tuple(TopicTag(t, t, 0.5, ()) for t in topics),
+                    tags=tuple(Tag(t, t, 0.5, ()) for t in tags),
                     dedup=DedupInfo(content_hash=name, story_id=name))
 
 
@@ -29,7 +29,7 @@ def test_language_filter_reads_the_published_language_attribute():
     assert matches(turkish, [], None, False)  # no --language: every language
     undetermined = record_attributes(_doc('u', None))
     assert undetermined['language'] == 'und' and matches(undetermined, [], 'und', False)
-    tagged = record_attributes(_doc('m', 'hy', topics=['mine_maps']))
+    tagged = record_attributes(_doc('m', 'hy', tags=['mine_maps']))
     assert matches(tagged, ['mine_maps'], 'hy', False)
     assert not matches(tagged, ['mine_maps'], 'ka', False)
 
@@ -37,7 +37,7 @@ def test_language_filter_reads_the_published_language_attribute():
 @pytest.mark.slow
 def test_subscribe_prints_only_the_records_of_its_language(pubsub_emulator, capsys):
     from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
-                                                publisher_client, subscriber_client)
+                                                         publisher_client, subscriber_client)
 
     project = f'subscribe-{uuid.uuid4().hex[:8]}'
     topic = f'projects/{project}/topics/enriched'

@@ -7,21 +7,22 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
-from newswire.transforms.records import Document, Evidence, SourceRef, TopicTag
-from newswire.transforms.topics import (TagTopics, TaxonomyError, TopicTagger, _needed_literals, _Rule,
-                                        _Spans, _literal_prefix, _without_overlaps, load_taxonomy)
+from newswire.transforms.records import Document, Evidence, SourceRef, Tag
+from newswire.transforms.tagging import (TagDocuments, Tagger, TaxonomyError, _needed_literals,
+                                         _Rule, _Spans, _literal_prefix, _without_overlaps,
+                                         load_taxonomy)
 from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, seed_path
 
 TAXONOMY = load_taxonomy()
-TAGGER = TopicTagger(TAXONOMY)
+TAGGER = Tagger(TAXONOMY)
 CLEANER = Cleaner(load_cleaning_rules())
 ECB = SHARED_EVAL / 'same-story-ecbplus' / 'docs.jsonl'
 REQUIRED = {'mine_maps', 'landmines', 'missing_persons', 'mass_graves', 'prisoners_hostages',
             'peace_treaty', 'reconstruction', 'displaced_return', 'human_rights',
             'military_escalation'}
 LANGUAGES = ('en', 'ru', 'az', 'tr', 'hy', 'ka')
-POSITIVE = [(t.id, lang, s) for t in TAXONOMY.topics for lang, ex in t.examples.items() for s in ex.positive]
-NEGATIVE = [(t.id, lang, s) for t in TAXONOMY.topics for lang, ex in t.examples.items() for s in ex.negative]
+POSITIVE = [(t.id, lang, s) for t in TAXONOMY.tags for lang, ex in t.examples.items() for s in ex.positive]
+NEGATIVE = [(t.id, lang, s) for t in TAXONOMY.tags for lang, ex in t.examples.items() for s in ex.negative]
 EXAMPLES = [(lang, s) for _, lang, s in POSITIVE + NEGATIVE]
 
 
@@ -29,31 +30,31 @@ def _ids(text, language='en', tagger=TAGGER):
     return {tag.id for tag in tagger.tag(text, language)}
 
 
-def test_default_taxonomy_covers_the_required_topics_in_every_language():
-    assert REQUIRED <= {t.id for t in TAXONOMY.topics}
-    for topic in TAXONOMY.topics:
+def test_default_taxonomy_covers_the_required_tags_in_every_language():
+    assert REQUIRED <= {t.id for t in TAXONOMY.tags}
+    for tag in TAXONOMY.tags:
         for lang in LANGUAGES:
-            assert topic.patterns.get(lang), (topic.id, lang)
-            examples = topic.examples.get(lang)
-            assert examples and examples.positive and examples.negative, (topic.id, lang)
+            assert tag.patterns.get(lang), (tag.id, lang)
+            examples = tag.examples.get(lang)
+            assert examples and examples.positive and examples.negative, (tag.id, lang)
 
 
-@pytest.mark.parametrize('topic,language,sentence', POSITIVE)
-def test_positive_examples_are_tagged(topic, language, sentence):
-    assert topic in _ids(sentence, language)
+@pytest.mark.parametrize('tag,language,sentence', POSITIVE)
+def test_positive_examples_are_tagged(tag, language, sentence):
+    assert tag in _ids(sentence, language)
 
 
-@pytest.mark.parametrize('topic,language,sentence', NEGATIVE)
-def test_negative_examples_are_not_tagged(topic, language, sentence):
-    assert topic not in _ids(sentence, language)
+@pytest.mark.parametrize('tag,language,sentence', NEGATIVE)
+def test_negative_examples_are_not_tagged(tag, language, sentence):
+    assert tag not in _ids(sentence, language)
 
 
-@pytest.mark.parametrize('topic,language,sentence', POSITIVE + NEGATIVE)
-def test_examples_tag_the_same_when_their_language_is_unknown(topic, language, sentence):
+@pytest.mark.parametrize('tag,language,sentence', POSITIVE + NEGATIVE)
+def test_examples_tag_the_same_when_their_language_is_unknown(tag, language, sentence):
     """The default taxonomy gives a record in `und` every language's patterns (unknown_language: all):
     each example keeps its verdict when its language is not known."""
     assert TAXONOMY.unknown_language == 'all'
-    assert (topic in _ids(sentence, 'und')) == ((topic, language, sentence) in POSITIVE)
+    assert (tag in _ids(sentence, 'und')) == ((tag, language, sentence) in POSITIVE)
 
 
 @pytest.mark.parametrize('sentence', [
@@ -149,7 +150,7 @@ def test_a_users_own_taxonomy_replaces_the_default(tmp_path):
         '      any: ["\\\\bOSCE\\\\b"]\n'
         '    exclude:\n'
         '      en: ["\\\\bOSCE Minsk\\\\b"]\n', encoding='utf-8')
-    tagger = TopicTagger(load_taxonomy(path))
+    tagger = Tagger(load_taxonomy(path))
     (tag,) = tagger.tag('The border commission met on Friday.', 'en')
     assert tag.id == 'border_talks' and tag.evidence[0].text == 'border commission'
     assert tagger.tag('They asked for the mine maps.', 'en') == ()
@@ -174,12 +175,12 @@ def test_a_taxonomy_in_the_older_shape_is_read_as_one_language(tmp_path):
         '  - id: anything\n'
         '    patterns: ["\\\\bOSCE\\\\b"]\n', encoding='utf-8')
     taxonomy = load_taxonomy(path)
-    border, anything = taxonomy.topics
+    border, anything = taxonomy.tags
     assert border.patterns == {'en': (r'\bborder commission\b',)}
     assert border.exclude == {'en': (r'\bborder commission of the EU\b',)}
     assert border.examples['en'].positive == ('The border commission met.',)
     assert anything.patterns == {'any': (r'\bOSCE\b',)}
-    tagger = TopicTagger(taxonomy)
+    tagger = Tagger(taxonomy)
     assert _ids('The border commission met.', 'en', tagger) == {'border_talks'}
     assert _ids('The border commission of the EU met.', 'en', tagger) == set()
     assert _ids('The border commission met.', 'ru', tagger) == set()
@@ -192,7 +193,7 @@ def test_unknown_language_policy(tmp_path):
     body = ('topics:\n  - id: t\n    patterns:\n      en: ["mine maps"]\n      any: ["ANAMA"]\n')
     for policy, expected in (('any', set()), ('all', {'t'})):
         path.write_text(f'settings:\n  unknown_language: {policy}\n' + body, encoding='utf-8')
-        tagger = TopicTagger(load_taxonomy(path))
+        tagger = Tagger(load_taxonomy(path))
         assert _ids('They asked for the mine maps.', 'und', tagger) == expected
         assert _ids('They asked for the mine maps.', None, tagger) == expected
         assert _ids('ANAMA', 'und', tagger) == {'t'}
@@ -237,34 +238,34 @@ def test_a_pattern_that_does_not_compile_names_file_topic_language_and_pattern(t
     assert isinstance(raised.value, ValueError)  # what the CLI turns into a usage error (exit 2)
 
 
-def test_tag_topics_transform():
+def test_tag_documents_transform():
     docs = [Document(id='a', source=SourceRef('jsonl', 'a'), text='Peace talks resumed.'),
             Document(id='b', source=SourceRef('jsonl', 'b'), text='Nothing to see.')]
     with direct_pipeline() as p:
-        good, _ = p | beam.Create(docs) | TagTopics(TAXONOMY)
-        assert_that(good | beam.Map(lambda d: (d.id, [t.id for t in d.topics])),
+        good, _ = p | beam.Create(docs) | TagDocuments(TAXONOMY)
+        assert_that(good | beam.Map(lambda d: (d.id, [t.id for t in d.tags])),
                     equal_to([('a', ['peace_treaty']), ('b', [])]))
 
 
 # --- the literal prefilter: the same tags and evidence as running every pattern ---------------------
 
-def _rules_for(taxonomy, topic, language):
+def _rules_for(taxonomy, tag, language):
     """(patterns, exclusions) a record in `language` gets, read from the taxonomy as documented."""
     if language in (None, 'und'):
         if taxonomy.unknown_language == 'all':
-            return ([p for ps in topic.patterns.values() for p in ps],
-                    [p for ps in topic.exclude.values() for p in ps])
+            return ([p for ps in tag.patterns.values() for p in ps],
+                    [p for ps in tag.exclude.values() for p in ps])
         language = 'any'
     if language not in taxonomy.languages:
         language = 'any'
-    return topic.patterns_for(language), topic.exclude_for(language)
+    return tag.patterns_for(language), tag.exclude_for(language)
 
 
 def _tag_running_every_pattern(taxonomy, text, language):
     """The tagger without its prefilter: every pattern and exclusion runs over the text."""
     tags = []
-    for topic in taxonomy.topics:
-        patterns, exclude = _rules_for(taxonomy, topic, language)
+    for tag in taxonomy.tags:
+        patterns, exclude = _rules_for(taxonomy, tag, language)
         if not patterns:
             continue
         excluded = [m.span() for p in exclude for m in re.finditer(p, text, re.IGNORECASE)]
@@ -276,13 +277,13 @@ def _tag_running_every_pattern(taxonomy, text, language):
                     spans[(start, end)] = match.group(0)
         evidence = _without_overlaps(spans)
         if len(evidence) >= taxonomy.min_evidence:
-            tags.append(TopicTag(id=topic.id, label=topic.label, score=round(1 - 0.5 ** len(evidence), 4),
+            tags.append(Tag(id=tag.id, label=tag.label, score=round(1 - 0.5 ** len(evidence), 4),
                                  evidence=tuple(evidence[:taxonomy.max_evidence])))
     return tuple(sorted(tags, key=lambda t: (-t.score, t.id)))
 
 
 def _assert_prefilter_changes_nothing(texts, taxonomy=TAXONOMY, language='en'):
-    tagger = TAGGER if taxonomy is TAXONOMY else TopicTagger(taxonomy)
+    tagger = TAGGER if taxonomy is TAXONOMY else Tagger(taxonomy)
     differing = [text[:60] for text in texts
                  if tagger.tag(text, language) != _tag_running_every_pattern(taxonomy, text, language)]
     assert not differing, f'{len(differing)} of {len(texts)} differ, first: {differing[0]!r}'
@@ -330,7 +331,7 @@ def test_prefilter_with_a_users_taxonomy(tmp_path):
     texts = ['Talks talks TALKS off', 'KÖLN and Koeln, köln', 'ATOMICATOMIC GROUP', 'aac bbc abc',
              'xx y x y', 'look lookahead', 'NAÏVE naive', '12 STRASSE 12 Straße 12 STRAẞE', 'nothing']
     _assert_prefilter_changes_nothing(texts, taxonomy, language='de')
-    assert TopicTagger(taxonomy).tag('nothing', 'de')[0].score == 0  # min_evidence 0 tags anyway
+    assert Tagger(taxonomy).tag('nothing', 'de')[0].score == 0  # min_evidence 0 tags anyway
 
 
 @pytest.mark.parametrize('pattern,needed', [

@@ -1,18 +1,21 @@
-"""`newswire eval topics`: the topic tags of the pipeline against texts labelled by hand.
+"""`newswire eval topics`: the pipeline's tags against texts labelled by hand.
+
+The command keeps the name `topics`, as its output does (`"task": "topics"`, `per_topic`): both
+are what users already run and read.
 
 Input: every `*.jsonl` under `--data DIR` (sorted, subfolders included), one JSON object a line:
 
     {"id": "az-07", "language": "az", "text": "...", "labels": ["mine_maps", "landmines"]}
 
-`labels` are taxonomy topic ids, `[]` for a text that should get no tag. Each text goes through the
-pipeline's own stage code: a `Document` is given the record's `language` (or, with
-`--detect-language`, the language stage's `DetectLanguageFn` decides), then `TagTopicsFn` tags it,
-as `assembly.EnrichDocuments` runs them. Cleaning and metadata are not run: a labelled text is a
-story's body already.
+`labels` are tag ids (the `id`s of the taxonomy's `topics:` list), `[]` for a text that should get no
+tag. Each text goes through the pipeline's own stage code: a `Document` is given the record's
+`language` (or, with `--detect-language`, the language stage's `DetectLanguageFn` decides), then
+`TagDocumentsFn` tags it, as `assembly.EnrichDocuments` runs them. Cleaning and metadata are not
+run: a labelled text is a story's body already.
 
-Scores count (text, topic) decisions: a tag the labels have is a true positive, a tag they lack a
-false positive, a label without its tag a false negative. Per topic and per language the counts are
-summed (micro); overall there is the micro figure and the macro mean over the topics the labels or
+Scores count (text, tag) decisions: a tag the labels have is a true positive, a tag they lack a
+false positive, a label without its tag a false negative. Per tag and per language the counts are
+summed (micro); overall there is the micro figure and the macro mean over the tags the labels or
 the tags touch. A slice with no label and no tag has no figures (null); otherwise precision is 0
 when labels were missed without any tag, and recall 1 when only wrong tags were given (so F1 0).
 
@@ -94,7 +97,7 @@ class Counts:
 class Mistake:
     id: str
     language: str
-    topic: str
+    topic: str  # the tag id; named as in the JSON output (`dataclasses.asdict`)
     kind: str  # false_positive | false_negative
     excerpt: str
     evidence: tuple[str, ...] = ()
@@ -102,14 +105,14 @@ class Mistake:
 
 
 @dataclass
-class TopicEvaluation:
+class TagEvaluation:
     data: str
     taxonomy: str
     language_from: str  # 'given' or 'detected'
     texts: int = 0
-    per_topic: dict = field(default_factory=dict)      # topic -> Counts
+    per_tag: dict = field(default_factory=dict)      # tag id -> Counts
     per_language: dict = field(default_factory=dict)   # language -> Counts
-    per_language_topic: dict = field(default_factory=dict)  # language -> topic -> Counts
+    per_language_tag: dict = field(default_factory=dict)  # language -> tag id -> Counts
     texts_per_language: Counter = field(default_factory=Counter)
     unlabelled_per_language: Counter = field(default_factory=Counter)  # texts labelled []
     unlabelled_tagged_per_language: Counter = field(default_factory=Counter)  # ... that got a tag
@@ -119,9 +122,9 @@ class TopicEvaluation:
 
     def overall(self) -> dict:
         micro = Counts()
-        for counts in self.per_topic.values():
+        for counts in self.per_tag.values():
             micro.add(counts)
-        touched = [c.prf() for c in self.per_topic.values() if c.touched]
+        touched = [c.prf() for c in self.per_tag.values() if c.touched]
         macro = {k: round(sum(s[i] for s in touched) / len(touched), 4) if touched else None
                  for i, k in enumerate(('precision', 'recall', 'f1'))}
         return {'micro': micro.scores(), 'macro': {**macro, 'topics': len(touched)}}
@@ -137,11 +140,11 @@ class TopicEvaluation:
             'task': 'topics', 'data': self.data, 'taxonomy': self.taxonomy,
             'language_from': self.language_from, 'texts': self.texts,
             'overall': self.overall(),
-            'per_topic': {t: c.scores() for t, c in sorted(self.per_topic.items())},
+            'per_topic': {t: c.scores() for t, c in sorted(self.per_tag.items())},
             'per_language': {lang: self.language_row(lang) for lang in sorted(self.per_language)},
-            'per_language_topic': {lang: {t: c.scores() for t, c in sorted(topics.items())
+            'per_language_topic': {lang: {t: c.scores() for t, c in sorted(tags.items())
                                           if c.touched}
-                                   for lang, topics in sorted(self.per_language_topic.items())},
+                                   for lang, tags in sorted(self.per_language_tag.items())},
             'detected_languages': {lang: dict(sorted(codes.items()))
                                    for lang, codes in sorted(self.detected.items())},
             'mistakes': [dataclasses.asdict(m) for m in self.mistakes],
@@ -160,7 +163,7 @@ def jsonl_files(data_dir: str) -> list[str]:
     return found
 
 
-def read_labelled(data_dir: str, topic_ids: frozenset[str]) -> tuple[list[LabelledText], list[BadLine]]:
+def read_labelled(data_dir: str, tag_ids: frozenset[str]) -> tuple[list[LabelledText], list[BadLine]]:
     """The usable texts under `data_dir` and what was wrong with the other lines (blank ones skipped)."""
     texts, bad, seen = [], [], {}
     for path in jsonl_files(data_dir):
@@ -169,7 +172,7 @@ def read_labelled(data_dir: str, topic_ids: frozenset[str]) -> tuple[list[Labell
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
-                item, problem = _parse_line(line, topic_ids)
+                item, problem = _parse_line(line, tag_ids)
                 if problem is None and item['id'] in seen:
                     problem = f'id {item["id"]!r} was already used at {seen[item["id"]]}'
                 if problem is not None:
@@ -181,7 +184,7 @@ def read_labelled(data_dir: str, topic_ids: frozenset[str]) -> tuple[list[Labell
     return texts, bad
 
 
-def _parse_line(line: str, topic_ids: frozenset[str]) -> tuple[Optional[dict], Optional[str]]:
+def _parse_line(line: str, tag_ids: frozenset[str]) -> tuple[Optional[dict], Optional[str]]:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
@@ -198,23 +201,23 @@ def _parse_line(line: str, topic_ids: frozenset[str]) -> tuple[Optional[dict], O
         return None, 'expected a non-empty "id" and "language"'
     if not all(isinstance(label, str) for label in item['labels']):
         return None, 'expected "labels" to be a list of topic ids (strings)'
-    unknown = sorted(set(item['labels']) - topic_ids)
+    unknown = sorted(set(item['labels']) - tag_ids)
     if unknown:
-        return None, f'labels {unknown} are not topics of the taxonomy (known: {sorted(topic_ids)})'
+        return None, f'labels {unknown} are not topics of the taxonomy (known: {sorted(tag_ids)})'
     return item, None
 
 
 # --- tagging ----------------------------------------------------------------------------------
 
 class PipelineTagger:
-    """The language and topic stages' DoFns, set up once, applied to one text at a time."""
+    """The language and tagging stages' DoFns, set up once, applied to one text at a time."""
 
     def __init__(self, settings, detect_language: bool):
         from newswire.transforms.language import DetectLanguageFn
-        from newswire.transforms.topics import TagTopicsFn
+        from newswire.transforms.tagging import TagDocumentsFn
 
         self._detect = DetectLanguageFn(settings.language) if detect_language else None
-        self._tag = TagTopicsFn(settings.taxonomy)
+        self._tag = TagDocumentsFn(settings.taxonomy)
         for fn in filter(None, (self._detect, self._tag)):
             fn.setup()
 
@@ -242,18 +245,18 @@ def _excerpt(text: str, around: Optional[int] = None) -> str:
     return ('…' if start else '') + piece + ('…' if start + EXCERPT_CHARS < len(text) else '')
 
 
-def evaluate_topics(data_dir: str, settings, taxonomy_name: str,
-                    detect_language: bool = False) -> TopicEvaluation:
-    topic_ids = frozenset(t.id for t in settings.taxonomy.topics)
-    texts, bad = read_labelled(data_dir, topic_ids)
-    result = TopicEvaluation(data_dir, taxonomy_name, 'detected' if detect_language else 'given',
+def evaluate_tags(data_dir: str, settings, taxonomy_name: str,
+                    detect_language: bool = False) -> TagEvaluation:
+    tag_ids = frozenset(t.id for t in settings.taxonomy.tags)
+    texts, bad = read_labelled(data_dir, tag_ids)
+    result = TagEvaluation(data_dir, taxonomy_name, 'detected' if detect_language else 'given',
                              bad_lines=bad)
-    result.per_topic = {t: Counts() for t in sorted(topic_ids)}
+    result.per_tag = {t: Counts() for t in sorted(tag_ids)}
     tagger = PipelineTagger(settings, detect_language) if texts else None
     for item in texts:
         doc = tagger.tag(item)
         detected = doc.language.code if detect_language else None
-        tags = {tag.id: tag for tag in doc.topics}
+        tags = {tag.id: tag for tag in doc.tags}
         result.texts += 1
         result.texts_per_language[item.language] += 1
         if detect_language:
@@ -262,28 +265,28 @@ def evaluate_topics(data_dir: str, settings, taxonomy_name: str,
             result.unlabelled_per_language[item.language] += 1
             result.unlabelled_tagged_per_language[item.language] += bool(tags)
         language_counts = result.per_language.setdefault(item.language, Counts())
-        by_topic = result.per_language_topic.setdefault(item.language, {})
-        for topic in sorted(item.labels | set(tags)):
-            decision = Counts(tp=int(topic in tags and topic in item.labels),
-                              fp=int(topic in tags and topic not in item.labels),
-                              fn=int(topic not in tags))
-            for counts in (result.per_topic[topic], language_counts,
-                           by_topic.setdefault(topic, Counts())):
+        by_tag = result.per_language_tag.setdefault(item.language, {})
+        for tag_id in sorted(item.labels | set(tags)):
+            decision = Counts(tp=int(tag_id in tags and tag_id in item.labels),
+                              fp=int(tag_id in tags and tag_id not in item.labels),
+                              fn=int(tag_id not in tags))
+            for counts in (result.per_tag[tag_id], language_counts,
+                           by_tag.setdefault(tag_id, Counts())):
                 counts.add(decision)
             if decision.fp:
-                evidence = tags[topic].evidence
-                result.mistakes.append(Mistake(item.id, item.language, topic, 'false_positive',
+                evidence = tags[tag_id].evidence
+                result.mistakes.append(Mistake(item.id, item.language, tag_id, 'false_positive',
                                                _excerpt(item.text, evidence[0].start),
                                                tuple(e.text for e in evidence), detected))
             elif decision.fn:
-                result.mistakes.append(Mistake(item.id, item.language, topic, 'false_negative',
+                result.mistakes.append(Mistake(item.id, item.language, tag_id, 'false_negative',
                                                _excerpt(item.text), (), detected))
     return result
 
 
 # --- command line -----------------------------------------------------------------------------
 
-def format_report(result: TopicEvaluation) -> str:
+def format_report(result: TagEvaluation) -> str:
     overall = result.overall()
     micro, macro = overall['micro'], overall['macro']
     out = [f'== topics  ({result.data})  taxonomy: {result.taxonomy}  language: {result.language_from}'
@@ -293,7 +296,7 @@ def format_report(result: TopicEvaluation) -> str:
            f"overall macro  P {_figure(macro['precision'])}  R {_figure(macro['recall'])}"
            f"  F1 {_figure(macro['f1'])}  (mean over the {macro['topics']} topics labelled or tagged)",
            '']
-    out += _table('topic', [(t, c.scores()) for t, c in sorted(result.per_topic.items())])
+    out += _table('topic', [(t, c.scores()) for t, c in sorted(result.per_tag.items())])
     out.append('')
     out += _table('language', [(lang, result.language_row(lang)) for lang in sorted(result.per_language)],
                   extra=('texts', 'unlabelled', 'unlabelled_tagged'))
@@ -301,13 +304,13 @@ def format_report(result: TopicEvaluation) -> str:
         out += ['', 'detected language per given language:']
         out += [f'  {lang}: ' + ', '.join(f'{code} {n}' for code, n in codes.most_common())
                 for lang, codes in sorted(result.detected.items())]
-    languages = sorted(result.per_language_topic)
+    languages = sorted(result.per_language_tag)
     out += ['', 'F1 per topic and language (- : neither labelled nor tagged)',
             '  '.join(['topic'.ljust(20), *(lang.rjust(5) for lang in languages)])]
-    for topic in sorted(result.per_topic):
-        cells = [(result.per_language_topic[lang].get(topic) or Counts()) for lang in languages]
-        out.append('  '.join([topic.ljust(20), *((f"{c.scores()['f1']:.2f}" if c.touched else '-')
-                                                  .rjust(5) for c in cells)]))
+    for tag_id in sorted(result.per_tag):
+        cells = [(result.per_language_tag[lang].get(tag_id) or Counts()) for lang in languages]
+        out.append('  '.join([tag_id.ljust(20), *((f"{c.scores()['f1']:.2f}" if c.touched else '-')
+                                                   .rjust(5) for c in cells)]))
     out += ['', f'mistakes ({len(result.mistakes)}):']
     for m in result.mistakes:
         kind = 'FP' if m.kind == 'false_positive' else 'FN'
@@ -365,7 +368,7 @@ def main(argv: Sequence[str]) -> int:
     except (ValueError, OSError) as error:
         print(f'newswire eval: topics: {error}', file=sys.stderr)
         return 2
-    result = evaluate_topics(args.data, settings, args.taxonomy or 'built-in taxonomy.yaml',
+    result = evaluate_tags(args.data, settings, args.taxonomy or 'built-in taxonomy.yaml',
                              args.detect_language)
     if not result.texts:
         for bad in result.bad_lines:

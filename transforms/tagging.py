@@ -1,9 +1,10 @@
-"""Topic tags from a user-editable taxonomy, each tag with the spans of text that earned it.
+"""Tags from a user-editable taxonomy, each tag with the spans of text that earned it.
 
-The taxonomy (`rules/taxonomy.yaml`, or the user's own with `--taxonomy FILE`) lists topics with
+The taxonomy (`rules/taxonomy.yaml`, or the user's own with `--taxonomy FILE`) lists the tags, under
+its `topics:` key (the name the file, the record's `topics` field and the summary keep), with
 patterns and exclusions per language (`en`, `ru`, ... and `any` for all). A record gets its detected
 language's patterns and the `any` ones; a record in `und` gets every language's (or `any` only, as
-the taxonomy's `unknown_language` says). A topic is tagged when at least `min_evidence` distinct
+the taxonomy's `unknown_language` says). A tag is given when at least `min_evidence` distinct
 spans match and no exclusion covers them; its score is 1 - 0.5 ** spans (one span 0.5, two 0.75,
 three 0.875), so more independent evidence means more confidence without any span counting twice.
 
@@ -27,7 +28,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from newswire.transforms.dead_letters import ApplyStage
-from newswire.transforms.records import Document, Evidence, TopicTag
+from newswire.transforms.records import Document, Evidence, Tag
 
 try:  # the parser `re` compiles from (re._parser from Python 3.11, sre_parse before)
     from re import _constants as _sre
@@ -37,7 +38,7 @@ except ImportError:  # Python 3.10
     import sre_parse as _sre_parse
 
 STAGE = 'topics'
-_TOPIC_ID = re.compile(r'^[a-z][a-z0-9_]{0,62}$')
+_TAG_ID = re.compile(r'^[a-z][a-z0-9_]{0,62}$')
 
 
 ANY = 'any'  # the patterns key that applies to every language
@@ -57,8 +58,8 @@ class Examples:
 
 
 @dataclass(frozen=True)
-class Topic:
-    """One topic; `patterns`, `exclude` and `examples` are keyed by language code or `any`."""
+class TagDefinition:
+    """One tag of the taxonomy (an entry of its `topics:` list); `patterns`, `exclude` and `examples` are keyed by language code or `any`."""
 
     id: str
     label: str
@@ -76,15 +77,15 @@ class Topic:
 
 @dataclass(frozen=True)
 class Taxonomy:
-    topics: tuple[Topic, ...]
+    tags: tuple[TagDefinition, ...]
     min_evidence: int = 1
     max_evidence: int = 10
     unknown_language: str = 'all'
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """Every language some topic has patterns or exclusions for, `any` excluded."""
-        return tuple(sorted({lang for t in self.topics for lang in (*t.patterns, *t.exclude)} - {ANY}))
+        """Every language some tag has patterns or exclusions for, `any` excluded."""
+        return tuple(sorted({lang for t in self.tags for lang in (*t.patterns, *t.exclude)} - {ANY}))
 
 
 def default_taxonomy_path():
@@ -94,8 +95,8 @@ def default_taxonomy_path():
 def load_taxonomy(path=None) -> Taxonomy:
     """Parse and validate a taxonomy file.
 
-    Each topic holds its patterns per language (`patterns: {en: [...], ru: [...], any: [...]}`,
-    `exclude` and `examples` likewise). A topic in the older shape, `language: CODE` with a list of
+    Each tag holds its patterns per language (`patterns: {en: [...], ru: [...], any: [...]}`,
+    `exclude` and `examples` likewise). A tag in the older shape, `language: CODE` with a list of
     patterns (and `examples: {positive, negative}`), is read as that one language's patterns.
     Raises TaxonomyError (a ValueError) naming the file, and the topic, language and pattern at fault.
     """
@@ -109,13 +110,13 @@ def load_taxonomy(path=None) -> Taxonomy:
         raise TaxonomyError(f'{path}: not valid YAML: {error}') from error
     if not isinstance(data, dict) or not isinstance(data.get('topics'), list):
         raise TaxonomyError(f'{path}: expected a mapping with a "topics" list, got {type(data).__name__}')
-    topics, seen = [], set()
+    definitions, seen = [], set()
     for index, item in enumerate(data['topics']):
-        topic_id = item.get('id') if isinstance(item, dict) else None
-        where = f'{path}: topic {index} ({topic_id or "no id"})'
-        if not isinstance(topic_id, str) or not _TOPIC_ID.match(topic_id) or topic_id in seen:
+        tag_id = item.get('id') if isinstance(item, dict) else None
+        where = f'{path}: topic {index} ({tag_id or "no id"})'
+        if not isinstance(tag_id, str) or not _TAG_ID.match(tag_id) or tag_id in seen:
             raise TaxonomyError(f'{where}: "id" must be unique, lowercase letters, digits and _')
-        seen.add(topic_id)
+        seen.add(tag_id)
         language = item.get('language') or ANY  # the older shape's one language
         patterns = _by_language(item.get('patterns'), language, where, 'patterns')
         if not any(patterns.values()):
@@ -129,8 +130,8 @@ def load_taxonomy(path=None) -> Taxonomy:
                     except re.error as error:
                         raise TaxonomyError(f'{where}, language {lang}: {kind} {pattern!r} does not '
                                             f'compile: {error}') from error
-        topics.append(Topic(
-            id=topic_id, label=item.get('label') or topic_id,
+        definitions.append(TagDefinition(
+            id=tag_id, label=item.get('label') or tag_id,
             description=(item.get('description') or '').strip(),
             patterns=patterns, exclude=exclude,
             examples=_examples(item.get('examples'), language, where)))
@@ -140,7 +141,7 @@ def load_taxonomy(path=None) -> Taxonomy:
     if unknown not in UNKNOWN_LANGUAGE_POLICIES:
         raise TaxonomyError(f'{path}: settings.unknown_language must be one of '
                             f'{", ".join(UNKNOWN_LANGUAGE_POLICIES)}, got {unknown!r}')
-    return Taxonomy(tuple(topics), int(settings.get('min_evidence', 1)),
+    return Taxonomy(tuple(definitions), int(settings.get('min_evidence', 1)),
                     int(settings.get('max_evidence', 10)), unknown)
 
 
@@ -251,17 +252,17 @@ def _at_word_boundary(text: str, index: int) -> bool:
     return before != after
 
 
-class TopicTagger:
+class Tagger:
     """Compiled taxonomy; build once, call per text.
 
-    A text in language L gets each topic's L and `any` patterns (and exclusions); one whose language
+    A text in language L gets each tag's L and `any` patterns (and exclusions); one whose language
     is `und` or unknown gets the `any` patterns only, or every language's when the taxonomy's
-    `unknown_language` is `all`; one in a language no topic has patterns for gets `any` only.
+    `unknown_language` is `all`; one in a language no tag has patterns for gets `any` only.
     """
 
     def __init__(self, taxonomy: Taxonomy):
         self._taxonomy = taxonomy
-        every = {p for t in taxonomy.topics
+        every = {p for t in taxonomy.tags
                  for regexes in (*t.patterns.values(), *t.exclude.values()) for p in regexes}
         needed = {p: _needed_literals(p) for p in every}
         self._folding = _case_folding(frozenset(
@@ -274,10 +275,10 @@ class TopicTagger:
                  for p, regex in compiled.items()}
 
         def plan(patterns_of, exclude_of):
-            """[(topic, pattern rules, exclusion rules)] for the topics with a pattern here."""
-            return [(topic, [rules[p] for p in dict.fromkeys(patterns_of(topic))],
-                     [rules[p] for p in dict.fromkeys(exclude_of(topic))])
-                    for topic in taxonomy.topics if patterns_of(topic)]
+            """[(tag, pattern rules, exclusion rules)] for the tags with a pattern here."""
+            return [(definition, [rules[p] for p in dict.fromkeys(patterns_of(definition))],
+                     [rules[p] for p in dict.fromkeys(exclude_of(definition))])
+                    for definition in taxonomy.tags if patterns_of(definition)]
 
         self._plans = {lang: plan(lambda t, lang=lang: t.patterns_for(lang),
                                   lambda t, lang=lang: t.exclude_for(lang))
@@ -288,14 +289,14 @@ class TopicTagger:
         else:
             self._unknown = self._plans[ANY]
 
-    def tag(self, text: str, language: Optional[str] = None) -> tuple[TopicTag, ...]:
+    def tag(self, text: str, language: Optional[str] = None) -> tuple[Tag, ...]:
         if language in (None, 'und'):
             plan = self._unknown
         else:
             plan = self._plans.get(language, self._plans[ANY])
         folded = text.translate(self._folding)
         tags = []
-        for topic, patterns, excludes in plan:
+        for definition, patterns, excludes in plan:
             patterns = [rule for rule in patterns if rule.may_match(folded)]
             excluded = _Spans([(start, end) for rule in excludes if patterns and rule.may_match(folded)
                                for start, end, _ in rule.finditer(text)])
@@ -307,8 +308,8 @@ class TopicTagger:
             evidence = _without_overlaps(spans)
             if len(evidence) < self._taxonomy.min_evidence:
                 continue
-            tags.append(TopicTag(
-                id=topic.id, label=topic.label, score=round(1 - 0.5 ** len(evidence), 4),
+            tags.append(Tag(
+                id=definition.id, label=definition.label, score=round(1 - 0.5 ** len(evidence), 4),
                 evidence=tuple(evidence[:self._taxonomy.max_evidence])))
         return tuple(sorted(tags, key=lambda t: (-t.score, t.id)))
 
@@ -421,24 +422,24 @@ def _without_overlaps(spans: dict) -> list[Evidence]:
     return sorted(kept, key=lambda e: e.start)
 
 
-class TagTopicsFn(beam.DoFn):
+class TagDocumentsFn(beam.DoFn):
 
     def __init__(self, taxonomy: Taxonomy):
         self._taxonomy = taxonomy
-        self._tagger: Optional[TopicTagger] = None
+        self._tagger: Optional[Tagger] = None
         self._tags = Metrics.counter('newswire', 'topic_tags')
 
     def setup(self):
-        self._tagger = TopicTagger(self._taxonomy)
+        self._tagger = Tagger(self._taxonomy)
 
     def process(self, doc: Document):
         tags = self._tagger.tag(doc.text, doc.language.code if doc.language else None)
         self._tags.inc(len(tags))
-        yield dataclasses.replace(doc, topics=tags)
+        yield dataclasses.replace(doc, tags=tags)
 
 
-class TagTopics(beam.PTransform):
-    """Documents -> `StageOutputs(documents with topics [{id, label, score, evidence}], [])`."""
+class TagDocuments(beam.PTransform):
+    """Documents -> `StageOutputs(documents with tags [{id, label, score, evidence}], [])`."""
 
     def __init__(self, taxonomy: Taxonomy, timeout_seconds: Optional[float] = None):
         super().__init__()
@@ -446,5 +447,5 @@ class TagTopics(beam.PTransform):
         self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Tag' >> ApplyStage(TagTopicsFn(self._taxonomy), STAGE,
+        return docs | 'Tag' >> ApplyStage(TagDocumentsFn(self._taxonomy), STAGE,
                                           timeout_seconds=self._timeout_seconds)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from newswire.evaluation import evaluate_topics
+from newswire.evaluation import evaluate_tags
 from newswire.pipeline import cli
 
 TAXONOMY = """
@@ -143,18 +143,18 @@ def test_a_taxonomy_that_does_not_load_is_a_usage_error(tmp_path, capsys):
 
 def test_excerpt_is_short_and_marks_cuts():
     text = 'word ' * 100
-    assert evaluate_topics._excerpt(text, 200).startswith('…')
-    assert len(evaluate_topics._excerpt(text)) <= evaluate_topics.EXCERPT_CHARS + 1
+    assert evaluate_tags._excerpt(text, 200).startswith('…')
+    assert len(evaluate_tags._excerpt(text)) <= evaluate_tags.EXCERPT_CHARS + 1
 
 
 def test_the_dev_set_reads_cleanly_with_half_traps_in_each_language():
     from pathlib import Path
 
-    from newswire.transforms.topics import load_taxonomy
+    from newswire.transforms.tagging import load_taxonomy
 
     dev = Path(__file__).resolve().parents[2] / 'eval' / 'topics-dev'
-    topic_ids = frozenset(t.id for t in load_taxonomy().topics)
-    texts, bad = evaluate_topics.read_labelled(str(dev), topic_ids)
+    topic_ids = frozenset(t.id for t in load_taxonomy().tags)
+    texts, bad = evaluate_tags.read_labelled(str(dev), topic_ids)
     assert bad == []
     for language in ('en', 'ru', 'az', 'tr', 'hy', 'ka'):
         mine = [t for t in texts if t.language == language]
