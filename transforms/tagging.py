@@ -48,7 +48,8 @@ UNKNOWN_LANGUAGE_POLICIES = ('any', 'all')
 
 
 class TaxonomyError(ValueError):
-    """A taxonomy file that cannot be used: names the file, and the topic, language and pattern."""
+    """A taxonomy file that cannot be used: names the file, and the entry of its `topics:` list
+    (the tag), language and pattern."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class Examples:
 
 @dataclass(frozen=True)
 class TagDefinition:
-    """One tag of the taxonomy (an entry of its `topics:` list); `patterns`, `exclude` and `examples` are keyed by language code or `any`."""
+    """One tag of the taxonomy (an entry of its `topics:` list); `patterns`, `exclude` and
+    `examples` are keyed by language code or `any`."""
 
     id: str
     label: str
@@ -427,7 +429,7 @@ class TagDocumentsFn(beam.DoFn):
     def __init__(self, taxonomy: Taxonomy):
         self._taxonomy = taxonomy
         self._tagger: Optional[Tagger] = None
-        self._tags = Metrics.counter('newswire', 'topic_tags')
+        self._tags = Metrics.counter('newswire', 'topic_tags')  # the metric keeps its name
 
     def setup(self):
         self._tagger = Tagger(self._taxonomy)

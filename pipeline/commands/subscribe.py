@@ -57,7 +57,7 @@ def main(argv: Sequence[str]) -> int:
                         help='a durable subscription, projects/P/subscriptions/S, to read (made if '
                              'missing, kept on exit). Default: one made for this session and '
                              'deleted on exit')
-    parser.add_argument('--tag', action='append', default=[], help='topic id; repeatable (AND)')
+    parser.add_argument('--tag', action='append', default=[], help='tag id; repeatable (AND)')
     parser.add_argument('--language', default=None, help='ISO 639-1 code, e.g. en')
     parser.add_argument('--skip-duplicates', action='store_true',
                         help='leave out exact duplicates and near copies')

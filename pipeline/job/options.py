@@ -70,7 +70,7 @@ class NewswireOptions(PipelineOptions):
         parser.add_argument(
             '--route-topics', '--route_topics', dest='route_topics', nargs='?', const=True,
             default=False, type=_flag,
-            help='Also publish each record to <output-topic>-<topic id> for each of its tags '
+            help='Also publish each record to <output-topic>-<tag id> for each of its tags '
                  '(--route-topics, or --route_topics=true as a Flex Template passes it).')
         parser.add_argument(
             '--window-seconds', '--window_seconds', dest='window_seconds', type=int, default=60,
