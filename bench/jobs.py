@@ -64,8 +64,8 @@ RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner'}
 def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'direct') -> dict:
     """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
     with `workers` worker processes (Prism runs its Python workers in this process, LOOPBACK)."""
-    from newswire.pipeline.run import (batch_pipeline, pipeline_options, prepare_output,
-                                       read_summary)
+    from newswire.pipeline.job.run import (batch_pipeline, pipeline_options, prepare_output,
+                                           read_summary)
 
     argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
                                                      f'--runner={RUNNERS[runner]}']
@@ -102,7 +102,7 @@ def plain_job(inputs: list[str], output: str) -> dict:
     enriched records as one sorted JSONL file, for comparison with the pipeline's."""
     import apache_beam as beam
 
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
     from newswire.transforms import dedup
     from newswire.transforms.clean import CleanBoilerplateFn
     from newswire.transforms.extract import ExtractTextFn
@@ -112,7 +112,7 @@ def plain_job(inputs: list[str], output: str) -> dict:
     from newswire.transforms.parts import FlagEmbeddedArticlesFn
     from newswire.transforms.read_files import ParseInputFileFn
     from newswire.transforms.records import to_json_line
-    from newswire.transforms.topics import TagTopicsFn
+    from newswire.transforms.tagging import TagDocumentsFn
 
     started = time.perf_counter()
     settings = load_settings()
@@ -120,7 +120,7 @@ def plain_job(inputs: list[str], output: str) -> dict:
               ('metadata', ExtractMetadataFn(settings.metadata_rules)),
               ('parts', FlagEmbeddedArticlesFn(settings.parts)),
               ('language', DetectLanguageFn(settings.language)),
-              ('topics', TagTopicsFn(settings.taxonomy)),
+              ('topics', TagDocumentsFn(settings.taxonomy)),
               ('dedup_sign', dedup.SignDocumentsFn(settings.dedup))]
     for _, fn in stages:
         if hasattr(fn, 'setup'):

@@ -17,7 +17,7 @@ import sys
 import time
 
 from bench.corpus import REPO, shared_eval
-from newswire.pipeline.evaluate import REGION_LANGUAGES
+from newswire.evaluation.evaluate import REGION_LANGUAGES
 
 ARTICLE_CHARS = 3000
 

@@ -128,7 +128,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
     pipeline tree's memory over time."""
     from google.cloud import pubsub_v1
 
-    from newswire.pipeline.pubsub_admin import ensure_subscription, ensure_topic
+    from newswire.pipeline.commands.pubsub_admin import ensure_subscription, ensure_topic
 
     records = generate(max(1, int(rate * seconds)), seed=11)
     emulator = _given(emulator_host) if emulator_host else pubsub_emulator()

@@ -1,1 +1,2 @@
-"""Pipeline options, CLI and assembly."""
+"""The `newswire` command (cli.py), building and running a job (job/) and the other commands
+(commands/)."""

@@ -9,13 +9,13 @@ from typing import Optional, Sequence
 
 # name -> (module with main(argv) -> exit status, one-line help)
 COMMANDS = {
-    'run': ('newswire.pipeline.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
-    'publish': ('newswire.pipeline.publish', 'publish files as raw messages to a topic'),
-    'subscribe': ('newswire.pipeline.subscribe', 'print enriched records from a topic'),
-    'topics': ('newswire.pipeline.topics', 'create the topics and subscriptions a deployment needs'),
-    'report': ('newswire.pipeline.report', 'render a run\'s output as one self-contained HTML page'),
-    'eval': ('newswire.pipeline.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
-    'runners': ('newswire.pipeline.runners', 'install Beam runners (Prism) once per machine; list them'),
+    'run': ('newswire.pipeline.job.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
+    'publish': ('newswire.pipeline.commands.publish', 'publish files as raw messages to a topic'),
+    'subscribe': ('newswire.pipeline.commands.subscribe', 'print enriched records from a topic'),
+    'topics': ('newswire.pipeline.commands.topics', 'create the topics and subscriptions a deployment needs'),
+    'report': ('newswire.pipeline.commands.report', 'render a run\'s output as one self-contained HTML page'),
+    'eval': ('newswire.evaluation.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
+    'runners': ('newswire.pipeline.commands.runners', 'install Beam runners (Prism) once per machine; list them'),
 }
 
 
@@ -35,7 +35,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'newswire: unknown command {argv[0]!r}\n\n{usage()}', file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    module_name = COMMANDS[argv[0]][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        # Only `eval`'s package can be absent: the Dataflow worker image installs the job's code
+        # without it (setup.py says why).
+        if not f'{module_name}.'.startswith(f'{error.name}.'):  # a dependency of it is missing
+            raise
+        print(f'newswire {argv[0]}: {module_name} is not installed here (the Dataflow worker image '
+              f'leaves it out); install newswire from a checkout: pip install .', file=sys.stderr)
+        return 2
     try:
         return module.main(argv[1:])
     except SystemExit as exit_:  # argparse's --help and usage errors

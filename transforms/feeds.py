@@ -72,7 +72,7 @@ _META_CHARSET = re.compile(rb'<meta[^>]+charset=["\']?([A-Za-z0-9_.:-]+)', re.IG
 
 @dataclass(frozen=True)
 class FeedConfig:
-    """Feed polling settings; defaults in pipeline/settings.yaml under `feeds:`."""
+    """Feed polling settings; defaults in pipeline/job/settings.yaml under `feeds:`."""
 
     max_seen_entries_per_feed: int = 10_000
     poll_interval_seconds: float = 300.0

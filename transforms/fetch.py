@@ -139,7 +139,7 @@ class HttpStatusError(FetchError):
 
 @dataclass(frozen=True)
 class FetchConfig:
-    """Limits of the fetcher; defaults in pipeline/settings.yaml under `fetch:`."""
+    """Limits of the fetcher; defaults in pipeline/job/settings.yaml under `fetch:`."""
 
     user_agent: str = 'newswire/0.1 (news-wire monitoring pipeline)'
     robots_user_agent: str = 'newswire'

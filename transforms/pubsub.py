@@ -185,7 +185,7 @@ def record_attributes(doc: Document) -> dict[str, str]:
     if doc.embedded_articles:
         attributes['embedded_articles'] = str(len(doc.embedded_articles))
     room = MAX_ATTRIBUTES - len(attributes) - 1  # one left for `truncated`
-    for tag in doc.topics[:room]:
+    for tag in doc.tags[:room]:
         attributes[f'topic_{tag.id}'] = '1'
     return {key: _attribute_text(value) for key, value in attributes.items()}
 
@@ -227,39 +227,39 @@ def dead_letter_to_message(letter) -> PubsubMessage:
     return PubsubMessage(body, attributes)
 
 
-def route_topic(output_topic: str, topic_id: str) -> str:
-    """`<output-topic>-<topic id>`: where `--route-topics` also publishes records tagged topic_id."""
-    return f'{output_topic}-{topic_id}'
+def route_topic(output_topic: str, tag_id: str) -> str:
+    """`<output-topic>-<tag id>`: the route topic `--route-topics` publishes records tagged tag_id to."""
+    return f'{output_topic}-{tag_id}'
 
 
-def is_routed(message: PubsubMessage, topic_id: str) -> bool:
-    """Whether a record message goes to `topic_id`'s route topic: the record carries that tag."""
-    return f'topic_{topic_id}' in (message.attributes or {})
+def is_routed(message: PubsubMessage, tag_id: str) -> bool:
+    """Whether a record message goes to `tag_id`'s route topic: the record carries that tag."""
+    return f'topic_{tag_id}' in (message.attributes or {})
 
 
 def record_topics(message: PubsubMessage, output_topic: str,
-                  route_topic_ids: Iterable[str] = ()) -> list[str]:
+                  routed_tag_ids: Iterable[str] = ()) -> list[str]:
     """Every topic a record message is published to: the output topic and its tags' routes."""
-    return [output_topic] + [route_topic(output_topic, t) for t in route_topic_ids
+    return [output_topic] + [route_topic(output_topic, t) for t in routed_tag_ids
                              if is_routed(message, t)]
 
 
 class PublishRecords(beam.PTransform):
-    """Enriched records -> the output topic, and with `route_topic_ids` also to each tag's route."""
+    """Enriched records -> the output topic, and with `routed_tag_ids` also to each tag's route."""
 
-    def __init__(self, output_topic: str, route_topic_ids: Iterable[str] = ()):
+    def __init__(self, output_topic: str, routed_tag_ids: Iterable[str] = ()):
         super().__init__()
         self._output_topic = output_topic
-        self._route_topic_ids = tuple(route_topic_ids)
+        self._routed_tag_ids = tuple(routed_tag_ids)
 
     def expand(self, records):
         messages = records | 'ToMessages' >> beam.Map(record_to_message)
         messages | 'Publish' >> WriteToPubSub(self._output_topic, with_attributes=True)
-        for topic_id in self._route_topic_ids:
+        for tag_id in self._routed_tag_ids:
             (messages
-             | f'Tagged[{topic_id}]' >> beam.Filter(is_routed, topic_id)
-             | f'Route[{topic_id}]' >> WriteToPubSub(route_topic(self._output_topic, topic_id),
-                                                    with_attributes=True))
+             | f'Tagged[{tag_id}]' >> beam.Filter(is_routed, tag_id)
+             | f'Route[{tag_id}]' >> WriteToPubSub(route_topic(self._output_topic, tag_id),
+                                                  with_attributes=True))
         return messages
 
 

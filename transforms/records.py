@@ -81,7 +81,7 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class TopicTag:
+class Tag:
     id: str
     label: str
     score: float
@@ -138,7 +138,7 @@ class Document:
     removed: tuple[Removal, ...] = ()
     dateline: Optional[Dateline] = None
     language: Optional[Language] = None
-    topics: tuple[TopicTag, ...] = ()
+    tags: tuple[Tag, ...] = ()
     dedup: Optional[DedupInfo] = None
     # Facts a cleaning rule captured (outlet, published) for the metadata stage to weigh.
     captured: tuple[tuple[str, str], ...] = ()
@@ -179,7 +179,7 @@ class Document:
                 'label': t.label,
                 'score': t.score,
                 'evidence': [dataclasses.asdict(e) for e in t.evidence],
-            } for t in self.topics],
+            } for t in self.tags],
             'extra': json_safe(self.extra),
         }
 

@@ -152,7 +152,7 @@ class Tally:
     enriched: int = 0
     dead_letters: collections.Counter = field(default_factory=collections.Counter)
     duplicate_tiers: collections.Counter = field(default_factory=collections.Counter)
-    topics: collections.Counter = field(default_factory=collections.Counter)
+    tags: collections.Counter = field(default_factory=collections.Counter)
     languages: collections.Counter = field(default_factory=collections.Counter)
     stories: set = field(default_factory=set)
     dedup_dropped_keys: collections.Counter = field(default_factory=collections.Counter)
@@ -162,7 +162,7 @@ class Tally:
         self.enriched += other.enriched
         self.dead_letters.update(other.dead_letters)
         self.duplicate_tiers.update(other.duplicate_tiers)
-        self.topics.update(other.topics)
+        self.tags.update(other.tags)
         self.languages.update(other.languages)
         self.stories |= other.stories
         self.dedup_dropped_keys.update(other.dedup_dropped_keys)
@@ -184,7 +184,7 @@ class Tally:
             'duplicates_by_tier': {tier: self.duplicate_tiers.get(tier, 0)
                                    for tier in ('exact', 'near_copy', 'same_story')},
             'stories': len(self.stories),
-            'topics': dict(sorted(self.topics.items())),
+            'topics': dict(sorted(self.tags.items())),
             'languages': dict(sorted(self.languages.items())),
         }
 
@@ -192,7 +192,7 @@ class Tally:
 def tally_enriched(doc) -> Tally:
     tally = Tally(enriched=1)
     tally.languages[doc.language.code if doc.language else 'und'] += 1
-    tally.topics.update(tag.id for tag in doc.topics)
+    tally.tags.update(tag.id for tag in doc.tags)
     if doc.dedup is not None:
         if doc.dedup.tier:
             tally.duplicate_tiers[doc.dedup.tier] += 1

@@ -2,7 +2,7 @@
 parameters and Dataflow's own options; this is exactly `newswire run` with those arguments.
 
 The launcher passes `--template_location`, so `newswire run` hands back the job graph instead of
-waiting for the job (see `newswire.pipeline.run.only_describes_job`).
+waiting for the job (see `newswire.pipeline.job.run.only_describes_job`).
 """
 
 import sys

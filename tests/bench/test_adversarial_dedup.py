@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from bench import adversarial_dedup
-from newswire.pipeline.run import run_batch
+from newswire.pipeline.job.run import run_batch
 
 
 def _texts(paths):

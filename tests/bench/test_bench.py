@@ -77,7 +77,7 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
 
 @pytest.mark.slow
 def test_the_benchmark_runs_the_text_path_on_prism_beside_the_direct_runner(tmp_path):
-    from newswire.pipeline.runners import INSTALL_COMMAND, installed_prism
+    from newswire.pipeline.job.runners import INSTALL_COMMAND, installed_prism
     from tests.conftest import missing_tool
 
     if installed_prism() is None:

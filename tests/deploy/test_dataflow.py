@@ -13,9 +13,9 @@ import textwrap
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-import newswire.pipeline.options  # noqa: F401  (registers the newswire option classes)
+import newswire.pipeline.job.options  # noqa: F401  (registers the newswire option classes)
 from newswire.pipeline.cli import main
-from newswire.pipeline.run import batch_pipeline, pipeline_options, streaming_pipeline
+from newswire.pipeline.job.run import batch_pipeline, pipeline_options, streaming_pipeline
 from tests.conftest import SEEDS
 from tests.deploy.conftest import DATAFLOW, pinned_beam_version
 
@@ -220,3 +220,16 @@ def test_dataflow_streaming_feeds_graph_polls_and_merges_with_pubsub(tmp_path):
     assert expected <= names, sorted(expected - names)
     unlabeled = sorted(n for n in names if re.search(r'<lambda at (?!core\.py:)', n))
     assert unlabeled == []
+
+
+def test_the_image_gets_the_jobs_code_and_not_the_evaluation():
+    # setup.py installs newswire.evaluation only where evaluation/ exists: the image must copy what
+    # the install needs (setup.py among it) and leave evaluation/ out, in the context and the COPYs.
+    copied = {source for line in (DATAFLOW / 'Dockerfile').read_text().splitlines()
+              if line.startswith('COPY ') and '--from' not in line
+              for source in line.split()[1:-1]}  # COPY SOURCE ... DESTINATION
+    context = {line[1:] for line in (DATAFLOW / 'Dockerfile.dockerignore').read_text().splitlines()
+               if line.startswith('!')}
+    for needed in ('pyproject.toml', 'setup.py', 'pipeline/', 'transforms/'):
+        assert needed in copied and needed in context, needed
+    assert not any(path.startswith('evaluation') for path in copied | context)

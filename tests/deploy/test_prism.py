@@ -19,9 +19,9 @@ import uuid
 import pytest
 
 from bench import corpus
-from newswire.pipeline import runners
+from newswire.pipeline.job import runners
 from newswire.pipeline.cli import main
-from newswire.pipeline.run import pipeline_options
+from newswire.pipeline.job.run import pipeline_options
 from tests.conftest import REPO, SEEDS, missing_tool, poll, stop_with_ctrl_c
 from tests.local_http import LocalHttpServer
 from tests.transforms.test_feeds import RSS, rss_item
@@ -274,8 +274,8 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
     """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
     all on Prism: every entry is published once, with the dedup verdict of the batch run, and
     written once to the windowed files."""
-    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
-                                                publisher_client, subscriber_client)
+    from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
+                                                         publisher_client, subscriber_client)
 
     prism = _prism()
     project = f'prism-{uuid.uuid4().hex[:8]}'

@@ -5,9 +5,9 @@ import uuid
 import apache_beam as beam
 import pytest
 
-from newswire.pipeline.assembly import (EnrichDocuments, PublishOutputs, WriteBatchOutputs,
-                                        WriteWindowedOutputs, build)
-from newswire.pipeline.settings import load_settings
+from newswire.pipeline.job.assembly import (EnrichDocuments, PublishOutputs, WriteBatchOutputs,
+                                            WriteWindowedOutputs, build)
+from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs, dead_letter
 from newswire.transforms.records import Document, SourceRef, record_id
 from tests.conftest import direct_pipeline, poll
@@ -125,8 +125,8 @@ def test_the_stage_time_limit_is_read_from_settings_and_zero_turns_it_off(tmp_pa
 def test_publishing_sends_an_unserialisable_record_to_the_dead_letter_topic(pubsub_emulator):
     from google.api_core.exceptions import DeadlineExceeded
 
-    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
-                                                publisher_client, subscriber_client)
+    from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
+                                                         publisher_client, subscriber_client)
 
     project = f'newswire-test-{uuid.uuid4().hex[:8]}'
     enriched, dead = (f'projects/{project}/topics/{name}' for name in ('enriched', 'dead'))

@@ -138,7 +138,7 @@ def test_install_swaps_beams_class_once(restored_data_plane):
 
 
 def test_the_batch_and_streaming_jobs_install_the_patch(restored_data_plane, tmp_path):
-    from newswire.pipeline.run import _streaming_job, batch_pipeline, pipeline_options
+    from newswire.pipeline.job.run import _streaming_job, batch_pipeline, pipeline_options
 
     data_plane.TimeBasedBufferingClosableOutputStream = BEAM_STREAM
     batch_pipeline(pipeline_options(['--input', str(SEEDS), '--output', str(tmp_path)]))

@@ -24,7 +24,7 @@ _MEASURE = '''
 import json, sys, time
 from tests.reliability.peak_memory import peak_kib
 import apache_beam as beam
-from newswire.pipeline.settings import load_settings
+from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.read_files import InputFile, ParseInputFileFn
 path, root = sys.argv[1], sys.argv[2]
 settings = load_settings()

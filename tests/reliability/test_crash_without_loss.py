@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from newswire.pipeline.pubsub_admin import ensure_subscription, subscriber_client
+from newswire.pipeline.commands.pubsub_admin import ensure_subscription, subscriber_client
 from tests.conftest import REPO, SEEDS, pipeline_topics, poll, stop_with_ctrl_c
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']

@@ -23,7 +23,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _create_topics(project, subscriber, captures):
-    from newswire.pipeline.pubsub_admin import ensure_subscription
+    from newswire.pipeline.commands.pubsub_admin import ensure_subscription
 
     subprocess.run(NEWSWIRE + ['topics', 'create', '--project', project], check=True,
                    capture_output=True, cwd=REPO, timeout=120)

@@ -12,8 +12,8 @@ import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.pipeline.assembly import build
-from newswire.pipeline.settings import load_settings
+from newswire.pipeline.job.assembly import build
+from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.pubsub import STAGE, Delivery, ParseMessageFn
 from newswire.transforms.write import Summarize

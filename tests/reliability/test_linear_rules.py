@@ -231,7 +231,7 @@ def test_attribution_and_date_parser_are_linear_on_the_reported_cases():
 
 @pytest.mark.slow
 def test_embedded_article_detector_is_linear():
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
     from newswire.transforms.parts import find_embedded_articles
 
     config = load_settings().parts

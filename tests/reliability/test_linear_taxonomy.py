@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from newswire.transforms.topics import TopicTagger, _Rule, _literal_prefix, load_taxonomy
+from newswire.transforms.tagging import Tagger, _Rule, _literal_prefix, load_taxonomy
 
 try:  # the parser `re` compiles from (re._parser from Python 3.11, sre_parse before)
     from re import _constants as _sre
@@ -26,7 +26,7 @@ TAXONOMY = load_taxonomy()
 MEGABYTE = 1 << 20
 SECONDS = 1.0
 RULES = sorted({(language, kind, pattern)
-                for topic in TAXONOMY.topics
+                for topic in TAXONOMY.tags
                 for kind, rules in (('patterns', topic.patterns), ('exclude', topic.exclude))
                 for language, patterns in rules.items() for pattern in patterns})
 
@@ -125,7 +125,7 @@ def test_the_tagger_is_linear_on_every_languages_fragments():
     """A record in `und` runs every language's patterns and exclusions: over 1 MB of all their
     fragments the tagger takes about four times what it takes over a quarter of it (a quadratic step,
     such as comparing every match with every exclusion, would take sixteen)."""
-    tagger = TopicTagger(TAXONOMY)
+    tagger = Tagger(TAXONOMY)
     assert TAXONOMY.unknown_language == 'all'
     text = _megabyte(' '.join(piece for _, _, pattern in RULES for piece in fragments(pattern)) + ' ')
     quarter = text[:MEGABYTE // 4]

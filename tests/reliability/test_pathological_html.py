@@ -46,7 +46,7 @@ def _html_doc(name, html):
 
 
 def test_the_shipped_settings_are_the_config_defaults():
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
     assert load_settings().extract == ExtractConfig()
 
 

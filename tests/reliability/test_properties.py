@@ -9,8 +9,8 @@ from apache_beam.pvalue import TaggedOutput
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newswire.pipeline.assembly import WriteBatchOutputs, build
-from newswire.pipeline.settings import load_settings
+from newswire.pipeline.job.assembly import WriteBatchOutputs, build
+from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
 from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
 from newswire.transforms.dedup import DedupConfig, Signer, candidate_keys, compare_bucket

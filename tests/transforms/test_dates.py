@@ -155,7 +155,7 @@ def test_settings_refuse_a_run_date_that_is_not_a_date():
 
 
 def test_the_run_date_is_read_from_settings_quoted_or_not(tmp_path):
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
 
     assert load_settings().dates == DatesConfig(run_date='', future_tolerance_days=1)
     for written in ("'2024-01-02'", '2024-01-02'):  # YAML reads the bare one as a date

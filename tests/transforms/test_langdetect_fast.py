@@ -8,7 +8,7 @@ from langdetect import detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 from langdetect.utils.ngram import NGram
 
-from newswire.pipeline.evaluate import load_language_items
+from newswire.evaluation.evaluate import load_language_items
 from newswire.transforms.langdetect_fast import FastLangdetect, load_profiles
 from tests.conftest import SEEDS, SHARED_EVAL
 

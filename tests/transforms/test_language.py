@@ -83,7 +83,7 @@ def test_detectors_report_their_languages():
 
 
 def test_detector_is_chosen_in_settings(tmp_path):
-    from newswire.pipeline.settings import load_settings
+    from newswire.pipeline.job.settings import load_settings
 
     assert load_settings().language.detector == 'regional'
     chosen = tmp_path / 'settings.yaml'

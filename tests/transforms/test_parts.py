@@ -2,7 +2,7 @@
 
 import pytest
 
-from newswire.pipeline.settings import load_settings
+from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.parts import (FlagEmbeddedArticlesFn, PartsConfig, find_embedded_articles,
                                        paragraphs)
 from newswire.transforms.records import Document, SourceRef

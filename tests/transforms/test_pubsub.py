@@ -11,8 +11,8 @@ from newswire.transforms.pubsub import (MAX_ATTRIBUTE_VALUE_BYTES, MAX_BODY_BYTE
                                         dead_letter_to_message, message_to_document,
                                         record_attributes, record_to_message)
 from newswire.transforms.dead_letters import ApplyStage, dead_letter
-from newswire.transforms.records import (DedupInfo, Document, EmbeddedArticle, Evidence, Language, SourceRef,
-                                         TopicTag, UnserialisableRecord)
+from newswire.transforms.records import (DedupInfo, Document, EmbeddedArticle, Evidence, Language,
+                                         SourceRef, Tag, UnserialisableRecord)
 from tests.conftest import direct_pipeline
 
 CAP = 10_000_000
@@ -82,7 +82,7 @@ def _enriched(**changes):
     doc = Document(
         id='abc', source=SourceRef('pubsub', 's1', outlet='News.Az'), text='Mine maps were asked.',
         language=Language('en', 1.0),
-        topics=(TopicTag('mine_maps', 'Mine maps', 0.5, (Evidence('Mine maps', 0, 9),)),),
+        tags=(Tag('mine_maps', 'Mine maps', 0.5, (Evidence('Mine maps', 0, 9),)),),
         dedup=DedupInfo(content_hash='0' * 32, story_id='st', tier='near_copy',
                         near_duplicate_of='x', near_copy_similarity=0.8))
     return doc if not changes else Document(**{**doc.__dict__, **changes})
@@ -115,8 +115,8 @@ def test_a_truncated_record_keeps_only_the_embedded_articles_left_in_its_text():
 
 
 def test_attribute_limits_hold():
-    tags = tuple(TopicTag(f't{i}', 'T', 0.5, (Evidence('a', 0, 1),)) for i in range(150))
-    doc = _enriched(topics=tags, source=SourceRef('pubsub', 's', outlet='é' * 2000))
+    tags = tuple(Tag(f't{i}', 'T', 0.5, (Evidence('a', 0, 1),)) for i in range(150))
+    doc = _enriched(tags=tags, source=SourceRef('pubsub', 's', outlet='é' * 2000))
     attributes = record_attributes(doc)
     assert len(attributes) <= 99
     assert all(len(v.encode()) <= MAX_ATTRIBUTE_VALUE_BYTES for v in attributes.values())

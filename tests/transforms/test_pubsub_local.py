@@ -81,7 +81,7 @@ def _elements(stream, count, deadline):
 def test_reader_acknowledges_only_when_told_and_renews_leases_meanwhile(pubsub_emulator):
     from google.cloud import pubsub_v1
 
-    from newswire.pipeline.pubsub_admin import ensure_subscription, ensure_topic
+    from newswire.pipeline.commands.pubsub_admin import ensure_subscription, ensure_topic
 
     project = f'lease-{uuid.uuid4().hex[:8]}'
     topic = f'projects/{project}/topics/raw'

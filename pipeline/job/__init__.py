@@ -1,0 +1,1 @@
+"""Building and running a job: options, settings, sources, the graph, the run itself."""

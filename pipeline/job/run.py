@@ -1,0 +1,412 @@
+"""`newswire run`: parses, calls `run_batch(argv)` and prints the summary; the graph is built in
+`assembly`."""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import json
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+from apache_beam.options.pipeline_options import StandardOptions
+
+from newswire.pipeline.job.options import NewswireOptions
+
+USAGE = """newswire run [--input PATH ... [--follow-symlinks]] [--feeds FILE [--allow-host HOST ...]] [--output DIR]
+             [--taxonomy FILE] [--settings FILE] [--report] [beam options ...]
+newswire run --streaming [--input-subscription projects/P/subscriptions/S] [--feeds FILE [--allow-host HOST ...]]
+             [--output-topic projects/P/topics/T] [--dead-letter-topic projects/P/topics/D]
+             [--route-topics] [--output DIR] [beam options ...]
+
+Reads news documents (files with --input, RSS/Atom feeds and their article pages with --feeds, or a
+Pub/Sub subscription and/or feeds polled for new entries with --streaming), enriches them (clean, metadata, language, duplicates, topics)
+and writes enriched-*.jsonl, dead_letter-*.jsonl and summary.json into the output directory, and
+report.html with --report. Any Beam option (--runner, --direct_num_workers, ...) passes through to
+Beam; the runner defaults to DirectRunner."""
+
+
+class UsageError(Exception):
+    pass
+
+
+_DIRECT_RUNNERS = ('DirectRunner', 'BundleBasedDirectRunner', 'SwitchingDirectRunner')
+
+
+# The runners a user names; Beam also takes a runner class's dotted path.
+RUNNERS = ('DirectRunner', 'PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner',
+           'DataflowRunner')
+
+
+class _QuietUnparseableArgs(logging.Filter):
+    """Beam logs "Discarding unparseable args" for a misspelt option; ours says it better (below)."""
+
+    def filter(self, record):
+        return 'unparseable args' not in record.getMessage()
+
+
+def _all_option_names() -> list[str]:
+    """Every --option Beam and newswire accept, for "did you mean"."""
+    import argparse
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(add_help=False)
+    for cls in PipelineOptions.__subclasses__() + [NewswireOptions]:
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            continue  # an option two option classes both define
+    return sorted({flag for action in parser._actions for flag in action.option_strings})
+
+
+def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return f' (did you mean {close[0]}?)' if close else ''
+
+
+def _check_runner(runner) -> None:
+    if runner is None or not isinstance(runner, str) or '.' in runner:
+        return
+    from apache_beam.runners.runner import _RUNNER_MAP
+
+    if runner.lower() not in _RUNNER_MAP:
+        raise UsageError(f'unknown runner {runner!r}{_did_you_mean(runner, RUNNERS)}; runners: '
+                         f'{", ".join(RUNNERS)} (default DirectRunner), or a runner class\'s '
+                         f'dotted path')
+
+
+def pipeline_options(argv: Sequence[str]):
+    """Beam options from argv; unknown flags are an error here, not a warning Beam logs and ignores."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    beam_logger = logging.getLogger('apache_beam.options.pipeline_options')
+    quiet = _QuietUnparseableArgs()
+    beam_logger.addFilter(quiet)
+    try:
+        options = PipelineOptions(list(argv))
+        known = options.get_all_options(drop_default=False)
+        with_unknown = options.get_all_options(drop_default=False, retain_unknown_options=True)
+    finally:
+        beam_logger.removeFilter(quiet)
+    unknown = sorted(set(with_unknown) - set(known))
+    if unknown:
+        names = _all_option_names()
+        raise UsageError('unknown option(s): ' + ', '.join(
+            f'--{name}{_did_you_mean("--" + name, names)}' for name in unknown)
+            + '; newswire run --help lists the options')
+    _check_runner(options.view_as(StandardOptions).runner)
+    if options.view_as(StandardOptions).runner is None:
+        # Named explicitly: left unset, Beam first tries to fetch the Prism runner from the network.
+        options.view_as(StandardOptions).runner = 'DirectRunner'
+    from newswire.pipeline.job.runners import RunnerSetupError, prepare_runner
+    try:
+        prepare_runner(options)  # the cached Prism binary; no silent job-server download
+    except RunnerSetupError as error:
+        raise UsageError(str(error)) from error
+    return options
+
+
+def _check_pubsub(job) -> None:
+    """The Pub/Sub a job names can be reached and exists, else a `UsageError` naming the fix (a
+    running job would otherwise retry a missing subscription for minutes, or die in a thread)."""
+    if not (job.input_subscription or job.output_topic or job.dead_letter_topic):
+        return
+    from newswire.pipeline.commands.pubsub_admin import (PubSubSetupError, check_pubsub_reachable,
+                                                         publisher_client, require_subscription,
+                                                         require_topic, subscriber_client)
+
+    try:
+        check_pubsub_reachable()
+        if job.input_subscription:
+            subscriber = subscriber_client()
+            try:
+                require_subscription(subscriber, job.input_subscription)
+            finally:
+                subscriber.close()
+        publisher = publisher_client()
+        for topic in (job.output_topic, job.dead_letter_topic):
+            if topic:
+                require_topic(publisher, topic)
+    except PubSubSetupError as error:
+        raise UsageError(str(error)) from error
+
+
+def _remove_previous_outputs(output_dir: str) -> None:
+    """A rerun with another shard count must not leave the last run's shards behind."""
+    if '://' in output_dir:
+        return
+    for pattern in ('enriched-*-of-*.jsonl', 'dead_letter-*-of-*.jsonl', 'summary.json',
+                    'report.html'):
+        for path in glob.glob(os.path.join(output_dir, pattern)):
+            os.remove(path)
+
+
+def _job(options):
+    """(newswire options, settings) for Beam options, or UsageError."""
+    from newswire.pipeline.job.settings import load_settings
+
+    job = options.view_as(NewswireOptions)
+    errors = job.validate_paths()
+    if options.view_as(StandardOptions).streaming:
+        errors += job.validate_streaming()
+    if errors:
+        raise UsageError('; '.join(errors))
+    try:
+        settings = load_settings(job.settings_file, job.taxonomy, job.cleaning_rules,
+                                 job.metadata_rules)
+    except (ValueError, OSError) as error:
+        raise UsageError(str(error)) from error
+    return job, settings
+
+
+def _publishing(job, settings, reader=None):
+    from newswire.pipeline.job.assembly import PublishOutputs
+
+    routes = tuple(t.id for t in settings.taxonomy.tags) if job.route_topics else ()
+    return PublishOutputs(job.output_topic, job.dead_letter_topic, routes, reader,
+                          settings.local_pubsub)
+
+
+def batch_pipeline(options) -> 'beam.Pipeline':
+    """The batch job's graph on a `Pipeline` with `options`, not yet run.
+
+    `run_batch` runs it; tests and deployment checks read the graph it gives a runner (e.g. the
+    Dataflow job of `--dry_run=True`) without running it.
+    """
+    import apache_beam as beam
+
+    from newswire.pipeline import beam_data_plane
+    from newswire.pipeline.job.assembly import WriteBatchOutputs, build
+    from newswire.pipeline.job.progress import ReportProgress
+    from newswire.pipeline.job.sources import SourceError, select_source
+
+    job, settings = _job(options)
+    try:
+        source = select_source(job, settings)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
+    beam_data_plane.install()  # Beam 2.77's timed flushes split elements across threads
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline, source, settings)
+    outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
+    if settings.progress_seconds > 0:
+        outputs | 'Progress' >> ReportProgress(settings.progress_seconds)
+    if job.output_topic or job.dead_letter_topic:
+        outputs | 'Publish' >> _publishing(job, settings)
+    return pipeline
+
+
+def streaming_pipeline(options) -> 'beam.Pipeline':
+    """The streaming job's graph (Pub/Sub and/or polled feeds in, topics and/or windowed files out),
+    not run."""
+    return _streaming_job(options)[0]
+
+
+def _streaming_job(options, check_pubsub: bool = False):
+    """(pipeline, the started `LocalStream` of a local run, else None). With `check_pubsub`, the
+    topics and subscription named are checked (`_check_pubsub`) once the options are valid."""
+    import apache_beam as beam
+
+    from newswire.pipeline import beam_data_plane
+    from newswire.pipeline.job.assembly import WriteWindowedOutputs, build
+    from newswire.pipeline.job.progress import ReportProgress
+    from newswire.pipeline.job.sources import SourceError, local_stream_of, select_stream_source
+    from newswire.transforms.pubsub_local import LeasingReader
+
+    job, settings = _job(options)
+    runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
+    local = None
+    try:
+        if runner in _DIRECT_RUNNERS:
+            # The DirectRunner streams neither PeriodicImpulse (feed ticks) nor a Pub/Sub read that
+            # waits for the write before acknowledging: a local run serves both itself.
+            if job.input_subscription and not (job.output_topic and job.dead_letter_topic):
+                raise UsageError('a local run reading --input-subscription acknowledges each '
+                                 'message once its record or dead letter is published: it needs '
+                                 '--output-topic and --dead-letter-topic')
+        if check_pubsub:
+            _check_pubsub(job)
+        if runner in _DIRECT_RUNNERS:
+            local = local_stream_of(job, settings)
+        source = select_stream_source(job, settings, local)
+    except SourceError as error:
+        raise UsageError(str(error)) from error
+    reader = local.sources.get(LeasingReader.tag) if local else None
+    beam_data_plane.install()  # Beam 2.77's timed flushes split elements across threads
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline, source, settings, streaming=True)
+    outputs | 'Publish' >> _publishing(job, settings, reader)
+    if settings.progress_seconds > 0:
+        outputs | 'Progress' >> ReportProgress(settings.progress_seconds)
+    if job.output:
+        outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
+    return pipeline, local
+
+
+def only_describes_job(options) -> bool:
+    """True when running hands the job's description over instead of executing it: a Dataflow
+    `--dry_run`, or `--template_location` (how the Flex Template launcher gets the job graph)."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, TestOptions
+
+    return bool(options.view_as(TestOptions).dry_run
+                or options.view_as(GoogleCloudOptions).template_location)
+
+
+def read_summary(output_dir: str) -> dict:
+    from apache_beam.io.filesystems import FileSystems
+
+    from newswire.pipeline.job.assembly import SUMMARY_FILE
+
+    with FileSystems.open(FileSystems.join(output_dir, SUMMARY_FILE)) as handle:
+        return json.loads(handle.read().decode('utf-8'))
+
+
+def prepare_output(output_dir: str) -> None:
+    """A local output directory exists and holds nothing of a previous run."""
+    if '://' not in output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        _remove_previous_outputs(output_dir)
+
+
+def run_batch(argv: Sequence[str]) -> Optional[dict]:
+    """Runs the batch pipeline to completion; returns the summary (None when the job was only
+    described, see `only_describes_job`: then no output exists yet)."""
+    options = pipeline_options(argv)
+    output = options.view_as(NewswireOptions).output_dir()
+    pipeline = batch_pipeline(options)
+    if only_describes_job(options):
+        pipeline.run().wait_until_finish()
+        return None
+    _check_pubsub(options.view_as(NewswireOptions))
+    prepare_output(output)
+    from newswire.pipeline.job import progress
+
+    try:
+        pipeline.run().wait_until_finish()
+    finally:
+        progress.stop_all()
+    return read_summary(output)
+
+
+def start_streaming(argv: Sequence[str]):
+    """Starts the streaming pipeline; returns Beam's PipelineResult (it runs until cancelled or
+    drained), whether the job was only described, and the `LocalStream` of a local run (else
+    None)."""
+    options = pipeline_options(argv)
+    pipeline, local = _streaming_job(options, check_pubsub=not only_describes_job(options))
+    return pipeline.run(), only_describes_job(options), local
+
+
+def format_summary(summary: dict, output_dir: str) -> str:
+    def counts(mapping):
+        return ', '.join(f'{k} {v}' for k, v in mapping.items()) or 'none'
+
+    lines = [
+        f"documents read   {summary['documents_read']}",
+        f"enriched         {summary['enriched']}",
+        f"dead letters     {summary['dead_letters']} ({counts(summary['dead_letters_by_reason'])})",
+        f"duplicates       {counts(summary['duplicates_by_tier'])}",
+        f"stories          {summary['stories']}",
+        f"topics           {counts(summary['topics'])}",
+        f"languages        {counts(summary['languages'])}",
+        f"accounting       {'ok' if summary['accounting_ok'] else 'MISMATCH'}: "
+        f"read = enriched + dead letters",
+        f"output           {output_dir}",
+    ]
+    return '\n'.join(lines)
+
+
+def summary_warnings(summary: dict) -> list[str]:
+    """What a finished batch run should not let pass unnoticed although it completed."""
+    if summary['documents_read'] == 0:
+        return ['no records were read: the inputs hold no files (or only empty JSONL files)']
+    if summary['enriched'] == 0:
+        return [f"none of the {summary['documents_read']} records read was enriched: all are dead "
+                'letters (see dead_letter-*.jsonl)']
+    return []
+
+
+def _stream(argv: Sequence[str]) -> int:
+    """Runs a stream until Ctrl-C (0), or until a source of a local run gives up (1)."""
+    from newswire.pipeline.job import progress
+
+    result, described, local = start_streaming(argv)
+    if described:
+        print('job described, not run')
+        return 0
+    print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        try:
+            result.cancel()
+        except ValueError:  # "closed channel": Beam's Ctrl-C handler stopped Prism, and its job
+            pass
+        print('newswire: stopped', file=sys.stderr)
+        return 0
+    finally:
+        progress.stop_all()
+        if local is not None:
+            local.stop()
+    if local is not None and local.error:
+        print(f'newswire run: stopped reading: {local.error}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def help_text() -> str:
+    """The usage, then every newswire option with its help and default."""
+    import argparse
+
+    class WithDefaults(argparse.HelpFormatter):
+        def _get_help_string(self, action):
+            text = action.help or ''
+            if 'default' in text.lower():
+                return text
+            return f'{text} Default: {"off" if action.default in (None, False) else action.default}'
+
+    parser = argparse.ArgumentParser(prog='newswire run', add_help=False, usage=argparse.SUPPRESS,
+                                     formatter_class=WithDefaults)
+    NewswireOptions._add_argparse_args(parser)
+    options = parser.format_help().strip()
+    return (f'{USAGE}\n\n{options}\n\nBeam\'s own options pass through (--runner, '
+            f'--direct_num_workers, --streaming, ...); runners: {", ".join(RUNNERS)}.')
+
+
+def main(argv: Sequence[str]) -> int:
+    """`newswire run ARGS`: 0 when the pipeline ran (dead letters or not), 2 on a usage error, 1
+    when the pipeline failed."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    argv = list(argv)
+    if any(arg in ('-h', '--help') for arg in argv):
+        print(help_text())
+        return 0
+    try:
+        if PipelineOptions(argv).view_as(StandardOptions).streaming:
+            return _stream(argv)
+        summary = run_batch(argv)
+    except UsageError as error:
+        print(f'newswire run: {error}', file=sys.stderr)
+        return 2
+    except Exception as error:  # the pipeline failed: its traceback, then one line saying so
+        import traceback
+        traceback.print_exc()
+        print(f'newswire run: the pipeline failed: {type(error).__name__}: '
+              f'{str(error).splitlines()[0] if str(error) else ""}', file=sys.stderr)
+        return 1
+    job = NewswireOptions(argv)
+    output_dir = job.output_dir()
+    if summary is None:
+        print(f'job described, not run: no output in {output_dir} yet')
+        return 0
+    print(format_summary(summary, output_dir))
+    for warning in summary_warnings(summary):
+        print(f'newswire run: warning: {warning}', file=sys.stderr)
+    if job.report:
+        from newswire.pipeline.commands.report import write_report
+        print(f'report           {write_report(output_dir)}')
+    return 0

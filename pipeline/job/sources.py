@@ -1,0 +1,129 @@
+"""Which source a `newswire run` reads: files (--input), feeds (--feeds), or both merged; in a
+stream, a Pub/Sub subscription (--input-subscription), polled feeds (--feeds), or both merged."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import apache_beam as beam
+
+from newswire.pipeline.job.options import NewswireOptions
+from newswire.pipeline.job.settings import Settings
+from newswire.transforms.dead_letters import StageOutputs
+from newswire.transforms.feeds import (FeedRejected, PollFeeds, PollFeedsOnTicks, ReadFeeds,
+                                       parse_feed_list)
+from newswire.transforms.local_stream import LocalStream, LocalStreamEvents, Ticks
+from newswire.transforms.pubsub_local import LeasingReader, ReadLeasedMessages
+from newswire.transforms.read_files import ReadDocumentFiles
+
+
+class SourceError(Exception):
+    """A source the options name cannot be set up (an unreadable or empty feed list)."""
+
+
+def feed_urls(feeds_file: str) -> list[str]:
+    try:
+        with open(feeds_file, encoding='utf-8-sig') as handle:
+            urls = parse_feed_list(handle.read())
+    except (OSError, UnicodeDecodeError, ValueError, FeedRejected) as error:
+        raise SourceError(f'--feeds {feeds_file}: {error}') from error
+    if not urls:
+        raise SourceError(f'--feeds {feeds_file}: no feed URL in the file')
+    return urls
+
+
+class MergeSources(beam.PTransform):
+    """Several sources -> one `StageOutputs(documents, dead letters)`."""
+
+    def __init__(self, sources: dict[str, beam.PTransform]):
+        super().__init__()
+        self._sources = sources
+
+    def expand(self, pbegin):
+        return _merged([pbegin | name >> source for name, source in self._sources.items()])
+
+
+def _merged(outputs: list[StageOutputs]) -> StageOutputs:
+    documents = [o.good for o in outputs] | 'MergeDocuments' >> beam.Flatten()
+    dead_letters = [o.dead_letters for o in outputs] | 'MergeDeadLetters' >> beam.Flatten()
+    return StageOutputs(documents, dead_letters)
+
+
+class ReadLocalStream(beam.PTransform):
+    """A started `LocalStream` -> `StageOutputs(documents, dead letters)`: its `messages` through
+    `ReadLeasedMessages`, its `ticks` polling the feeds through `PollFeedsOnTicks`; merged when both
+    are there."""
+
+    def __init__(self, stream: LocalStream, readers: dict[str, tuple[str, beam.PTransform]]):
+        super().__init__()
+        self._stream = stream
+        self._readers = readers  # output tag -> (label, transform of that output)
+
+    def expand(self, pbegin):
+        inputs = pbegin | 'LocalStream' >> LocalStreamEvents(self._stream)
+        outputs = [inputs[tag] | label >> transform
+                   for tag, (label, transform) in sorted(self._readers.items())]
+        return outputs[0] if len(outputs) == 1 else _merged(outputs)
+
+
+def _fetch_config(job: NewswireOptions, settings: Settings):
+    return dataclasses.replace(settings.fetch, allow_hosts=tuple(job.allow_hosts or ()))
+
+
+def _one_or_merged(sources: dict[str, beam.PTransform]) -> beam.PTransform:
+    if len(sources) == 1:
+        return next(iter(sources.values()))
+    return MergeSources(sources)
+
+
+def select_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
+    """ReadDocumentFiles for --input, ReadFeeds for --feeds; both merged when both are given."""
+    sources = {}
+    if job.input_paths():
+        sources['Files'] = ReadDocumentFiles(
+            job.input_paths(), settings.max_document_bytes, settings.max_file_bytes,
+            settings.max_json_depth, follow_symlinks=job.follow_symlinks,
+            max_inflation_ratio=settings.max_inflation_ratio)
+    if job.feeds:
+        sources['Feeds'] = ReadFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
+                                     settings.feeds)
+    return _one_or_merged(sources)
+
+
+def select_stream_source(job: NewswireOptions, settings: Settings,
+                         local: Optional[LocalStream] = None) -> beam.PTransform:
+    """ReadPubSubDocuments for --input-subscription, PollFeeds for --feeds (every
+    `feeds.poll_interval_seconds`), both merged when both are given; on a local runner, what
+    `local` (started by `local_stream_of`) serves instead."""
+    from newswire.transforms.pubsub import ReadPubSubDocuments
+
+    if local is not None:
+        readers = {}
+        if LeasingReader.tag in local.sources:
+            readers[LeasingReader.tag] = ('PubSub', ReadLeasedMessages(settings.max_document_bytes,
+                                                                         settings.max_json_depth))
+        if Ticks.tag in local.sources:
+            readers[Ticks.tag] = ('Feeds', PollFeedsOnTicks(
+                feed_urls(job.feeds), _fetch_config(job, settings), settings.feeds))
+        return ReadLocalStream(local, readers)
+    sources = {}
+    if job.input_subscription:
+        sources['PubSub'] = ReadPubSubDocuments(job.input_subscription,
+                                                settings.max_document_bytes,
+                                                settings.max_json_depth)
+    if job.feeds:
+        sources['Feeds'] = PollFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
+                                     settings.feeds)
+    return _one_or_merged(sources)
+
+
+def local_stream_of(job: NewswireOptions, settings: Settings) -> LocalStream:
+    """The `LocalStream` (started) serving a local run's subscription and/or feed-polling ticks."""
+    sources = []
+    if job.input_subscription:
+        sources.append(LeasingReader(job.input_subscription, settings.local_pubsub))
+    if job.feeds:
+        feed_urls(job.feeds)  # an unusable feed list is a usage error before anything starts
+        sources.append(Ticks(settings.feeds.poll_interval_seconds))
+    return LocalStream(sources).start()
