@@ -7,12 +7,17 @@ as `--prism_location`; without it Beam would try to download a release from GitH
 machine that reaches only package registries cannot do, so the run is refused instead with the
 command that installs it.
 
-Flink and Spark run through Beam's Java job servers. Beam fetches their jars from Maven Central on
-first use; `prepare_runner` refuses such a run unless the job names a jar (`--flink_job_server_jar`,
-`--spark_job_server_jar`) or a running job server (`--job_endpoint`), so a run never starts a
-download the user did not ask for.
+Flink runs through Beam's Java job server, started by Beam's own FlinkRunner with `java -jar` on
+an embedded Flink (`--flink_master=[local]`) and Python workers in this process (LOOPBACK).
+`newswire runners install flink` resolves Beam's Flink runner and its dependencies with Maven into
+`<cache>/flink/<version>/lib/` and writes a launcher jar beside it (a manifest naming the driver,
+the lib jars and the JDK packages Flink opens on Java 17), which `newswire run --runner=FlinkRunner`
+passes as `--flink_job_server_jar`. Spark's job server is not installable here: `prepare_runner`
+refuses a Spark run unless the job names a jar (`--spark_job_server_jar`) or a running job server
+(`--job_endpoint`), so a run never starts a download the user did not ask for.
 
     newswire runners install prism   # idempotent: a second call finds the binary and returns
+    newswire runners install flink   # idempotent likewise; needs Java 17 and Maven
     newswire runners list            # what is installed where, and what each runner needs
 """
 
@@ -39,9 +44,9 @@ _DOWNLOAD_FAILURES = ('reading http', 'not found', 'dial tcp', 'unknown revision
 # Runners that execute through Beam's portable Job API (they lack the Python Pub/Sub source).
 PORTABLE_RUNNERS = ('PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner')
 
-# runner -> (the option naming a local job server jar, what Beam would download otherwise)
+# runner -> (the option naming a local job server jar, what Beam would download otherwise), for
+# the Java runners newswire cannot install (Flink: `install_flink`).
 _JAVA_RUNNERS = {
-    'FlinkRunner': ('--flink_job_server_jar', 'beam-runners-flink-{flink}-job-server'),
     'SparkRunner': ('--spark_job_server_jar', 'beam-runners-spark-3-job-server'),
 }
 
@@ -123,6 +128,161 @@ def install_prism(version: Optional[str] = None,
     return target, True
 
 
+# Beam's Flink runner, pinned here and nowhere else. Not the Python SDK's version (pyproject.toml):
+# Maven Central, as this project reaches it, serves no `beam-runners-flink-*-job-server` jar at any
+# version and no Java artifact of the SDK's Beam release, and 2.62.0 is the newest
+# beam-runners-flink-1.19 that resolves with all its dependencies (2.70.0 is listed, but its
+# beam-runners-java-job-service is not served). SDK and job server meet at Beam's portable Job and
+# Fn APIs, so those are what must agree; tests/deploy/test_flink.py proves this pair on our
+# pipeline (the DirectRunner's files, byte for byte). Flink 1.19 is the oldest minor the SDK's
+# FlinkRunner accepts (--flink_version) and the one Beam 2.62 publishes a runner for.
+FLINK_VERSION = '1.19'
+FLINK_RUNNER_VERSION = '2.62.0'
+FLINK_ARTIFACT = ('org.apache.beam', f'beam-runners-flink-{FLINK_VERSION}', FLINK_RUNNER_VERSION)
+FLINK_DRIVER = 'org.apache.beam.runners.flink.FlinkJobServerDriver'
+FLINK_INSTALL_COMMAND = 'newswire runners install flink'
+FLINK_LAUNCHER = 'flink-job-server.jar'
+# The plugin that copies the resolved jars, pinned so an install never asks for whatever is newest.
+_MAVEN_DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1'
+
+# The JDK packages Flink's own scripts open (and export) to its classes on Java 17
+# (`env.java.opts.all` of Flink 1.19's config.yaml, less the table planner's jdk.compiler ones): its
+# serializers and the embedded cluster reflect into them. Written into the launcher's manifest,
+# they apply to `java -jar`, which is how Beam's FlinkRunner starts the job server.
+_FLINK_ADD_OPENS = ('java.base/java.lang', 'java.base/java.lang.reflect', 'java.base/java.io',
+                    'java.base/java.net', 'java.base/java.nio', 'java.base/sun.nio.ch',
+                    'java.base/java.text', 'java.base/java.time', 'java.base/java.util',
+                    'java.base/java.util.concurrent', 'java.base/java.util.concurrent.atomic',
+                    'java.base/java.util.concurrent.locks')
+_FLINK_ADD_EXPORTS = ('java.base/sun.net.util', 'java.rmi/sun.rmi.registry')
+
+
+def flink_dir(version: str = FLINK_RUNNER_VERSION) -> pathlib.Path:
+    return cache_dir() / 'flink' / version
+
+
+def installed_flink(version: str = FLINK_RUNNER_VERSION) -> Optional[pathlib.Path]:
+    """The cached launcher jar of Beam's Flink job server at `version`, or None. The jar is moved
+    into place last, so its presence means the lib jars beside it are complete."""
+    launcher = flink_dir(version) / FLINK_LAUNCHER
+    return launcher if launcher.is_file() else None
+
+
+def _flink_pom(version: str) -> str:
+    group, artifact, _ = FLINK_ARTIFACT
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by `{FLINK_INSTALL_COMMAND}`: Maven resolves Beam's Flink runner and everything it
+     needs at run time; the jars are copied into lib/ for the launcher jar's Class-Path. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>newswire</groupId>
+  <artifactId>flink-job-server</artifactId>
+  <version>{version}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>{group}</groupId>
+      <artifactId>{artifact}</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def _manifest(attributes: Sequence[tuple[str, str]]) -> bytes:
+    """A jar manifest: lines of at most 72 bytes, longer values continued after a newline and a
+    space (the JAR file specification)."""
+    lines = []
+    for name, value in attributes:
+        line = f'{name}: {value}'.encode('utf-8')
+        lines.append(line[:72])
+        lines += [b' ' + line[start:start + 71] for start in range(72, len(line), 71)]
+    return b'\r\n'.join(lines) + b'\r\n\r\n'
+
+
+def _write_launcher(path: pathlib.Path, jars: Sequence[str]) -> None:
+    """A jar holding only a manifest: `java -jar` runs the Flink job server's driver with the lib
+    jars (relative to the launcher) on its class path and Flink's JDK packages opened."""
+    import urllib.parse
+    import zipfile
+
+    manifest = _manifest([
+        ('Manifest-Version', '1.0'),
+        ('Created-By', FLINK_INSTALL_COMMAND),
+        ('Main-Class', FLINK_DRIVER),
+        ('Class-Path', ' '.join(f'lib/{urllib.parse.quote(jar)}' for jar in jars)),
+        ('Add-Opens', ' '.join(_FLINK_ADD_OPENS)),
+        ('Add-Exports', ' '.join(_FLINK_ADD_EXPORTS)),
+    ])
+    with zipfile.ZipFile(path, 'w') as launcher:
+        launcher.writestr('META-INF/MANIFEST.MF', manifest)
+
+
+def _maven_failure(output: str) -> str:
+    """Maven's first error line, which says what it could not resolve or do, without the
+    '-> [Help 1]' pointer."""
+    errors = [line.strip()[len('[ERROR]'):].strip() for line in output.splitlines()
+              if line.strip().startswith('[ERROR]') and line.strip() != '[ERROR]']
+    if not errors:
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        return lines[-1] if lines else 'Maven printed nothing'
+    return errors[0].replace(' -> [Help 1]', '')
+
+
+def install_flink(version: str = FLINK_RUNNER_VERSION,
+                  announce: Callable[[str], None] = lambda message: None) -> tuple[pathlib.Path, bool]:
+    """Resolves Beam's Flink runner at `version` with Maven into the cache unless it is there.
+
+    Returns (the launcher jar's path, whether it was installed now); `announce` is told before
+    Maven starts (a minute or more the first time: about 150 MB of jars). Everything is written in
+    a temporary directory beside the cache entry and renamed into place once complete, so an
+    interrupted install never leaves a launcher that looks installed.
+
+    Raises:
+        RunnerSetupError: no `java` or `mvn` on PATH, or Maven failed (a download refused, no
+            network); Maven's whole output is kept in install.log in the cache entry.
+    """
+    target = flink_dir(version)
+    if installed_flink(version):
+        return target / FLINK_LAUNCHER, False
+    for tool, why in (('java', 'Flink\'s job server is a Java program'),
+                      ('mvn', 'its jars are resolved from Maven Central with Maven')):
+        if shutil.which(tool) is None:
+            raise RunnerSetupError(
+                f'{why}, and no `{tool}` is on PATH: install Java 17 and Maven (Debian: apt-get '
+                f'install openjdk-17-jdk-headless maven), or pass --flink_job_server_jar=JAR or '
+                f'--job_endpoint=HOST:PORT to newswire run')
+    target.parent.mkdir(parents=True, exist_ok=True)
+    announce(f'resolving {":".join(FLINK_ARTIFACT[:2])}:{version} with Maven into {target}')
+    with tempfile.TemporaryDirectory(prefix=f'{version}-', dir=target.parent) as work:
+        work = pathlib.Path(work)
+        (work / 'pom.xml').write_text(_flink_pom(version), encoding='utf-8')
+        process = subprocess.run(
+            [shutil.which('mvn'), '--batch-mode', '--file', str(work / 'pom.xml'),
+             f'{_MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies', '-DincludeScope=runtime',
+             f'-DoutputDirectory={work / "lib"}'],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work, check=False)
+        output = process.stdout.decode('utf-8', errors='replace')
+        (work / 'install.log').write_text(output, encoding='utf-8')
+        jars = sorted(path.name for path in (work / 'lib').glob('*.jar'))
+        if process.returncode != 0 or not jars:
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir()
+            os.replace(work / 'install.log', target / 'install.log')
+            raise RunnerSetupError(
+                f'Maven could not resolve {":".join(FLINK_ARTIFACT[:2])}:{version} (exit '
+                f'{process.returncode}): {_maven_failure(output)} (whole output in '
+                f'{target / "install.log"})')
+        _write_launcher(work / FLINK_LAUNCHER, jars)
+        if target.exists():  # a failed attempt's log
+            shutil.rmtree(target)
+        os.replace(work, target)
+        work.mkdir()  # for TemporaryDirectory's clean-up
+    return target / FLINK_LAUNCHER, True
+
+
 def _require_local_file(flag: str, path: str) -> None:
     """A path without a scheme must exist (Beam would report it with a traceback mid-run)."""
     if '://' not in path and not os.path.isfile(path):
@@ -176,9 +336,10 @@ def prepare_runner(options) -> None:
     elif runner == 'PortableRunner' and not options.view_as(PortableOptions).job_endpoint:
         raise RunnerSetupError('--runner=PortableRunner needs --job_endpoint=HOST:PORT of a running '
                                'job server (deploy/README.md); for a local run: --runner=PrismRunner')
+    elif runner == 'FlinkRunner':
+        _prepare_flink(options)
     elif runner in _JAVA_RUNNERS:
         jar_flag, artifact = _JAVA_RUNNERS[runner]
-        artifact = artifact.format(flink=_flink_version(options))
         jar = options.get_all_options(drop_default=True).get(jar_flag[2:])
         if jar:
             _require_local_file(jar_flag, jar)
@@ -191,10 +352,32 @@ def prepare_runner(options) -> None:
             f'--job_endpoint=HOST:PORT of a running job server (deploy/README.md)')
 
 
-def _flink_version(options=None) -> str:
-    """The Flink minor whose job server Beam would use (--flink_version, else Beam's default)."""
-    from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions
-    return (options or PipelineOptions([])).view_as(FlinkRunnerOptions).flink_version
+def _prepare_flink(options) -> None:
+    """--flink_job_server_jar is the cached launcher and --flink_version its Flink, unless the user
+    named a jar or a running job server; Flink is embedded (`[local]`) unless a master is named,
+    and an embedded Flink runs the Python workers in this process (LOOPBACK: no Docker here)."""
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions
+
+    flink = options.view_as(FlinkRunnerOptions)
+    portable = options.view_as(PortableOptions)
+    given = options.get_all_options(drop_default=True)
+    if flink.flink_job_server_jar:
+        _require_local_file('--flink_job_server_jar', flink.flink_job_server_jar)
+    elif not portable.job_endpoint:
+        launcher = installed_flink()
+        if launcher is None:
+            raise RunnerSetupError(
+                f'--runner=FlinkRunner needs Beam\'s Flink job server ({":".join(FLINK_ARTIFACT)}), '
+                f'which is not installed (expected {flink_dir() / FLINK_LAUNCHER}): run '
+                f'`{FLINK_INSTALL_COMMAND}` (needs Java 17 and Maven), or pass '
+                f'--flink_job_server_jar=JAR or --job_endpoint=HOST:PORT')
+        flink.flink_job_server_jar = str(launcher)
+        if 'flink_version' not in given:
+            flink.flink_version = FLINK_VERSION
+    if 'flink_master' not in given:
+        flink.flink_master = '[local]'
+    if flink.flink_master in ('[local]', '[auto]') and not portable.environment_type:
+        portable.environment_type = 'LOOPBACK'
 
 
 def _list() -> int:
@@ -206,40 +389,49 @@ def _list() -> int:
                     if p.parent.name != version)
     if others:
         print(f'        also cached, unused by this Beam: {", ".join(others)}')
+    launcher = installed_flink()
+    print(f'flink   Beam {FLINK_RUNNER_VERSION} (Flink {FLINK_VERSION})  ' + (
+        f'installed: {launcher}' if launcher else f'not installed: {FLINK_INSTALL_COMMAND}'))
     for runner, (jar_flag, artifact) in _JAVA_RUNNERS.items():
-        artifact = artifact.format(flink=_flink_version())
         print(f'{runner[:-6].lower():<7} not installable by newswire: newswire run '
               f'--runner={runner} {jar_flag}=JAR ({artifact}:{version}) or --job_endpoint=HOST:PORT')
     return 0
 
 
+def _install(runner: str) -> int:
+    """Installs `runner` ('prism', 'flink'), printing where; 2 with one line saying why not."""
+    install, version = {'prism': (install_prism, beam_version()),
+                        'flink': (install_flink, FLINK_RUNNER_VERSION)}[runner]
+    try:
+        path, built = install(announce=lambda message: print(
+            f'newswire runners: {message} (minutes the first time)', file=sys.stderr, flush=True))
+    except RunnerSetupError as error:
+        print(f'newswire runners: {error}', file=sys.stderr)
+        return 2
+    print(f'{runner} {version} {"installed" if built else "already installed"}: {path}')
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
-    """`newswire runners install prism | list`: 0 when done, 2 when a runner cannot be set up."""
+    """`newswire runners install prism|flink | list`: 0 when done, 2 when a runner cannot be set
+    up."""
     parser = argparse.ArgumentParser(
         prog='newswire runners',
         description='Set up the Beam runners beyond the DirectRunner, once per machine, in '
                     f'{cache_dir()}.')
     commands = parser.add_subparsers(dest='command', required=True)
     install = commands.add_parser(
-        'install', help='build a runner for the installed Beam version (idempotent)')
+        'install', help='build or fetch a runner into the cache (idempotent)')
     install.add_argument('runner', choices=['prism', 'flink', 'spark'])
     commands.add_parser('list', help='what is installed, and what each runner needs')
     args = parser.parse_args(list(argv))
     if args.command == 'list':
         return _list()
-    if args.runner != 'prism':
-        runner = f'{args.runner.capitalize()}Runner'
-        jar_flag, artifact = _JAVA_RUNNERS[runner]
-        print(f'newswire runners: {args.runner} is not installable by newswire (Beam\'s job server '
-              f'jar, org.apache.beam:{artifact.format(flink=_flink_version())}:{beam_version()}, '
-              f'comes from Maven): newswire run --runner={runner} {jar_flag}=JAR, or '
-              f'--job_endpoint=HOST:PORT of a running job server', file=sys.stderr)
+    if args.runner == 'spark':
+        jar_flag, artifact = _JAVA_RUNNERS['SparkRunner']
+        print(f'newswire runners: spark is not installable by newswire (Beam\'s job server jar, '
+              f'org.apache.beam:{artifact}:{beam_version()}, comes from Maven): '
+              f'newswire run --runner=SparkRunner {jar_flag}=JAR, or --job_endpoint=HOST:PORT of a '
+              f'running job server', file=sys.stderr)
         return 2
-    try:
-        path, built = install_prism(announce=lambda message: print(
-            f'newswire runners: {message} (minutes the first time)', file=sys.stderr, flush=True))
-    except RunnerSetupError as error:
-        print(f'newswire runners: {error}', file=sys.stderr)
-        return 2
-    print(f'prism {beam_version()} {"installed" if built else "already installed"}: {path}')
-    return 0
+    return _install(args.runner)
