@@ -30,6 +30,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
+import zipfile
 from typing import Callable, Optional, Sequence
 
 PRISM_PACKAGE = 'github.com/apache/beam/sdks/v2/go/cmd/prism'
@@ -162,10 +164,34 @@ def flink_dir(version: str = FLINK_RUNNER_VERSION) -> pathlib.Path:
 
 
 def installed_flink(version: str = FLINK_RUNNER_VERSION) -> Optional[pathlib.Path]:
-    """The cached launcher jar of Beam's Flink job server at `version`, or None. The jar is moved
-    into place last, so its presence means the lib jars beside it are complete."""
+    """The cached launcher jar of Beam's Flink job server at `version`, or None when it or a jar of
+    its Class-Path is missing (a job server that cannot start is then reinstalled, not run)."""
     launcher = flink_dir(version) / FLINK_LAUNCHER
-    return launcher if launcher.is_file() else None
+    if not launcher.is_file():
+        return None
+    try:
+        class_path = _manifest_attributes(launcher).get('Class-Path', '').split()
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # not a jar, or no manifest
+        return None
+    complete = class_path and all((launcher.parent / urllib.parse.unquote(jar)).is_file()
+                                  for jar in class_path)
+    return launcher if complete else None
+
+
+def _manifest_attributes(jar: pathlib.Path) -> dict[str, str]:
+    """A jar's main manifest attributes, continuation lines joined."""
+    with zipfile.ZipFile(jar) as archive:
+        text = archive.read('META-INF/MANIFEST.MF').decode('utf-8')
+    attributes, name = {}, None
+    for line in text.splitlines():
+        if line.startswith(' ') and name:
+            attributes[name] += line[1:]
+        elif ': ' in line:
+            name, value = line.split(': ', 1)
+            attributes[name] = value
+        elif not line:
+            break  # the main section ends at the first blank line
+    return attributes
 
 
 def _flink_pom(version: str) -> str:
@@ -204,9 +230,6 @@ def _manifest(attributes: Sequence[tuple[str, str]]) -> bytes:
 def _write_launcher(path: pathlib.Path, jars: Sequence[str]) -> None:
     """A jar holding only a manifest: `java -jar` runs the Flink job server's driver with the lib
     jars (relative to the launcher) on its class path and Flink's JDK packages opened."""
-    import urllib.parse
-    import zipfile
-
     manifest = _manifest([
         ('Manifest-Version', '1.0'),
         ('Created-By', FLINK_INSTALL_COMMAND),
@@ -271,10 +294,10 @@ def install_flink(version: str = FLINK_RUNNER_VERSION,
                 shutil.rmtree(target)
             target.mkdir()
             os.replace(work / 'install.log', target / 'install.log')
+            reason = _maven_failure(output) if process.returncode else 'it copied no jars'
             raise RunnerSetupError(
                 f'Maven could not resolve {":".join(FLINK_ARTIFACT[:2])}:{version} (exit '
-                f'{process.returncode}): {_maven_failure(output)} (whole output in '
-                f'{target / "install.log"})')
+                f'{process.returncode}): {reason} (whole output in {target / "install.log"})')
         _write_launcher(work / FLINK_LAUNCHER, jars)
         if target.exists():  # a failed attempt's log
             shutil.rmtree(target)

@@ -1,0 +1,241 @@
+"""Flink through Beam's Java job server: `newswire runners install flink` and
+`newswire run --runner=FlinkRunner`.
+
+Fast tests: the set-up's error paths (no Java, no Maven, Maven failing, nothing installed) with
+stand-in executables on PATH, the launcher jar an install writes, and what a run takes from the
+cache. Slow tests: Maven refused by a repository that has nothing, and, with the job server
+`.ci/run` installs, the seeds and the bench's 2,000-document corpus on an embedded Flink give the
+DirectRunner's files byte for byte, and a stream polling a local feed on Flink publishes what a
+batch run decides to the emulator's topic.
+"""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+import zipfile
+
+import pytest
+
+from bench import corpus
+from newswire.pipeline import runners
+from newswire.pipeline.cli import main
+from newswire.pipeline.run import pipeline_options
+from tests.conftest import REPO, SEEDS, missing_tool, poll, stop_with_ctrl_c
+from tests.deploy.test_prism import OUTPUT_FILES, _pull_all, _serve_wire, _windowed
+from tests.local_http import LocalHttpServer
+
+NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """A cache with nothing installed (XDG_CACHE_HOME is where `runners.cache_dir` looks)."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    return tmp_path / 'cache' / 'newswire'
+
+
+def _tools(tmp_path, monkeypatch, **scripts):
+    """A PATH holding only the named stand-in executables (name -> shell script body)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        path = bin_dir / name
+        path.write_text(f'#!/bin/sh\n{body}\n')
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv('PATH', str(bin_dir))
+    return bin_dir
+
+
+# A Maven stand-in that "resolves" two jars: it writes them where -DoutputDirectory= says.
+FAKE_MAVEN = '''for arg in "$@"; do
+  case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}" ;; esac
+done
+/bin/mkdir -p "$out" && echo jar > "$out/beam-runners-flink-1.19-2.62.0.jar" && echo jar > "$out/a b.jar"
+echo "[INFO] BUILD SUCCESS"'''
+
+
+def _one_error_line(capsys, prefix):
+    """The one line of stderr (besides an install's announcement) that says what went wrong."""
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if not line.startswith('newswire runners: resolving')]
+    assert len(lines) == 1 and lines[0].startswith(prefix), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize('present,missing', [((), 'java'), (('java',), 'mvn')])
+def test_install_without_java_or_maven_is_one_line_naming_it(present, missing, empty_cache,
+                                                             tmp_path, monkeypatch, capsys):
+    _tools(tmp_path, monkeypatch, **{name: 'exit 0' for name in present})
+    assert main(['runners', 'install', 'flink']) == 2
+    err = _one_error_line(capsys, 'newswire runners: ')
+    assert f'no `{missing}` is on PATH' in err and '--flink_job_server_jar' in err, err
+    assert runners.installed_flink() is None and not runners.flink_dir().exists()
+
+
+def test_a_failing_maven_is_one_line_with_its_reason_and_installs_nothing(empty_cache, tmp_path,
+                                                                         monkeypatch, capsys):
+    reason = ('Failed to execute goal on project flink-job-server: Could not resolve '
+              'dependencies: Could not find artifact org.apache.beam:beam-runners-flink-1.19:jar')
+    _tools(tmp_path, monkeypatch, java='exit 0',
+           mvn=f'echo "[INFO] Scanning"; echo "[ERROR] {reason} -> [Help 1]"; echo "[ERROR] "; '
+               f'exit 1')
+    assert main(['runners', 'install', 'flink']) == 2
+    err = _one_error_line(capsys, 'newswire runners: Maven could not resolve ')
+    assert err.endswith(f'(exit 1): {reason} (whole output in '
+                        f'{runners.flink_dir() / "install.log"})'), err
+    assert runners.installed_flink() is None
+    assert [p.name for p in runners.flink_dir().iterdir()] == ['install.log']
+    assert reason in (runners.flink_dir() / 'install.log').read_text()
+    assert [p.name for p in runners.flink_dir().parent.iterdir()] == [runners.FLINK_RUNNER_VERSION]
+
+
+def test_an_install_writes_a_launcher_naming_the_driver_and_the_resolved_jars(
+        empty_cache, tmp_path, monkeypatch, capsys):
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn=FAKE_MAVEN)
+    assert main(['runners', 'install', 'flink']) == 0
+    launcher = runners.flink_dir() / runners.FLINK_LAUNCHER
+    assert capsys.readouterr().out == (f'flink {runners.FLINK_RUNNER_VERSION} installed: '
+                                       f'{launcher}\n')
+    assert runners.installed_flink() == launcher
+    with zipfile.ZipFile(launcher) as jar:
+        manifest = jar.read('META-INF/MANIFEST.MF').decode()
+    assert all(len(line.encode()) <= 72 for line in manifest.split('\r\n')), manifest
+    attributes = runners._manifest_attributes(launcher)
+    assert attributes['Main-Class'] == 'org.apache.beam.runners.flink.FlinkJobServerDriver'
+    assert attributes['Class-Path'].split() == ['lib/a%20b.jar',
+                                                'lib/beam-runners-flink-1.19-2.62.0.jar']
+    assert 'java.base/java.util' in attributes['Add-Opens'].split()
+    pom = (runners.flink_dir() / 'pom.xml').read_text()
+    assert (f'<artifactId>beam-runners-flink-{runners.FLINK_VERSION}</artifactId>\n'
+            f'      <version>{runners.FLINK_RUNNER_VERSION}</version>') in pom
+    # Idempotent: found, not resolved again (Maven now fails).
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn='exit 1')
+    assert main(['runners', 'install', 'flink']) == 0
+    assert capsys.readouterr().out.startswith(f'flink {runners.FLINK_RUNNER_VERSION} already installed')
+
+
+def test_an_install_missing_a_jar_is_not_installed_and_is_redone(empty_cache, tmp_path,
+                                                                 monkeypatch, capsys):
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn=FAKE_MAVEN)
+    assert main(['runners', 'install', 'flink']) == 0
+    (runners.flink_dir() / 'lib' / 'a b.jar').unlink()
+    assert runners.installed_flink() is None
+    assert main(['runners', 'install', 'flink']) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        f'flink {runners.FLINK_RUNNER_VERSION} installed')
+    assert runners.installed_flink() is not None
+
+
+def test_a_flink_run_without_the_job_server_says_to_install_it(empty_cache, tmp_path, capsys):
+    assert main(['run', '--runner=FlinkRunner', '--input', str(SEEDS),
+                 '--output', str(tmp_path / 'out')]) == 2
+    err = _one_error_line(capsys, 'newswire run: --runner=FlinkRunner needs Beam\'s Flink job server')
+    assert '`newswire runners install flink`' in err and '--flink_job_server_jar=JAR' in err
+    assert not (tmp_path / 'out').exists()
+    assert main(['run', '--runner=FlinkRunner', '--input', str(SEEDS), '--output',
+                 str(tmp_path / 'out'), f'--flink_job_server_jar={tmp_path / "missing.jar"}']) == 2
+    assert _one_error_line(capsys, 'newswire run: ').endswith(f'{tmp_path / "missing.jar"}: no such file')
+
+
+def test_a_flink_run_takes_the_cached_launcher_an_embedded_flink_and_loopback_workers(
+        empty_cache, tmp_path, monkeypatch):
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn=FAKE_MAVEN)
+    launcher, _ = runners.install_flink()
+    options = pipeline_options(['--runner=FlinkRunner']).get_all_options()
+    assert options['flink_job_server_jar'] == str(launcher)
+    assert options['flink_version'] == runners.FLINK_VERSION
+    assert options['flink_master'] == '[local]' and options['environment_type'] == 'LOOPBACK'
+    # What the user names stays as named.
+    own = tmp_path / 'own.jar'
+    own.write_bytes(b'jar')
+    options = pipeline_options(['--runner=FlinkRunner', f'--flink_job_server_jar={own}',
+                                '--flink_master=flink.example:8081',
+                                '--environment_type=PROCESS']).get_all_options()
+    assert options['flink_job_server_jar'] == str(own)
+    assert options['flink_master'] == 'flink.example:8081'
+    assert options['environment_type'] == 'PROCESS'
+    options = pipeline_options(['--runner=FlinkRunner', '--job_endpoint=localhost:8099'])
+    assert options.get_all_options()['flink_job_server_jar'] is None
+
+
+def test_list_says_whether_flink_is_installed(empty_cache, tmp_path, monkeypatch, capsys):
+    assert main(['runners', 'list']) == 0
+    assert 'not installed: newswire runners install flink' in capsys.readouterr().out
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn=FAKE_MAVEN)
+    launcher, _ = runners.install_flink()
+    assert main(['runners', 'list']) == 0
+    assert (f'flink   Beam {runners.FLINK_RUNNER_VERSION} (Flink {runners.FLINK_VERSION})  '
+            f'installed: {launcher}') in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_maven_refused_by_its_repository_is_one_line_and_installs_nothing(
+        empty_cache, tmp_path, monkeypatch, capsys):
+    """Real Maven, its user settings (under a user.home of its own, so an empty local repository)
+    mirroring every repository to a local server that has nothing: every download is a 404."""
+    if not (runners.shutil.which('mvn') and runners.shutil.which('java')):
+        missing_tool('Java and Maven are needed to install the Flink job server')
+    home = tmp_path / 'home'
+    (home / '.m2').mkdir(parents=True)
+    with LocalHttpServer() as repository:
+        (home / '.m2' / 'settings.xml').write_text(
+            '<settings><mirrors><mirror><id>nothing</id><mirrorOf>*</mirrorOf>'
+            f'<url>{repository.url("/maven2")}</url></mirror></mirrors></settings>')
+        monkeypatch.setenv('MAVEN_OPTS', f'-Duser.home={home}')
+        assert main(['runners', 'install', 'flink']) == 2
+        asked = [path for path, _ in repository.requests]
+    err = _one_error_line(capsys, 'newswire runners: Maven could not resolve ')
+    assert '(exit 1): ' in err and repository.url('/maven2') in err, err
+    assert any(path.startswith('/maven2/org/apache/maven/plugins/') for path in asked), asked
+    assert runners.installed_flink() is None
+    assert [p.name for p in runners.flink_dir().iterdir()] == ['install.log']
+
+
+# --- with the job server ---------------------------------------------------------------------
+
+def _flink() -> str:
+    launcher = runners.installed_flink()
+    if launcher is None:
+        missing_tool(f'Beam\'s Flink job server is not installed ({runners.flink_dir()}): '
+                     f'{runners.FLINK_INSTALL_COMMAND}')
+    return str(launcher)
+
+
+def _run_both(inputs, tmp_path):
+    """(DirectRunner output, FlinkRunner output) of the same batch run."""
+    launcher = _flink()
+    outputs = []
+    for runner in ('DirectRunner', 'FlinkRunner'):
+        output = tmp_path / runner
+        done = subprocess.run(NEWSWIRE + ['run', '--input', str(inputs), '--output', str(output),
+                                          f'--runner={runner}'],
+                              cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(output)
+    assert f"'-jar', '{launcher}'" in done.stderr  # Beam started the cached job server
+    return outputs
+
+
+def _assert_same_files(direct, flink):
+    for name in OUTPUT_FILES:
+        assert (flink / name).read_bytes() == (direct / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_the_seeds_on_flink_give_the_direct_runners_files(tmp_path):
+    direct, flink = _run_both(SEEDS, tmp_path)
+    _assert_same_files(direct, flink)
+    assert (flink / OUTPUT_FILES[0]).read_text().count('\n') == len(list(SEEDS.glob('*.txt')))
+
+
+@pytest.mark.slow
+def test_the_bench_corpus_on_flink_gives_the_direct_runners_files(tmp_path):
+    documents = tmp_path / 'corpus'
+    corpus.write_corpus(2000, documents)
+    direct, flink = _run_both(documents, tmp_path)
+    _assert_same_files(direct, flink)
+    summary = json.loads((flink / 'summary.json').read_text())
+    assert summary['documents_read'] == 2000 and summary['accounting_ok']
