@@ -390,8 +390,8 @@ def _prepare_flink(options) -> None:
         launcher = installed_flink()
         if launcher is None:
             raise RunnerSetupError(
-                f'--runner=FlinkRunner needs Beam\'s Flink job server ({":".join(FLINK_ARTIFACT)}), '
-                f'which is not installed (expected {flink_dir() / FLINK_LAUNCHER}): run '
+                f'--runner=FlinkRunner needs Beam\'s Flink job server '
+                f'({":".join(FLINK_ARTIFACT)}), which is not installed (expected {flink_dir() / FLINK_LAUNCHER}): run '
                 f'`{FLINK_INSTALL_COMMAND}` (needs Java 17 and Maven), or pass '
                 f'--flink_job_server_jar=JAR or --job_endpoint=HOST:PORT')
         flink.flink_job_server_jar = str(launcher)

@@ -53,7 +53,8 @@ def _tools(tmp_path, monkeypatch, **scripts):
 FAKE_MAVEN = '''for arg in "$@"; do
   case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}" ;; esac
 done
-/bin/mkdir -p "$out" && echo jar > "$out/beam-runners-flink-1.19-2.62.0.jar" && echo jar > "$out/a b.jar"
+/bin/mkdir -p "$out"
+echo jar > "$out/beam-runners-flink-1.19-2.62.0.jar" && echo jar > "$out/a b.jar"
 echo "[INFO] BUILD SUCCESS"'''
 
 
@@ -114,7 +115,8 @@ def test_an_install_writes_a_launcher_naming_the_driver_and_the_resolved_jars(
     # Idempotent: found, not resolved again (Maven now fails).
     _tools(tmp_path, monkeypatch, java='exit 0', mvn='exit 1')
     assert main(['runners', 'install', 'flink']) == 0
-    assert capsys.readouterr().out.startswith(f'flink {runners.FLINK_RUNNER_VERSION} already installed')
+    assert capsys.readouterr().out.startswith(
+        f'flink {runners.FLINK_RUNNER_VERSION} already installed')
 
 
 def test_an_install_missing_a_jar_is_not_installed_and_is_redone(empty_cache, tmp_path,
@@ -132,12 +134,14 @@ def test_an_install_missing_a_jar_is_not_installed_and_is_redone(empty_cache, tm
 def test_a_flink_run_without_the_job_server_says_to_install_it(empty_cache, tmp_path, capsys):
     assert main(['run', '--runner=FlinkRunner', '--input', str(SEEDS),
                  '--output', str(tmp_path / 'out')]) == 2
-    err = _one_error_line(capsys, 'newswire run: --runner=FlinkRunner needs Beam\'s Flink job server')
+    err = _one_error_line(capsys,
+                          'newswire run: --runner=FlinkRunner needs Beam\'s Flink job server')
     assert '`newswire runners install flink`' in err and '--flink_job_server_jar=JAR' in err
     assert not (tmp_path / 'out').exists()
     assert main(['run', '--runner=FlinkRunner', '--input', str(SEEDS), '--output',
                  str(tmp_path / 'out'), f'--flink_job_server_jar={tmp_path / "missing.jar"}']) == 2
-    assert _one_error_line(capsys, 'newswire run: ').endswith(f'{tmp_path / "missing.jar"}: no such file')
+    assert _one_error_line(capsys, 'newswire run: ').endswith(
+        f'{tmp_path / "missing.jar"}: no such file')
 
 
 def test_a_flink_run_takes_the_cached_launcher_an_embedded_flink_and_loopback_workers(
@@ -239,3 +243,63 @@ def test_the_bench_corpus_on_flink_gives_the_direct_runners_files(tmp_path):
     _assert_same_files(direct, flink)
     summary = json.loads((flink / 'summary.json').read_text())
     assert summary['documents_read'] == 2000 and summary['accounting_ok']
+
+
+@pytest.mark.slow
+def test_a_stream_on_flink_polls_feeds_and_publishes_what_a_batch_run_decides(
+        pubsub_emulator, tmp_path):
+    """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
+    all on an embedded Flink in streaming mode: every entry is published once, with the dedup
+    verdict of the batch run, and written once to the windowed files."""
+    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
+                                                publisher_client, subscriber_client)
+
+    launcher = _flink()
+    project = f'flink-{uuid.uuid4().hex[:8]}'
+    enriched, dead = f'projects/{project}/topics/enriched', f'projects/{project}/topics/dead-letter'
+    publisher, subscriber = publisher_client(), subscriber_client()
+    for topic in (enriched, dead):
+        ensure_topic(publisher, topic)
+    subscription = f'projects/{project}/subscriptions/enriched-all'
+    ensure_subscription(subscriber, subscription, enriched)
+    settings = tmp_path / 'settings.yaml'
+    settings.write_text('feeds:\n  poll_interval_seconds: 2\n'
+                        'fetch:\n  min_host_interval_seconds: 0.0\n'
+                        'dedup:\n  settle_seconds: 1\n')
+    with LocalHttpServer() as server:
+        feeds, names = _serve_wire(server, tmp_path)
+        common = ['--feeds', str(feeds), '--allow-host', '127.0.0.1', '--settings', str(settings)]
+        batch = subprocess.run(NEWSWIRE + ['run', '--runner=DirectRunner', '--output',
+                                           str(tmp_path / 'batch')] + common,
+                               cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert batch.returncode == 0, batch.stderr[-3000:]
+        log_path = tmp_path / 'stream.log'
+        with open(log_path, 'w') as log:
+            stream = subprocess.Popen(
+                NEWSWIRE + ['run', '--streaming', '--runner=FlinkRunner', '--output-topic',
+                            enriched, '--dead-letter-topic', dead, '--output',
+                            str(tmp_path / 'windows'), '--window-seconds', '2'] + common,
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        published = []
+        try:
+            poll(lambda: len(_pull_all(subscriber, subscription, published)) >= len(names), 300,
+                 interval=0.5, what=f'{len(names)} records on {enriched}')
+            polls = server.hits['/wire.rss']
+            poll(lambda: server.hits['/wire.rss'] >= polls + 2, 60, what='two more polls')
+            _pull_all(subscriber, subscription, published)
+            windowed = poll(lambda: len(_windowed(tmp_path / 'windows')) >= len(names) and
+                            _windowed(tmp_path / 'windows'), 60, what='the windowed files')
+        finally:
+            stop_with_ctrl_c(stream)
+    log = log_path.read_text()
+    assert stream.returncode == 0, log[-3000:]
+    assert f"'-jar', '{launcher}'" in log
+    expected = {json.loads(line)['source']['id']: json.loads(line)
+                for path in (tmp_path / 'batch').glob('enriched-*.jsonl')
+                for line in path.read_text().splitlines()}
+    assert sorted(record['source']['id'] for record in published) == names
+    assert sorted(record['source']['id'] for record in windowed) == names
+    for record in published:
+        assert record['dedup'] == expected[record['source']['id']]['dedup'], record['source']
+    tiers = {record['dedup']['tier'] for record in published}
+    assert {'exact', 'near_copy', 'same_story'} <= tiers, tiers
