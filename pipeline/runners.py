@@ -379,7 +379,8 @@ def _prepare_flink(options) -> None:
     """--flink_job_server_jar is the cached launcher and --flink_version its Flink, unless the user
     named a jar or a running job server; Flink is embedded (`[local]`) unless a master is named,
     and an embedded Flink runs the Python workers in this process (LOOPBACK: no Docker here)."""
-    from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions
+    from apache_beam.options.pipeline_options import (FlinkRunnerOptions, JobServerOptions,
+                                                      PortableOptions)
 
     flink = options.view_as(FlinkRunnerOptions)
     portable = options.view_as(PortableOptions)
@@ -397,6 +398,12 @@ def _prepare_flink(options) -> None:
         flink.flink_job_server_jar = str(launcher)
         if 'flink_version' not in given:
             flink.flink_version = FLINK_VERSION
+    if flink.flink_job_server_jar and not portable.job_endpoint:
+        java = options.view_as(JobServerOptions).job_server_java_launcher
+        if shutil.which(java) is None:
+            raise RunnerSetupError(
+                f'--runner=FlinkRunner starts Beam\'s Flink job server with `{java} -jar`, and no '
+                f'`{java}` is on PATH: install Java 17, or pass --job_server_java_launcher=JAVA')
     if 'flink_master' not in given:
         flink.flink_master = '[local]'
     if flink.flink_master in ('[local]', '[auto]') and not portable.environment_type:

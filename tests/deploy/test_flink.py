@@ -165,6 +165,18 @@ def test_a_flink_run_takes_the_cached_launcher_an_embedded_flink_and_loopback_wo
     assert options.get_all_options()['flink_job_server_jar'] is None
 
 
+def test_a_flink_run_without_java_on_path_is_refused_before_it_starts(empty_cache, tmp_path,
+                                                                     monkeypatch, capsys):
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn=FAKE_MAVEN)
+    runners.install_flink()
+    (tmp_path / 'bin' / 'java').unlink()
+    assert main(['run', '--runner=FlinkRunner', '--input', str(SEEDS),
+                 '--output', str(tmp_path / 'out')]) == 2
+    err = _one_error_line(capsys, 'newswire run: --runner=FlinkRunner starts Beam\'s Flink job')
+    assert 'no `java` is on PATH' in err, err
+    assert not (tmp_path / 'out').exists()
+
+
 def test_list_says_whether_flink_is_installed(empty_cache, tmp_path, monkeypatch, capsys):
     assert main(['runners', 'list']) == 0
     assert 'not installed: newswire runners install flink' in capsys.readouterr().out
