@@ -258,8 +258,8 @@ def install_flink(version: str = FLINK_RUNNER_VERSION,
     """Resolves Beam's Flink runner at `version` with Maven into the cache unless it is there.
 
     Returns (the launcher jar's path, whether it was installed now); `announce` is told before
-    Maven starts (a minute or more the first time: about 150 MB of jars). Everything is written in
-    a temporary directory beside the cache entry and renamed into place once complete, so an
+    Maven starts (about 150 MB of jars, which Maven keeps in ~/.m2 as well). Everything is written
+    in a temporary directory beside the cache entry and renamed into place once complete, so an
     interrupted install never leaves a launcher that looks installed.
 
     Raises:
@@ -392,8 +392,9 @@ def _prepare_flink(options) -> None:
         if launcher is None:
             raise RunnerSetupError(
                 f'--runner=FlinkRunner needs Beam\'s Flink job server '
-                f'({":".join(FLINK_ARTIFACT)}), which is not installed (expected {flink_dir() / FLINK_LAUNCHER}): run '
-                f'`{FLINK_INSTALL_COMMAND}` (needs Java 17 and Maven), or pass '
+                f'({":".join(FLINK_ARTIFACT)}), which is not installed (expected '
+                f'{flink_dir() / FLINK_LAUNCHER}): run `{FLINK_INSTALL_COMMAND}` (needs Java 17 '
+                f'and Maven), or pass '
                 f'--flink_job_server_jar=JAR or --job_endpoint=HOST:PORT')
         flink.flink_job_server_jar = str(launcher)
         if 'flink_version' not in given:
