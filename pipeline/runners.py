@@ -7,17 +7,16 @@ as `--prism_location`; without it Beam would try to download a release from GitH
 machine that reaches only package registries cannot do, so the run is refused instead with the
 command that installs it.
 
-Flink runs through Beam's Java job server, started by Beam's own FlinkRunner with `java -jar` on
-an embedded Flink (`--flink_master=[local]`) and Python workers in this process (LOOPBACK).
-`newswire runners install flink` resolves Beam's Flink runner and its dependencies with Maven into
-`<cache>/flink/<version>/lib/` and writes a launcher jar beside it (a manifest naming the driver,
-the lib jars and the JDK packages Flink opens on Java 17), which `newswire run --runner=FlinkRunner`
-passes as `--flink_job_server_jar`. Spark's job server is not installable here: `prepare_runner`
-refuses a Spark run unless the job names a jar (`--spark_job_server_jar`) or a running job server
-(`--job_endpoint`), so a run never starts a download the user did not ask for.
+Flink and Spark run through Beam's Java job servers, started by Beam's own FlinkRunner and
+SparkRunner with `java -jar` on an embedded engine (`--flink_master=[local]`, Spark `local[4]`) and
+Python workers in this process (LOOPBACK). `newswire runners install flink|spark` resolves Beam's
+runner and its dependencies with Maven into `<cache>/<name>/<version>/lib/` and writes a launcher
+jar beside it (a manifest naming the driver, the lib jars and the JDK packages the engine opens on
+Java 17), which `newswire run` passes as `--flink_job_server_jar` / `--spark_job_server_jar`. Beam
+would otherwise download a job server jar on first use; not installed, the run is refused instead.
 
     newswire runners install prism   # idempotent: a second call finds the binary and returns
-    newswire runners install flink   # idempotent likewise; needs Java 17 and Maven
+    newswire runners install flink   # idempotent likewise (and spark); needs Java 17 and Maven
     newswire runners list            # what is installed where, and what each runner needs
 """
 
@@ -26,13 +25,14 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.parse
 import zipfile
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 PRISM_PACKAGE = 'github.com/apache/beam/sdks/v2/go/cmd/prism'
 INSTALL_COMMAND = 'newswire runners install prism'
@@ -45,13 +45,6 @@ _DOWNLOAD_FAILURES = ('reading http', 'not found', 'dial tcp', 'unknown revision
 
 # Runners that execute through Beam's portable Job API (they lack the Python Pub/Sub source).
 PORTABLE_RUNNERS = ('PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner')
-
-# runner -> (the option naming a local job server jar, what Beam would download otherwise), for
-# the Java runners newswire cannot install (Flink: `install_flink`).
-_JAVA_RUNNERS = {
-    'SparkRunner': ('--spark_job_server_jar', 'beam-runners-spark-3-job-server'),
-}
-
 
 class RunnerSetupError(Exception):
     """A runner cannot be installed or used as asked; the message names what is missing and the
@@ -130,43 +123,80 @@ def install_prism(version: Optional[str] = None,
     return target, True
 
 
-# Beam's Flink runner, pinned here and nowhere else. Not the Python SDK's version (pyproject.toml):
-# Maven Central, as this project reaches it, serves no `beam-runners-flink-*-job-server` jar at any
+class JavaJobServer(NamedTuple):
+    """A Beam job server newswire builds from Maven: the runner's library and what it needs at
+    run time, resolved into `<cache>/<name>/<version>/lib/`, started through a launcher jar beside
+    it."""
+    name: str  # 'flink': the command's word and the cache directory
+    runner: str  # the Beam runner that starts it, e.g. 'FlinkRunner'
+    engine: str  # what it runs the job on, e.g. 'Flink 1.19'
+    version: str  # of Beam's Java runner
+    artifacts: tuple[str, ...]  # Maven coordinates, group:artifact:version
+    driver: str  # the job server's main class
+    add_opens: tuple[str, ...]  # JDK packages (module/package) the engine reflects into on Java 17
+    add_exports: tuple[str, ...] = ()
+
+    @property
+    def install_command(self) -> str:
+        return f'newswire runners install {self.name}'
+
+    @property
+    def jar_flag(self) -> str:
+        return f'--{self.name}_job_server_jar'
+
+
+# Beam's Java runners, pinned here and nowhere else. Not the Python SDK's version (pyproject.toml):
+# Maven Central, as this project reaches it, serves no `beam-runners-*-job-server` jar at any
 # version and no Java artifact of the SDK's Beam release, and 2.62.0 is the newest
 # beam-runners-flink-1.19 that resolves with all its dependencies (2.70.0 is listed, but its
 # beam-runners-java-job-service is not served). SDK and job server meet at Beam's portable Job and
-# Fn APIs, so those are what must agree; tests/deploy/test_flink.py proves this pair on our
-# pipeline (the DirectRunner's files, byte for byte). Flink 1.19 is the oldest minor the SDK's
-# FlinkRunner accepts (--flink_version) and the one Beam 2.62 publishes a runner for.
+# Fn APIs, so those are what must agree; tests/deploy/test_flink.py proves each pair on our
+# pipeline (the DirectRunner's files, byte for byte).
+BEAM_JAVA_VERSION = '2.62.0'
+
+# Flink 1.19: the oldest minor the SDK's FlinkRunner accepts (--flink_version) and one Beam 2.62
+# publishes a runner for. The opens and exports are what Flink's own scripts pass on Java 17
+# (`env.java.opts.all` of its config.yaml, less the table planner's jdk.compiler ones): its
+# serializers and the embedded cluster reflect into them.
 FLINK_VERSION = '1.19'
-FLINK_RUNNER_VERSION = '2.62.0'
-FLINK_ARTIFACT = ('org.apache.beam', f'beam-runners-flink-{FLINK_VERSION}', FLINK_RUNNER_VERSION)
-FLINK_DRIVER = 'org.apache.beam.runners.flink.FlinkJobServerDriver'
-FLINK_INSTALL_COMMAND = 'newswire runners install flink'
-FLINK_LAUNCHER = 'flink-job-server.jar'
+FLINK = JavaJobServer(
+    name='flink', runner='FlinkRunner', engine=f'Flink {FLINK_VERSION}', version=BEAM_JAVA_VERSION,
+    artifacts=(f'org.apache.beam:beam-runners-flink-{FLINK_VERSION}:{BEAM_JAVA_VERSION}',),
+    driver='org.apache.beam.runners.flink.FlinkJobServerDriver',
+    add_opens=('java.base/java.lang', 'java.base/java.lang.reflect', 'java.base/java.io',
+               'java.base/java.net', 'java.base/java.nio', 'java.base/sun.nio.ch',
+               'java.base/java.text', 'java.base/java.time', 'java.base/java.util',
+               'java.base/java.util.concurrent', 'java.base/java.util.concurrent.atomic',
+               'java.base/java.util.concurrent.locks'),
+    add_exports=('java.base/sun.net.util', 'java.rmi/sun.rmi.registry'))
+
+# Spark 3.2.2: what beam-runners-spark-3 2.62.0 is compiled against (its pom names Spark as
+# `provided`, so the job server brings it). The opens are those Beam's SparkRunner passes to
+# `java` itself (SPARK_JAR_JOB_SERVER_JVM_ARGS), so the launcher also runs by hand.
+SPARK_VERSION = '3.2.2'
+SPARK = JavaJobServer(
+    name='spark', runner='SparkRunner', engine=f'Spark {SPARK_VERSION}', version=BEAM_JAVA_VERSION,
+    artifacts=(f'org.apache.beam:beam-runners-spark-3:{BEAM_JAVA_VERSION}',) + tuple(
+        f'org.apache.spark:spark-{module}_2.12:{SPARK_VERSION}'
+        for module in ('core', 'streaming', 'sql')),
+    driver='org.apache.beam.runners.spark.SparkJobServerDriver',
+    add_opens=('java.base/sun.nio.ch', 'java.base/java.nio', 'java.base/java.util',
+               'java.base/java.lang.invoke'))
+
+JAVA_JOB_SERVERS = {server.runner: server for server in (FLINK, SPARK)}
+LAUNCHER = 'job-server.jar'
 # The plugin that copies the resolved jars, pinned so an install never asks for whatever is newest.
 _MAVEN_DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1'
 
-# The JDK packages Flink's own scripts open (and export) to its classes on Java 17
-# (`env.java.opts.all` of Flink 1.19's config.yaml, less the table planner's jdk.compiler ones): its
-# serializers and the embedded cluster reflect into them. Written into the launcher's manifest,
-# they apply to `java -jar`, which is how Beam's FlinkRunner starts the job server.
-_FLINK_ADD_OPENS = ('java.base/java.lang', 'java.base/java.lang.reflect', 'java.base/java.io',
-                    'java.base/java.net', 'java.base/java.nio', 'java.base/sun.nio.ch',
-                    'java.base/java.text', 'java.base/java.time', 'java.base/java.util',
-                    'java.base/java.util.concurrent', 'java.base/java.util.concurrent.atomic',
-                    'java.base/java.util.concurrent.locks')
-_FLINK_ADD_EXPORTS = ('java.base/sun.net.util', 'java.rmi/sun.rmi.registry')
+
+def job_server_dir(server: JavaJobServer) -> pathlib.Path:
+    return cache_dir() / server.name / server.version
 
 
-def flink_dir(version: str = FLINK_RUNNER_VERSION) -> pathlib.Path:
-    return cache_dir() / 'flink' / version
-
-
-def installed_flink(version: str = FLINK_RUNNER_VERSION) -> Optional[pathlib.Path]:
-    """The cached launcher jar of Beam's Flink job server at `version`, or None when it or a jar of
-    its Class-Path is missing (a job server that cannot start is then reinstalled, not run)."""
-    launcher = flink_dir(version) / FLINK_LAUNCHER
+def installed_job_server(server: JavaJobServer) -> Optional[pathlib.Path]:
+    """The cached launcher jar of `server`, or None when it or a jar of its Class-Path is missing
+    (a job server that cannot start is then installed again, not run)."""
+    launcher = job_server_dir(server) / LAUNCHER
     if not launcher.is_file():
         return None
     try:
@@ -194,24 +224,23 @@ def _manifest_attributes(jar: pathlib.Path) -> dict[str, str]:
     return attributes
 
 
-def _flink_pom(version: str) -> str:
-    group, artifact, _ = FLINK_ARTIFACT
+def _pom(server: JavaJobServer) -> str:
+    dependencies = ''.join(
+        f'    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId>'
+        f'<version>{version}</version></dependency>\n'
+        for group, artifact, version in (coordinates.split(':')
+                                         for coordinates in server.artifacts))
     return f"""<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by `{FLINK_INSTALL_COMMAND}`: Maven resolves Beam's Flink runner and everything it
-     needs at run time; the jars are copied into lib/ for the launcher jar's Class-Path. -->
+<!-- Written by `{server.install_command}`: Maven resolves Beam's {server.runner} and everything
+     it needs at run time; the jars are copied into lib/ for the launcher jar's Class-Path. -->
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>newswire</groupId>
-  <artifactId>flink-job-server</artifactId>
-  <version>{version}</version>
+  <artifactId>{server.name}-job-server</artifactId>
+  <version>{server.version}</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency>
-      <groupId>{group}</groupId>
-      <artifactId>{artifact}</artifactId>
-      <version>{version}</version>
-    </dependency>
-  </dependencies>
+{dependencies}  </dependencies>
 </project>
 """
 
@@ -227,19 +256,18 @@ def _manifest(attributes: Sequence[tuple[str, str]]) -> bytes:
     return b'\r\n'.join(lines) + b'\r\n\r\n'
 
 
-def _write_launcher(path: pathlib.Path, jars: Sequence[str]) -> None:
-    """A jar holding only a manifest: `java -jar` runs the Flink job server's driver with the lib
-    jars (relative to the launcher) on its class path and Flink's JDK packages opened."""
-    manifest = _manifest([
-        ('Manifest-Version', '1.0'),
-        ('Created-By', FLINK_INSTALL_COMMAND),
-        ('Main-Class', FLINK_DRIVER),
-        ('Class-Path', ' '.join(f'lib/{urllib.parse.quote(jar)}' for jar in jars)),
-        ('Add-Opens', ' '.join(_FLINK_ADD_OPENS)),
-        ('Add-Exports', ' '.join(_FLINK_ADD_EXPORTS)),
-    ])
+def _write_launcher(path: pathlib.Path, server: JavaJobServer, jars: Sequence[str]) -> None:
+    """A jar holding only a manifest: `java -jar` runs the job server's driver with the lib jars
+    (relative to the launcher) on its class path and the engine's JDK packages opened (the
+    manifest is where `java -jar` takes them from, and how Beam's runners start a job server)."""
+    attributes = [('Manifest-Version', '1.0'), ('Created-By', server.install_command),
+                  ('Main-Class', server.driver),
+                  ('Class-Path', ' '.join(f'lib/{urllib.parse.quote(jar)}' for jar in jars)),
+                  ('Add-Opens', ' '.join(server.add_opens))]
+    if server.add_exports:
+        attributes.append(('Add-Exports', ' '.join(server.add_exports)))
     with zipfile.ZipFile(path, 'w') as launcher:
-        launcher.writestr('META-INF/MANIFEST.MF', manifest)
+        launcher.writestr('META-INF/MANIFEST.MF', _manifest(attributes))
 
 
 def _maven_failure(output: str) -> str:
@@ -253,12 +281,12 @@ def _maven_failure(output: str) -> str:
     return errors[0].replace(' -> [Help 1]', '')
 
 
-def install_flink(version: str = FLINK_RUNNER_VERSION,
-                  announce: Callable[[str], None] = lambda message: None) -> tuple[pathlib.Path, bool]:
-    """Resolves Beam's Flink runner at `version` with Maven into the cache unless it is there.
+def install_job_server(server: JavaJobServer, announce: Callable[[str], None] = lambda message: None
+                       ) -> tuple[pathlib.Path, bool]:
+    """Resolves `server`'s jars with Maven into the cache and writes its launcher, unless there.
 
     Returns (the launcher jar's path, whether it was installed now); `announce` is told before
-    Maven starts (about 150 MB of jars, which Maven keeps in ~/.m2 as well). Everything is written
+    Maven starts (150-260 MB of jars, which Maven keeps in ~/.m2 as well). Everything is written
     in a temporary directory beside the cache entry and renamed into place once complete, so an
     interrupted install never leaves a launcher that looks installed.
 
@@ -266,21 +294,22 @@ def install_flink(version: str = FLINK_RUNNER_VERSION,
         RunnerSetupError: no `java` or `mvn` on PATH, or Maven failed (a download refused, no
             network); Maven's whole output is kept in install.log in the cache entry.
     """
-    target = flink_dir(version)
-    if installed_flink(version):
-        return target / FLINK_LAUNCHER, False
-    for tool, why in (('java', 'Flink\'s job server is a Java program'),
-                      ('mvn', 'its jars are resolved from Maven Central with Maven')):
+    target = job_server_dir(server)
+    if installed_job_server(server):
+        return target / LAUNCHER, False
+    for tool, why in ((('java', f'{server.engine}\'s job server is a Java program'),
+                       ('mvn', 'its jars are resolved from Maven Central with Maven'))):
         if shutil.which(tool) is None:
             raise RunnerSetupError(
                 f'{why}, and no `{tool}` is on PATH: install Java 17 and Maven (Debian: apt-get '
-                f'install openjdk-17-jdk-headless maven), or pass --flink_job_server_jar=JAR or '
+                f'install openjdk-17-jdk-headless maven), or pass {server.jar_flag}=JAR or '
                 f'--job_endpoint=HOST:PORT to newswire run')
     target.parent.mkdir(parents=True, exist_ok=True)
-    announce(f'resolving {":".join(FLINK_ARTIFACT[:2])}:{version} with Maven into {target}')
-    with tempfile.TemporaryDirectory(prefix=f'{version}-', dir=target.parent) as work:
+    what = ', '.join(server.artifacts)
+    announce(f'resolving {what} with Maven into {target}')
+    with tempfile.TemporaryDirectory(prefix=f'{server.version}-', dir=target.parent) as work:
         work = pathlib.Path(work)
-        (work / 'pom.xml').write_text(_flink_pom(version), encoding='utf-8')
+        (work / 'pom.xml').write_text(_pom(server), encoding='utf-8')
         process = subprocess.run(
             [shutil.which('mvn'), '--batch-mode', '--file', str(work / 'pom.xml'),
              f'{_MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies', '-DincludeScope=runtime',
@@ -296,14 +325,14 @@ def install_flink(version: str = FLINK_RUNNER_VERSION,
             os.replace(work / 'install.log', target / 'install.log')
             reason = _maven_failure(output) if process.returncode else 'it copied no jars'
             raise RunnerSetupError(
-                f'Maven could not resolve {":".join(FLINK_ARTIFACT[:2])}:{version} (exit '
-                f'{process.returncode}): {reason} (whole output in {target / "install.log"})')
-        _write_launcher(work / FLINK_LAUNCHER, jars)
-        if target.exists():  # a failed attempt's log
+                f'Maven could not resolve {what} (exit {process.returncode}): {reason} (whole '
+                f'output in {target / "install.log"})')
+        _write_launcher(work / LAUNCHER, server, jars)
+        if target.exists():  # a failed attempt's log, or an incomplete install
             shutil.rmtree(target)
         os.replace(work, target)
         work.mkdir()  # for TemporaryDirectory's clean-up
-    return target / FLINK_LAUNCHER, True
+    return target / LAUNCHER, True
 
 
 def _require_local_file(flag: str, path: str) -> None:
@@ -332,9 +361,11 @@ def prepare_runner(options) -> None:
     """Fills in what the chosen runner needs from the cache, or refuses a run it would break.
 
     PrismRunner: `--prism_location` is the cached binary unless the user named one.
-    FlinkRunner/SparkRunner: needs a job server jar or endpoint (see the module docstring).
+    FlinkRunner/SparkRunner: the cached launcher as the job server jar, an embedded engine and
+    LOOPBACK workers, unless the user named a jar, an endpoint, a master or an environment.
     PortableRunner: needs --job_endpoint (Beam would fail mid-run with a traceback).
-    A portable runner cannot stream --input-subscription (`_refuse_pubsub_input`).
+    A portable runner cannot stream --input-subscription (`_refuse_pubsub_input`), and Spark
+    cannot stream at all.
 
     Raises:
         RunnerSetupError: naming the missing piece and how to provide it.
@@ -344,6 +375,12 @@ def prepare_runner(options) -> None:
 
     runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
     _refuse_pubsub_input(options, runner)
+    if runner == 'SparkRunner' and options.view_as(StandardOptions).streaming:
+        raise RunnerSetupError(
+            '--streaming cannot run on SparkRunner: Beam\'s portable Spark runner gives a '
+            'splittable DoFn no checkpoint handler, and the feeds\' PeriodicImpulse checkpoints '
+            'after every tick (the job fails: "The ActiveBundle does not have a registered bundle '
+            'checkpoint handler"); stream with --runner=FlinkRunner or PrismRunner')
     if runner == 'PrismRunner':
         prism = options.view_as(PrismRunnerOptions)
         if prism.prism_location:
@@ -359,55 +396,50 @@ def prepare_runner(options) -> None:
     elif runner == 'PortableRunner' and not options.view_as(PortableOptions).job_endpoint:
         raise RunnerSetupError('--runner=PortableRunner needs --job_endpoint=HOST:PORT of a running '
                                'job server (deploy/README.md); for a local run: --runner=PrismRunner')
-    elif runner == 'FlinkRunner':
-        _prepare_flink(options)
-    elif runner in _JAVA_RUNNERS:
-        jar_flag, artifact = _JAVA_RUNNERS[runner]
-        jar = options.get_all_options(drop_default=True).get(jar_flag[2:])
-        if jar:
-            _require_local_file(jar_flag, jar)
-            return
-        if options.view_as(PortableOptions).job_endpoint:
-            return
-        raise RunnerSetupError(
-            f'--runner={runner} needs Beam\'s job server: pass {jar_flag}=JAR (org.apache.beam:'
-            f'{artifact}:{beam_version()}, which newswire does not download) or '
-            f'--job_endpoint=HOST:PORT of a running job server (deploy/README.md)')
+    elif runner in JAVA_JOB_SERVERS:
+        _prepare_java_runner(options, JAVA_JOB_SERVERS[runner])
 
 
-def _prepare_flink(options) -> None:
-    """--flink_job_server_jar is the cached launcher and --flink_version its Flink, unless the user
-    named a jar or a running job server; Flink is embedded (`[local]`) unless a master is named,
-    and an embedded Flink runs the Python workers in this process (LOOPBACK: no Docker here)."""
+def _prepare_java_runner(options, server: JavaJobServer) -> None:
+    """The job server jar is the cached launcher, unless the user named a jar or a running job
+    server (--job_endpoint); the engine is embedded (Flink `[local]`, Spark `local[4]`) unless a
+    master is named, and an embedded engine runs the Python workers in this process (LOOPBACK: no
+    Docker here)."""
     from apache_beam.options.pipeline_options import (FlinkRunnerOptions, JobServerOptions,
-                                                      PortableOptions)
+                                                      PortableOptions, SparkRunnerOptions)
 
-    flink = options.view_as(FlinkRunnerOptions)
     portable = options.view_as(PortableOptions)
+    runner_options = options.view_as(FlinkRunnerOptions if server is FLINK else SparkRunnerOptions)
     given = options.get_all_options(drop_default=True)
-    if flink.flink_job_server_jar:
-        _require_local_file('--flink_job_server_jar', flink.flink_job_server_jar)
+    jar = given.get(server.jar_flag[2:])
+    if jar:
+        _require_local_file(server.jar_flag, jar)
     elif not portable.job_endpoint:
-        launcher = installed_flink()
+        launcher = installed_job_server(server)
         if launcher is None:
             raise RunnerSetupError(
-                f'--runner=FlinkRunner needs Beam\'s Flink job server '
-                f'({":".join(FLINK_ARTIFACT)}), which is not installed (expected '
-                f'{flink_dir() / FLINK_LAUNCHER}): run `{FLINK_INSTALL_COMMAND}` (needs Java 17 '
-                f'and Maven), or pass '
-                f'--flink_job_server_jar=JAR or --job_endpoint=HOST:PORT')
-        flink.flink_job_server_jar = str(launcher)
-        if 'flink_version' not in given:
-            flink.flink_version = FLINK_VERSION
-    if flink.flink_job_server_jar and not portable.job_endpoint:
+                f'--runner={server.runner} needs Beam\'s {server.engine} job server '
+                f'({server.artifacts[0]}), which is not installed (expected '
+                f'{job_server_dir(server) / LAUNCHER}): run `{server.install_command}` (needs Java '
+                f'17 and Maven), or pass {server.jar_flag}=JAR or --job_endpoint=HOST:PORT')
+        setattr(runner_options, server.jar_flag[2:], str(launcher))
+        if server is FLINK and 'flink_version' not in given:
+            runner_options.flink_version = FLINK_VERSION
+        jar = str(launcher)
+    if jar and not portable.job_endpoint:
         java = options.view_as(JobServerOptions).job_server_java_launcher
         if shutil.which(java) is None:
             raise RunnerSetupError(
-                f'--runner=FlinkRunner starts Beam\'s Flink job server with `{java} -jar`, and no '
-                f'`{java}` is on PATH: install Java 17, or pass --job_server_java_launcher=JAVA')
-    if 'flink_master' not in given:
-        flink.flink_master = '[local]'
-    if flink.flink_master in ('[local]', '[auto]') and not portable.environment_type:
+                f'--runner={server.runner} starts Beam\'s {server.engine} job server with `{java} '
+                f'-jar`, and no `{java}` is on PATH: install Java 17, or pass '
+                f'--job_server_java_launcher=JAVA')
+    if server is FLINK:
+        if 'flink_master' not in given:
+            runner_options.flink_master = '[local]'
+        embedded = runner_options.flink_master in ('[local]', '[auto]')
+    else:  # Beam's own test for a local Spark master (spark_runner.LOCAL_MASTER_PATTERN)
+        embedded = re.match(r'^local(\[.+\])?$', runner_options.spark_master_url)
+    if embedded and not portable.environment_type:
         portable.environment_type = 'LOOPBACK'
 
 
@@ -420,32 +452,37 @@ def _list() -> int:
                     if p.parent.name != version)
     if others:
         print(f'        also cached, unused by this Beam: {", ".join(others)}')
-    launcher = installed_flink()
-    print(f'flink   Beam {FLINK_RUNNER_VERSION} (Flink {FLINK_VERSION})  ' + (
-        f'installed: {launcher}' if launcher else f'not installed: {FLINK_INSTALL_COMMAND}'))
-    for runner, (jar_flag, artifact) in _JAVA_RUNNERS.items():
-        print(f'{runner[:-6].lower():<7} not installable by newswire: newswire run '
-              f'--runner={runner} {jar_flag}=JAR ({artifact}:{version}) or --job_endpoint=HOST:PORT')
+    for server in JAVA_JOB_SERVERS.values():
+        launcher = installed_job_server(server)
+        print(f'{server.name:<7} Beam {server.version} ({server.engine})  ' + (
+            f'installed: {launcher}' if launcher else f'not installed: {server.install_command}'))
     return 0
 
 
-def _install(runner: str) -> int:
-    """Installs `runner` ('prism', 'flink'), printing where; 2 with one line saying why not."""
-    install, version = {'prism': (install_prism, beam_version()),
-                        'flink': (install_flink, FLINK_RUNNER_VERSION)}[runner]
+def _install(name: str) -> int:
+    """Installs the runner `name` ('prism', 'flink', 'spark'), printing where; 2 with one line
+    saying why not."""
+    if name == 'prism':
+        install, version = install_prism, beam_version()
+    else:
+        server = {server.name: server for server in JAVA_JOB_SERVERS.values()}[name]
+        version = server.version
+
+        def install(announce):
+            return install_job_server(server, announce)
     try:
         path, built = install(announce=lambda message: print(
             f'newswire runners: {message} (minutes the first time)', file=sys.stderr, flush=True))
     except RunnerSetupError as error:
         print(f'newswire runners: {error}', file=sys.stderr)
         return 2
-    print(f'{runner} {version} {"installed" if built else "already installed"}: {path}')
+    print(f'{name} {version} {"installed" if built else "already installed"}: {path}')
     return 0
 
 
 def main(argv: Sequence[str]) -> int:
-    """`newswire runners install prism|flink | list`: 0 when done, 2 when a runner cannot be set
-    up."""
+    """`newswire runners install prism|flink|spark | list`: 0 when done, 2 when a runner cannot be
+    set up."""
     parser = argparse.ArgumentParser(
         prog='newswire runners',
         description='Set up the Beam runners beyond the DirectRunner, once per machine, in '
@@ -458,11 +495,4 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     if args.command == 'list':
         return _list()
-    if args.runner == 'spark':
-        jar_flag, artifact = _JAVA_RUNNERS['SparkRunner']
-        print(f'newswire runners: spark is not installable by newswire (Beam\'s job server jar, '
-              f'org.apache.beam:{artifact}:{beam_version()}, comes from Maven): '
-              f'newswire run --runner=SparkRunner {jar_flag}=JAR, or --job_endpoint=HOST:PORT of a '
-              f'running job server', file=sys.stderr)
-        return 2
     return _install(args.runner)
