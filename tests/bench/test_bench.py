@@ -82,10 +82,10 @@ def test_the_benchmark_runs_the_text_path_on_a_portable_runner_beside_the_direct
     from newswire.pipeline import runners
     from tests.conftest import missing_tool
 
-    installed, command = {'prism': (runners.installed_prism, runners.INSTALL_COMMAND),
-                          'flink': (runners.installed_flink, runners.FLINK_INSTALL_COMMAND)}[runner]
-    if installed() is None:
-        missing_tool(f'{runner} is not installed: {command}')
+    if runner == 'prism' and runners.installed_prism() is None:
+        missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
+    if runner == 'flink' and runners.installed_job_server(runners.FLINK) is None:
+        missing_tool(f'Flink\'s job server is not installed: {runners.FLINK.install_command}')
     results_path = tmp_path / 'bench.json'
     assert main(['--sizes', '60', '--workers', '1', '--runners', f'direct,{runner}',
                  '--html-repeat', '0', '--stream-seconds', '0', '--json', str(results_path),
@@ -113,7 +113,7 @@ def test_a_portable_runners_transform_ids_map_to_the_stages_of_their_labels():
 
 def test_an_unknown_runner_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(['--runners', 'direct,spark', '--json', str(tmp_path / 'bench.json')])
+        main(['--runners', 'direct,samza', '--json', str(tmp_path / 'bench.json')])
     assert exit_.value.code == 2
-    assert ('--runners: expected names from direct, prism, flink, got spark'
+    assert ('--runners: expected names from direct, prism, flink, spark, got samza'
             in capsys.readouterr().err)
