@@ -15,7 +15,7 @@ COMMANDS = {
     'topics': ('newswire.pipeline.topics', 'create the topics and subscriptions a deployment needs'),
     'report': ('newswire.pipeline.report', 'render a run\'s output as one self-contained HTML page'),
     'eval': ('newswire.pipeline.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
-    'runners': ('newswire.pipeline.runners', 'install Beam runners (Prism) once per machine; list them'),
+    'runners': ('newswire.pipeline.runners', 'install Beam runners (Prism, Flink, Spark) per machine; list them'),
 }
 
 
