@@ -57,13 +57,16 @@ def stage_msecs(result) -> dict[str, float]:
     return dict(totals)
 
 
-# `--runners` names -> Beam runners (Prism's binary comes from `newswire runners install prism`).
-RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner'}
+# `--runners` names -> Beam runners (Prism's binary and the Flink and Spark job servers come from
+# `newswire runners install prism|flink|spark`).
+RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner', 'flink': 'FlinkRunner',
+           'spark': 'SparkRunner'}
 
 
 def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'direct') -> dict:
     """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
-    with `workers` worker processes (Prism runs its Python workers in this process, LOOPBACK)."""
+    with `workers` worker processes (Prism and an embedded Flink or Spark run their Python workers
+    in this process, LOOPBACK)."""
     from newswire.pipeline.job.run import (batch_pipeline, pipeline_options, prepare_output,
                                            read_summary)
 

@@ -1,8 +1,8 @@
 """The performance benchmark: `python -m bench.run [--sizes 1000,10000] [--workers 1,2] ...`.
 
 For each corpus size (see `bench.corpus`): the batch pipeline on each runner of `--runners` (the
-DirectRunner with each worker count, Prism once; docs/s, Beam's per-stage share of time, peak RSS
-of the process tree, Prism's Go process included) and the same functions in a plain loop (the pipeline/plain ratio is what Beam costs); the HTML path on the Zyte benchmark
+DirectRunner with each worker count, every other runner once; docs/s, Beam's per-stage share of
+time, peak RSS of the process tree, Prism's Go process and the Flink or Spark JVM included) and the same functions in a plain loop (the pipeline/plain ratio is what Beam costs); the HTML path on the Zyte benchmark
 pages against bare trafilatura; streaming latency through the Pub/Sub emulator. Prints a table and
 writes everything as JSON (`--json`)."""
 
@@ -192,7 +192,8 @@ def main(argv=None) -> int:
     parser.add_argument('--workers', default='1,2', help='DirectRunner worker counts')
     parser.add_argument('--runners', default='direct',
                         help='runners of the text path, comma-separated: direct (once per '
-                             '--workers count), prism (after `newswire runners install prism`)')
+                             '--workers count), prism, flink, spark (after `newswire runners '
+                             'install NAME`)')
     parser.add_argument('--no-plain', action='store_true',
                         help='skip the plain-loop runs (e.g. to time 100k pipelines alone)')
     parser.add_argument('--html-repeat', type=int, default=3,

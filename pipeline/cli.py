@@ -15,7 +15,7 @@ COMMANDS = {
     'topics': ('newswire.pipeline.commands.topics', 'create the topics and subscriptions a deployment needs'),
     'report': ('newswire.pipeline.commands.report', 'render a run\'s output as one self-contained HTML page'),
     'eval': ('newswire.evaluation.evaluate', 'measure enrichment quality (benchmarks; labelled topic texts)'),
-    'runners': ('newswire.pipeline.commands.runners', 'install Beam runners (Prism) once per machine; list them'),
+    'runners': ('newswire.pipeline.commands.runners', 'install Beam runners (Prism, Flink, Spark) per machine; list them'),
 }
 
 

@@ -76,18 +76,22 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
 
 
 @pytest.mark.slow
-def test_the_benchmark_runs_the_text_path_on_prism_beside_the_direct_runner(tmp_path):
-    from newswire.pipeline.job.runners import INSTALL_COMMAND, installed_prism
+@pytest.mark.parametrize('runner', ['prism', 'flink'])
+def test_the_benchmark_runs_the_text_path_on_a_portable_runner_beside_the_direct_runner(
+        runner, tmp_path):
+    from newswire.pipeline.job import runners
     from tests.conftest import missing_tool
 
-    if installed_prism() is None:
-        missing_tool(f'Prism is not installed: {INSTALL_COMMAND}')
+    if runner == 'prism' and runners.installed_prism() is None:
+        missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
+    if runner == 'flink' and runners.installed_job_server(runners.FLINK) is None:
+        missing_tool(f'Flink\'s job server is not installed: {runners.FLINK.install_command}')
     results_path = tmp_path / 'bench.json'
-    assert main(['--sizes', '60', '--workers', '1', '--runners', 'direct,prism',
+    assert main(['--sizes', '60', '--workers', '1', '--runners', f'direct,{runner}',
                  '--html-repeat', '0', '--stream-seconds', '0', '--json', str(results_path),
                  '--work-dir', str(tmp_path / 'work')]) == 0
     (row,) = json.loads(results_path.read_text())['text']
-    assert sorted(row['pipeline']) == ['1', 'prism']
+    assert sorted(row['pipeline']) == ['1', runner]
     for run in row['pipeline'].values():
         assert run['summary']['documents_read'] == run['summary']['enriched'] == 60
         assert run['same_output_as_plain'] is True
@@ -109,6 +113,7 @@ def test_a_portable_runners_transform_ids_map_to_the_stages_of_their_labels():
 
 def test_an_unknown_runner_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(['--runners', 'direct,flink', '--json', str(tmp_path / 'bench.json')])
+        main(['--runners', 'direct,samza', '--json', str(tmp_path / 'bench.json')])
     assert exit_.value.code == 2
-    assert '--runners: expected names from direct, prism, got flink' in capsys.readouterr().err
+    assert ('--runners: expected names from direct, prism, flink, spark, got samza'
+            in capsys.readouterr().err)

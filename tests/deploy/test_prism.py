@@ -1,10 +1,10 @@
 """Prism, Beam's Go runner: `newswire runners install prism` and `newswire run --runner=PrismRunner`.
 
-Fast tests: the set-up's error paths (no Go, a refused module download, no binary, Flink or Spark
-without a job server) and what a run takes from the cache. Slow tests, with the binary `.ci/run`
-installs: the seeds and the bench's 2,000-document corpus give the DirectRunner's files byte for
-byte, and a stream polling a local feed on Prism publishes records, with the dedup tiers decided by
-Prism's state and timers, to the emulator's topic.
+Fast tests: the set-up's error paths (no Go, a refused module download, no binary; Flink's and
+Spark's are in test_flink.py) and what a run takes from the cache. Slow tests, with
+the binary `.ci/run` installs: the seeds and the bench's 2,000-document corpus give the
+DirectRunner's files byte for byte, and a stream polling a local feed on Prism publishes records,
+with the dedup tiers decided by Prism's state and timers, to the emulator's topic.
 """
 
 import html
@@ -115,15 +115,6 @@ def test_install_finds_an_installed_binary_and_builds_nothing(empty_cache, tmp_p
     assert capsys.readouterr().out == f'prism {runners.beam_version()} already installed: {binary}\n'
 
 
-@pytest.mark.parametrize('name,flag', [('flink', '--flink_job_server_jar'),
-                                       ('spark', '--spark_job_server_jar')])
-def test_installing_a_java_runner_says_what_to_pass_instead(name, flag, empty_cache, capsys):
-    assert main(['runners', 'install', name]) == 2
-    err = _one_error_line(capsys, f'newswire runners: {name} is not installable by newswire')
-    assert f'{flag}=JAR' in err and runners.beam_version() in err
-    assert not runners.cache_dir().exists()
-
-
 def test_list_says_what_is_installed_and_how_to_install_the_rest(empty_cache, capsys):
     assert main(['runners', 'list']) == 0
     before = capsys.readouterr().out
@@ -133,8 +124,6 @@ def test_list_says_what_is_installed_and_how_to_install_the_rest(empty_cache, ca
     assert main(['runners', 'list']) == 0
     after = capsys.readouterr().out
     assert f'installed: {binary}' in after and 'also cached, unused by this Beam: 2.70.0' in after
-    for line in ('--flink_job_server_jar=JAR', '--spark_job_server_jar=JAR'):
-        assert line in before and line in after
 
 
 def test_a_prism_run_without_the_binary_says_to_install_it(empty_cache, tmp_path, capsys):
@@ -152,18 +141,6 @@ def test_a_prism_run_takes_the_cached_binary_unless_one_is_named(empty_cache, tm
     own = _place_binary(tmp_path / 'my-prism')
     options = pipeline_options(['--runner=PrismRunner', f'--prism_location={own}'])
     assert options.get_all_options()['prism_location'] == str(own)
-
-
-@pytest.mark.parametrize('runner,flag', [('FlinkRunner', '--flink_job_server_jar'),
-                                         ('SparkRunner', '--spark_job_server_jar')])
-def test_a_java_runner_without_a_job_server_is_refused_before_any_download(runner, flag, tmp_path,
-                                                                          capsys):
-    argv = ['run', f'--runner={runner}', '--input', str(SEEDS), '--output', str(tmp_path / 'o')]
-    assert main(argv) == 2
-    err = _one_error_line(capsys, f'newswire run: --runner={runner} needs Beam\'s job server')
-    assert f'{flag}=JAR' in err and '--job_endpoint=HOST:PORT' in err
-    assert main(argv + [f'{flag}={tmp_path / "missing.jar"}']) == 2
-    assert _one_error_line(capsys, 'newswire run: ').endswith(f'{tmp_path / "missing.jar"}: no such file')
 
 
 # --- with the binary -------------------------------------------------------------------------
