@@ -376,6 +376,10 @@ def help_text() -> str:
             f'--direct_num_workers, --streaming, ...); runners: {", ".join(RUNNERS)}.')
 
 
+# How Beam's SubprocessServer says a job server's process exited before its port answered.
+_JOB_SERVICE_DID_NOT_START = 'Service failed to start up'
+
+
 def main(argv: Sequence[str]) -> int:
     """`newswire run ARGS`: 0 when the pipeline ran (dead letters or not), 2 on a usage error, 1
     when the pipeline failed."""
@@ -391,6 +395,15 @@ def main(argv: Sequence[str]) -> int:
         summary = run_batch(argv)
     except UsageError as error:
         print(f'newswire run: {error}', file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        if not str(error).startswith(_JOB_SERVICE_DID_NOT_START):
+            raise
+        # Beam's SubprocessServer gives up on a job server (or Prism) whose process exited before
+        # its port answered; Beam logged the process's own output above, at its level.
+        print(f'newswire run: the runner\'s job service did not start ({error}): check the '
+              f'runner is installed (newswire runners list; install again with newswire runners '
+              f'install NAME) and that the JAR or binary named runs', file=sys.stderr)
         return 2
     except Exception as error:  # the pipeline failed: its traceback, then one line saying so
         import traceback

@@ -368,3 +368,17 @@ def test_a_stream_on_flink_polls_feeds_and_publishes_what_a_batch_run_decides(
         assert record['dedup'] == expected[record['source']['id']]['dedup'], record['source']
     tiers = {record['dedup']['tier'] for record in published}
     assert {'exact', 'near_copy', 'same_story'} <= tiers, tiers
+
+
+@pytest.mark.slow  # Beam tries to start the job server three times
+def test_a_job_server_that_exits_at_once_is_one_line_and_exit_2(empty_cache, tmp_path,
+                                                                  monkeypatch, capsys):
+    _tools(tmp_path, monkeypatch, java='exit 0', mvn=FAKE_MAVEN)
+    runner_commands.install_job_server(runners.FLINK)
+    _tools(tmp_path, monkeypatch, java='exit 3', mvn=FAKE_MAVEN)  # the JVM dies on start
+    assert main(['run', '--runner=FlinkRunner', '--input', str(SEEDS),
+                 '--output', str(tmp_path / 'out')]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines()
+           if line.startswith('newswire run:')]
+    assert len(err) == 1 and 'job service did not start' in err[0], err
+    assert 'Traceback' not in capsys.readouterr().err
