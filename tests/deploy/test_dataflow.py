@@ -124,6 +124,7 @@ def test_dataflow_job_graph_has_the_stable_step_names(name, build, args, expecte
     assert all('docker' in env.urn for env in environments)
 
 
+@pytest.mark.slow  # two job graphs
 def test_dry_run_graph_names_do_not_depend_on_the_input(tmp_path):
     build_args = DRY_RUN_BUILDS[0][2]
     other = tmp_path / 'in'
@@ -136,6 +137,7 @@ def test_dry_run_graph_names_do_not_depend_on_the_input(tmp_path):
             == {t.unique_name for t in second.components.transforms.values()})
 
 
+@pytest.mark.slow  # a job graph, as the fast subset's step-name tests build
 def test_cli_dry_run_describes_the_job_and_writes_nothing(tmp_path, capsys):
     output = tmp_path / 'out'
     assert main(['run', '--input', str(SEEDS), '--output', str(output)] + DRY_RUN_ARGS) == 0
@@ -206,6 +208,7 @@ def test_dockerfile_lint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow  # a third streaming job graph
 def test_dataflow_streaming_feeds_graph_polls_and_merges_with_pubsub(tmp_path):
     feed_list = tmp_path / 'feeds.txt'
     feed_list.write_text('https://wire.example/rss\nhttps://other.example/atom\n')

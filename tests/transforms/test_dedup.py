@@ -155,6 +155,7 @@ def test_config_rejects_a_key_cap_below_one():
         DedupConfig(max_documents_per_key=0)
 
 
+@pytest.mark.slow  # a pipeline; the fast subset runs FlagDuplicates once
 def test_flag_duplicates_drops_crowded_keys_counts_them_and_keeps_every_exact_copy():
     config = dataclasses.replace(CONFIG, max_documents_per_key=3)
     docs = [_doc(f'c{i}', ARTICLE, f'2023-11-14T10:{i:02d}:00') for i in range(6)]
@@ -359,6 +360,7 @@ def test_the_bucket_step_forgets_named_pairs_past_its_limit_and_loses_none(monke
     assert len(fn._named) <= 2
 
 
+@pytest.mark.slow  # two pipelines; the fast subset runs FlagDuplicates once
 def test_flag_duplicates_equals_the_plain_per_bucket_route():
     docs = _copies(3) + [
         _doc('orig', ARTICLE, '2023-11-14'),
