@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import newswire.pipeline.options  # noqa: F401  (registers the newswire option classes)
 from newswire.pipeline.cli import main
 from newswire.pipeline.run import batch_pipeline, pipeline_options, streaming_pipeline
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, missing_tool
 from tests.deploy.conftest import DATAFLOW, pinned_beam_version
 
 PARAMETER_KEYS = {'name', 'label', 'helpText', 'isOptional', 'regexes', 'paramType'}
@@ -167,8 +167,9 @@ def _gcloud_print_only(target, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which('gcloud') is None, reason='needs the gcloud CLI')
 def test_gcloud_accepts_both_templates_offline():
+    if shutil.which('gcloud') is None:
+        missing_tool('the Google Cloud SDK (gcloud) is needed to check the templates offline')
     batch = _gcloud_print_only('template-batch')
     assert batch['image'].endswith(f':{pinned_beam_version()}')
     assert batch['sdkInfo'] == {'language': 'PYTHON'}
