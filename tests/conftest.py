@@ -60,6 +60,7 @@ def dead_letter_validator():
 def missing_tool(message: str):
     """A test's tool is not installed: a skip that says so on a developer's machine, a failure in CI
     (CI=true), where .ci/run must have installed it."""
+    __tracebackhide__ = True  # the skip is reported at the test's line, not here
     if os.environ.get('CI'):
         pytest.fail(f'.ci/run should have installed it: {message}')
     pytest.skip(message)
