@@ -60,6 +60,7 @@ def dead_letter_validator():
 def missing_tool(message: str):
     """A test's tool is not installed: a skip that says so on a developer's machine, a failure in CI
     (CI=true), where .ci/run must have installed it."""
+    __tracebackhide__ = True  # the skip is reported at the test's line, not here
     if os.environ.get('CI'):
         pytest.fail(f'.ci/run should have installed it: {message}')
     pytest.skip(message)
@@ -188,3 +189,18 @@ def pubsub_emulator():
         else:
             os.environ['PUBSUB_EMULATOR_HOST'] = previous
         emulator.stop()
+
+
+def first_of_each(values, key):
+    """`values` as pytest parameters where the first value of each `key(value)` runs in the fast
+    subset (`-m "not slow"`) and the others are marked slow: a family of many examples keeps one
+    of each kind in the fast loop, and the full run (.ci/run) still runs them all. Test ids are
+    those of the plain values."""
+    seen = set()
+    params = []
+    for value in values:
+        kind = key(value)
+        marks = () if kind not in seen else (pytest.mark.slow,)
+        seen.add(kind)
+        params.append(pytest.param(*value if isinstance(value, tuple) else (value,), marks=marks))
+    return params

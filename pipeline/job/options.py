@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -14,7 +15,9 @@ def _flag(value: str) -> bool:
         return True
     if lowered in ('false', '0', 'no'):
         return False
-    raise ValueError(f'expected true or false, got {value!r}')
+    # ArgumentTypeError, not ValueError: argparse then prints this message, not "invalid _flag
+    # value".
+    raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
 
 
 class NewswireOptions(PipelineOptions):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import difflib
 from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Optional
@@ -52,18 +54,55 @@ def _defaults() -> dict:
 
 
 def _merge(base: dict, override: dict, where: str = '') -> dict:
-    """Override `base` with `override`, refusing keys `base` does not have (typos fail loudly)."""
+    """Override `base` with `override`, refusing keys `base` does not have (typos fail loudly) and
+    values of another kind than the default they replace."""
     merged = copy.deepcopy(base)
-    for key, value in (override or {}).items():
+    for key, value in override.items():
         if key not in base:
-            raise ValueError(f'unknown setting {where}{key!r}; known: {sorted(base)}')
+            raise ValueError(f"unknown setting '{where}{key}'{_did_you_mean(key, base)}; "
+                             f'known: {sorted(base)}')
         if isinstance(base[key], dict):
+            if value is None:  # a section whose lines are all commented out
+                continue
             if not isinstance(value, dict):
-                raise ValueError(f'setting {where}{key!r} must be a mapping')
+                raise ValueError(f"setting '{where}{key}' must be a mapping, "
+                                 f'got {_kind_of(value)}: {value!r}')
             merged[key] = _merge(base[key], value, f'{where}{key}.')
         else:
-            merged[key] = type(base[key])(value)
+            merged[key] = _typed(value, base[key], f'{where}{key}')
     return merged
+
+
+# What a default's type accepts from YAML. Stricter than calling the type: bool('false') is True,
+# list('metadata') is six letters and int(2.5) is 2, each a silent change of meaning.
+_ACCEPTS = {bool: (bool,), int: (int,), float: (int, float), str: (str,), list: (list,)}
+_KIND_NAMES = {bool: 'true or false', int: 'a whole number', float: 'a number', str: 'a string',
+               list: 'a list', dict: 'a mapping', type(None): 'null'}
+
+
+def _kind_of(value) -> str:
+    return _KIND_NAMES.get(type(value), type(value).__name__)
+
+
+def _typed(value, default, name: str):
+    """`value` as the type of `default`, or a ValueError naming the setting, the kind expected and
+    the value given."""
+    kind = type(default)
+    if kind is str and isinstance(value, dt.date):  # YAML reads an unquoted 2024-01-02 as a date
+        return value.isoformat()
+    accepted = _ACCEPTS.get(kind, (kind,))
+    # bool is an int to isinstance; `num_shards: true` is a mistake, not 1.
+    if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f'setting {name!r} must be {_KIND_NAMES.get(kind, kind.__name__)} '
+                         f'(like its default, {default!r}), got {_kind_of(value)}: {value!r}')
+    if kind is list and default:
+        return [_typed(item, default[0], f'{name}[{index}]') for index, item in enumerate(value)]
+    return kind(value)
+
+
+def _did_you_mean(key, known) -> str:
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+    return f' (did you mean {close[0]!r}?)' if close else ''
 
 
 def _build(config_class, values: dict):
@@ -78,7 +117,17 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
     values = _defaults()
     if settings_file:
         with open(settings_file, encoding='utf-8') as handle:
-            values = _merge(values, yaml.safe_load(handle) or {})
+            try:
+                override = yaml.safe_load(handle)
+            except yaml.YAMLError as error:
+                raise ValueError(f'--settings {settings_file}: not YAML: {error}') from error
+        if override is not None and not isinstance(override, dict):
+            raise ValueError(f'--settings {settings_file}: expected a mapping of sections '
+                             f'({", ".join(values)}), got {_kind_of(override)}: {override!r}')
+        try:
+            values = _merge(values, override or {})
+        except ValueError as error:
+            raise ValueError(f'--settings {settings_file}: {error}') from error
     return Settings(
         max_document_bytes=int(values['limits']['max_document_bytes']),
         language=_build(LanguageConfig, values['language']),

@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import newswire.pipeline.job.options  # noqa: F401  (registers the newswire option classes)
 from newswire.pipeline.cli import main
 from newswire.pipeline.job.run import batch_pipeline, pipeline_options, streaming_pipeline
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, missing_tool
 from tests.deploy.conftest import DATAFLOW, pinned_beam_version
 
 PARAMETER_KEYS = {'name', 'label', 'helpText', 'isOptional', 'regexes', 'paramType'}
@@ -109,8 +109,10 @@ DRY_RUN_BUILDS = [
 ]
 
 
-@pytest.mark.parametrize('name,build,args,expected', DRY_RUN_BUILDS,
-                         ids=[b[0] for b in DRY_RUN_BUILDS])
+# `--update` replaces streaming jobs: the fast subset builds the streaming graph, .ci/run both.
+@pytest.mark.parametrize('name,build,args,expected', [
+    pytest.param(*b, marks=pytest.mark.slow if b[0] == 'batch' else ()) for b in DRY_RUN_BUILDS],
+    ids=[b[0] for b in DRY_RUN_BUILDS])
 def test_dataflow_job_graph_has_the_stable_step_names(name, build, args, expected):
     graph = _job_graph(build, args + DRY_RUN_ARGS)
     names = {t.unique_name for t in graph.components.transforms.values()}
@@ -124,6 +126,7 @@ def test_dataflow_job_graph_has_the_stable_step_names(name, build, args, expecte
     assert all('docker' in env.urn for env in environments)
 
 
+@pytest.mark.slow  # two job graphs
 def test_dry_run_graph_names_do_not_depend_on_the_input(tmp_path):
     build_args = DRY_RUN_BUILDS[0][2]
     other = tmp_path / 'in'
@@ -136,6 +139,7 @@ def test_dry_run_graph_names_do_not_depend_on_the_input(tmp_path):
             == {t.unique_name for t in second.components.transforms.values()})
 
 
+@pytest.mark.slow  # a job graph, as the fast subset's step-name tests build
 def test_cli_dry_run_describes_the_job_and_writes_nothing(tmp_path, capsys):
     output = tmp_path / 'out'
     assert main(['run', '--input', str(SEEDS), '--output', str(output)] + DRY_RUN_ARGS) == 0
@@ -165,8 +169,9 @@ def _gcloud_print_only(target, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which('gcloud') is None, reason='needs the gcloud CLI')
 def test_gcloud_accepts_both_templates_offline():
+    if shutil.which('gcloud') is None:
+        missing_tool('the Google Cloud SDK (gcloud) is needed to check the templates offline')
     batch = _gcloud_print_only('template-batch')
     assert batch['image'].endswith(f':{pinned_beam_version()}')
     assert batch['sdkInfo'] == {'language': 'PYTHON'}
@@ -206,6 +211,7 @@ def test_dockerfile_lint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow  # a third streaming job graph
 def test_dataflow_streaming_feeds_graph_polls_and_merges_with_pubsub(tmp_path):
     feed_list = tmp_path / 'feeds.txt'
     feed_list.write_text('https://wire.example/rss\nhttps://other.example/atom\n')

@@ -25,6 +25,7 @@ def test_dockerfile_builds_from_the_pinned_beam_sdk_image():
         args['LAUNCHER_IMAGE']
 
 
+@pytest.mark.slow  # runs make
 def test_makefile_reads_the_version_from_pyproject():
     done = subprocess.run(['make', '-s', '-C', str(DATAFLOW), 'version'], capture_output=True,
                           text=True, timeout=60)

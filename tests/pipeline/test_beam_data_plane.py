@@ -1,5 +1,6 @@
 """The data-plane patch: Beam's time-based stream splits elements across flushes, ours does not."""
 
+import threading
 import time
 
 import pytest
@@ -75,8 +76,36 @@ class _SplitSeen:
         return self.seen
 
 
+def test_beams_time_flush_cuts_an_element_its_writer_is_halfway_through():
+    """The bug the patch exists for, deterministically: Beam's flushing thread runs its flush
+    function, here on a thread of ours at a chosen moment, while the writer has written half an
+    element. When this fails, Beam has fixed it: remove the patch."""
+    messages = []
+    # A limit of an hour: Beam's own thread never fires during the test; we run its function.
+    stream = BEAM_STREAM(messages.append, flush_callback=messages.append,
+                         time_flush_threshold_ms=3_600_000)
+    periodic_flush = stream._periodic_flusher._function
+    body = b'element-00000000'
+    stream.write_var_int64(len(body))  # the first half of the element
+    flusher = threading.Thread(target=periodic_flush)
+    flusher.start()
+    # A fixed Beam would hold this flush until the element is whole: give it the rest then.
+    flusher.join(timeout=DEADLINE_SECONDS)
+    stream.write(body)
+    stream.maybe_flush()
+    flusher.join()
+    stream.close()
+    assert b''.join(messages) == bytes([len(body)]) + body
+    assert any(_split_in(m) for m in messages), (
+        f'expected Beam {BEAM_STREAM.__name__}\'s time-based flush to cut the element in two; '
+        f'it went out whole in {messages}: check whether Beam fixed the race and remove '
+        'newswire.pipeline.beam_data_plane')
+
+
+@pytest.mark.slow  # a race: up to DEADLINE_SECONDS of writing until Beam's thread cuts an element
 def test_beam_stream_splits_elements_while_writing():
-    """The bug the patch exists for. When this fails, Beam has fixed it: remove the patch."""
+    """The bug the patch exists for, as it happens: Beam's own thread, flushing every millisecond,
+    cuts an element in two. When this fails, Beam has fixed it: remove the patch."""
     messages = []
     _write_until(BEAM_STREAM, messages, _SplitSeen(messages))
     assert any(_split_in(m) for m in messages), (

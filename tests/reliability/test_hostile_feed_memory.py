@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 _MEASURE = '''
@@ -25,6 +27,7 @@ print(json.dumps({'reason': reason, 'seconds': time.monotonic() - started, 'byte
 '''
 
 
+@pytest.mark.slow  # a subprocess whose peak memory is measured
 def test_the_quadratic_blowup_feed_is_refused_within_two_seconds_and_256_mb():
     result = subprocess.run([sys.executable, '-c', _MEASURE], cwd=REPO, capture_output=True,
                             text=True, timeout=60, check=True)

@@ -9,6 +9,7 @@ import base64
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -67,6 +68,7 @@ def _original(letter):
     return letter.original.encode('utf-8')
 
 
+@pytest.mark.slow  # a pipeline over every poison message
 def test_every_message_is_enriched_or_a_dead_letter_with_its_bytes(tmp_path):
     settings = load_settings()
     good = _good_messages()

@@ -96,6 +96,7 @@ def test_a_page_over_the_time_limit_is_a_timeout_dead_letter_and_the_rest_goes_o
                     label='dead')
 
 
+@pytest.mark.slow  # slow elements on purpose
 def test_apply_stage_without_a_timeout_lets_slow_elements_finish():
     with direct_pipeline() as p:
         good, dead = (p | beam.Create([_html_doc('slow', many_paragraphs(3_000))])

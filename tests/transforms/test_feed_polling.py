@@ -94,6 +94,7 @@ def test_polling_yields_new_entries_only_recovers_and_forgets_the_oldest(server)
     assert server.hits['/polled-pages/g1'] == 2 and server.hits['/polled-pages/g2'] == 1
 
 
+@pytest.mark.slow  # a streaming pipeline; the fast subset polls in the other
 def test_every_feed_is_polled_on_every_tick_with_its_own_state(server):
     first = ScriptedFeed(server, '/polled/a', [('feed', '"a1"', ['a1']), ('feed', '"a2"', ['a2'])])
     second = ScriptedFeed(server, '/polled/b', [('status', 404), ('feed', '"b1"', ['b1', 'a1'])])

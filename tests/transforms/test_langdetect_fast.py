@@ -45,6 +45,7 @@ def test_languages_are_langdetects_in_its_order():
     assert list(FAST.languages) == detector_factory._factory.get_lang_list()
 
 
+@pytest.mark.slow  # both detectors over 75 languages' sentences
 @needs_data
 def test_same_as_langdetect_on_sentences_of_75_languages():
     items = load_language_items(str(LANGID / 'sentences.tsv'), limit=10)
@@ -52,6 +53,7 @@ def test_same_as_langdetect_on_sentences_of_75_languages():
     _assert_same([text for _, text in items])
 
 
+@pytest.mark.slow
 @needs_data
 def test_same_as_langdetect_on_word_pairs():
     _assert_same([text for _, text in load_language_items(str(LANGID / 'word-pairs.tsv'), limit=3)])
@@ -103,6 +105,7 @@ def test_random_texts_over_mixed_alphabets():
     _assert_same([''.join(rng.choice(alphabet) for _ in range(rng.randrange(1, 400))) for _ in range(60)])
 
 
+@pytest.mark.slow  # a million code points
 def test_normalisation_leaves_characters_beyond_the_basic_plane_alone():
     """load_profiles computes NGram.normalize for the Basic Multilingual Plane only."""
     assert all(NGram.normalize(chr(cp)) == chr(cp) for cp in range(0x10000, 0x110000))

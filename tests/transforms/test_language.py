@@ -55,9 +55,14 @@ def test_detect_language_transform():
         assert_that(dead, equal_to([]), label='no dead letters')
 
 
-LINGUA = make_detector(LanguageConfig(detector='lingua'))
+@pytest.fixture(scope='session')
+def lingua():
+    """The `lingua` detector, built on first use: its 75 high-accuracy models take ~1.3 GB and
+    ~12 s of CPU, which is why the tests that use it are slow."""
+    return make_detector(LanguageConfig(detector='lingua'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('text,code', [
     ('Le ministre des Affaires étrangères a rencontré hier son homologue arménien à Paris.', 'fr'),
     ('Der Außenminister traf sich gestern in Berlin mit seinem armenischen Amtskollegen.', 'de'),
@@ -65,21 +70,26 @@ LINGUA = make_detector(LanguageConfig(detector='lingua'))
     ('Eusko Jaurlaritzak ikastetxeentzako plan berria aurkeztu du gaur Gasteizen, eta datorren ikasturtean hasiko da.', 'eu'),
     ('Ìjọba àpapọ̀ ti kéde ètò tuntun fún àwọn ilé-ìwé ní gbogbo ìpínlẹ̀ lónìí.', 'yo'),
 ])
-def test_lingua_detector(text, code):
-    language = LINGUA.detect(text)
+def test_lingua_detector(lingua, text, code):
+    language = lingua.detect(text)
     assert language.code == code and 0.0 < language.confidence <= 1.0
-    assert LINGUA.detect(text) == language  # deterministic
+    assert lingua.detect(text) == language  # deterministic
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('text', ['', '12345 67 89', '!!! ???', 'OK', '—' * 50])
-def test_lingua_keeps_the_und_rules(text):
-    assert LINGUA.detect(text) == UNDETERMINED
+def test_lingua_keeps_the_und_rules(lingua, text):
+    assert lingua.detect(text) == UNDETERMINED
 
 
 def test_detectors_report_their_languages():
     assert {'en', 'fr', 'ru'} <= DETECTOR.supported_languages()
     assert not {'eu', 'yo'} & DETECTOR.supported_languages()
-    assert len(LINGUA.supported_languages()) == 75
+
+
+@pytest.mark.slow
+def test_lingua_reports_its_languages(lingua):
+    assert len(lingua.supported_languages()) == 75
 
 
 def test_detector_is_chosen_in_settings(tmp_path):
@@ -94,6 +104,7 @@ def test_detector_is_chosen_in_settings(tmp_path):
         load_settings(str(chosen))
 
 
+@pytest.mark.slow  # builds the lingua detector in its DoFn's setup
 def test_detect_language_transform_with_lingua():
     docs = [Document(id='a', source=SourceRef('jsonl', 'a'),
                      text='Eusko Jaurlaritzak ikastetxeentzako plan berria aurkeztu du gaur.')]

@@ -11,7 +11,7 @@ from newswire.transforms.records import Document, Evidence, SourceRef, Tag
 from newswire.transforms.tagging import (TagDocuments, Tagger, TaxonomyError, _needed_literals,
                                          _Rule, _Spans, _literal_prefix, _without_overlaps,
                                          load_taxonomy)
-from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, seed_path
+from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, first_of_each, seed_path
 
 TAXONOMY = load_taxonomy()
 TAGGER = Tagger(TAXONOMY)
@@ -24,6 +24,8 @@ LANGUAGES = ('en', 'ru', 'az', 'tr', 'hy', 'ka')
 POSITIVE = [(t.id, lang, s) for t in TAXONOMY.tags for lang, ex in t.examples.items() for s in ex.positive]
 NEGATIVE = [(t.id, lang, s) for t in TAXONOMY.tags for lang, ex in t.examples.items() for s in ex.negative]
 EXAMPLES = [(lang, s) for _, lang, s in POSITIVE + NEGATIVE]
+# An example's kind: topic, language, positive or not (the fast subset runs one of each kind).
+KIND = {(lang, s): (topic, lang, (topic, lang, s) in POSITIVE) for topic, lang, s in POSITIVE + NEGATIVE}
 
 
 def _ids(text, language='en', tagger=TAGGER):
@@ -39,17 +41,19 @@ def test_default_taxonomy_covers_the_required_tags_in_every_language():
             assert examples and examples.positive and examples.negative, (tag.id, lang)
 
 
-@pytest.mark.parametrize('tag,language,sentence', POSITIVE)
+# The fast subset runs each tag's first example in each language; .ci/run runs them all.
+@pytest.mark.parametrize('tag,language,sentence', first_of_each(POSITIVE, lambda e: e[:2]))
 def test_positive_examples_are_tagged(tag, language, sentence):
     assert tag in _ids(sentence, language)
 
 
-@pytest.mark.parametrize('tag,language,sentence', NEGATIVE)
+@pytest.mark.parametrize('tag,language,sentence', first_of_each(NEGATIVE, lambda e: e[:2]))
 def test_negative_examples_are_not_tagged(tag, language, sentence):
     assert tag not in _ids(sentence, language)
 
 
-@pytest.mark.parametrize('tag,language,sentence', POSITIVE + NEGATIVE)
+@pytest.mark.parametrize('tag,language,sentence', first_of_each(POSITIVE + NEGATIVE,
+                                                                 lambda e: KIND[e[1:]]))
 def test_examples_tag_the_same_when_their_language_is_unknown(tag, language, sentence):
     """The default taxonomy gives a record in `und` every language's patterns (unknown_language: all):
     each example keeps its verdict when its language is not known."""
@@ -86,7 +90,7 @@ def test_an_institutions_name_alone_is_no_evidence():
     assert missing.id == 'missing_persons' and [e.text for e in missing.evidence] == ['missing persons']
 
 
-@pytest.mark.parametrize('language,sentence', EXAMPLES)
+@pytest.mark.parametrize('language,sentence', first_of_each(EXAMPLES, KIND.get))
 def test_evidence_offsets_point_into_every_languages_text(language, sentence):
     for tag in TAGGER.tag(sentence, language):
         for evidence in tag.evidence:
@@ -303,7 +307,9 @@ def test_prefilter_changes_nothing_on_news_articles():
     assert sum(bool(TAGGER.tag(text, 'en')) for text in texts) > 10  # there were tags to keep
 
 
-@pytest.mark.parametrize('language', LANGUAGES)
+# English in the fast subset (it has a check of its own below); every language in .ci/run.
+@pytest.mark.parametrize('language', [pytest.param(lang, marks=() if lang == 'en' else pytest.mark.slow)
+                                      for lang in LANGUAGES])
 def test_prefilter_changes_nothing_on_examples_in_any_case(language):
     sentences = [s for lang, s in EXAMPLES if lang == language]
     variants = [str.upper, str.title, str.swapcase,

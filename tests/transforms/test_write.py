@@ -1,6 +1,7 @@
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dead_letters import DEAD_LETTER, dead_letter
@@ -20,6 +21,7 @@ def _write(tmp_path, docs, shards):
     return sorted(tmp_path.glob('enriched-*.jsonl'))
 
 
+@pytest.mark.slow  # pipelines; the fast subset writes shards in the others
 def test_shards_are_sorted_complete_and_independent_of_input_order(tmp_path):
     docs = _docs(40)
     first = _write(tmp_path / 'a', docs, 3)

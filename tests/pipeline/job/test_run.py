@@ -123,6 +123,7 @@ def test_seed_003_is_flagged_as_two_articles_with_its_text_whole(seeds_run):
         assert seeds[name]['embedded_articles'] == []
 
 
+@pytest.mark.slow  # a second seeds run; the fast subset checks the summary on the module's run
 def test_summary_is_printed(tmp_path, capsys):
     assert main(['run', '--input', str(SEEDS), '--output', str(tmp_path)]) == 0
     printed = capsys.readouterr().out
@@ -131,6 +132,7 @@ def test_summary_is_printed(tmp_path, capsys):
     assert 'accounting       ok' in printed
 
 
+@pytest.mark.slow  # a second, multi-threaded seeds run
 def test_two_runs_give_byte_identical_output(seeds_run, run_date_settings, tmp_path):
     assert main(['run', '--input', str(SEEDS), '--output', str(tmp_path),
                  '--settings', run_date_settings,
@@ -189,6 +191,7 @@ def test_invalid_taxonomy_is_a_usage_error(tmp_path, capsys):
     assert 'topic 0' in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a seeds run; test_settings.py checks overrides without one
 def test_settings_override_changes_sharding(tmp_path):
     settings = tmp_path / 'settings.yaml'
     settings.write_text('output:\n  num_shards: 3\n')
@@ -199,6 +202,7 @@ def test_settings_override_changes_sharding(tmp_path):
     assert len(_records(output)) == 5
 
 
+@pytest.mark.slow  # a seeds run in a subprocess
 def test_installed_console_script_runs_with_default_input(tmp_path):
     script = pathlib.Path(sys.executable).parent / 'newswire'
     assert script.exists(), 'the project is installed with its console script'

@@ -56,6 +56,7 @@ def test_a_feeds_run_accounts_for_every_entry_and_feed(feed_run, capsys):
     assert any(line.endswith('no entries (http_404)') for line in feed_lines)
 
 
+@pytest.mark.slow  # a feeds run
 def test_without_allow_host_loopback_feeds_are_refused_as_dead_letters(feed_run):
     status, summary = feed_run()
     assert status == 0

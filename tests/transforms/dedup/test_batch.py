@@ -3,6 +3,7 @@
 import dataclasses
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dedup import (EXACT, NEAR_COPY, BestMatches, BestMatchesFn, FlagDuplicates,
@@ -15,6 +16,7 @@ from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, all_match
                                               make_doc, near_copies, near_copy_of)
 
 
+@pytest.mark.slow  # a pipeline; the fast subset runs FlagDuplicates once
 def test_flag_duplicates_drops_crowded_keys_counts_them_and_keeps_every_exact_copy():
     config = dataclasses.replace(CONFIG, max_documents_per_key=3)
     docs = [make_doc(f'c{i}', ARTICLE, f'2023-11-14T10:{i:02d}:00') for i in range(6)]
@@ -141,6 +143,7 @@ def test_the_bucket_step_forgets_named_pairs_past_its_limit_and_loses_none(monke
     assert len(fn._named) <= 2
 
 
+@pytest.mark.slow  # two pipelines; the fast subset runs FlagDuplicates once
 def test_flag_duplicates_equals_the_plain_per_bucket_route():
     docs = near_copies(3) + [
         make_doc('orig', ARTICLE, '2023-11-14'),

@@ -5,6 +5,7 @@ import datetime
 from typing import Any, Tuple
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.test_stream import TestStream as EventStream
@@ -71,6 +72,7 @@ def test_out_of_order_arrival_within_settle_time_is_decided_in_publication_order
     _run(stream, [('b', None, None, None, 'b'), ('a', 'near_copy', None, 'b', 'b')])
 
 
+@pytest.mark.slow  # a streaming pipeline; the fast subset keeps three
 def test_data_later_than_settle_time_is_not_applied_to_a_decided_record():
     # a is emitted (canonical) before b, published earlier, arrives: a is never changed, and b, the
     # earlier report, has no earlier match. (Runners that report metrics count dedup_late_links.)
@@ -101,6 +103,7 @@ def test_redelivered_and_republished_messages_are_flagged_duplicates_of_the_firs
                   ('a2', 'exact', 'a', None, 'a')])
 
 
+@pytest.mark.slow  # a streaming pipeline; the fast subset keeps three
 def test_same_story_across_minutes_and_nothing_past_the_horizon():
     config = dataclasses.replace(CONFIG, horizon_seconds=300)
     stream = (EventStream()
@@ -226,6 +229,7 @@ def test_a_crowded_key_is_dropped_keeps_no_signatures_and_returns_after_a_quiet_
         assert [(m.later, m.earlier) for m in matches] == ([(f'e{i}', 'e0')] if i else [])
 
 
+@pytest.mark.slow  # a streaming pipeline; the fast subset keeps three
 def test_copies_past_the_key_cap_are_all_exact_duplicates_of_the_first():
     config = dataclasses.replace(CONFIG, max_documents_per_key=2)
     stream = (EventStream()

@@ -1,12 +1,13 @@
 import dataclasses
+import functools
 import json
 import uuid
 
 import apache_beam as beam
 import pytest
 
-from newswire.pipeline.job.assembly import (EnrichDocuments, PublishOutputs, WriteBatchOutputs,
-                                            WriteWindowedOutputs, build)
+from newswire.pipeline.job.assembly import (EnrichDocuments, PublishOutputs, RunOutputs,
+                                            WriteBatchOutputs, WriteWindowedOutputs, build)
 from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs, dead_letter
 from newswire.transforms.records import Document, SourceRef, record_id
@@ -156,3 +157,92 @@ def test_publishing_sends_an_unserialisable_record_to_the_dead_letter_topic(pubs
     assert sorted(r['source']['id'] for r in pull_all(enriched, 2)) == ['nan', 'plain']
     assert [(r['source']['id'], r['stage'], r['reason']) for r in pull_all(dead, 1)] == [
         ('surrogate', 'write', 'unserialisable')]
+
+
+# --- the graph, built and never run ---------------------------------------------------------------
+
+def _graph(attach, streaming=False, enrich=True):
+    """(label -> transform) of every composite and step in `attach(outputs)`, where `outputs` are
+    what `build` returns or, without `enrich`, given collections in its place (quicker to build)."""
+    pipeline = beam.Pipeline(runner='DirectRunner')
+    if enrich:
+        outputs = build(pipeline, _Given(HOSTILE[:1]), SETTINGS, streaming=streaming)
+    else:
+        given = pipeline | _Given(HOSTILE[:1])
+        outputs = RunOutputs(given.good, given.good, given.dead_letters,
+                             pipeline | 'NoKeys' >> beam.Create([]))
+    attach(outputs)
+    nodes = {}
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            nodes[node.full_label] = node.transform
+
+        def visit_transform(self, node):
+            nodes[node.full_label] = node.transform
+
+    pipeline.visit(Visitor())
+    return nodes
+
+
+@functools.lru_cache(maxsize=2)
+def _enrichment_graph(streaming: bool) -> dict:
+    """`_graph` of `build` alone, built once per module for each mode."""
+    return _graph(lambda outputs: outputs, streaming=streaming)
+
+
+def test_enrichment_runs_its_stages_in_order():
+    nodes = _enrichment_graph(False)
+    stages = [label.split('/')[1] for label in nodes
+              if label.startswith('Enrich/') and label.count('/') == 1]
+    assert stages == ['ExtractMainText', 'CleanBoilerplate', 'ExtractMetadata',
+                      'FlagEmbeddedArticles', 'DetectLanguage', 'TagTopics', 'FlagDuplicates',
+                      'InferDatelineYears', 'AllDeadLetters']
+
+
+@pytest.mark.parametrize('streaming', [False, True])
+def test_a_stream_flags_duplicates_with_state_and_a_batch_counts_the_keys_it_dropped(streaming):
+    from newswire.transforms.dedup import FlagDuplicates
+    from newswire.transforms.dedup import FlagDuplicatesInStream
+
+    nodes = _enrichment_graph(streaming)
+    expected = FlagDuplicatesInStream if streaming else FlagDuplicates
+    assert type(nodes['Enrich/FlagDuplicates']) is expected
+    # A stream counts dropped keys in metrics: its outputs carry an empty collection instead.
+    assert ('NoDroppedKeys' in nodes) is streaming
+
+
+def test_batch_outputs_write_both_files_and_a_summary():
+    nodes = _graph(lambda outputs: outputs | 'Write' >> WriteBatchOutputs('out/', 2), enrich=False)
+    assert {'Write/WriteEnriched', 'Write/WriteDeadLetters', 'Write/Summarize'} <= set(nodes)
+
+
+@pytest.mark.parametrize('output_topic,dead_letter_topic,routes,publishers', [
+    ('projects/wire-desk/topics/enriched', 'projects/wire-desk/topics/dead', (),
+     {'Publish/PublishEnriched', 'Publish/PublishDeadLetters'}),
+    ('projects/wire-desk/topics/enriched', None, ('landmines',),
+     {'Publish/PublishEnriched', 'Publish/PublishEnriched/Route[landmines]'}),
+    (None, 'projects/wire-desk/topics/dead', (), {'Publish/PublishDeadLetters'}),
+])
+def test_publishing_attaches_a_publisher_per_topic_named(output_topic, dead_letter_topic, routes,
+                                                          publishers):
+    nodes = _graph(lambda outputs: outputs | 'Publish' >> PublishOutputs(
+        output_topic, dead_letter_topic, routes), enrich=False)
+    named = {label for label in nodes
+             if label.startswith(('Publish/PublishEnriched', 'Publish/PublishDeadLetters'))
+             and label.count('/') <= 2 and not label.endswith(('/ToMessages', '/Publish'))
+             and '/Tagged[' not in label}
+    assert named == publishers
+    # Unserialisable records go to the dead-letter topic, so the serialising step is always there.
+    assert 'Publish/SerialiseEnriched' in nodes
+
+
+def test_a_local_subscription_is_acknowledged_after_publishing_both_topics():
+    from newswire.transforms.pubsub_local import LeasingReader, LocalPubSubConfig
+
+    reader = LeasingReader('projects/wire-desk/subscriptions/raw', LocalPubSubConfig())  # never started
+    nodes = _graph(lambda outputs: outputs | 'Publish' >> PublishOutputs(
+        'projects/wire-desk/topics/enriched', 'projects/wire-desk/topics/dead', reader=reader),
+        enrich=False)
+    assert {'Publish/PublishEnriched', 'Publish/PublishDeadLetters', 'Publish/AllReceipts',
+            'Publish/Acknowledge'} <= set(nodes)

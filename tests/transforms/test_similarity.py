@@ -1,0 +1,182 @@
+"""The similarity measures behind the duplicate tiers, as properties: MinHash estimates Jaccard,
+containment follows from it, story vectors are unit vectors whose cosine behaves like one."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, containment,
+                                            cosine, minhash_jaccard, shares_central_term,
+                                            story_features, term_matrix)
+
+HASHER = MinHasher(num_perm=256, seed=1, shingle_words=3)
+# Words for generated texts: a small vocabulary, so generated texts share shingles.
+WORDS = st.sampled_from(['harbour', 'pier', 'reopened', 'council', 'bridge', 'river', 'flood',
+                         'engineers', 'repairs', 'tuesday', 'budget', 'schools', 'talks', 'minister'])
+TEXTS = st.lists(WORDS, min_size=0, max_size=40).map(' '.join)
+FAST = settings(max_examples=40, deadline=None)
+
+REPORT = ('The harbour authority reopened the northern pier in Portmere on Tuesday after two months '
+          'of repairs. Engineers from Halvik Marine replaced the pier decking, the authority said.')
+OTHER = ('The city council approved a budget for schools and libraries on Wednesday, with more '
+         'money for school buses in the northern districts.')
+
+
+# --- MinHash ----------------------------------------------------------------------------------
+
+def test_shingles_are_runs_of_words_after_normalisation():
+    assert HASHER.shingles('The Pier, reopened!  On Tuesday.') == {
+        'the pier reopened', 'pier reopened on', 'reopened on tuesday'}
+    assert HASHER.shingles('Pier reopened') == {'pier reopened'}  # shorter than a shingle: one
+    assert HASHER.shingles(' ... ') == set()
+
+
+@FAST
+@given(TEXTS)
+def test_a_signature_is_num_perm_hash_values_and_empty_only_for_no_words(text):
+    signature = HASHER.signature(text)
+    if not text.split():
+        assert signature == b''
+        assert minhash_jaccard(signature, signature) == 0.0
+    else:
+        assert len(signature) == 256 * MINHASH_DTYPE.itemsize
+        assert signature == HASHER.signature(text.upper())  # normalised: case does not count
+        assert minhash_jaccard(signature, signature) == 1.0
+
+
+@FAST
+@given(st.sets(st.text(min_size=1, max_size=12), min_size=1, max_size=30))
+def test_the_order_shingles_come_in_does_not_matter(shingles):
+    reordered = set(sorted(shingles, reverse=True))
+    assert HASHER.signature_of_shingles(shingles) == HASHER.signature_of_shingles(reordered)
+
+
+def test_signatures_depend_on_the_seed_not_the_instance():
+    again = MinHasher(num_perm=256, seed=1, shingle_words=3)
+    other_seed = MinHasher(num_perm=256, seed=2, shingle_words=3)
+    assert again.signature(REPORT) == HASHER.signature(REPORT)
+    assert other_seed.signature(REPORT) != HASHER.signature(REPORT)
+
+
+@FAST
+@given(TEXTS, TEXTS)
+def test_minhash_jaccard_is_symmetric_and_estimates_the_shingle_jaccard(a, b):
+    sig_a, sig_b = HASHER.signature(a), HASHER.signature(b)
+    estimate = minhash_jaccard(sig_a, sig_b)
+    assert estimate == minhash_jaccard(sig_b, sig_a) and 0.0 <= estimate <= 1.0
+    shingles_a, shingles_b = HASHER.shingles(a), HASHER.shingles(b)
+    if shingles_a and shingles_b:
+        exact = len(shingles_a & shingles_b) / len(shingles_a | shingles_b)
+        # 256 permutations: a standard error of at most 0.031; six of them is no accident.
+        assert abs(estimate - exact) <= 0.19
+        if exact == 0.0:
+            assert estimate < 0.1
+        if shingles_a == shingles_b:
+            assert estimate == 1.0
+
+
+def test_signatures_of_different_lengths_share_nothing():
+    short = MinHasher(num_perm=64, seed=1, shingle_words=3).signature(REPORT)
+    assert minhash_jaccard(short, HASHER.signature(REPORT)) == 0.0
+
+
+def test_a_light_edit_keeps_most_of_the_signature_and_another_story_little():
+    edited = REPORT.replace('two months', 'nine weeks')
+    assert minhash_jaccard(HASHER.signature(REPORT), HASHER.signature(edited)) > 0.6
+    assert minhash_jaccard(HASHER.signature(REPORT), HASHER.signature(OTHER)) < 0.1
+
+
+@FAST
+@given(st.floats(0.0, 1.0), st.integers(0, 500), st.integers(0, 500))
+def test_containment_is_a_share_symmetric_in_the_sizes(jaccard, count_a, count_b):
+    value = containment(jaccard, count_a, count_b)
+    assert 0.0 <= value <= 1.0
+    assert value == containment(jaccard, count_b, count_a)
+    assert value >= jaccard or min(count_a, count_b) == 0 or jaccard == 0.0
+
+
+@FAST
+@given(st.integers(1, 200), st.integers(1, 200), st.integers(0, 200))
+def test_containment_recovers_the_overlap_of_exact_sets(size_a, size_b, shared):
+    shared = min(shared, size_a, size_b)
+    jaccard = shared / (size_a + size_b - shared)
+    assert containment(jaccard, size_a, size_b) == pytest.approx(shared / min(size_a, size_b))
+
+
+# --- story vectors ------------------------------------------------------------------------------
+
+@FAST
+@given(st.one_of(st.none(), TEXTS), TEXTS, st.sampled_from(['en', 'und', 'en-GB', 'xx', None]))
+def test_a_story_vector_is_a_sorted_unit_vector_and_its_keys_its_heaviest_terms(title, text,
+                                                                                language):
+    features = story_features(title, text, language, top_keys=5)
+    terms = [term for term, _ in features.vector]
+    assert terms == sorted(terms) and len(set(terms)) == len(terms)
+    if features.vector:
+        assert math.isclose(sum(w * w for _, w in features.vector), 1.0, rel_tol=1e-9)
+        assert math.isclose(cosine(features.vector, features.vector), 1.0, rel_tol=1e-9)
+    weights = dict(features.vector)
+    assert len(features.keys) == min(5, len(weights))
+    ranked = sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))
+    assert list(features.keys) == [term for term, _ in ranked[:5]]
+
+
+def test_common_words_carry_no_weight_and_names_weigh_more():
+    features = dict(story_features(None, REPORT, 'en').vector)
+    assert 'the' not in features and 'after' not in features and 'of' not in features
+    # "Portmere" is written capitalised mid-sentence: a name. Lowercased, the same word is not.
+    as_word = dict(story_features(None, REPORT.replace('Portmere', 'portmere'), 'en').vector)
+    assert features['portmere'] > as_word['portmere']
+    # Adjacent content words make a pair term too.
+    assert 'northern pier' in features
+
+
+def test_the_vector_depends_on_the_document_alone():
+    first = story_features('Pier reopens', REPORT, 'en')
+    story_features('Budget passes', OTHER, 'en')
+    assert story_features('Pier reopens', REPORT, 'en') == first
+
+
+def test_the_same_story_scores_higher_than_another():
+    rewrite = ('After two months of repairs, the northern pier in Portmere is open again: the '
+               'harbour authority said on Tuesday that Halvik Marine engineers had replaced it.')
+    report, same, other = (story_features(None, text, 'en').vector for text in (REPORT, rewrite,
+                                                                                OTHER))
+    assert cosine(report, same) > 0.3 > cosine(report, other)
+
+
+VECTORS = st.dictionaries(WORDS, st.floats(0.01, 10.0), max_size=8).map(
+    lambda weights: tuple(sorted((t, w / math.sqrt(sum(x * x for x in weights.values())))
+                                 for t, w in weights.items())))
+
+
+@FAST
+@given(VECTORS, VECTORS)
+def test_cosine_is_symmetric_and_within_zero_and_one(a, b):
+    value = cosine(a, b)
+    assert value == pytest.approx(cosine(b, a))
+    assert -1e-12 <= value <= 1.0 + 1e-9
+
+
+@FAST
+@given(st.lists(VECTORS, max_size=6))
+def test_one_sparse_product_holds_every_pairwise_cosine(vectors):
+    packed = [PackedVector.of(v) for v in vectors]
+    assert [p.unpacked() for p in packed] == [tuple(v) for v in vectors]
+    if not vectors:
+        return
+    products = (term_matrix(packed) @ term_matrix(packed).T).toarray()
+    expected = np.array([[cosine(a, b) for b in vectors] for a in vectors])
+    assert np.allclose(products, expected)
+
+
+def test_reports_share_a_central_term_when_either_ones_heaviest_is_in_the_other():
+    pier = PackedVector.of((('pier', 0.8), ('portmere', 0.6)))
+    also_pier = PackedVector.of((('harbour', 0.9), ('pier', 0.436)))
+    budget = PackedVector.of((('budget', 0.8), ('schools', 0.6)))
+    assert shares_central_term(pier, also_pier) and shares_central_term(also_pier, pier)
+    assert not shares_central_term(pier, budget)
+    assert not shares_central_term(PackedVector(), pier)
