@@ -9,6 +9,7 @@ from typing import Optional
 
 import yaml
 
+from newswire.pipeline.local.pubsub_local import LocalPubSubConfig
 from newswire.transforms.clean import CleaningRule, load_cleaning_rules
 from newswire.transforms.dedup import DedupConfig
 from newswire.transforms.extract import ExtractConfig
@@ -16,7 +17,6 @@ from newswire.transforms.feeds import FeedConfig
 from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.metadata import MetadataRules, load_metadata_rules
-from newswire.transforms.pubsub_local import LocalPubSubConfig
 from newswire.transforms.topics import Taxonomy, load_taxonomy
 
 

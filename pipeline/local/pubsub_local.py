@@ -1,9 +1,12 @@
 """Pub/Sub on a local runner, at least once end to end: a message is acknowledged only after its
 enriched record or dead letter has been published.
 
-Beam's DirectRunner reads Pub/Sub itself and acknowledges each message as soon as it pulls it
-(apache/beam#18939), so `kill -9` of a local streaming run loses whatever was in flight. A local run
-of newswire reads its subscription itself instead:
+Upstream limitation: Beam's Python DirectRunner reads Pub/Sub itself and acknowledges each message
+in the same call that pulls it (`_PubSubReadEvaluator._read_from_pubsub` in
+`runners/direct/transform_evaluator.py`, whose comment calls it "AutoAck"; spotify/klio#197 wraps
+the runner for the same reason), so `kill -9` of a local streaming run loses whatever was in flight.
+It also refuses `id_label` on a read (apache/beam#18939). A local run of newswire reads its
+subscription itself instead:
 
     LeasingReader        pulls, keeps every pulled message leased (renews its ack deadline) until
         |                it is acknowledged; served to the runner by `local_stream.LocalStream`, the
@@ -19,6 +22,8 @@ again, flagged by dedup when the run still remembers it. Lost connections (an em
 topic or subscription deleted and created again) are retried with capped exponential backoff; after
 `give_up_seconds` of failures in a row the run stops with an error instead of spinning. On Dataflow
 the native ReadFromPubSub and WriteToPubSub stay: Dataflow acknowledges after its own checkpoint.
+
+LEASES_DECISION
 """
 
 from __future__ import annotations
@@ -430,3 +435,30 @@ class AcknowledgeReceipts(beam.PTransform):
 
     def expand(self, receipts):
         return receipts | 'Acknowledge' >> beam.ParDo(AcknowledgeReceiptsFn(self._reader_name))
+
+
+class PublishThenAcknowledge(beam.PTransform):
+    """(enriched records, dead letters) -> nothing: each published and confirmed on its topics
+    (`PublishRecordsConfirmed`, `PublishDeadLettersConfirmed`), then its message acknowledged by
+    `reader` (`AcknowledgeReceipts`). What `assembly.PublishOutputs` applies on a local run in place
+    of Beam's `WriteToPubSub`."""
+
+    def __init__(self, output_topic: str, dead_letter_topic: str,
+                 route_topic_ids: Iterable[str], reader: LeasingReader,
+                 config: LocalPubSubConfig):
+        super().__init__()
+        self._output_topic = output_topic
+        self._dead_letter_topic = dead_letter_topic
+        self._route_topic_ids = tuple(route_topic_ids)
+        self._reader = reader
+        self._config = config
+
+    def expand(self, outputs):
+        enriched, dead_letters = outputs
+        receipts = (
+            enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
+                self._output_topic, self._route_topic_ids, self._config),
+            dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
+                self._dead_letter_topic, self._config),
+        ) | 'AllReceipts' >> beam.Flatten()
+        return receipts | 'Acknowledge' >> AcknowledgeReceipts(self._reader)

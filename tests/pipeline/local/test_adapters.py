@@ -1,0 +1,112 @@
+"""`pipeline.local.adapt`: building a graph starts nothing; the adapters start only for the run,
+and the data-plane patch only for the modes with a gRPC data channel."""
+
+import os
+import threading
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.worker import data_plane
+from apache_beam.testing.util import assert_that, equal_to
+
+from newswire.pipeline.local import LocalSetupError, adapt, beam_data_plane
+from newswire.pipeline.local.beam_data_plane import BEAM_STREAM
+from newswire.pipeline.options import NewswireOptions
+from newswire.pipeline.run import batch_pipeline, pipeline_options, streaming_pipeline
+from newswire.pipeline.settings import load_settings
+from tests.conftest import SEEDS
+
+DATAFLOW = ['--runner=DataflowRunner', '--dry_run=True', '--project=newswire-dry-run',
+            '--region=europe-west1', '--temp_location=gs://newswire-dry-run/temp']
+STREAM = ['--streaming', '--input_subscription=projects/newswire-local/subscriptions/raw-pipeline',
+          '--output_topic=projects/newswire-local/topics/enriched', '--dead_letter_topic=projects/newswire-local/topics/dead']
+
+
+def _sockets() -> int:
+    """Sockets this process holds open (a server or a client channel opens one)."""
+    count = 0
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            count += os.readlink(f'/proc/self/fd/{fd}').startswith('socket:')
+        except FileNotFoundError:  # the directory's own descriptor, closed once listed
+            pass
+    return count
+
+
+@pytest.fixture
+def feeds_file(tmp_path):
+    feeds = tmp_path / 'feeds.txt'
+    feeds.write_text('http://127.0.0.1:9/rss\n')  # never polled: nothing here runs a job
+    return feeds
+
+
+@pytest.mark.slow  # about 4 s: two graphs built, settings loaded twice
+@pytest.mark.parametrize('runner', [['--runner=DirectRunner', '--direct_num_workers=2',
+                                     '--direct_running_mode=multi_threading'], DATAFLOW],
+                         ids=['direct-multi-threaded', 'dataflow'])
+def test_building_either_graph_starts_no_thread_socket_or_patch(runner, tmp_path, feeds_file):
+    threads, sockets = set(threading.enumerate()), _sockets()
+    batch_pipeline(pipeline_options(runner + ['--input', str(SEEDS), '--output', str(tmp_path)]))
+    streaming_pipeline(pipeline_options(runner + STREAM + ['--feeds', str(feeds_file)]))
+    assert set(threading.enumerate()) - threads == set()
+    assert _sockets() == sockets
+    assert data_plane.TimeBasedBufferingClosableOutputStream is BEAM_STREAM
+
+
+def _adapters(argv):
+    options = pipeline_options(argv)
+    job = options.view_as(NewswireOptions)
+    return adapt(job, load_settings(), options)
+
+
+class _PatchSeen(beam.DoFn):
+    """Emits whether the data-plane patch is in place where the element is processed."""
+
+    def process(self, element):
+        yield beam_data_plane.installed()
+
+
+def _run_seeing_the_patch(argv, patched: bool) -> None:
+    """Runs a small job under the adapters for `argv`; each element checks `patched`."""
+    with _adapters(argv + ['--input', str(SEEDS)]):
+        with beam.Pipeline(options=PipelineOptions(argv)) as pipeline:
+            seen = pipeline | beam.Create(range(4)) | beam.ParDo(_PatchSeen())
+            assert_that(seen, equal_to([patched] * 4))
+
+
+@pytest.mark.parametrize('argv, patched', [
+    ([], False),
+    (['--direct_num_workers=2'], False),  # still `in_memory`: Beam warns and runs one worker
+    (['--direct_num_workers=2', '--direct_running_mode=multi_threading'], True),
+])
+def test_the_data_plane_patch_is_in_place_only_while_a_grpc_mode_runs(argv, patched):
+    _run_seeing_the_patch(['--runner=DirectRunner'] + argv, patched)
+    assert data_plane.TimeBasedBufferingClosableOutputStream is BEAM_STREAM  # and removed after
+
+
+def test_multi_processing_is_patched_too_on_this_side_of_the_channel():
+    adapters = _adapters(['--direct_running_mode=multi_processing', '--input', str(SEEDS)])
+    assert adapters.patch_data_plane
+
+
+def test_other_runners_get_nothing_swapped_or_started(feeds_file):
+    adapters = _adapters(DATAFLOW + STREAM + ['--feeds', str(feeds_file)])
+    assert (adapters.source, adapters.stream, adapters.patch_data_plane) == (None, None, False)
+    assert adapters.publisher('projects/newswire-local/topics/e', 'projects/newswire-local/topics/d', ()) is None
+
+
+def test_a_local_stream_serves_the_subscription_and_the_feeds_once_started(feeds_file):
+    adapters = _adapters(['--runner=DirectRunner'] + STREAM + ['--feeds', str(feeds_file)])
+    assert sorted(adapters.stream.sources) == ['messages', 'ticks']
+    assert adapters.stream.endpoint is None  # planned, not started
+    assert adapters.publisher('projects/newswire-local/topics/e', 'projects/newswire-local/topics/d', ()) is not None
+    with adapters:
+        assert adapters.stream.endpoint.startswith('127.0.0.1:')
+
+
+def test_a_local_run_reading_a_subscription_needs_both_topics():
+    with pytest.raises(LocalSetupError, match='needs --output-topic and --dead-letter-topic'):
+        _adapters(['--runner=DirectRunner', '--streaming',
+                   '--input_subscription=projects/newswire-local/subscriptions/raw-pipeline',
+                   '--output_topic=projects/newswire-local/topics/enriched'])
