@@ -23,7 +23,17 @@ topic or subscription deleted and created again) are retried with capped exponen
 `give_up_seconds` of failures in a row the run stops with an error instead of spinning. On Dataflow
 the native ReadFromPubSub and WriteToPubSub stay: Dataflow acknowledges after its own checkpoint.
 
-LEASES_DECISION
+Why the reader keeps its own leases (`Leases`, synchronous `pull` and `modify_ack_deadline`) instead
+of the client's streaming pull (`SubscriberClient.subscribe` with `FlowControl`, which renews the
+leases of the messages it holds): the streaming pull would keep acknowledge-after-publish (a message
+stays leased until its `ack()` is called, which would still happen only in `AcknowledgeReceipts`),
+and that is what the kill -9 test (tests/reliability/test_crash_without_loss.py) checks; this reader
+passes it. But the streaming pull retries
+a lost connection inside the client and says nothing: while Pub/Sub is gone its future neither
+fails nor counts tries, and cancelling it waits on that retry. A run on it could not back off where
+we see it, could not stop with the reason after `give_up_seconds`
+(tests/reliability/test_emulator_restart.py), and would hang on Ctrl-C during an outage. With our
+own calls every failure is ours to classify, count and give up on.
 """
 
 from __future__ import annotations
