@@ -231,7 +231,9 @@ def local_adapters(options):
     from newswire.pipeline.local import LocalSetupError, adapt
     from newswire.pipeline.sources import SourceError
 
-    job, settings = _job(options)
+    # Only a stream's adapters read the settings; a batch job's only choose the data-plane patch.
+    streaming = options.view_as(StandardOptions).streaming
+    job, settings = _job(options) if streaming else (options.view_as(NewswireOptions), None)
     try:
         return adapt(job, settings, options)
     except (LocalSetupError, SourceError) as error:

@@ -125,8 +125,9 @@ class LocalAdapters:
         self.stop()
 
 
-def adapt(job: 'NewswireOptions', settings: 'Settings', options) -> LocalAdapters:
+def adapt(job: 'NewswireOptions', settings: Optional['Settings'], options) -> LocalAdapters:
     """The adapters a job needs on this runner, planned, not started (see `LocalAdapters`).
+    `settings` are read for a streaming job only (a batch job may pass None).
 
     Raises:
         LocalSetupError: a local streaming run reading a subscription without both topics to
