@@ -14,8 +14,8 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from newswire.pipeline.local import beam_data_plane
 from newswire.pipeline.local.local_stream import LocalStream, LocalStreamEvents, Ticks
-from newswire.pipeline.local.pubsub_local import (LeasingReader, PublishThenAcknowledge,
-                                                  ReadLeasedMessages)
+from newswire.pipeline.local.pubsub_local import (LeasingReader, LocalPubSubConfig,
+                                                  PublishThenAcknowledge, ReadLeasedMessages)
 from newswire.transforms.dead_letters import StageOutputs
 from newswire.transforms.feeds import PollFeedsOnTicks
 
@@ -80,12 +80,12 @@ class LocalAdapters:
     def __init__(self, stream: Optional[LocalStream] = None,
                  source: Optional[beam.PTransform] = None,
                  reader: Optional[LeasingReader] = None, patch_data_plane: bool = False,
-                 settings: Optional['Settings'] = None):
+                 local_pubsub: LocalPubSubConfig = LocalPubSubConfig()):
         self.stream = stream
         self.source = source
         self.reader = reader
         self.patch_data_plane = patch_data_plane
-        self._settings = settings
+        self._local_pubsub = local_pubsub
         self._patched = False
 
     def publisher(self, output_topic: str, dead_letter_topic: str,
@@ -94,7 +94,7 @@ class LocalAdapters:
         if self.reader is None:
             return None
         return PublishThenAcknowledge(output_topic, dead_letter_topic, route_topic_ids,
-                                      self.reader, self._settings.local_pubsub)
+                                      self.reader, self._local_pubsub)
 
     @property
     def error(self) -> Optional[str]:
@@ -158,4 +158,5 @@ def adapt(job: 'NewswireOptions', settings: Optional['Settings'], options) -> Lo
         readers[ticks.tag] = ('Feeds', PollFeedsOnTicks(
             feed_urls(job.feeds), fetch_config(job, settings), settings.feeds))
     stream = LocalStream(sources)
-    return LocalAdapters(stream, ReadLocalStream(stream, readers), reader, patch, settings)
+    return LocalAdapters(stream, ReadLocalStream(stream, readers), reader, patch,
+                         settings.local_pubsub)
