@@ -1,8 +1,9 @@
 """`pipeline.local.adapt`: building a graph starts nothing; the adapters start only for the run,
 and the data-plane patch only for the modes with a gRPC data channel."""
 
-import os
-import threading
+import json
+import subprocess
+import sys
 
 import apache_beam as beam
 import pytest
@@ -13,9 +14,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from newswire.pipeline.local import LocalSetupError, adapt, beam_data_plane
 from newswire.pipeline.local.beam_data_plane import BEAM_STREAM
 from newswire.pipeline.options import NewswireOptions
-from newswire.pipeline.run import batch_pipeline, pipeline_options, streaming_pipeline
+from newswire.pipeline.run import pipeline_options
 from newswire.pipeline.settings import load_settings
-from tests.conftest import SEEDS
+from tests.conftest import REPO, SEEDS
 
 DATAFLOW = ['--runner=DataflowRunner', '--dry_run=True', '--project=newswire-dry-run',
             '--region=europe-west1', '--temp_location=gs://newswire-dry-run/temp']
@@ -23,18 +24,32 @@ STREAM = ['--streaming', '--input_subscription=projects/newswire-local/subscript
           '--output_topic=projects/newswire-local/topics/enriched', '--dead_letter_topic=projects/newswire-local/topics/dead']
 
 
-def _sockets() -> set:
-    """The sockets this process holds open (a server or a client channel opens one); earlier
-    tests' clients may close theirs meanwhile, so callers look for new ones only."""
-    sockets = set()
+# Builds both graphs in a fresh interpreter, so that no other test's threads or sockets count,
+# and prints what building them started: new threads, new sockets, Beam's data-plane class.
+_BUILD_BOTH = """
+import json, os, sys, threading
+from apache_beam.runners.worker import data_plane
+from newswire.pipeline.run import batch_pipeline, pipeline_options, streaming_pipeline
+
+def sockets():
+    found = set()
     for fd in os.listdir('/proc/self/fd'):
         try:
             target = os.readlink(f'/proc/self/fd/{fd}')
-        except FileNotFoundError:  # the directory's own descriptor, closed once listed
+        except FileNotFoundError:  # the listing's own descriptor, closed by now
             continue
         if target.startswith('socket:'):
-            sockets.add(target)
-    return sockets
+            found.add(target)
+    return found
+
+runner, batch, stream = json.loads(sys.argv[1])
+threads, before = set(threading.enumerate()), sockets()
+batch_pipeline(pipeline_options(runner + batch))
+streaming_pipeline(pipeline_options(runner + stream))
+print(json.dumps({'threads': sorted(t.name for t in set(threading.enumerate()) - threads),
+                  'sockets': sorted(sockets() - before),
+                  'data_plane': data_plane.TimeBasedBufferingClosableOutputStream.__name__}))
+"""
 
 
 @pytest.fixture
@@ -44,17 +59,19 @@ def feeds_file(tmp_path):
     return feeds
 
 
-@pytest.mark.slow  # about 4 s: two graphs built, settings loaded twice
+@pytest.mark.slow  # a fresh interpreter builds two graphs
 @pytest.mark.parametrize('runner', [['--runner=DirectRunner', '--direct_num_workers=2',
                                      '--direct_running_mode=multi_threading'], DATAFLOW],
                          ids=['direct-multi-threaded', 'dataflow'])
 def test_building_either_graph_starts_no_thread_socket_or_patch(runner, tmp_path, feeds_file):
-    threads, sockets = set(threading.enumerate()), _sockets()
-    batch_pipeline(pipeline_options(runner + ['--input', str(SEEDS), '--output', str(tmp_path)]))
-    streaming_pipeline(pipeline_options(runner + STREAM + ['--feeds', str(feeds_file)]))
-    assert set(threading.enumerate()) - threads == set()
-    assert _sockets() - sockets == set()
-    assert data_plane.TimeBasedBufferingClosableOutputStream is BEAM_STREAM
+    arguments = json.dumps([runner, ['--input', str(SEEDS), '--output', str(tmp_path)],
+                            STREAM + ['--feeds', str(feeds_file)]])
+    done = subprocess.run([sys.executable, '-c', _BUILD_BOTH, arguments], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    started = json.loads(done.stdout.splitlines()[-1])
+    assert started == {'threads': [], 'sockets': [],
+                       'data_plane': BEAM_STREAM.__name__}
 
 
 def _adapters(argv):
