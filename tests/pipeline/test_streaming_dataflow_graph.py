@@ -9,14 +9,18 @@ graph therefore does not set (Dataflow would deduplicate on it; dedup flags repe
 """
 
 import json
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 from newswire.pipeline.publish import messages
-from newswire.pipeline.pubsub_admin import ensure_subscription, ensure_topic, subscriber_client
+from newswire.pipeline.pubsub_admin import ensure_subscription, subscriber_client
 from newswire.pipeline.run import pipeline_options, streaming_pipeline
-from tests.conftest import SEEDS, poll
+from tests.conftest import REPO, SEEDS, pipeline_topics, poll
+
+NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
 
 
 def _pull(subscriber, subscription, into):
@@ -54,14 +58,12 @@ def test_the_dataflow_graph_enriches_the_seeds_from_pubsub_on_the_direct_runner(
     from google.cloud import pubsub_v1
 
     project = f'dataflow-graph-{uuid.uuid4().hex[:8]}'
-    raw, enriched, dead = (f'projects/{project}/topics/{name}'
-                           for name in ('raw', 'enriched', 'dead'))
-    publisher, subscriber = pubsub_v1.PublisherClient(), subscriber_client()
-    for topic in (raw, enriched, dead):
-        ensure_topic(publisher, topic)
-    source = f'projects/{project}/subscriptions/raw-pipeline'
+    raw, enriched, dead = pipeline_topics(project)
+    subprocess.run(NEWSWIRE + ['topics', 'create', '--project', project], check=True,
+                   capture_output=True, cwd=REPO, timeout=120)
+    source = f'projects/{project}/subscriptions/newswire-raw-pipeline'
     capture = f'projects/{project}/subscriptions/capture-enriched'
-    ensure_subscription(subscriber, source, raw)
+    publisher, subscriber = pubsub_v1.PublisherClient(), subscriber_client()
     ensure_subscription(subscriber, capture, enriched)
 
     pipeline = streaming_pipeline(pipeline_options([
