@@ -16,6 +16,7 @@ PACKAGES = {
     'newswire.pipeline': 'pipeline',
     'newswire.pipeline.job': 'pipeline/job',
     'newswire.pipeline.commands': 'pipeline/commands',
+    'newswire.pipeline.local': 'pipeline/local',
     'newswire.transforms': 'transforms',
     'newswire.transforms.dedup': 'transforms/dedup',
     'newswire.evaluation': 'evaluation',

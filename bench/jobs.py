@@ -67,8 +67,8 @@ def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'di
     """The batch pipeline of `newswire run` on `runner` (a `RUNNERS` name); on the DirectRunner
     with `workers` worker processes (Prism and an embedded Flink or Spark run their Python workers
     in this process, LOOPBACK)."""
-    from newswire.pipeline.job.run import (batch_pipeline, pipeline_options, prepare_output,
-                                           read_summary)
+    from newswire.pipeline.job.run import (batch_pipeline, local_adapters, pipeline_options,
+                                           prepare_output, read_summary)
 
     argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
                                                      f'--runner={RUNNERS[runner]}']
@@ -77,9 +77,11 @@ def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'di
     started = time.perf_counter()
     output_dir = output
     prepare_output(output_dir)
-    pipeline = batch_pipeline(pipeline_options(argv))
-    result = pipeline.run()
-    result.wait_until_finish()
+    options = pipeline_options(argv)
+    pipeline = batch_pipeline(options)
+    with local_adapters(options):  # the data-plane patch for multi_processing, as `newswire run`
+        result = pipeline.run()
+        result.wait_until_finish()
     seconds = time.perf_counter() - started
     return {'seconds': seconds, 'stage_msecs': stage_msecs(result),
             'summary': read_summary(output_dir)}

@@ -656,7 +656,7 @@ class PollFeeds(beam.PTransform):
 
     `ticks` is any source of timestamped elements; by default `TickEvery(poll_interval_seconds)`
     (tests pass a `TestStream`). Beam 2.77's Python DirectRunner cannot run the default; a local run
-    takes its ticks from `local_stream.Ticks` instead (docs/feeds.md).
+    takes its ticks from `pipeline.local.local_stream.Ticks` instead (docs/feeds.md).
     """
 
     def __init__(self, feed_urls: list[str], fetch_config: FetchConfig, feed_config: FeedConfig,

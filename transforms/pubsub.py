@@ -52,7 +52,7 @@ def message_source(attributes: Mapping[str, str], message_id: str,
 
 class Delivery(NamedTuple):
     """A message as received, and its receipt (the ack id) when the local reader acknowledges only
-    after the message's record is published (transforms/pubsub_local.py)."""
+    after the message's record is published (pipeline/local/pubsub_local.py)."""
 
     message: PubsubMessage
     receipt: Optional[str] = None

@@ -27,7 +27,7 @@ class SourceRef:
     `kind` is one of text_file, html_file, jsonl, pubsub, feed. `id` is the input record's own id when
     it had one, else the file path (relative to the input it was found under) or the message id.
     `receipt` is how to acknowledge the delivery the document came in (a Pub/Sub ack id, when a local
-    run acknowledges after publishing: see transforms/pubsub_local.py); it is never written out.
+    run acknowledges after publishing: see pipeline/local/pubsub_local.py); it is never written out.
     """
 
     kind: str

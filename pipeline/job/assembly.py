@@ -20,8 +20,6 @@ from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
 from newswire.transforms.metadata import ExtractMetadata
 from newswire.transforms.pubsub import PublishDeadLetters, PublishRecords
-from newswire.transforms.pubsub_local import (AcknowledgeReceipts, LeasingReader, LocalPubSubConfig,
-                                              PublishDeadLettersConfirmed, PublishRecordsConfirmed)
 from newswire.transforms.tagging import TagDocuments
 from newswire.transforms.write import (SerialiseRecords, Summarize, WriteJsonLines,
                                        WriteWindowedJsonLines)
@@ -127,19 +125,18 @@ class WriteBatchOutputs(beam.PTransform):
 class PublishOutputs(beam.PTransform):
     """`RunOutputs` -> the output topic (and each tag's route topic), and the dead-letter topic.
 
-    With `reader` (a local run reading its subscription through `pubsub_local.LeasingReader`), each
-    message is acknowledged once its record or dead letter is confirmed on its topics; both topics
-    are needed then."""
+    `publisher`, when given, publishes (enriched records, dead letters) instead of Beam's
+    `WriteToPubSub`: a local run's `pipeline.local` publisher, which also acknowledges each message
+    once its record or dead letter is confirmed."""
 
     def __init__(self, output_topic: Optional[str], dead_letter_topic: Optional[str],
-                 routed_tag_ids: tuple[str, ...] = (), reader: Optional[LeasingReader] = None,
-                 local_pubsub: LocalPubSubConfig = LocalPubSubConfig()):
+                 routed_tag_ids: tuple[str, ...] = (),
+                 publisher: Optional[beam.PTransform] = None):
         super().__init__()
         self._output_topic = output_topic
         self._dead_letter_topic = dead_letter_topic
         self._routed_tag_ids = routed_tag_ids
-        self._reader = reader
-        self._local_pubsub = local_pubsub
+        self._publisher = publisher
 
     def expand(self, outputs: RunOutputs):
         # Only records that serialise reach the publishers; the others go to the dead-letter topic
@@ -149,14 +146,8 @@ class PublishOutputs(beam.PTransform):
         enriched = serialised.good | 'Serialisable' >> beam.MapTuple(lambda record, line: record)
         dead_letters = ((outputs.dead_letters, serialised.dead_letters)
                         | 'WithUnserialisable' >> beam.Flatten())
-        if self._reader is not None:
-            receipts = (
-                enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
-                    self._output_topic, self._routed_tag_ids, self._local_pubsub),
-                dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
-                    self._dead_letter_topic, self._local_pubsub),
-            ) | 'AllReceipts' >> beam.Flatten()
-            receipts | 'Acknowledge' >> AcknowledgeReceipts(self._reader)
+        if self._publisher is not None:
+            (enriched, dead_letters) | 'PublishThenAcknowledge' >> self._publisher
             return outputs
         if self._output_topic:
             enriched | 'PublishEnriched' >> PublishRecords(self._output_topic,

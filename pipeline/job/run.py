@@ -32,9 +32,6 @@ class UsageError(Exception):
     pass
 
 
-_DIRECT_RUNNERS = ('DirectRunner', 'BundleBasedDirectRunner', 'SwitchingDirectRunner')
-
-
 # The runners a user names; Beam also takes a runner class's dotted path.
 RUNNERS = ('DirectRunner', 'PrismRunner', 'FlinkRunner', 'SparkRunner', 'PortableRunner',
            'DataflowRunner')
@@ -162,23 +159,24 @@ def _job(options):
     return job, settings
 
 
-def _publishing(job, settings, reader=None):
+def _publishing(job, settings, local=None):
     from newswire.pipeline.job.assembly import PublishOutputs
 
     routes = tuple(t.id for t in settings.taxonomy.tags) if job.route_topics else ()
-    return PublishOutputs(job.output_topic, job.dead_letter_topic, routes, reader,
-                          settings.local_pubsub)
+    publisher = (local.publisher(job.output_topic, job.dead_letter_topic, routes)
+                 if local is not None else None)
+    return PublishOutputs(job.output_topic, job.dead_letter_topic, routes, publisher)
 
 
 def batch_pipeline(options) -> 'beam.Pipeline':
-    """The batch job's graph on a `Pipeline` with `options`, not yet run.
+    """The batch job's graph on a `Pipeline` with `options`, not yet run; building it starts
+    nothing.
 
     `run_batch` runs it; tests and deployment checks read the graph it gives a runner (e.g. the
     Dataflow job of `--dry_run=True`) without running it.
     """
     import apache_beam as beam
 
-    from newswire.pipeline import beam_data_plane
     from newswire.pipeline.job.assembly import WriteBatchOutputs, build
     from newswire.pipeline.job.progress import ReportProgress
     from newswire.pipeline.job.sources import SourceError, select_source
@@ -188,7 +186,6 @@ def batch_pipeline(options) -> 'beam.Pipeline':
         source = select_source(job, settings)
     except SourceError as error:
         raise UsageError(str(error)) from error
-    beam_data_plane.install()  # Beam 2.77's timed flushes split elements across threads
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings)
     outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
@@ -199,51 +196,48 @@ def batch_pipeline(options) -> 'beam.Pipeline':
     return pipeline
 
 
-def streaming_pipeline(options) -> 'beam.Pipeline':
-    """The streaming job's graph (Pub/Sub and/or polled feeds in, topics and/or windowed files out),
-    not run."""
-    return _streaming_job(options)[0]
+def streaming_pipeline(options, local=None) -> 'beam.Pipeline':
+    """The streaming job's graph (Pub/Sub and/or polled feeds in, topics and/or windowed files
+    out), not run; building it starts nothing.
 
-
-def _streaming_job(options, check_pubsub: bool = False):
-    """(pipeline, the started `LocalStream` of a local run, else None). With `check_pubsub`, the
-    topics and subscription named are checked (`_check_pubsub`) once the options are valid."""
+    Without `local` it is the graph Dataflow runs (`ReadFromPubSub`, `PeriodicImpulse`,
+    `WriteToPubSub`); with the started `pipeline.local.LocalAdapters` of a local run, their
+    source and publisher take those places."""
     import apache_beam as beam
 
-    from newswire.pipeline import beam_data_plane
     from newswire.pipeline.job.assembly import WriteWindowedOutputs, build
     from newswire.pipeline.job.progress import ReportProgress
-    from newswire.pipeline.job.sources import SourceError, local_stream_of, select_stream_source
-    from newswire.transforms.pubsub_local import LeasingReader
+    from newswire.pipeline.job.sources import SourceError, select_stream_source
 
     job, settings = _job(options)
-    runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
-    local = None
     try:
-        if runner in _DIRECT_RUNNERS:
-            # The DirectRunner streams neither PeriodicImpulse (feed ticks) nor a Pub/Sub read that
-            # waits for the write before acknowledging: a local run serves both itself.
-            if job.input_subscription and not (job.output_topic and job.dead_letter_topic):
-                raise UsageError('a local run reading --input-subscription acknowledges each '
-                                 'message once its record or dead letter is published: it needs '
-                                 '--output-topic and --dead-letter-topic')
-        if check_pubsub:
-            _check_pubsub(job)
-        if runner in _DIRECT_RUNNERS:
-            local = local_stream_of(job, settings)
-        source = select_stream_source(job, settings, local)
+        source = (local.source if local is not None and local.source is not None
+                  else select_stream_source(job, settings))
     except SourceError as error:
         raise UsageError(str(error)) from error
-    reader = local.sources.get(LeasingReader.tag) if local else None
-    beam_data_plane.install()  # Beam 2.77's timed flushes split elements across threads
     pipeline = beam.Pipeline(options=options)
     outputs = build(pipeline, source, settings, streaming=True)
-    outputs | 'Publish' >> _publishing(job, settings, reader)
+    outputs | 'Publish' >> _publishing(job, settings, local)
     if settings.progress_seconds > 0:
         outputs | 'Progress' >> ReportProgress(settings.progress_seconds)
     if job.output:
         outputs | 'WriteFiles' >> WriteWindowedOutputs(job.output, job.window_seconds)
-    return pipeline, local
+    return pipeline
+
+
+def local_adapters(options):
+    """`pipeline.local.adapt` for these options: what a run on this runner swaps in and starts,
+    planned (nothing started), or UsageError."""
+    from newswire.pipeline.local import LocalSetupError, adapt
+    from newswire.pipeline.job.sources import SourceError
+
+    # Only a stream's adapters read the settings; a batch job's only choose the data-plane patch.
+    streaming = options.view_as(StandardOptions).streaming
+    job, settings = _job(options) if streaming else (options.view_as(NewswireOptions), None)
+    try:
+        return adapt(job, settings, options)
+    except (LocalSetupError, SourceError) as error:
+        raise UsageError(str(error)) from error
 
 
 def only_describes_job(options) -> bool:
@@ -285,7 +279,8 @@ def run_batch(argv: Sequence[str]) -> Optional[dict]:
     from newswire.pipeline.job import progress
 
     try:
-        pipeline.run().wait_until_finish()
+        with local_adapters(options):
+            pipeline.run().wait_until_finish()
     finally:
         progress.stop_all()
     return read_summary(output)
@@ -293,11 +288,19 @@ def run_batch(argv: Sequence[str]) -> Optional[dict]:
 
 def start_streaming(argv: Sequence[str]):
     """Starts the streaming pipeline; returns Beam's PipelineResult (it runs until cancelled or
-    drained), whether the job was only described, and the `LocalStream` of a local run (else
-    None)."""
+    drained), whether the job was only described, and the started `LocalAdapters` (the caller
+    stops them once the job ends)."""
     options = pipeline_options(argv)
-    pipeline, local = _streaming_job(options, check_pubsub=not only_describes_job(options))
-    return pipeline.run(), only_describes_job(options), local
+    described = only_describes_job(options)
+    local = local_adapters(options)
+    if not described:
+        _check_pubsub(options.view_as(NewswireOptions))
+    local.start()  # the local stream's endpoint goes into the graph
+    try:
+        return streaming_pipeline(options, local).run(), described, local
+    except BaseException:
+        local.stop()
+        raise
 
 
 def format_summary(summary: dict, output_dir: str) -> str:
@@ -335,6 +338,7 @@ def _stream(argv: Sequence[str]) -> int:
 
     result, described, local = start_streaming(argv)
     if described:
+        local.stop()
         print('job described, not run')
         return 0
     print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
@@ -349,9 +353,8 @@ def _stream(argv: Sequence[str]) -> int:
         return 0
     finally:
         progress.stop_all()
-        if local is not None:
-            local.stop()
-    if local is not None and local.error:
+        local.stop()
+    if local.error:
         print(f'newswire run: stopped reading: {local.error}', file=sys.stderr)
         return 1
     return 0

@@ -13,6 +13,7 @@ import yaml
 
 from newswire.transforms.dates import DatesConfig
 from newswire.transforms.parts import PartsConfig
+from newswire.pipeline.local.pubsub_local import LocalPubSubConfig
 from newswire.transforms.clean import CleaningRule, load_cleaning_rules
 from newswire.transforms.dedup import DedupConfig
 from newswire.transforms.extract import ExtractConfig
@@ -20,7 +21,6 @@ from newswire.transforms.feeds import FeedConfig
 from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.metadata import MetadataRules, load_metadata_rules
-from newswire.transforms.pubsub_local import LocalPubSubConfig
 from newswire.transforms.tagging import Taxonomy, load_taxonomy
 
 

@@ -4,17 +4,14 @@ stream, a Pub/Sub subscription (--input-subscription), polled feeds (--feeds), o
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 import apache_beam as beam
 
 from newswire.pipeline.job.options import NewswireOptions
 from newswire.pipeline.job.settings import Settings
 from newswire.transforms.dead_letters import StageOutputs
-from newswire.transforms.feeds import (FeedRejected, PollFeeds, PollFeedsOnTicks, ReadFeeds,
+from newswire.transforms.feeds import (FeedRejected, PollFeeds, ReadFeeds,
                                        parse_feed_list)
-from newswire.transforms.local_stream import LocalStream, LocalStreamEvents, Ticks
-from newswire.transforms.pubsub_local import LeasingReader, ReadLeasedMessages
 from newswire.transforms.read_files import ReadDocumentFiles
 
 
@@ -50,24 +47,8 @@ def _merged(outputs: list[StageOutputs]) -> StageOutputs:
     return StageOutputs(documents, dead_letters)
 
 
-class ReadLocalStream(beam.PTransform):
-    """A started `LocalStream` -> `StageOutputs(documents, dead letters)`: its `messages` through
-    `ReadLeasedMessages`, its `ticks` polling the feeds through `PollFeedsOnTicks`; merged when both
-    are there."""
-
-    def __init__(self, stream: LocalStream, readers: dict[str, tuple[str, beam.PTransform]]):
-        super().__init__()
-        self._stream = stream
-        self._readers = readers  # output tag -> (label, transform of that output)
-
-    def expand(self, pbegin):
-        inputs = pbegin | 'LocalStream' >> LocalStreamEvents(self._stream)
-        outputs = [inputs[tag] | label >> transform
-                   for tag, (label, transform) in sorted(self._readers.items())]
-        return outputs[0] if len(outputs) == 1 else _merged(outputs)
-
-
-def _fetch_config(job: NewswireOptions, settings: Settings):
+def fetch_config(job: NewswireOptions, settings: Settings):
+    """The fetch settings with the hosts --allow-host lets through."""
     return dataclasses.replace(settings.fetch, allow_hosts=tuple(job.allow_hosts or ()))
 
 
@@ -86,44 +67,23 @@ def select_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
             settings.max_json_depth, follow_symlinks=job.follow_symlinks,
             max_inflation_ratio=settings.max_inflation_ratio)
     if job.feeds:
-        sources['Feeds'] = ReadFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
+        sources['Feeds'] = ReadFeeds(feed_urls(job.feeds), fetch_config(job, settings),
                                      settings.feeds)
     return _one_or_merged(sources)
 
 
-def select_stream_source(job: NewswireOptions, settings: Settings,
-                         local: Optional[LocalStream] = None) -> beam.PTransform:
+def select_stream_source(job: NewswireOptions, settings: Settings) -> beam.PTransform:
     """ReadPubSubDocuments for --input-subscription, PollFeeds for --feeds (every
-    `feeds.poll_interval_seconds`), both merged when both are given; on a local runner, what
-    `local` (started by `local_stream_of`) serves instead."""
+    `feeds.poll_interval_seconds`), both merged when both are given: the graph Dataflow runs (a
+    local run swaps in `pipeline.local`'s source)."""
     from newswire.transforms.pubsub import ReadPubSubDocuments
 
-    if local is not None:
-        readers = {}
-        if LeasingReader.tag in local.sources:
-            readers[LeasingReader.tag] = ('PubSub', ReadLeasedMessages(settings.max_document_bytes,
-                                                                         settings.max_json_depth))
-        if Ticks.tag in local.sources:
-            readers[Ticks.tag] = ('Feeds', PollFeedsOnTicks(
-                feed_urls(job.feeds), _fetch_config(job, settings), settings.feeds))
-        return ReadLocalStream(local, readers)
     sources = {}
     if job.input_subscription:
         sources['PubSub'] = ReadPubSubDocuments(job.input_subscription,
                                                 settings.max_document_bytes,
                                                 settings.max_json_depth)
     if job.feeds:
-        sources['Feeds'] = PollFeeds(feed_urls(job.feeds), _fetch_config(job, settings),
+        sources['Feeds'] = PollFeeds(feed_urls(job.feeds), fetch_config(job, settings),
                                      settings.feeds)
     return _one_or_merged(sources)
-
-
-def local_stream_of(job: NewswireOptions, settings: Settings) -> LocalStream:
-    """The `LocalStream` (started) serving a local run's subscription and/or feed-polling ticks."""
-    sources = []
-    if job.input_subscription:
-        sources.append(LeasingReader(job.input_subscription, settings.local_pubsub))
-    if job.feeds:
-        feed_urls(job.feeds)  # an unusable feed list is a usage error before anything starts
-        sources.append(Ticks(settings.feeds.poll_interval_seconds))
-    return LocalStream(sources).start()

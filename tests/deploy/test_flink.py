@@ -316,7 +316,7 @@ def test_a_stream_on_flink_polls_feeds_and_publishes_what_a_batch_run_decides(
     """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
     all on an embedded Flink in streaming mode: every entry is published once, with the dedup
     verdict of the batch run, and written once to the windowed files."""
-    from newswire.pipeline.pubsub_admin import (ensure_subscription, ensure_topic,
+    from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
                                                 publisher_client, subscriber_client)
 
     launcher = _launcher(runners.FLINK)

@@ -104,10 +104,12 @@ def test_kill_9_at_20_50_and_80_percent_loses_no_message(pubsub_emulator, tmp_pa
     killed_at = []
     for run, share in enumerate(KILL_AT):
         process = start(run)
-        poll(lambda: outputs.pull() >= share * MESSAGES, 600, interval=0.2,
-             what=f'{share:.0%} of the messages out (run {run})')
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        try:
+            poll(lambda: outputs.pull() >= share * MESSAGES, 600, interval=0.2,
+                 what=f'{share:.0%} of the messages out (run {run})')
+        finally:  # killed on time or not: a run left behind would keep the test's messages
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
         killed_at.append(len(outputs.records) + len(outputs.letters))
 
     process = start(len(KILL_AT))

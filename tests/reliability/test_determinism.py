@@ -82,7 +82,7 @@ def test_the_same_thousand_inputs_twice_give_byte_identical_output(first_run, tm
 @pytest.mark.slow
 def test_the_output_does_not_depend_on_how_the_work_is_split(first_run, tmp_path):
     # Multi-threaded, Beam 2.77 split or dropped encoded elements across its timed data-channel
-    # flushes until `newswire.pipeline.beam_data_plane` moved those flushes between elements.
+    # flushes until `newswire.pipeline.local.beam_data_plane` moved those flushes between elements.
     source, first = first_run
     _assert_identical(first, _run(source, tmp_path / 'threads', '--direct_num_workers=2',
                                   '--direct_running_mode=multi_threading'))

@@ -238,11 +238,16 @@ def test_publishing_attaches_a_publisher_per_topic_named(output_topic, dead_lett
 
 
 def test_a_local_subscription_is_acknowledged_after_publishing_both_topics():
-    from newswire.transforms.pubsub_local import LeasingReader, LocalPubSubConfig
+    from newswire.pipeline.local.pubsub_local import (LeasingReader, LocalPubSubConfig,
+                                                      PublishThenAcknowledge)
 
     reader = LeasingReader('projects/wire-desk/subscriptions/raw', LocalPubSubConfig())  # never started
+    publisher = PublishThenAcknowledge('projects/wire-desk/topics/enriched',
+                                       'projects/wire-desk/topics/dead', (), reader,
+                                       LocalPubSubConfig())
     nodes = _graph(lambda outputs: outputs | 'Publish' >> PublishOutputs(
-        'projects/wire-desk/topics/enriched', 'projects/wire-desk/topics/dead', reader=reader),
-        enrich=False)
-    assert {'Publish/PublishEnriched', 'Publish/PublishDeadLetters', 'Publish/AllReceipts',
-            'Publish/Acknowledge'} <= set(nodes)
+        'projects/wire-desk/topics/enriched', 'projects/wire-desk/topics/dead',
+        publisher=publisher), enrich=False)
+    prefix = 'Publish/PublishThenAcknowledge/'
+    assert {prefix + 'PublishEnriched', prefix + 'PublishDeadLetters', prefix + 'AllReceipts',
+            prefix + 'Acknowledge'} <= set(nodes)

@@ -14,7 +14,7 @@ from newswire.transforms.feeds import FeedConfig
 from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.parts import PartsConfig
-from newswire.transforms.pubsub_local import LocalPubSubConfig
+from newswire.pipeline.local.pubsub_local import LocalPubSubConfig
 from tests.conftest import REPO
 
 DEFAULTS = load_settings()

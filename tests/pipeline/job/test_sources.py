@@ -10,8 +10,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.pipeline.job.options import NewswireOptions
 from newswire.pipeline.job.settings import load_settings
-from newswire.pipeline.job.sources import (MergeSources, ReadLocalStream, SourceError, feed_urls,
-                                       local_stream_of, select_source, select_stream_source)
+from newswire.pipeline.job.sources import (MergeSources, SourceError, feed_urls, select_source,
+                                           select_stream_source)
 from newswire.transforms.dead_letters import StageOutputs, dead_letter
 from newswire.transforms.feeds import PollFeeds, ReadFeeds
 from newswire.transforms.pubsub import ReadPubSubDocuments
@@ -140,25 +140,6 @@ def test_a_subscription_and_feeds_are_merged(feed_list):
         job('--input-subscription', SUBSCRIPTION, '--feeds', str(feed_list)), SETTINGS)
     assert isinstance(source, MergeSources)
     assert {'Read/PubSub', 'Read/Feeds'} <= set(_labels(source))
-
-
-def test_a_local_stream_serves_what_the_options_name(feed_list):
-    """On a local runner the stream's own sources stand in; polling feeds needs no Pub/Sub."""
-    local = local_stream_of(job('--feeds', str(feed_list)), SETTINGS)
-    try:
-        source = select_stream_source(job('--feeds', str(feed_list)), SETTINGS, local)
-        assert isinstance(source, ReadLocalStream)
-        labels = _labels(source)
-        assert 'Read/Feeds' in labels and 'Read/PubSub' not in labels
-    finally:
-        local.stop()
-
-
-def test_a_local_stream_refuses_an_unusable_feed_list_before_starting(tmp_path):
-    empty = tmp_path / 'feeds.txt'
-    empty.write_text('# nothing yet\n', encoding='utf-8')
-    with pytest.raises(SourceError, match='no feed URL'):
-        local_stream_of(job('--feeds', str(empty)), SETTINGS)
 
 
 # --- MergeSources in a pipeline -------------------------------------------------------------------

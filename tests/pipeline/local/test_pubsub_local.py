@@ -6,9 +6,9 @@ import grpc
 import pytest
 from apache_beam.portability.api import beam_interactive_api_pb2, beam_interactive_api_pb2_grpc
 
-from newswire.transforms.local_stream import LocalStream, Ticks
-from newswire.transforms.pubsub_local import (WIRE_CODER, Backoff, LeasingReader, Leases,
-                                              LocalPubSubConfig)
+from newswire.pipeline.local.local_stream import LocalStream
+from newswire.pipeline.local.pubsub_local import (WIRE_CODER, Backoff, LeasingReader, Leases,
+                                                  LocalPubSubConfig)
 from tests.conftest import FakeClock, poll
 
 
@@ -43,21 +43,6 @@ def test_leases_renew_when_a_third_is_left_and_drop_after_the_maximum():
 def _events(endpoint, tags=('messages',)):
     stub = beam_interactive_api_pb2_grpc.TestStreamServiceStub(grpc.insecure_channel(endpoint))
     return stub.Events(beam_interactive_api_pb2.EventsRequest(output_ids=list(tags)))
-
-
-def test_ticks_come_every_interval_once_and_the_watermark_is_the_clock():
-    clock = FakeClock()
-    ticks = Ticks(300, clock)
-    ticks.start()
-    assert ticks.poll() == ([(b'', 1000 * 10**6)], 1000 * 10**6)
-    clock.now += 299
-    assert ticks.poll() == ([], 1299 * 10**6)
-    clock.now += 1000  # held up past three ticks: one poll, then back on the 300 s beat
-    assert ticks.poll() == ([(b'', 2299 * 10**6)], 2299 * 10**6)
-    clock.now = 2499
-    assert ticks.poll() == ([], 2499 * 10**6)
-    clock.now = 2500
-    assert ticks.poll() == ([(b'', 2500 * 10**6)], 2500 * 10**6)
 
 
 def _elements(stream, count, deadline):

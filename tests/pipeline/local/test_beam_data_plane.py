@@ -7,8 +7,8 @@ import pytest
 from apache_beam.coders.stream import InputStream
 from apache_beam.runners.worker import data_plane
 
-from newswire.pipeline import beam_data_plane
-from newswire.pipeline.beam_data_plane import BEAM_STREAM, ElementBoundaryFlushingStream
+from newswire.pipeline.local import beam_data_plane
+from newswire.pipeline.local.beam_data_plane import BEAM_STREAM, ElementBoundaryFlushingStream
 from tests.conftest import SEEDS, FakeClock
 
 # Beam's smallest time limit: its thread flushes every millisecond, many times per batch below.
@@ -111,7 +111,7 @@ def test_beam_stream_splits_elements_while_writing():
     assert any(_split_in(m) for m in messages), (
         f'expected Beam {BEAM_STREAM.__name__} to split an element across its {len(messages)} '
         f'messages within {DEADLINE_SECONDS} s; none split: check whether Beam fixed the race and '
-        'remove newswire.pipeline.beam_data_plane')
+        'remove newswire.pipeline.local.beam_data_plane')
 
 
 def test_patched_stream_flushes_by_time_between_whole_elements():
@@ -166,17 +166,8 @@ def test_install_swaps_beams_class_once(restored_data_plane):
     stream.close()
 
 
-def test_the_batch_and_streaming_jobs_install_the_patch(restored_data_plane, tmp_path):
-    from newswire.pipeline.job.run import _streaming_job, batch_pipeline, pipeline_options
-
-    data_plane.TimeBasedBufferingClosableOutputStream = BEAM_STREAM
-    batch_pipeline(pipeline_options(['--input', str(SEEDS), '--output', str(tmp_path)]))
-    assert data_plane.TimeBasedBufferingClosableOutputStream is ElementBoundaryFlushingStream
-
-    data_plane.TimeBasedBufferingClosableOutputStream = BEAM_STREAM
-    feeds = tmp_path / 'feeds.txt'
-    feeds.write_text('http://127.0.0.1:9/rss\n')
-    _, local = _streaming_job(pipeline_options(['--streaming', '--feeds', str(feeds),
-                                                '--output', str(tmp_path)]))
-    local.stop()  # built, never run: the feed is not polled
-    assert data_plane.TimeBasedBufferingClosableOutputStream is ElementBoundaryFlushingStream
+def test_uninstall_gives_beam_its_class_back(restored_data_plane):
+    beam_data_plane.install()
+    beam_data_plane.uninstall()
+    assert data_plane.TimeBasedBufferingClosableOutputStream is BEAM_STREAM
+    assert not beam_data_plane.installed()

@@ -1,9 +1,12 @@
 """Pub/Sub on a local runner, at least once end to end: a message is acknowledged only after its
 enriched record or dead letter has been published.
 
-Beam's DirectRunner reads Pub/Sub itself and acknowledges each message as soon as it pulls it
-(apache/beam#18939), so `kill -9` of a local streaming run loses whatever was in flight. A local run
-of newswire reads its subscription itself instead:
+Upstream limitation: Beam's Python DirectRunner reads Pub/Sub itself and acknowledges each message
+in the same call that pulls it (`_PubSubReadEvaluator._read_from_pubsub` in
+`runners/direct/transform_evaluator.py`, whose comment calls it "AutoAck"; spotify/klio#197 wraps
+the runner for the same reason), so `kill -9` of a local streaming run loses whatever was in flight.
+It also refuses `id_label` on a read (apache/beam#18939). A local run of newswire reads its
+subscription itself instead:
 
     LeasingReader        pulls, keeps every pulled message leased (renews its ack deadline) until
         |                it is acknowledged; served to the runner by `local_stream.LocalStream`, the
@@ -19,6 +22,18 @@ again, flagged by dedup when the run still remembers it. Lost connections (an em
 topic or subscription deleted and created again) are retried with capped exponential backoff; after
 `give_up_seconds` of failures in a row the run stops with an error instead of spinning. On Dataflow
 the native ReadFromPubSub and WriteToPubSub stay: Dataflow acknowledges after its own checkpoint.
+
+Why the reader keeps its own leases (`Leases`, synchronous `pull` and `modify_ack_deadline`) instead
+of the client's streaming pull (`SubscriberClient.subscribe` with `FlowControl`, which renews the
+leases of the messages it holds): the streaming pull would keep acknowledge-after-publish (a message
+stays leased until its `ack()` is called, which would still happen only in `AcknowledgeReceipts`),
+and that is what the kill -9 test (tests/reliability/test_crash_without_loss.py) checks; this reader
+passes it. But the streaming pull retries
+a lost connection inside the client and says nothing: while Pub/Sub is gone its future neither
+fails nor counts tries, and cancelling it waits on that retry. A run on it could not back off where
+we see it, could not stop with the reason after `give_up_seconds`
+(tests/reliability/test_emulator_restart.py), and would hang on Ctrl-C during an outage. With our
+own calls every failure is ours to classify, count and give up on.
 """
 
 from __future__ import annotations
@@ -364,15 +379,15 @@ class PublishRecordsConfirmed(beam.PTransform):
     """Enriched records -> their receipts, once each record is on the output topic and on the route
     topic of each of its tags (the same messages and routes as `pubsub.PublishRecords`)."""
 
-    def __init__(self, output_topic: str, route_topic_ids: Iterable[str],
+    def __init__(self, output_topic: str, routed_tag_ids: Iterable[str],
                  config: LocalPubSubConfig):
         super().__init__()
         self._output_topic = output_topic
-        self._route_topic_ids = tuple(route_topic_ids)
+        self._routed_tag_ids = tuple(routed_tag_ids)
         self._config = config
 
     def expand(self, records):
-        def addressed(doc, output_topic=self._output_topic, routes=self._route_topic_ids):
+        def addressed(doc, output_topic=self._output_topic, routes=self._routed_tag_ids):
             message = record_to_message(doc)
             return message, doc.source.receipt, record_topics(message, output_topic, routes)
 
@@ -430,3 +445,30 @@ class AcknowledgeReceipts(beam.PTransform):
 
     def expand(self, receipts):
         return receipts | 'Acknowledge' >> beam.ParDo(AcknowledgeReceiptsFn(self._reader_name))
+
+
+class PublishThenAcknowledge(beam.PTransform):
+    """(enriched records, dead letters) -> nothing: each published and confirmed on its topics
+    (`PublishRecordsConfirmed`, `PublishDeadLettersConfirmed`), then its message acknowledged by
+    `reader` (`AcknowledgeReceipts`). What `assembly.PublishOutputs` applies on a local run in place
+    of Beam's `WriteToPubSub`."""
+
+    def __init__(self, output_topic: str, dead_letter_topic: str,
+                 routed_tag_ids: Iterable[str], reader: LeasingReader,
+                 config: LocalPubSubConfig):
+        super().__init__()
+        self._output_topic = output_topic
+        self._dead_letter_topic = dead_letter_topic
+        self._routed_tag_ids = tuple(routed_tag_ids)
+        self._reader = reader
+        self._config = config
+
+    def expand(self, outputs):
+        enriched, dead_letters = outputs
+        receipts = (
+            enriched | 'PublishEnriched' >> PublishRecordsConfirmed(
+                self._output_topic, self._routed_tag_ids, self._config),
+            dead_letters | 'PublishDeadLetters' >> PublishDeadLettersConfirmed(
+                self._dead_letter_topic, self._config),
+        ) | 'AllReceipts' >> beam.Flatten()
+        return receipts | 'Acknowledge' >> AcknowledgeReceipts(self._reader)

@@ -1,9 +1,12 @@
 """The unbounded inputs of a local streaming run, served to Beam's DirectRunner as one TestStream.
 
-The Python DirectRunner streams only what its own evaluators read: Beam's Pub/Sub read (which
-acknowledges on pull) and TestStream, which can take its events from a service. Splittable DoFns
-such as PeriodicImpulse do not run there. So a local run serves its own unbounded inputs on
-127.0.0.1 as a TestStream event service, one output tag per source:
+Upstream limitation: the Python DirectRunner streams only what its own evaluators read: Beam's
+Pub/Sub read (which acknowledges on pull, see `pubsub_local`) and TestStream, which can take its
+events from a service. An unbounded splittable DoFn such as PeriodicImpulse (Beam's feed ticker on
+Dataflow) does not stream there. We found no Beam issue for the Python DirectRunner's case; the
+nearest, apache/beam#18220, is about the Java DirectRunner's splittable DoFns. So a local run
+serves its own unbounded inputs on 127.0.0.1 as a TestStream event service, one output tag per
+source:
 
 - `messages`: a Pub/Sub subscription read by `pubsub_local.LeasingReader`, which acknowledges a
   message only after its record is published;
@@ -11,8 +14,8 @@ such as PeriodicImpulse do not run there. So a local run serves its own unbounde
 
 Each round (at least `round_seconds` when nothing arrives) asks every source for what it has and
 sends it with the source's watermark; every `clock_seconds` it moves the runner's processing-time
-clock by the time that passed (under a TestStream the DirectRunner's clock moves only when told). Other runners read
-Pub/Sub and tick with Beam's own transforms; none of this is used there.
+clock by the time that passed (under a TestStream the DirectRunner's clock moves only when told).
+Other runners read Pub/Sub and tick with Beam's own transforms; none of this is used there.
 """
 
 from __future__ import annotations
@@ -151,14 +154,17 @@ class LocalStream(beam_interactive_api_pb2_grpc.TestStreamServiceServicer):
 
 
 class LocalStreamEvents(beam.PTransform):
-    """PBegin -> {tag: PCollection of the source's encoded elements, timestamped}, from a started
-    `LocalStream`."""
+    """PBegin -> {tag: PCollection of the source's encoded elements, timestamped}, from a
+    `LocalStream` started before the graph is built (the TestStream names its endpoint)."""
 
     def __init__(self, stream: LocalStream):
         super().__init__()
-        self._endpoint = stream.endpoint
-        self._tags = sorted(stream.sources)
+        self._stream = stream
 
     def expand(self, pbegin):
-        return pbegin | 'Events' >> TestStream(coder=coders.BytesCoder(), endpoint=self._endpoint,
-                                               output_tags=self._tags)
+        if self._stream.endpoint is None:
+            raise RuntimeError('expected a started LocalStream (its endpoint goes into the graph), '
+                               'got one not started: call LocalAdapters.start() before building')
+        return pbegin | 'Events' >> TestStream(coder=coders.BytesCoder(),
+                                               endpoint=self._stream.endpoint,
+                                               output_tags=sorted(self._stream.sources))

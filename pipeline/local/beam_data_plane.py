@@ -1,7 +1,8 @@
 """A deliberate monkeypatch of Beam 2.77's data plane: time-based flushes happen between elements.
 
-Why: with `--direct_running_mode=multi_threading` (and on the runner's side of any FnApiRunner
-gRPC data channel) Beam buffers a bundle's encoded elements in a
+Upstream limitation: with `--direct_running_mode=multi_threading` (and on the runner's side of any
+FnApiRunner gRPC data channel, so `multi_processing` too; the default `in_memory` has no such
+channel, whatever `--direct_num_workers` says) Beam buffers a bundle's encoded elements in a
 `data_plane.TimeBasedBufferingClosableOutputStream` with a 1,000 ms time limit. That stream starts
 a `PeriodicThread` which calls `flush()` every period from its own thread while the bundle's thread
 is writing an element into the same buffer. A flush can then
@@ -20,7 +21,8 @@ What: `ElementBoundaryFlushingStream` keeps Beam's size-based flush, its time li
 but starts no thread: `maybe_flush()`, which Beam calls on the writing thread after each whole
 element (`DataOutputOperation.process`, `OutputTimer.set`/`clear` in `bundle_processor`), flushes
 when the size threshold is passed *or* the time limit has elapsed since the last flush. `install()`
-makes Beam's `ClosableOutputStream.create` build it wherever it built Beam's class.
+makes Beam's `ClosableOutputStream.create` build it wherever it built Beam's class; only
+`LocalAdapters.start()` calls it, for those two modes, and `stop()` calls `uninstall()`.
 
 The trade-off: Beam's thread also sent the buffer of a writer that had gone quiet mid-bundle; ours
 sends it with the next element or when the bundle ends (`close()`), as Beam's size-based stream, the
@@ -28,9 +30,9 @@ default without a time limit, always does.
 
 Scope: written against apache-beam 2.77.0. The time-based flush came with apache/beam#10246
 (BEAM-7949); we found no upstream issue about this race (searched Beam's issues for the class, the
-flush thread and the symptoms), so it is ours to report. Remove this module and its `install()`
-calls once Beam flushes only at element boundaries: `tests/pipeline/test_beam_data_plane.py` checks
-that Beam's own class still splits elements and fails when it no longer does.
+flush thread and the symptoms), so it is ours to report. Remove this module and its use in
+`adapters` once Beam flushes only at element boundaries: `tests/pipeline/local/test_beam_data_plane.py`
+checks that Beam's own class still splits elements and fails when it no longer does.
 """
 
 from __future__ import annotations
@@ -91,3 +93,12 @@ def install() -> None:
     `TimeBasedBufferingClosableOutputStream` (`ClosableOutputStream.create` looks the name up in
     its module at each call). Affects this process only; calling it again changes nothing."""
     data_plane.TimeBasedBufferingClosableOutputStream = ElementBoundaryFlushingStream
+
+
+def uninstall() -> None:
+    """Gives Beam's data plane its own class back (what `install()` replaced)."""
+    data_plane.TimeBasedBufferingClosableOutputStream = BEAM_STREAM
+
+
+def installed() -> bool:
+    return data_plane.TimeBasedBufferingClosableOutputStream is ElementBoundaryFlushingStream
