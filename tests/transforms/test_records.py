@@ -1,9 +1,19 @@
+import gzip
+import hashlib
 import json
+import re
+import sys
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newswire.transforms.records import (Document, Language, SourceRef, UnserialisableRecord,
-                                         encode_json_line, json_safe, to_json_line)
+                                         content_hash, encode_json_line, json_safe,
+                                         normalize_for_hash, normalized_bytes, to_json_line)
+from newswire.transforms.feeds import decode_html
+from tests.conftest import SHARED_EVAL
 
 
 def strict_loads(line):
@@ -77,16 +87,6 @@ def test_a_normal_record_encodes_as_its_canonical_line():
 # --- normalize_for_hash against the reference it replaced (record ids and content hashes are
 # part of the output, so the fast version must agree with it on every input) ---
 
-import hashlib
-import re
-import sys
-import unicodedata
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from newswire.transforms.records import content_hash, normalize_for_hash, normalized_bytes
-
 _REFERENCE_ALNUM_RUN = re.compile(r'[^\W_]+')
 
 
@@ -141,8 +141,18 @@ def test_normalize_for_hash_equals_the_reference_for_every_code_point_beside_asc
     # before ASCII letters (which nothing composes with): every boundary the fast version cuts at.
     step = 4096
     for low in range(0, sys.maxunicode + 1, step):
-        text = ''.join(f'A{chr(c)}.<{chr(c)}b{chr(c)}' for c in range(low, min(low + step, sys.maxunicode + 1)))
+        high = min(low + step, sys.maxunicode + 1)
+        text = ''.join(f'A{chr(c)}.<{chr(c)}b{chr(c)}' for c in range(low, high))
         _assert_same(text)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_EVAL.is_dir(), reason='shared/eval is not beside the repo')
+def test_normalize_for_hash_equals_the_reference_on_the_zyte_pages():
+    pages = sorted((SHARED_EVAL / 'article-extraction-zyte-benchmark' / 'html').glob('*.html.gz'))
+    assert pages
+    for page in pages:
+        _assert_same(decode_html(gzip.decompress(page.read_bytes()), None))
 
 
 def test_normalize_for_hash_on_known_cases():
