@@ -17,9 +17,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional
 
-_ALNUM_RUN = re.compile(r'[^\W_]+')
-
-
 @dataclass(frozen=True)
 class SourceRef:
     """Where a document came from.
@@ -195,15 +192,66 @@ def record_id(source: SourceRef, text: str) -> str:
 
 
 def normalize_for_hash(text: str) -> str:
-    """Text as compared for exact duplicates: NFKC, case-folded, whitespace and punctuation folded."""
-    folded = unicodedata.normalize('NFKC', text).casefold()
-    # Runs of alphanumerics joined by single spaces: for str patterns `[^\W_]` is exactly
-    # `str.isalnum` (re's word class is alnum plus the underscore).
-    return ' '.join(_ALNUM_RUN.findall(folded))
+    """Text as compared for exact duplicates: NFKC, case-folded, whitespace and punctuation folded.
+
+    The runs of alphanumerics (`str.isalnum`) of `unicodedata.normalize('NFKC', text).casefold()`,
+    joined by single spaces. See `normalized_bytes` for how it is computed.
+    """
+    return normalized_bytes(text).decode('utf-8')
+
+
+def normalized_bytes(text: str) -> bytes:
+    """`normalize_for_hash(text)` as UTF-8, computed mostly on bytes.
+
+    The record id hashes whole pages of HTML, which are nearly all ASCII, and re's `\\w` test walks
+    them a character at a time. So the ASCII is folded by a byte table (letters lower-cased, other
+    symbols to spaces) and only the non-ASCII runs go through NFKC, `casefold` and the `\\w` test.
+    That gives the same result as folding the whole text because an ASCII character is a boundary
+    NFKC cannot see across (combining class 0, NFKC-stable, never the second of a composed pair; the
+    ASCII character just before a run goes with it, since a combining mark after it can compose
+    with it) and `casefold` maps each character on its own.
+    """
+    data = text.encode('utf-8', 'surrogatepass')  # a lone surrogate is not alphanumeric: dropped
+    if not data.isascii():
+        data = _fold_non_ascii_runs(data)
+    return b' '.join(data.translate(_ASCII_FOLD).split())
+
+
+# ASCII letters lower-cased, digits kept, every other ASCII byte a space; bytes over 0x7f kept.
+_ASCII_FOLD = bytes(
+    byte if (0x30 <= byte <= 0x39 or 0x61 <= byte <= 0x7a or byte >= 0x80)
+    else byte + 0x20 if 0x41 <= byte <= 0x5a else 0x20
+    for byte in range(256))
+# Every ASCII byte as 0x00, every other as 0x80, so the runs are found by `bytes.find` (memchr)
+# instead of a regex stepping through every byte.
+_HIGH_MARKS = bytes(0x80 if byte >= 0x80 else 0 for byte in range(256))
+_NOT_ALNUM = re.compile(r'[\W_]+')  # for str patterns `[^\W_]` is exactly `str.isalnum`
+
+
+def _fold_non_ascii_runs(data: bytes) -> bytes:
+    """UTF-8 `data` with each run of non-ASCII characters, and the ASCII character before it,
+    replaced by its NFKC case fold with every non-alphanumeric character as a space."""
+    marks = data.translate(_HIGH_MARKS)
+    pieces = []
+    done = 0
+    start = marks.find(0x80)
+    while start >= 0:
+        end = marks.find(0, start)
+        if end < 0:
+            end = len(data)
+        begin = max(start - 1, done)
+        pieces.append(data[done:begin])
+        chunk = data[begin:end].decode('utf-8', 'surrogatepass')
+        folded = unicodedata.normalize('NFKC', chunk).casefold()
+        pieces.append(_NOT_ALNUM.sub(' ', folded).encode('utf-8'))
+        done = end
+        start = marks.find(0x80, end)
+    pieces.append(data[done:])
+    return b''.join(pieces)
 
 
 def content_hash(text: str) -> str:
-    return hash_of_normalized(normalize_for_hash(text))
+    return hashlib.sha256(normalized_bytes(text)).hexdigest()[:32]
 
 
 def hash_of_normalized(normalized: str) -> str:

@@ -1,9 +1,19 @@
+import gzip
+import hashlib
 import json
+import re
+import sys
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newswire.transforms.records import (Document, Language, SourceRef, UnserialisableRecord,
-                                         encode_json_line, json_safe, to_json_line)
+                                         content_hash, encode_json_line, json_safe,
+                                         normalize_for_hash, normalized_bytes, to_json_line)
+from newswire.transforms.feeds import decode_html
+from tests.conftest import SHARED_EVAL
 
 
 def strict_loads(line):
@@ -72,3 +82,82 @@ def test_a_normal_record_encodes_as_its_canonical_line():
     line = encode_json_line(doc.to_json_dict())
     assert line == to_json_line(doc.to_json_dict()).encode('utf-8')
     assert strict_loads(line)['title'] == 'Süd — north'
+
+
+# --- normalize_for_hash against the reference it replaced (record ids and content hashes are
+# part of the output, so the fast version must agree with it on every input) ---
+
+_REFERENCE_ALNUM_RUN = re.compile(r'[^\W_]+')
+
+
+def reference_normalize_for_hash(text: str) -> str:
+    """The definition: NFKC of the whole text, case-folded, its alphanumeric runs joined by spaces."""
+    folded = unicodedata.normalize('NFKC', text).casefold()
+    return ' '.join(_REFERENCE_ALNUM_RUN.findall(folded))
+
+
+def reference_content_hash(text: str) -> str:
+    return hashlib.sha256(reference_normalize_for_hash(text).encode('utf-8')).hexdigest()[:32]
+
+
+def _assert_same(text):
+    expected = reference_normalize_for_hash(text)
+    assert normalize_for_hash(text) == expected
+    assert normalized_bytes(text) == expected.encode('utf-8')
+    assert content_hash(text) == reference_content_hash(text)
+
+
+# Characters where folding is not one character at a time: combining marks that compose with the
+# letter before them (also an ASCII one), compatibility forms, Hangul jamo, case folds that grow
+# ("ß" -> "ss"), marks that compose with "<" "=" ">", digits of other scripts, underscores, spaces
+# of every kind and lone surrogates (which `str` holds and UTF-8 cannot).
+_TRICKY = ('e\u0301', 'A\u030a', '<\u0338', '=\u0338', '\u0338', '\u0301\u0323', 'ﬁ', 'Ⅻ', '①',
+           '\uff21\uff22', '\u1100\u1161\u11a8', '\uac00\u11a8', 'ß', 'İ', 'Σς', 'ǅ', '٣', '_',
+           '\xa0', '\u2003', '\u200b', '\ud800', '\udfff', '\ud83d\ude00', '😀', '\x00', '\x7f',
+           '\u0345', 'ᾼ')
+_HTMLISH = st.lists(st.one_of(
+    st.text(max_size=20),
+    st.text(alphabet=st.characters(max_codepoint=0x7f), max_size=20),
+    st.sampled_from(_TRICKY),
+    st.sampled_from(['<p>', '</div>', '&nbsp;', '<a href="x_y">', ' ', '\n', 'Ünïcödé', 'ΑΘΗΝΑ']),
+), max_size=30).map(''.join)
+
+
+@settings(max_examples=250, deadline=None)
+@given(_HTMLISH)
+def test_normalize_for_hash_equals_the_reference_on_html_like_text(text):
+    _assert_same(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=()), max_size=60))
+def test_normalize_for_hash_equals_the_reference_on_any_code_points(text):
+    _assert_same(text)  # surrogates included: the blacklist above is empty
+
+
+@pytest.mark.slow
+def test_normalize_for_hash_equals_the_reference_for_every_code_point_beside_ascii():
+    # Each code point alone, after an ASCII letter and a "<" (which marks can compose with), and
+    # before ASCII letters (which nothing composes with): every boundary the fast version cuts at.
+    step = 4096
+    for low in range(0, sys.maxunicode + 1, step):
+        high = min(low + step, sys.maxunicode + 1)
+        text = ''.join(f'A{chr(c)}.<{chr(c)}b{chr(c)}' for c in range(low, high))
+        _assert_same(text)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_EVAL.is_dir(), reason='shared/eval is not beside the repo')
+def test_normalize_for_hash_equals_the_reference_on_the_zyte_pages():
+    pages = sorted((SHARED_EVAL / 'article-extraction-zyte-benchmark' / 'html').glob('*.html.gz'))
+    assert pages
+    for page in pages:
+        _assert_same(decode_html(gzip.decompress(page.read_bytes()), None))
+
+
+def test_normalize_for_hash_on_known_cases():
+    assert normalize_for_hash('<p>The PORT re-opened&nbsp;on\xa0Monday_</p>') == \
+        'p the port re opened nbsp on monday p'
+    assert normalize_for_hash('Cafe\u0301 ﬁnal Ⅻ') == 'café final xii'
+    assert normalize_for_hash('') == ''
+    assert normalize_for_hash('-- \ud800 --') == ''
