@@ -44,6 +44,18 @@ class _QuietUnparseableArgs(logging.Filter):
         return 'unparseable args' not in record.getMessage()
 
 
+class _QuietJobServerLifecycle(logging.Filter):
+    """Beam logs starting and stopping a job server (Flink, Spark) or Prism at WARNING on every
+    run; routine, so not shown. A failure to start is still logged, at ERROR."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith(('Really starting service',
+                                                   'Really destroying service'))
+
+
+_QUIET_JOB_SERVER = _QuietJobServerLifecycle()  # one instance: addFilter keeps it once
+
+
 def _all_option_names() -> list[str]:
     """Every --option Beam and newswire accept, for "did you mean"."""
     import argparse
@@ -389,6 +401,7 @@ def main(argv: Sequence[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     argv = list(argv)
+    logging.getLogger('apache_beam.utils.subprocess_server').addFilter(_QUIET_JOB_SERVER)
     if any(arg in ('-h', '--help') for arg in argv):
         print(help_text())
         return 0

@@ -83,3 +83,16 @@ def test_pubsub_commands_without_an_emulator_answering(command):
     assert done.returncode == 2
     assert 'Traceback' not in done.stderr
     assert 'nothing answers at PUBSUB_EMULATOR_HOST=127.0.0.1:9' in done.stderr
+
+
+def test_a_job_servers_routine_start_and_stop_are_not_shown_its_failure_is(caplog):
+    import logging
+
+    assert main(['run', '--help']) == 0  # the command installs the filter before anything runs
+    beam = logging.getLogger('apache_beam.utils.subprocess_server')
+    with caplog.at_level(logging.WARNING, logger=beam.name):
+        beam.warning('Really starting service at %s with cmd: %s', 'localhost:1', ('java',))
+        beam.warning('Really destroying service at %s with cmd: %s', 'localhost:1', ('java',))
+        beam.error('Failed to start job service with %s', ('java',))
+    assert [record.getMessage() for record in caplog.records] == [
+        "Failed to start job service with ('java',)"]
