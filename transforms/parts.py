@@ -16,11 +16,15 @@ articles, not like a subheading inside one:
 - the first article before it is whole: at least `min_paragraphs_before` paragraphs and
   `min_chars_before` characters (a subheading a paragraph into a text does not count);
 - a new lead follows it: a paragraph of at least `min_lead_words` words ending like a sentence, and
-  at least `min_chars_after` characters of text in all.
+  at least `min_chars_after` characters of text in all;
+- that lead restates the first article: it shares a run of `min_shared_words` words with the first
+  article's opening `opening_paragraphs` paragraphs (the event, the speaker's full name and title),
+  which the section after a subheading does not do.
 
-Subheadings inside one article are mostly short ("Background", "What comes next", "The vote"); the
-word floor is what keeps them apart, measured on the bench's corpus and the Zyte benchmark's article
-bodies (docs/quality.md).
+Subheadings inside one article are mostly short ("Background", "What comes next", "The vote"), and
+the text after one goes on rather than starting over; the word floor and the restated lead keep
+them apart, measured on the bench's corpus and the Zyte benchmark's article bodies
+(docs/quality.md).
 """
 
 from __future__ import annotations
