@@ -92,13 +92,15 @@ def test_seeds_report_in_a_real_browser(browser, tmp_path, capsys):
     cell = meeting.find_element(By.CSS_SELECTOR, 'td.outlets').text
     assert 'Trend' in cell and 'News.Az' in cell
     assert '3 reports from 2 named outlets + 1 with no outlet named' in cell
+    # The story's first report, then the dated ones (000's year comes from 002's story), then 001.
     assert [m.find_element(By.CSS_SELECTOR, '.outlet').text for m in members] == [
-        'News.Az', '(no outlet named)', 'Trend']
+        'News.Az', 'Trend', '(no outlet named)']
 
     # Evidence is highlighted in the text once a report is opened.
-    browser.execute_script('arguments[0].open = true', members[1])
-    marks = members[1].find_elements(By.CSS_SELECTOR, 'mark.evidence')
     joined = by_seed['001']
+    opened = next(m for m in members if m.get_attribute('data-record-id') == joined['id'])
+    browser.execute_script('arguments[0].open = true', opened)
+    marks = opened.find_elements(By.CSS_SELECTOR, 'mark.evidence')
     evidence = {e['text'] for t in joined['topics'] for e in t['evidence']}
     assert marks and all(m.is_displayed() for m in marks)
     assert all(any(m.text in phrase for phrase in evidence) for m in marks)
