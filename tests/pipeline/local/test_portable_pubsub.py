@@ -228,8 +228,13 @@ def _bodies():
 
 @pytest.mark.slow
 def test_kill_9_of_a_prism_run_loses_no_message(pubsub_emulator, tmp_path):
-    """Killed (the run, Prism and its workers: one process group) once some records are out,
-    started again: every raw message ends with a record or dead letter, at least once."""
+    """Messages arrive at 20 per second while the run holds each for its dedup settle time (3 s),
+    so when the run (with Prism and its workers: one process group) is killed once a fifth are
+    out, dozens are pulled but not yet published. Started again: every raw message ends with a
+    record or dead letter, at least once (a reader that acknowledged on pull would lose those)."""
+    import threading
+    import time
+
     from google.cloud import pubsub_v1
 
     argv = _runner_argv('PrismRunner')
@@ -237,19 +242,29 @@ def test_kill_9_of_a_prism_run_loses_no_message(pubsub_emulator, tmp_path):
     raw, enriched, dead, subscription, captures, subscriber = _topics(project)
     bodies = _bodies()
     publisher = pubsub_v1.PublisherClient()
-    for future in [publisher.publish(raw, body, source_id=source_id)
-                   for source_id, body in bodies.items()]:
-        future.result(timeout=60)
-    # A short lease, so that what the killed run held is delivered again within seconds; small
-    # pulls, so that the kill finds messages in flight.
+    failures = []
+
+    def publish_at_20_per_second():
+        for source_id, body in bodies.items():
+            try:
+                publisher.publish(raw, body, source_id=source_id).result(timeout=60)
+            except Exception as error:  # noqa: BLE001 - the test fails on it below
+                failures.append(error)
+            time.sleep(0.05)  # pacing the arrivals, not waiting for anything
+
+    # A short lease, so that what the killed run held is delivered again within seconds.
     settings = tmp_path / 'settings.yaml'
-    settings.write_text('local_pubsub:\n  lease_seconds: 10\n  max_messages_per_pull: 20\n')
+    settings.write_text('local_pubsub:\n  lease_seconds: 10\ndedup:\n  settle_seconds: 3\n')
     command = NEWSWIRE + ['run', '--streaming', '--input-subscription', subscription,
                           '--output-topic', enriched, '--dead-letter-topic', dead,
                           '--settings', str(settings)] + argv
     outputs = _Outputs(subscriber, captures)
     first = _start(command, tmp_path / 'run-0.log')
+    arrivals = threading.Thread(target=publish_at_20_per_second)
     try:
+        poll(lambda: 'streaming; Ctrl-C stops' in (tmp_path / 'run-0.log').read_text(), 120,
+             what='the first run started')
+        arrivals.start()
         poll(lambda: outputs.pull() >= MESSAGES // 5, 300, interval=0.2,
              what='a fifth of the messages out')
     finally:
@@ -258,11 +273,13 @@ def test_kill_9_of_a_prism_run_loses_no_message(pubsub_emulator, tmp_path):
     killed_at = len(outputs.records) + len(outputs.letters)
     second = _start(command, tmp_path / 'run-1.log')
     try:
-        poll(lambda: outputs.pull() >= MESSAGES, 600, interval=0.5,
+        poll(lambda: outputs.pull() >= MESSAGES, 180, interval=0.5,
              what='every message out after the restart')
     finally:
         stop_with_ctrl_c(second)
+        arrivals.join(timeout=120)
         subscriber.close()
+    assert not failures, failures[:3]
     assert killed_at < MESSAGES, killed_at  # the kill was mid-run
     poison = {s for s, body in bodies.items() if body.startswith(b'\x00')}
     assert set(outputs.records) == set(bodies) - poison
