@@ -72,17 +72,13 @@ def _one_error_line(capsys):
     return lines[0]
 
 
-@pytest.mark.parametrize('extra,why', [
-    (['--environment_type=DOCKER'], '--environment_type=DOCKER'),
-    (['--experiments=use_loopback_process_worker'], 'use_loopback_process_worker'),
-])
-def test_prism_with_workers_outside_the_process_refuses_a_subscription(prism_binary, capsys,
-                                                                       extra, why):
-    assert main(['run', '--runner=PrismRunner', f'--prism_location={prism_binary}']
-                + SUBSCRIPTION + extra) == 2
+def test_prism_with_process_workers_refuses_a_subscription(prism_binary, capsys):
+    # (--environment_type=DOCKER: tests/deploy/test_prism.py)
+    assert main(['run', '--runner=PrismRunner', f'--prism_location={prism_binary}',
+                 '--experiments=use_loopback_process_worker'] + SUBSCRIPTION) == 2
     err = _one_error_line(capsys)
     assert err.startswith('newswire run: --input-subscription cannot be read on PrismRunner'), err
-    assert why in err and 'the workers must run inside it' in err
+    assert 'use_loopback_process_worker' in err and 'the workers must run inside it' in err
 
 
 def test_flink_on_a_remote_cluster_refuses_a_subscription(capsys):
