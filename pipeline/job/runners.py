@@ -165,17 +165,31 @@ def _require_local_file(flag: str, path: str) -> None:
 def _refuse_pubsub_input(options, runner: str) -> None:
     """Beam's Python Pub/Sub read is a native source that only the DirectRunner and Dataflow
     replace with a reader; a portable runner has none, and Beam's cross-language one needs the Java
-    expansion service, which newswire does not download."""
-    from apache_beam.options.pipeline_options import StandardOptions
+    expansion service, which newswire does not download. On Prism and Flink with the workers in
+    this process newswire reads the subscription itself (`pipeline/local/portable_pubsub.py`);
+    anywhere else the workers could not share its reader."""
+    from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
 
     from newswire.pipeline.job.options import NewswireOptions
+    from newswire.pipeline.local.portable_pubsub import IN_PROCESS_RUNNERS, runs_in_process
 
-    if (runner in PORTABLE_RUNNERS and options.view_as(StandardOptions).streaming
+    if not (runner in PORTABLE_RUNNERS and options.view_as(StandardOptions).streaming
             and options.view_as(NewswireOptions).input_subscription):
+        return
+    if runner not in IN_PROCESS_RUNNERS:
         raise RunnerSetupError(
             f'--input-subscription cannot be read on {runner}: Beam\'s Python Pub/Sub source runs '
-            f'only on the DirectRunner and Dataflow; stream Pub/Sub with --runner=DirectRunner (or '
-            f'DataflowRunner), or poll --feeds on {runner}')
+            f'only on the DirectRunner and Dataflow, and newswire\'s own reader streams only on '
+            f'PrismRunner and FlinkRunner; stream Pub/Sub with one of those, or poll --feeds on '
+            f'{runner}')
+    if not runs_in_process(options):
+        environment = options.view_as(PortableOptions).environment_type
+        raise RunnerSetupError(
+            f'--input-subscription cannot be read on {runner} with --environment_type='
+            f'{environment or "(default)"} and these options: newswire reads the subscription in '
+            f'its own process and acknowledges there, so the workers must run inside it '
+            f'(--environment_type=LOOPBACK, an embedded engine, no use_loopback_process_worker); '
+            f'on a remote cluster, use Dataflow or poll --feeds')
 
 
 def prepare_runner(options) -> None:
@@ -185,8 +199,8 @@ def prepare_runner(options) -> None:
     FlinkRunner/SparkRunner: the cached launcher as the job server jar, an embedded engine and
     LOOPBACK workers, unless the user named a jar, an endpoint, a master or an environment.
     PortableRunner: needs --job_endpoint (Beam would fail mid-run with a traceback).
-    A portable runner cannot stream --input-subscription (`_refuse_pubsub_input`), and Spark
-    cannot stream at all.
+    Only Prism and Flink with LOOPBACK workers stream --input-subscription
+    (`_refuse_pubsub_input`), and Spark cannot stream at all.
 
     Raises:
         RunnerSetupError: naming the missing piece and how to provide it.
@@ -195,7 +209,8 @@ def prepare_runner(options) -> None:
                                                       StandardOptions)
 
     runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
-    _refuse_pubsub_input(options, runner)
+    if runner not in ('PrismRunner', 'FlinkRunner'):
+        _refuse_pubsub_input(options, runner)
     if runner == 'SparkRunner' and options.view_as(StandardOptions).streaming:
         raise RunnerSetupError(
             '--streaming cannot run on SparkRunner: Beam\'s portable Spark runner gives a '
@@ -206,19 +221,21 @@ def prepare_runner(options) -> None:
         prism = options.view_as(PrismRunnerOptions)
         if prism.prism_location:
             _require_local_file('--prism_location', prism.prism_location)
-            return
-        binary = installed_prism()
-        if binary is None:
-            raise RunnerSetupError(
-                f'--runner=PrismRunner needs the Prism binary for Beam {beam_version()}, which is '
-                f'not installed (expected {prism_path()}): run `{INSTALL_COMMAND}` (needs Go), or '
-                f'pass --prism_location=BINARY')
-        prism.prism_location = str(binary)
+        else:
+            binary = installed_prism()
+            if binary is None:
+                raise RunnerSetupError(
+                    f'--runner=PrismRunner needs the Prism binary for Beam {beam_version()}, which '
+                    f'is not installed (expected {prism_path()}): run `{INSTALL_COMMAND}` (needs '
+                    f'Go), or pass --prism_location=BINARY')
+            prism.prism_location = str(binary)
+        _refuse_pubsub_input(options, runner)  # after the binary: a missing one is said first
     elif runner == 'PortableRunner' and not options.view_as(PortableOptions).job_endpoint:
         raise RunnerSetupError('--runner=PortableRunner needs --job_endpoint=HOST:PORT of a running '
                                'job server (deploy/README.md); for a local run: --runner=PrismRunner')
     elif runner in JAVA_JOB_SERVERS:
         _prepare_java_runner(options, JAVA_JOB_SERVERS[runner])
+        _refuse_pubsub_input(options, runner)  # the environment is chosen by now
 
 
 def _prepare_java_runner(options, server: JavaJobServer) -> None:

@@ -2,7 +2,9 @@
 
 `adapt(job, settings, options)` plans and starts nothing; the command then calls `start()` just
 before it runs the job, builds the graph with `source` and `publisher(...)`, and `stop()`s after.
-On any other runner (Dataflow, Prism, ...) it returns adapters that swap nothing and start nothing.
+On Prism and an embedded Flink (LOOPBACK workers) a streaming job's subscription is read the same
+way, through `portable_pubsub` (those runners have no Python Pub/Sub source). On any other runner
+(Dataflow, ...) it returns adapters that swap nothing and start nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
-from newswire.pipeline.local import beam_data_plane
+from newswire.pipeline.local import beam_data_plane, portable_pubsub
 from newswire.pipeline.local.local_stream import LocalStream, LocalStreamEvents, Ticks
 from newswire.pipeline.local.pubsub_local import (LeasingReader, LocalPubSubConfig,
                                                   PublishThenAcknowledge, ReadLeasedMessages)
@@ -98,8 +100,10 @@ class LocalAdapters:
 
     @property
     def error(self) -> Optional[str]:
-        """Why a source of the local stream gave up, if one did."""
-        return self.stream.error if self.stream is not None else None
+        """Why a source of the local stream (or the in-process reader) gave up, if one did."""
+        if self.stream is not None:
+            return self.stream.error
+        return self.reader.error if self.reader is not None else None
 
     def start(self) -> 'LocalAdapters':
         """Installs the data-plane patch when needed and binds the local stream's service; call it
@@ -109,11 +113,15 @@ class LocalAdapters:
             self._patched = True
         if self.stream is not None and self.stream.endpoint is None:
             self.stream.start()
+        elif self.stream is None and self.reader is not None:
+            self.reader.start()  # registered for `portable_pubsub.PullSubscriptionFn`
         return self
 
     def stop(self) -> None:
         if self.stream is not None:
             self.stream.stop()
+        elif self.reader is not None:
+            self.reader.stop()
         if self._patched:
             beam_data_plane.uninstall()
             self._patched = False
@@ -134,18 +142,18 @@ def adapt(job: 'NewswireOptions', settings: Optional['Settings'], options) -> Lo
             publish to (it acknowledges a message once its record or dead letter is published).
         sources.SourceError: the feed list cannot be read.
     """
+    streaming = options.view_as(StandardOptions).streaming
     if not is_direct_runner(options):
+        if streaming and job.input_subscription and portable_pubsub.runs_in_process(options):
+            return _adapt_in_process(job, settings)
         return LocalAdapters()
     patch = needs_data_plane_patch(options)
-    if not options.view_as(StandardOptions).streaming:
+    if not streaming:
         return LocalAdapters(patch_data_plane=patch)
     # Imported here: `sources` imports `settings`, which imports this package's `pubsub_local`.
     from newswire.pipeline.job.sources import feed_urls, fetch_config
 
-    if job.input_subscription and not (job.output_topic and job.dead_letter_topic):
-        raise LocalSetupError('a local run reading --input-subscription acknowledges each message '
-                              'once its record or dead letter is published: it needs '
-                              '--output-topic and --dead-letter-topic')
+    _require_topics(job)
     sources, readers, reader = [], {}, None
     if job.input_subscription:
         reader = LeasingReader(job.input_subscription, settings.local_pubsub)
@@ -160,3 +168,26 @@ def adapt(job: 'NewswireOptions', settings: Optional['Settings'], options) -> Lo
     stream = LocalStream(sources)
     return LocalAdapters(stream, ReadLocalStream(stream, readers), reader, patch,
                          settings.local_pubsub)
+
+
+def _require_topics(job: 'NewswireOptions') -> None:
+    if job.input_subscription and not (job.output_topic and job.dead_letter_topic):
+        raise LocalSetupError('a local run reading --input-subscription acknowledges each message '
+                              'once its record or dead letter is published: it needs '
+                              '--output-topic and --dead-letter-topic')
+
+
+def _adapt_in_process(job: 'NewswireOptions', settings: 'Settings') -> LocalAdapters:
+    """Prism or an embedded Flink with LOOPBACK workers: the subscription through
+    `portable_pubsub`, the feeds (if any) with Beam's own PeriodicImpulse as on Dataflow."""
+    from newswire.pipeline.job.sources import MergeSources, feed_urls, fetch_config
+    from newswire.transforms.feeds import PollFeeds
+
+    _require_topics(job)
+    reader = LeasingReader(job.input_subscription, settings.local_pubsub)
+    source = portable_pubsub.ReadSubscriptionInProcess(reader, settings.max_document_bytes,
+                                                       settings.max_json_depth)
+    if job.feeds:  # the labels `sources.select_stream_source` gives them
+        source = MergeSources({'PubSub': source, 'Feeds': PollFeeds(
+            feed_urls(job.feeds), fetch_config(job, settings), settings.feeds)})
+    return LocalAdapters(source=source, reader=reader, local_pubsub=settings.local_pubsub)

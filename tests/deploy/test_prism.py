@@ -197,12 +197,14 @@ def test_the_portable_runner_without_a_job_endpoint_is_refused(tmp_path, capsys)
     assert '--runner=PrismRunner' in err
 
 
-def test_a_portable_runner_refuses_to_stream_a_subscription(capsys):
-    assert main(['run', '--streaming', '--runner=PrismRunner',
+def test_prism_refuses_a_subscription_its_workers_could_not_share(empty_cache, capsys):
+    _place_binary(runners.prism_path())
+    assert main(['run', '--streaming', '--runner=PrismRunner', '--environment_type=DOCKER',
                  '--input-subscription=projects/p/subscriptions/raw',
                  '--output-topic=projects/p/topics/enriched']) == 2
-    err = _one_error_line(capsys, 'newswire run: --input-subscription cannot be read on PrismRunner')
-    assert '--feeds' in err
+    err = _one_error_line(capsys, 'newswire run: --input-subscription cannot be read on '
+                                  'PrismRunner with --environment_type=DOCKER')
+    assert '--environment_type=LOOPBACK' in err
 
 
 def _page(text: str) -> bytes:

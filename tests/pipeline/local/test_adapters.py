@@ -139,3 +139,22 @@ def test_a_local_stream_refuses_an_unusable_feed_list_before_starting(tmp_path):
     empty.write_text('# nothing yet\n', encoding='utf-8')
     with pytest.raises(SourceError, match='no feed URL'):
         _adapters(['--runner=DirectRunner', '--streaming', '--feeds', str(empty)])
+
+
+def test_prism_reads_the_subscription_in_process_and_polls_feeds_with_beams_impulse(
+        feeds_file, tmp_path, monkeypatch):
+    from newswire.pipeline.job.sources import MergeSources
+    from newswire.pipeline.local.pubsub_local import _READERS
+
+    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', '127.0.0.1:9')  # a client is made, never used
+    binary = tmp_path / 'prism'
+    binary.write_bytes(b'')  # named, never run: nothing here runs a job
+    adapters = _adapters(['--runner=PrismRunner', f'--prism_location={binary}'] + STREAM
+                         + ['--feeds', str(feeds_file)])
+    assert adapters.stream is None and isinstance(adapters.source, MergeSources)
+    assert adapters.publisher('projects/newswire-local/topics/e',
+                              'projects/newswire-local/topics/d', ()) is not None
+    assert adapters.reader.name not in _READERS  # planned, not started
+    with adapters:
+        assert _READERS[adapters.reader.name] is adapters.reader
+    assert adapters.reader.name not in _READERS
