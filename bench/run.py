@@ -164,7 +164,8 @@ def format_table(results: dict) -> str:
                   f'{_mb(html["pipeline"]["peak_rss_mb"])} MB']
     for stream in results.get('streaming', []):
         settle = stream['settle_seconds']
-        lines += ['', f'streaming at {stream["rate"]:g} msg/s for {stream["seconds"]:g} s, '
+        lines += ['', f'streaming on {stream.get("runner", "DirectRunner")} at {stream["rate"]:g} '
+                      f'msg/s for {stream["seconds"]:g} s, '
                       f'settle_seconds {"default" if settle is None else settle}',
                   f'  received {stream["received"]}/{stream["published"]} '
                   f'({stream["throughput_per_s"]} records/s out); latency p50 '
@@ -200,7 +201,10 @@ def main(argv=None) -> int:
                         help='copies of each Zyte page in the HTML run (0 skips it)')
     parser.add_argument('--html-pages', type=int, default=None,
                         help='use only the first N Zyte pages (default: all 102)')
-    parser.add_argument('--stream-rate', type=float, default=100.0, help='messages per second')
+    parser.add_argument('--stream-rate', default='100',
+                        help='messages per second (several, comma-separated: one run each)')
+    parser.add_argument('--stream-runners', default='direct',
+                        help='runners to stream on (direct, prism, flink), one run each')
     parser.add_argument('--stream-seconds', type=float, default=60.0,
                         help='seconds of publishing (0 skips streaming)')
     parser.add_argument('--stream-settle', default='default,0',
@@ -216,6 +220,10 @@ def main(argv=None) -> int:
     unknown = sorted(set(runners) - set(RUNNERS))
     if unknown:
         parser.error(f'--runners: expected names from {", ".join(RUNNERS)}, got {", ".join(unknown)}')
+    unknown = sorted(set(args.stream_runners.split(',')) - set(RUNNERS))
+    if unknown:
+        parser.error(f'--stream-runners: expected names from {", ".join(RUNNERS)}, got '
+                     f'{", ".join(unknown)}')
 
     work = pathlib.Path(args.work_dir or tempfile.mkdtemp(prefix='newswire-bench-'))
     results = {'machine': machine(), 'command': 'python -m bench.run ' + ' '.join(
@@ -232,12 +240,15 @@ def main(argv=None) -> int:
             from bench import streaming
 
             results['streaming'] = []
-            for settle in args.stream_settle.split(','):
-                value = None if settle == 'default' else int(settle)
-                print(f'streaming (settle {settle}) ...', file=sys.stderr, flush=True)
-                results['streaming'].append(streaming.measure(
-                    str(REPO), args.stream_rate, args.stream_seconds, value,
-                    emulator_host=args.emulator_host))
+            for runner in args.stream_runners.split(','):
+                for rate in (float(rate) for rate in args.stream_rate.split(',')):
+                    for settle in args.stream_settle.split(','):
+                        value = None if settle == 'default' else int(settle)
+                        print(f'streaming on {runner} at {rate:g} msg/s (settle {settle}) ...',
+                              file=sys.stderr, flush=True)
+                        results['streaming'].append(streaming.measure(
+                            str(REPO), rate, args.stream_seconds, value,
+                            emulator_host=args.emulator_host, runner=RUNNERS[runner]))
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

@@ -122,10 +122,10 @@ def _given(host: str):
 
 
 def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
-            drain_seconds: float = 60.0, emulator_host=None) -> dict:
-    """Runs `newswire run --streaming` against the emulator at `emulator_host` (default: a fresh
-    one); publishes `rate` msg/s for `seconds`; returns latency percentiles, counts and the
-    pipeline tree's memory over time."""
+            drain_seconds: float = 60.0, emulator_host=None, runner: str = 'DirectRunner') -> dict:
+    """Runs `newswire run --streaming --runner=RUNNER` against the emulator at `emulator_host`
+    (default: a fresh one); publishes `rate` msg/s for `seconds`; returns latency percentiles, counts
+    and the pipeline tree's memory over time."""
     from google.cloud import pubsub_v1
 
     from newswire.pipeline.commands.pubsub_admin import ensure_subscription, ensure_topic
@@ -149,7 +149,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
             ensure_subscription(subscriber, pipeline_subscription, raw)
             ensure_subscription(subscriber, capture, enriched)
             argv = [sys.executable, '-m', 'newswire.pipeline.cli', 'run', '--streaming',
-                    '--runner=DirectRunner', '--input-subscription', pipeline_subscription,
+                    f'--runner={runner}', '--input-subscription', pipeline_subscription,
                     '--output-topic', enriched, '--dead-letter-topic', dead]
             if settle_seconds is not None:
                 settings = pathlib.Path(work) / 'settings.yaml'
@@ -213,7 +213,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
     first = sum(b for _, b in during[:quarter]) / quarter
     last = sum(b for _, b in during[-quarter:]) / quarter
     return {
-        'rate': rate, 'seconds': seconds, 'settle_seconds': settle_seconds,
+        'runner': runner, 'rate': rate, 'seconds': seconds, 'settle_seconds': settle_seconds,
         'published': len(records), 'publish_seconds': round(publish_seconds, 2),
         'received': len(latencies),
         'p50_seconds': _percentile(latencies, 0.5, len(records)),

@@ -7,6 +7,7 @@ import pytest
 
 from bench import corpus
 from bench.run import main
+from tests.conftest import missing_tool
 
 # The corpora are built from ECB+ in ../shared/eval (beside the clone in CI).
 pytestmark = pytest.mark.skipif(
@@ -70,7 +71,7 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
     assert html['pipeline']['summary']['documents_read'] == 3
 
     (stream,) = results['streaming']
-    assert stream['settle_seconds'] == 0
+    assert stream['runner'] == 'DirectRunner' and stream['settle_seconds'] == 0
     assert stream['received'] == stream['published'] == 10
     assert 0 < stream['p50_seconds'] <= stream['p99_seconds']
 
@@ -80,7 +81,7 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
 def test_the_benchmark_runs_the_text_path_on_a_portable_runner_beside_the_direct_runner(
         runner, tmp_path):
     from newswire.pipeline.job import runners
-    from tests.conftest import missing_tool
+    from tests.conftest import missing_tool, missing_tool
 
     if runner == 'prism' and runners.installed_prism() is None:
         missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
@@ -117,3 +118,19 @@ def test_an_unknown_runner_is_refused(tmp_path, capsys):
     assert exit_.value.code == 2
     assert ('--runners: expected names from direct, prism, flink, spark, got samza'
             in capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_the_benchmark_streams_on_prism_beside_the_direct_runner(tmp_path, pubsub_emulator):
+    from newswire.pipeline.job import runners
+    if runners.installed_prism() is None:
+        missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
+    results_path = tmp_path / 'bench.json'
+    assert main(['--sizes', '', '--html-repeat', '0', '--stream-runners', 'direct,prism',
+                 '--stream-rate', '5', '--stream-seconds', '2', '--stream-settle', '0',
+                 '--emulator-host', pubsub_emulator, '--json', str(results_path)]) == 0
+    streams = json.loads(results_path.read_text())['streaming']
+    assert [stream['runner'] for stream in streams] == ['DirectRunner', 'PrismRunner']
+    for stream in streams:
+        assert stream['received'] == stream['published'] == 10
+        assert 0 < stream['p50_seconds'] <= stream['p99_seconds']
