@@ -81,7 +81,6 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
 def test_the_benchmark_runs_the_text_path_on_a_portable_runner_beside_the_direct_runner(
         runner, tmp_path):
     from newswire.pipeline.job import runners
-    from tests.conftest import missing_tool, missing_tool
 
     if runner == 'prism' and runners.installed_prism() is None:
         missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
