@@ -277,10 +277,21 @@ def prepare_output(output_dir: str) -> None:
         _remove_previous_outputs(output_dir)
 
 
+def _announce_runner(options) -> None:
+    """One line naming what a run beyond the DirectRunner runs with (the Prism binary, the job
+    server jar), so a user sees which install a run took."""
+    from newswire.pipeline.job.runners import describe_runner
+
+    described = describe_runner(options)
+    if described:
+        print(f'newswire: on {described}', file=sys.stderr, flush=True)
+
+
 def run_batch(argv: Sequence[str]) -> Optional[dict]:
     """Runs the batch pipeline to completion; returns the summary (None when the job was only
     described, see `only_describes_job`: then no output exists yet)."""
     options = pipeline_options(argv)
+    _announce_runner(options)
     output = options.view_as(NewswireOptions).output_dir()
     pipeline = batch_pipeline(options)
     if only_describes_job(options):
@@ -303,6 +314,7 @@ def start_streaming(argv: Sequence[str]):
     drained), whether the job was only described, and the started `LocalAdapters` (the caller
     stops them once the job ends)."""
     options = pipeline_options(argv)
+    _announce_runner(options)
     described = only_describes_job(options)
     local = local_adapters(options)
     if not described:

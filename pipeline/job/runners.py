@@ -238,6 +238,26 @@ def prepare_runner(options) -> None:
         _refuse_pubsub_input(options, runner)  # the environment is chosen by now
 
 
+def describe_runner(options) -> Optional[str]:
+    """What a prepared run on a runner beyond the DirectRunner runs with, in a line for the user
+    ('PrismRunner, /.../prism'); None for the DirectRunner and Dataflow, which need no set-up."""
+    from apache_beam.options.pipeline_options import (PortableOptions, PrismRunnerOptions,
+                                                      StandardOptions)
+
+    runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
+    if runner == 'PrismRunner':
+        return f'PrismRunner, {options.view_as(PrismRunnerOptions).prism_location}'
+    portable = options.view_as(PortableOptions)
+    if runner in JAVA_JOB_SERVERS:
+        server = JAVA_JOB_SERVERS[runner]
+        jar = options.get_all_options(drop_default=True).get(server.jar_flag[2:])
+        where = f'job server {jar}' if jar else f'job endpoint {portable.job_endpoint}'
+        return f'{runner}, {where}, workers {portable.environment_type or "as the runner picks"}'
+    if runner == 'PortableRunner':
+        return f'PortableRunner, job endpoint {portable.job_endpoint}'
+    return None
+
+
 def _prepare_java_runner(options, server: JavaJobServer) -> None:
     """The job server jar is the cached launcher, unless the user named a jar or a running job
     server (--job_endpoint); the engine is embedded (Flink `[local]`, Spark `local[4]`) unless a

@@ -10,11 +10,9 @@ Flink publishes what a batch run decides to the emulator's topic.
 """
 
 import json
-import os
 import stat
 import subprocess
 import sys
-import uuid
 import zipfile
 
 import pytest
@@ -24,8 +22,8 @@ from newswire.pipeline.commands import runners as runner_commands
 from newswire.pipeline.job import runners
 from newswire.pipeline.cli import main
 from newswire.pipeline.job.run import pipeline_options
-from tests.conftest import REPO, SEEDS, missing_tool, poll, stop_with_ctrl_c
-from tests.deploy.test_prism import OUTPUT_FILES, _pull_all, _serve_wire, _windowed
+from tests.conftest import REPO, SEEDS, missing_tool
+from tests.deploy.test_prism import OUTPUT_FILES, stream_feeds_and_check
 from tests.local_http import LocalHttpServer
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
@@ -164,6 +162,8 @@ def test_a_flink_run_takes_the_cached_launcher_an_embedded_flink_and_loopback_wo
     assert options['flink_job_server_jar'] == str(launcher)
     assert options['flink_version'] == runners.FLINK_VERSION
     assert options['flink_master'] == '[local]' and options['environment_type'] == 'LOOPBACK'
+    assert runners.describe_runner(pipeline_options(['--runner=FlinkRunner'])) == (
+        f'FlinkRunner, job server {launcher}, workers LOOPBACK')
     # What the user names stays as named.
     own = tmp_path / 'own.jar'
     own.write_bytes(b'jar')
@@ -175,6 +175,8 @@ def test_a_flink_run_takes_the_cached_launcher_an_embedded_flink_and_loopback_wo
     assert options['environment_type'] == 'PROCESS'
     options = pipeline_options(['--runner=FlinkRunner', '--job_endpoint=localhost:8099'])
     assert options.get_all_options()['flink_job_server_jar'] is None
+    assert runners.describe_runner(options).startswith('FlinkRunner, job endpoint localhost:8099')
+    assert runners.describe_runner(pipeline_options(['--runner=DirectRunner'])) is None
 
 
 def test_a_spark_run_takes_the_cached_launcher_an_embedded_spark_and_loopback_workers(
@@ -282,7 +284,7 @@ def _assert_same_files(server, inputs, direct, tmp_path):
     launcher = _launcher(server)
     output = tmp_path / server.name
     stderr = _run(server.runner, inputs, output)
-    assert f"'-jar', '{launcher}'" in stderr  # Beam started the cached job server
+    assert f'job server {launcher}' in stderr  # the run took the cached job server
     for name in OUTPUT_FILES:
         assert (output / name).read_bytes() == (direct / name).read_bytes(), name
     return output
@@ -313,61 +315,9 @@ def test_spark_refuses_to_stream(capsys, tmp_path):
 @pytest.mark.slow
 def test_a_stream_on_flink_polls_feeds_and_publishes_what_a_batch_run_decides(
         pubsub_emulator, tmp_path):
-    """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
-    all on an embedded Flink in streaming mode: every entry is published once, with the dedup
-    verdict of the batch run, and written once to the windowed files."""
-    from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
-                                                publisher_client, subscriber_client)
-
+    """The same checks as on Prism, on an embedded Flink in streaming mode."""
     launcher = _launcher(runners.FLINK)
-    project = f'flink-{uuid.uuid4().hex[:8]}'
-    enriched, dead = f'projects/{project}/topics/enriched', f'projects/{project}/topics/dead-letter'
-    publisher, subscriber = publisher_client(), subscriber_client()
-    for topic in (enriched, dead):
-        ensure_topic(publisher, topic)
-    subscription = f'projects/{project}/subscriptions/enriched-all'
-    ensure_subscription(subscriber, subscription, enriched)
-    settings = tmp_path / 'settings.yaml'
-    settings.write_text('feeds:\n  poll_interval_seconds: 2\n'
-                        'fetch:\n  min_host_interval_seconds: 0.0\n'
-                        'dedup:\n  settle_seconds: 1\n')
-    with LocalHttpServer() as server:
-        feeds, names = _serve_wire(server, tmp_path)
-        common = ['--feeds', str(feeds), '--allow-host', '127.0.0.1', '--settings', str(settings)]
-        batch = subprocess.run(NEWSWIRE + ['run', '--runner=DirectRunner', '--output',
-                                           str(tmp_path / 'batch')] + common,
-                               cwd=REPO, capture_output=True, text=True, timeout=300)
-        assert batch.returncode == 0, batch.stderr[-3000:]
-        log_path = tmp_path / 'stream.log'
-        with open(log_path, 'w') as log:
-            stream = subprocess.Popen(
-                NEWSWIRE + ['run', '--streaming', '--runner=FlinkRunner', '--output-topic',
-                            enriched, '--dead-letter-topic', dead, '--output',
-                            str(tmp_path / 'windows'), '--window-seconds', '2'] + common,
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        published = []
-        try:
-            poll(lambda: len(_pull_all(subscriber, subscription, published)) >= len(names), 300,
-                 interval=0.5, what=f'{len(names)} records on {enriched}')
-            polls = server.hits['/wire.rss']
-            poll(lambda: server.hits['/wire.rss'] >= polls + 2, 60, what='two more polls')
-            _pull_all(subscriber, subscription, published)
-            windowed = poll(lambda: len(_windowed(tmp_path / 'windows')) >= len(names) and
-                            _windowed(tmp_path / 'windows'), 60, what='the windowed files')
-        finally:
-            stop_with_ctrl_c(stream)
-    log = log_path.read_text()
-    assert stream.returncode == 0, log[-3000:]
-    assert f"'-jar', '{launcher}'" in log
-    expected = {json.loads(line)['source']['id']: json.loads(line)
-                for path in (tmp_path / 'batch').glob('enriched-*.jsonl')
-                for line in path.read_text().splitlines()}
-    assert sorted(record['source']['id'] for record in published) == names
-    assert sorted(record['source']['id'] for record in windowed) == names
-    for record in published:
-        assert record['dedup'] == expected[record['source']['id']]['dedup'], record['source']
-    tiers = {record['dedup']['tier'] for record in published}
-    assert {'exact', 'near_copy', 'same_story'} <= tiers, tiers
+    assert f'job server {launcher}' in stream_feeds_and_check('FlinkRunner', tmp_path)
 
 
 @pytest.mark.slow  # Beam tries to start the job server three times

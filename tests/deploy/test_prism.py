@@ -247,17 +247,15 @@ def _windowed(directory):
             for line in path.read_text().splitlines()]
 
 
-@pytest.mark.slow
-def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
-        pubsub_emulator, tmp_path):
-    """PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers,
-    all on Prism: every entry is published once, with the dedup verdict of the batch run, and
-    written once to the windowed files."""
+def stream_feeds_and_check(runner: str, tmp_path) -> str:
+    """Streams a local wire on `runner` beside a DirectRunner batch run of the same feeds, and checks
+    PeriodicImpulse ticks, the feeds' seen-entry state, the dedup tiers' state and settle timers:
+    every entry is published once, with the dedup verdict of the batch run, and written once to the
+    windowed files. Returns the streaming run's log."""
     from newswire.pipeline.commands.pubsub_admin import (ensure_subscription, ensure_topic,
                                                          publisher_client, subscriber_client)
 
-    prism = _prism()
-    project = f'prism-{uuid.uuid4().hex[:8]}'
+    project = f'{runner.lower()}-{uuid.uuid4().hex[:8]}'
     enriched, dead = f'projects/{project}/topics/enriched', f'projects/{project}/topics/dead-letter'
     publisher, subscriber = publisher_client(), subscriber_client()
     for topic in (enriched, dead):
@@ -278,7 +276,7 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
         log_path = tmp_path / 'stream.log'
         with open(log_path, 'w') as log:
             stream = subprocess.Popen(
-                NEWSWIRE + ['run', '--streaming', '--runner=PrismRunner', '--output-topic',
+                NEWSWIRE + ['run', '--streaming', f'--runner={runner}', '--output-topic',
                             enriched, '--dead-letter-topic', dead, '--output',
                             str(tmp_path / 'windows'), '--window-seconds', '2'] + common,
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -295,7 +293,6 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
             stop_with_ctrl_c(stream)
     log = log_path.read_text()
     assert stream.returncode == 0, log[-3000:]
-    assert prism in log
     expected = {json.loads(line)['source']['id']: json.loads(line)
                 for path in (tmp_path / 'batch').glob('enriched-*.jsonl')
                 for line in path.read_text().splitlines()}
@@ -305,3 +302,11 @@ def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
         assert record['dedup'] == expected[record['source']['id']]['dedup'], record['source']
     tiers = {record['dedup']['tier'] for record in published}
     assert {'exact', 'near_copy', 'same_story'} <= tiers, tiers
+    return log
+
+
+@pytest.mark.slow
+def test_a_stream_on_prism_polls_feeds_and_publishes_what_a_batch_run_decides(
+        pubsub_emulator, tmp_path):
+    prism = _prism()
+    assert prism in stream_feeds_and_check('PrismRunner', tmp_path)
