@@ -6,9 +6,7 @@ ones, on the dead-letter topic. Beam's own local Pub/Sub read acknowledges on pu
 flight at each kill would be gone; `pubsub_local.LeasingReader` acknowledges after publishing.
 """
 
-import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,54 +15,13 @@ import uuid
 import pytest
 
 from newswire.pipeline.commands.pubsub_admin import ensure_subscription, subscriber_client
-from tests.conftest import REPO, SEEDS, pipeline_topics, poll, stop_with_ctrl_c
+from tests.conftest import REPO, pipeline_topics, poll, stop_with_ctrl_c
+from tests.pubsub_capture import CapturedOutputs, seed_vocabulary_bodies
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
 MESSAGES = 1000
 POISON_EVERY = 100  # binary bodies: dead letters, which count as much as records
 KILL_AT = (0.2, 0.5, 0.8)
-
-
-def _bodies():
-    """1,000 distinct articles of seed vocabulary (a fixed random draw), every 100th binary."""
-    words = sorted({w for path in SEEDS.glob('*.txt')
-                    for w in path.read_text(encoding='utf-8').split() if w.isalpha()})
-    draw = random.Random(8)
-    bodies = {}
-    for index in range(MESSAGES):
-        source_id = f'msg-{index:04d}'
-        if index % POISON_EVERY == POISON_EVERY - 1:
-            bodies[source_id] = b'\x00\x01binary\x00' + index.to_bytes(2, 'big')
-        else:
-            text = ' '.join(draw.choice(words) for _ in range(150)) + '.'
-            bodies[source_id] = json.dumps({'id': source_id, 'text': text}).encode()
-    return bodies
-
-
-class _Outputs:
-    """What reached the enriched and dead-letter topics, by source id."""
-
-    def __init__(self, subscriber, enriched, dead):
-        self.subscriber, self.enriched, self.dead = subscriber, enriched, dead
-        self.records, self.letters = {}, {}
-
-    def pull(self):
-        from google.api_core.exceptions import DeadlineExceeded
-        for subscription, into in ((self.enriched, self.records), (self.dead, self.letters)):
-            try:
-                response = self.subscriber.pull(
-                    request={'subscription': subscription, 'max_messages': 500},
-                    timeout=2, retry=None)
-            except DeadlineExceeded:
-                continue
-            for received in response.received_messages:
-                record = json.loads(received.message.data)
-                into.setdefault(record['source']['id'], []).append(record)
-            if response.received_messages:
-                self.subscriber.acknowledge(request={
-                    'subscription': subscription,
-                    'ack_ids': [r.ack_id for r in response.received_messages]})
-        return len(self.records) + len(self.letters)
 
 
 @pytest.mark.slow
@@ -76,12 +33,12 @@ def test_kill_9_at_20_50_and_80_percent_loses_no_message(pubsub_emulator, tmp_pa
     subprocess.run(NEWSWIRE + ['topics', 'create', '--project', project], check=True,
                    capture_output=True, cwd=REPO, timeout=120)
     subscriber = subscriber_client()
-    outputs = _Outputs(subscriber, f'projects/{project}/subscriptions/capture-enriched',
+    outputs = CapturedOutputs(subscriber, f'projects/{project}/subscriptions/capture-enriched',
                        f'projects/{project}/subscriptions/capture-dead')
     ensure_subscription(subscriber, outputs.enriched, enriched)
     ensure_subscription(subscriber, outputs.dead, dead)
 
-    bodies = _bodies()
+    bodies = seed_vocabulary_bodies(MESSAGES, POISON_EVERY, words_per_text=150, seed=8)
     publisher = pubsub_v1.PublisherClient()
     for future in [publisher.publish(raw, body, source_id=source_id)
                    for source_id, body in bodies.items()]:

@@ -7,7 +7,6 @@ as raw messages come out as five enriched messages with their attributes; a run 
 SIGKILL and started again leaves no message without a record or dead letter, on both.
 """
 
-import json
 import os
 import signal
 import stat
@@ -24,6 +23,7 @@ from newswire.pipeline.commands.pubsub_admin import ensure_subscription, subscri
 from newswire.pipeline.job import runners
 from newswire.pipeline.local.portable_pubsub import CheckpointOnlyTracker, runs_in_process
 from tests.conftest import REPO, SEEDS, missing_tool, pipeline_topics, poll, stop_with_ctrl_c
+from tests.pubsub_capture import CapturedOutputs, seed_vocabulary_bodies
 
 NEWSWIRE = [sys.executable, '-m', 'newswire.pipeline.cli']
 
@@ -126,33 +126,6 @@ def _topics(project):
             captures, subscriber)
 
 
-class _Outputs:
-    """Messages on the capture subscriptions, by source id (records and dead letters)."""
-
-    def __init__(self, subscriber, captures):
-        self.subscriber, self.captures = subscriber, captures
-        self.records, self.letters = {}, {}
-
-    def pull(self) -> int:
-        from google.api_core.exceptions import DeadlineExceeded
-        for subscription, into in zip(self.captures, (self.records, self.letters)):
-            try:
-                response = self.subscriber.pull(
-                    request={'subscription': subscription, 'max_messages': 500},
-                    timeout=2, retry=None)
-            except DeadlineExceeded:
-                continue
-            for received in response.received_messages:
-                body = json.loads(received.message.data)
-                into.setdefault(body['source']['id'], []).append(
-                    (body, dict(received.message.attributes)))
-            if response.received_messages:
-                self.subscriber.acknowledge(request={
-                    'subscription': subscription,
-                    'ack_ids': [r.ack_id for r in response.received_messages]})
-        return len(self.records) + len(self.letters)
-
-
 def _start(command, log_path):
     with open(log_path, 'w') as log:
         return subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -169,7 +142,7 @@ def test_the_seeds_as_raw_messages_come_out_enriched_on_a_portable_runner(
     stream = _start(NEWSWIRE + ['run', '--streaming', '--input-subscription', subscription,
                                 '--output-topic', enriched, '--dead-letter-topic', dead] + argv,
                     tmp_path / 'stream.log')
-    outputs = _Outputs(subscriber, captures)
+    outputs = CapturedOutputs(subscriber, *captures, with_attributes=True)
     try:
         published = subprocess.run(NEWSWIRE + ['publish', str(SEEDS), '--topic', raw], cwd=REPO,
                                    capture_output=True, text=True, timeout=120)
@@ -203,25 +176,6 @@ def test_the_seeds_as_raw_messages_come_out_enriched_on_a_portable_runner(
 POISON_EVERY = 20  # binary bodies: dead letters
 
 
-def _bodies(count):
-    """`count` distinct short articles of seed vocabulary (a fixed random draw), every 20th
-    binary."""
-    import random
-
-    words = sorted({w for path in SEEDS.glob('*.txt')
-                    for w in path.read_text(encoding='utf-8').split() if w.isalpha()})
-    draw = random.Random(19)
-    bodies = {}
-    for index in range(count):
-        source_id = f'msg-{index:04d}'
-        if index % POISON_EVERY == POISON_EVERY - 1:
-            bodies[source_id] = b'\x00\x01binary\x00' + index.to_bytes(2, 'big')
-        else:
-            text = ' '.join(draw.choice(words) for _ in range(120)) + '.'
-            bodies[source_id] = json.dumps({'id': source_id, 'text': text}).encode()
-    return bodies
-
-
 @pytest.mark.slow
 # Fewer on Flink: its stream decides dedup at under one record a second here (the read keeps up
 # with the arrivals; the records wait in the dedup steps), where Prism does hundreds.
@@ -240,7 +194,7 @@ def test_kill_9_loses_no_message(runner, messages, pubsub_emulator, tmp_path):
     argv = _runner_argv(runner)
     project = f'portps-kill-{uuid.uuid4().hex[:8]}'
     raw, enriched, dead, subscription, captures, subscriber = _topics(project)
-    bodies = _bodies(messages)
+    bodies = seed_vocabulary_bodies(messages, POISON_EVERY, words_per_text=120, seed=19)
     publisher = pubsub_v1.PublisherClient()
     failures = []
 
@@ -258,7 +212,7 @@ def test_kill_9_loses_no_message(runner, messages, pubsub_emulator, tmp_path):
     command = NEWSWIRE + ['run', '--streaming', '--input-subscription', subscription,
                           '--output-topic', enriched, '--dead-letter-topic', dead,
                           '--settings', str(settings)] + argv
-    outputs = _Outputs(subscriber, captures)
+    outputs = CapturedOutputs(subscriber, *captures)
     first = _start(command, tmp_path / 'run-0.log')
     arrivals = threading.Thread(target=publish_at_20_per_second)
     try:
