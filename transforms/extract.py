@@ -92,6 +92,48 @@ def parse_page(html: str, max_html_elements: Optional[int] = None):
     return tree
 
 
+def page_metadata(tree, url: Optional[str] = None):
+    """trafilatura's `extract_metadata(tree, url)` for the fields a record carries: title, url,
+    date and site name (a trafilatura `Document`; its other fields are left out or partial).
+
+    `extract_metadata` also looks for the author (on a deep copy of the whole tree), categories, tags
+    and licence, some 60% of its time; no field kept here reads them. The steps kept are its own, in
+    its order, with the arguments `bare_extraction` gives it, so these fields come out as in
+    trafilatura's full metadata (tests/transforms/test_extract_metadata.py compares them on real
+    pages, and pyproject.toml pins the trafilatura release this follows).
+    """
+    from trafilatura import metadata as meta
+    from trafilatura.settings import DEFAULT_CONFIG, set_date_params
+
+    # bare_extraction passes its Extractor's date parameters, built from the default configuration.
+    date_config = set_date_params(DEFAULT_CONFIG.getboolean('DEFAULT', 'EXTENSIVE_DATE_SEARCH'))
+    found = meta.examine_meta(tree)
+    if found.author and ' ' not in found.author:
+        found.author = None  # as trafilatura does: the JSON-LD step below starts from this author
+    try:
+        found = meta.extract_meta_json(tree, found)
+    except Exception as error:  # trafilatura's own guard around its JSON-LD parser  # noqa: BLE001
+        meta.LOGGER.warning('error in JSON metadata extraction: %s', error)
+    if not found.title:
+        found.title = meta.extract_title(tree)
+    if not found.url:
+        found.url = meta.extract_url(tree, url)
+    date_config['url'] = found.url
+    found.date = meta.find_date(tree, **date_config)
+    if not found.sitename:
+        found.sitename = meta.extract_sitename(tree)
+    if found.sitename:
+        found.sitename = found.sitename.lstrip('@')  # a Twitter handle
+        if found.sitename and '.' not in found.sitename and not found.sitename[0].isupper():
+            found.sitename = found.sitename.title()
+    elif found.url:
+        match = meta.META_URL.match(found.url)
+        if match:
+            found.sitename = match[1]
+    found.clean_and_trim()
+    return found
+
+
 def extract_page(html, url: Optional[str] = None,
                  max_html_elements: Optional[int] = None) -> Optional[ExtractedPage]:
     """Main text and metadata of an HTML page (a string or a tree from `parse_page`), or None when
@@ -101,12 +143,16 @@ def extract_page(html, url: Optional[str] = None,
     tree = parse_page(html, max_html_elements) if isinstance(html, (str, bytes)) else html
     if tree is None:
         return None
-    page = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=True, include_comments=False, include_tables=True)
+    page = trafilatura.bare_extraction(  # on a copy of the tree: `tree` is left as it was
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=True)
     if page is None or not (page.text or '').strip():
         return None
-    return ExtractedPage(without_headline(page.text, page.title), page.title or None,
-                         page.date or None, page.sitename or None)
+    try:
+        found = page_metadata(tree, url)
+    except (TypeError, ValueError):  # bare_extraction's metadata step gives up on a page with these
+        return None
+    return ExtractedPage(without_headline(page.text, found.title), found.title or None,
+                         found.date or None, found.sitename or None)
 
 
 class ExtractTextFn(beam.DoFn):
