@@ -1,9 +1,12 @@
-"""ExtractMainText routes text documents past the timed extraction and HTML through it."""
+"""ExtractMainText routes text documents past the timed extraction and HTML through it; the element
+cap counts what the parsed tree holds."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.extract import ExtractConfig, ExtractMainText, ExtractTextFn
+from newswire.transforms.extract import (ExtractConfig, ExtractMainText, ExtractTextFn,
+                                         PageTooComplex, parse_page)
 from newswire.transforms.records import Document, SourceRef
 from tests.conftest import direct_pipeline
 
@@ -27,3 +30,16 @@ def test_text_passes_unchanged_and_html_is_extracted_as_by_the_fn():
         assert_that(good, equal_to(expected), label='good')
         assert_that(dead | beam.Map(lambda letter: (letter.source.id, letter.reason)),
                     equal_to([('c.html', 'no_extractable_text')]), label='dead')
+
+
+@pytest.mark.parametrize('html', [
+    PAGE,
+    '<!-- before --><html><body><!-- a note --><p>One<?php echo 1; ?></p><p>Two</p></body></html>',
+    '<html><body>' + '<div><span>deep</span>' * 300 + '</div>' * 300 + '</body></html>',
+    '<p>A fragment with no html element</p><p>and a second paragraph</p>',
+])
+def test_the_element_cap_counts_what_iterating_the_tree_gives(html):
+    nodes = sum(1 for _ in parse_page(html).iter())
+    assert parse_page(html, max_html_elements=nodes) is not None
+    with pytest.raises(PageTooComplex, match=f'over {nodes - 1} HTML elements'):
+        parse_page(html, max_html_elements=nodes - 1)
