@@ -102,7 +102,7 @@ def page_metadata(tree, url: Optional[str] = None):
     date and site name (a trafilatura `Document`; its other fields are left out or partial).
 
     `extract_metadata` also looks for the author (on a deep copy of the whole tree), categories, tags
-    and licence, some 60% of its time; no field kept here reads them. The steps kept are its own, in
+    and licence, which take most of its time; no field kept here reads them. The steps kept are its own, in
     its order, with the arguments `bare_extraction` gives it, so these fields come out as in
     trafilatura's full metadata (tests/transforms/test_extract_metadata.py compares them on real
     pages, and pyproject.toml pins the trafilatura release this follows).
