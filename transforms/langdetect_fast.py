@@ -8,7 +8,8 @@ changes only how the steps are computed:
 
 - the profiles load once per process into one matrix (n-gram x language) with the same values
   langdetect's `word_lang_prob_map` holds, and each n-gram of up to three code points becomes one
-  int64 key, so a text's n-grams are found with one sorted search instead of a dict lookup each;
+  int64 key, so a text's n-grams are found with a few numpy steps over a hash table (`KeyTable`)
+  instead of a dict lookup each;
 - a text's characters are normalised through a code-point table built from `NGram.normalize`, and
   its n-grams (with langdetect's rules: none across a space, none inside a word in capitals) are
   taken from shifted arrays rather than a character loop, in langdetect's order;
@@ -54,10 +55,69 @@ class Profiles(NamedTuple):
 
     languages: tuple[str, ...]
     probabilities: np.ndarray  # (n-gram, language) -> langdetect's word_lang_prob_map[n-gram][language]
-    keys: tuple[np.ndarray, ...]  # sorted int64 keys of the known 1-, 2- and 3-grams
-    rows: tuple[np.ndarray, ...]  # the probabilities row of each key
+    tables: tuple['KeyTable', ...]  # the known 1-, 2- and 3-grams' keys -> probabilities rows
     normalized: np.ndarray  # code point -> code point of NGram.normalize(chr(code point))
     upper: np.ndarray  # code point -> chr(code point).isupper()
+
+
+class KeyTable(NamedTuple):
+    """A hash table of int64 keys (open addressing, linear probing) that looks up a whole array of
+    keys in a few numpy steps: most keys are settled by their home slot, where a sorted search would
+    take some 16 scattered reads per key."""
+
+    slots: np.ndarray  # int64 key of each slot, _EMPTY where none
+    rows: np.ndarray  # the probabilities row of each slot's key
+    shift: int  # 64 - log2(len(slots)): a key's home slot is the top bits of its hash
+    probes: int  # the farthest any key sits from its home slot, plus one
+
+    @classmethod
+    def of(cls, keys: np.ndarray, rows: np.ndarray) -> 'KeyTable':
+        """The table of distinct non-negative `keys` and their `rows`, at most a quarter full."""
+        bits = max(4, (4 * len(keys)).bit_length())
+        slots = np.full(1 << bits, _EMPTY, dtype=np.int64)
+        slot_rows = np.zeros(1 << bits, dtype=np.int64)
+        mask = (1 << bits) - 1
+        pending = np.arange(len(keys))
+        slot = _home(keys, 64 - bits)
+        probes = 0
+        while pending.size:
+            probes += 1
+            free = slots[slot] == _EMPTY
+            # Of the keys trying one free slot, the first takes it; the others (and the keys whose
+            # slot was taken) try the next slot. Every slot between a key's home and its own stays
+            # taken, so a lookup that reaches an empty slot, or goes `probes` slots, has missed.
+            tried, first = np.unique(slot[free], return_index=True)
+            winners = np.flatnonzero(free)[first]
+            slots[tried], slot_rows[tried] = keys[pending[winners]], rows[pending[winners]]
+            left = np.ones(len(pending), dtype=bool)
+            left[winners] = False
+            pending, slot = pending[left], (slot[left] + 1) & mask
+        return cls(slots, slot_rows, 64 - bits, probes)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key, -1 for a key not in the table."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        slot = _home(keys, self.shift)
+        mask = len(self.slots) - 1
+        where = np.arange(len(keys))
+        for _ in range(self.probes):
+            held = self.slots[slot]
+            hit = held == keys
+            found[where[hit]] = self.rows[slot[hit]]
+            going = ~hit & (held != _EMPTY)
+            if not going.any():
+                break
+            where, keys, slot = where[going], keys[going], (slot[going] + 1) & mask
+        return found
+
+
+_EMPTY = -1  # keys are non-negative
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: multiplicative hashing
+
+
+def _home(keys: np.ndarray, shift: int) -> np.ndarray:
+    """Each key's home slot: the top bits of key x _FIBONACCI (mod 2**64)."""
+    return ((keys.view(np.uint64) * _FIBONACCI) >> np.uint64(shift)).view(np.int64)
 
 
 def _key(word: str) -> int:
@@ -95,18 +155,16 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
                 cells[2].append(1.0 * count / n_words[len(word) - 1])
     probabilities = np.zeros((len(row_of), language_count))
     probabilities[cells[0], cells[1]] = cells[2]
-    keys, rows = [], []
+    tables = []
     for n in (1, 2, 3):
         words = [word for word in row_of if len(word) == n]
-        n_keys = np.array([_key(word) for word in words], dtype=np.int64)
-        order = np.argsort(n_keys)
-        keys.append(n_keys[order])
-        rows.append(np.array([row_of[word] for word in words], dtype=np.int64)[order])
+        tables.append(KeyTable.of(np.array([_key(word) for word in words], dtype=np.int64),
+                                  np.array([row_of[word] for word in words], dtype=np.int64)))
     normalized = np.arange(0x110000, dtype=np.int32)
     normalized[:_BMP] = np.fromiter((ord(NGram.normalize(chr(cp))) for cp in range(_BMP)), np.int32, _BMP)
     upper = np.fromiter((chr(cp).isupper() for cp in range(0x110000)), bool, 0x110000)
-    return Profiles(tuple(languages), probabilities[:, :len(languages)], tuple(keys), tuple(rows),
-                    normalized, upper)
+    return Profiles(tuple(languages), probabilities[:, :len(languages)], tuple(tables), normalized,
+                    upper)
 
 
 class FastLangdetect:
@@ -178,14 +236,10 @@ class FastLangdetect:
         # (n, keys, the row of candidates the keys start at, which keys can be n-grams)
         for n, keys, first, valid in ((1, unigram, 0, ~space[1:]), (2, bigram, 0, None),
                                       (3, trigram, 1, ~space[1:-1])):
-            known, found = profiles.keys[n - 1], profiles.rows[n - 1]
-            at = np.searchsorted(known, keys)
-            at[at == len(known)] = 0
-            hit = known[at] == keys
-            if valid is not None:
-                hit &= valid
             column = candidates[first:, n - 1]
-            column[hit] = found[at[hit]]
+            column[:] = profiles.tables[n - 1].lookup(keys)
+            if valid is not None:
+                column[~valid] = -1
         candidates[~counted] = -1
         rows = candidates.ravel()
         return rows[rows >= 0]

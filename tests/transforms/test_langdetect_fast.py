@@ -130,3 +130,20 @@ def test_draws_are_the_choices_and_gausses_of_random(n):
         assert peeked[:length].tolist() == got[-1][1]
         draws.consume(length)
     assert got == expected
+
+
+@pytest.mark.parametrize('count', [0, 1, 5, 3000, 60000])
+def test_key_table_finds_what_a_dict_finds(count):
+    import numpy as np
+
+    from newswire.transforms.langdetect_fast import KeyTable
+
+    rng = np.random.default_rng(count)
+    # Keys as n-gram keys are: up to three 21-bit code points, many sharing their low bits.
+    keys = np.unique(rng.integers(0, 1 << 63, size=count, dtype=np.int64) >> rng.integers(0, 63, count))
+    rows = rng.permutation(len(keys)).astype(np.int64)
+    table = KeyTable.of(keys, rows)
+    asked = np.concatenate([keys, rng.integers(0, 1 << 63, size=2 * count + 3, dtype=np.int64),
+                            keys + 1, np.zeros(1, dtype=np.int64)])
+    expected = dict(zip(keys.tolist(), rows.tolist()))
+    assert table.lookup(asked).tolist() == [expected.get(key, -1) for key in asked.tolist()]
