@@ -120,11 +120,14 @@ def _home(keys: np.ndarray, shift: int) -> np.ndarray:
     return ((keys.view(np.uint64) * _FIBONACCI) >> np.uint64(shift)).view(np.int64)
 
 
-def _key(word: str) -> int:
-    key = 0
-    for ch in word:
-        key = (key << _BITS) | ord(ch)
-    return key
+def _keys(words: list[str], n: int) -> np.ndarray:
+    """The int64 key of each word of `n` code points: the code points, first highest, _BITS each."""
+    code_points = np.frombuffer(''.join(words).encode('utf-32-le', 'surrogatepass'),
+                                dtype='<u4').reshape(len(words), n).astype(np.int64)
+    keys = np.zeros(len(words), dtype=np.int64)
+    for column in range(n):
+        keys = (keys << _BITS) | code_points[:, column]
+    return keys
 
 
 @functools.lru_cache(maxsize=None)
@@ -137,6 +140,8 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
     file_names = os.listdir(directory)
     language_count = len(file_names)
     languages, row_of, cells = [], {}, ([], [], [])
+    # Per profile in numpy: its n-grams' rows, and counts / n_words (1.0 * count / n_words[n - 1] in
+    # langdetect: the same division of the same two floats, counts being far below 2**53).
     for file_name in file_names:
         path = os.path.join(directory, file_name)
         if file_name.startswith('.') or not os.path.isfile(path):
@@ -147,18 +152,21 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
             raise ValueError(f'{path}: a second profile for {profile["name"]!r}')
         column = len(languages)
         languages.append(profile['name'])
-        n_words = profile['n_words']
-        for word, count in profile['freq'].items():
-            if 1 <= len(word) <= 3:
-                cells[0].append(row_of.setdefault(word, len(row_of)))
-                cells[1].append(column)
-                cells[2].append(1.0 * count / n_words[len(word) - 1])
+        freq = profile['freq']
+        words = [word for word in freq if 1 <= len(word) <= 3]
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        counts = np.fromiter(map(freq.__getitem__, words), np.float64, len(words))
+        n_words = np.array(profile['n_words'][:3], dtype=np.float64)
+        cells[0].append(np.array([row_of.setdefault(word, len(row_of)) for word in words],
+                                 dtype=np.int64))
+        cells[1].append(np.full(len(words), column, dtype=np.int64))
+        cells[2].append(counts / n_words[lengths - 1])
     probabilities = np.zeros((len(row_of), language_count))
-    probabilities[cells[0], cells[1]] = cells[2]
+    probabilities[np.concatenate(cells[0]), np.concatenate(cells[1])] = np.concatenate(cells[2])
     tables = []
     for n in (1, 2, 3):
         words = [word for word in row_of if len(word) == n]
-        tables.append(KeyTable.of(np.array([_key(word) for word in words], dtype=np.int64),
+        tables.append(KeyTable.of(_keys(words, n),
                                   np.array([row_of[word] for word in words], dtype=np.int64)))
     normalized = np.arange(0x110000, dtype=np.int32)
     normalized[:_BMP] = np.fromiter((ord(NGram.normalize(chr(cp))) for cp in range(_BMP)), np.int32, _BMP)
