@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -276,10 +277,14 @@ def term_matrix(vectors: Sequence[PackedVector]):
     terms = joined.split('\n') if joined else []
     row_starts = np.zeros(len(vectors) + 1, dtype=np.int64)
     np.cumsum([len(v.weights) // 8 for v in vectors], out=row_starts[1:])
-    columns = {term: column for column, term in enumerate(set(terms))}
-    indices = np.fromiter(map(columns.__getitem__, terms), dtype=np.int64, count=len(terms))
+    # A term's column is where it first occurs in `terms` (columns no term takes stay empty): one
+    # pass of dict lookups. Which column a term gets changes no cosine beyond the last bits, which
+    # `buckets._story_matches_by_product` allows for.
+    columns: dict[str, int] = {}
+    indices = np.fromiter(map(columns.setdefault, terms, itertools.count()), dtype=np.int64,
+                          count=len(terms))
     weights = np.frombuffer(b''.join(v.weights for v in vectors), dtype=np.float64)
-    return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(columns)))
+    return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(terms)))
 
 
 def cosine(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> float:
