@@ -277,14 +277,13 @@ def term_matrix(vectors: Sequence[PackedVector]):
     terms = joined.split('\n') if joined else []
     row_starts = np.zeros(len(vectors) + 1, dtype=np.int64)
     np.cumsum([len(v.weights) // 8 for v in vectors], out=row_starts[1:])
-    # A term's column is where it first occurs in `terms` (columns no term takes stay empty): one
-    # pass of dict lookups. Which column a term gets changes no cosine beyond the last bits, which
+    # Columns numbered in the order terms first occur, built by C iterators (no Python loop over the
+    # terms). Which column a term gets changes no cosine beyond the last bits, which
     # `buckets._story_matches_by_product` allows for.
-    columns: dict[str, int] = {}
-    indices = np.fromiter(map(columns.setdefault, terms, itertools.count()), dtype=np.int64,
-                          count=len(terms))
+    columns = dict(zip(dict.fromkeys(terms), itertools.count()))
+    indices = np.fromiter(map(columns.__getitem__, terms), dtype=np.int64, count=len(terms))
     weights = np.frombuffer(b''.join(v.weights for v in vectors), dtype=np.float64)
-    return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(terms)))
+    return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(columns)))
 
 
 def cosine(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> float:
