@@ -8,15 +8,18 @@ changes only how the steps are computed:
 
 - the profiles load once per process into one matrix (n-gram x language) with the same values
   langdetect's `word_lang_prob_map` holds, and each n-gram of up to three code points becomes one
-  int64 key, so a text's n-grams are found with one sorted search instead of a dict lookup each;
+  int64 key, so a text's n-grams are found with a few numpy steps over a hash table (`KeyTable`)
+  instead of a dict lookup each;
 - a text's characters are normalised through a code-point table built from `NGram.normalize`, and
   its n-grams (with langdetect's rules: none across a space, none inside a word in capitals) are
   taken from shifted arrays rather than a character loop, in langdetect's order;
-- each trial draws from the same seeded `random.Random` with the same calls in the same order
-  (`gauss`, then `choice` over a list as long as langdetect's n-gram list), and does the same
-  floating-point operations in the same order, element by element (numpy's elementwise multiply,
-  add and divide round exactly as Python's floats do); the sum that normalises is Python's `sum`
-  over the same list, as in langdetect.
+- each trial gets the same random numbers as langdetect's from a generator seeded alike: its
+  `gauss` is the generator's own, and its `choice`s over the n-grams are read, all of a trial's at
+  once, from the seed's stream of 32-bit words as `choice` reads them (`_Draws`), so that a trial
+  takes its n-grams' rows of probabilities in one step; it does the same floating-point operations
+  in the same order, element by element (numpy's elementwise multiply, add and divide round exactly
+  as Python's floats do); the sum that normalises is Python's `sum` over the same list, as in
+  langdetect.
 
 So for the same text and seed the languages and probabilities are the same to the last bit;
 tests/transforms/test_langdetect_fast.py checks that against langdetect itself.
@@ -29,7 +32,7 @@ import json
 import os
 import random
 import re
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 from langdetect.detector import Detector
@@ -52,17 +55,79 @@ class Profiles(NamedTuple):
 
     languages: tuple[str, ...]
     probabilities: np.ndarray  # (n-gram, language) -> langdetect's word_lang_prob_map[n-gram][language]
-    keys: tuple[np.ndarray, ...]  # sorted int64 keys of the known 1-, 2- and 3-grams
-    rows: tuple[np.ndarray, ...]  # the probabilities row of each key
+    tables: tuple['KeyTable', ...]  # the known 1-, 2- and 3-grams' keys -> probabilities rows
     normalized: np.ndarray  # code point -> code point of NGram.normalize(chr(code point))
     upper: np.ndarray  # code point -> chr(code point).isupper()
 
 
-def _key(word: str) -> int:
-    key = 0
-    for ch in word:
-        key = (key << _BITS) | ord(ch)
-    return key
+class KeyTable(NamedTuple):
+    """A hash table of int64 keys (open addressing, linear probing) that looks up a whole array of
+    keys in a few numpy steps: most keys are settled by their home slot, where a sorted search would
+    take some 16 scattered reads per key."""
+
+    slots: np.ndarray  # int64 key of each slot, _EMPTY where none
+    rows: np.ndarray  # the probabilities row of each slot's key
+    shift: int  # 64 - log2(len(slots)): a key's home slot is the top bits of its hash
+    probes: int  # the farthest any key sits from its home slot, plus one
+
+    @classmethod
+    def of(cls, keys: np.ndarray, rows: np.ndarray) -> 'KeyTable':
+        """The table of distinct non-negative `keys` and their `rows`, at most a quarter full."""
+        bits = max(4, (4 * len(keys)).bit_length())
+        slots = np.full(1 << bits, _EMPTY, dtype=np.int64)
+        slot_rows = np.zeros(1 << bits, dtype=np.int64)
+        mask = (1 << bits) - 1
+        pending = np.arange(len(keys))
+        slot = _home(keys, 64 - bits)
+        probes = 0
+        while pending.size:
+            probes += 1
+            free = slots[slot] == _EMPTY
+            # Of the keys trying one free slot, the first takes it; the others (and the keys whose
+            # slot was taken) try the next slot. Every slot between a key's home and its own stays
+            # taken, so a lookup that reaches an empty slot, or goes `probes` slots, has missed.
+            tried, first = np.unique(slot[free], return_index=True)
+            winners = np.flatnonzero(free)[first]
+            slots[tried], slot_rows[tried] = keys[pending[winners]], rows[pending[winners]]
+            left = np.ones(len(pending), dtype=bool)
+            left[winners] = False
+            pending, slot = pending[left], (slot[left] + 1) & mask
+        return cls(slots, slot_rows, 64 - bits, probes)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key, -1 for a key not in the table."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        slot = _home(keys, self.shift)
+        mask = len(self.slots) - 1
+        where = np.arange(len(keys))
+        for _ in range(self.probes):
+            held = self.slots[slot]
+            hit = held == keys
+            found[where[hit]] = self.rows[slot[hit]]
+            going = ~hit & (held != _EMPTY)
+            if not going.any():
+                break
+            where, keys, slot = where[going], keys[going], (slot[going] + 1) & mask
+        return found
+
+
+_EMPTY = -1  # keys are non-negative
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: multiplicative hashing
+
+
+def _home(keys: np.ndarray, shift: int) -> np.ndarray:
+    """Each key's home slot: the top bits of key x _FIBONACCI (mod 2**64)."""
+    return ((keys.view(np.uint64) * _FIBONACCI) >> np.uint64(shift)).view(np.int64)
+
+
+def _keys(words: list[str], n: int) -> np.ndarray:
+    """The int64 key of each word of `n` code points: the code points, first highest, _BITS each."""
+    code_points = np.frombuffer(''.join(words).encode('utf-32-le', 'surrogatepass'),
+                                dtype='<u4').reshape(len(words), n).astype(np.int64)
+    keys = np.zeros(len(words), dtype=np.int64)
+    for column in range(n):
+        keys = (keys << _BITS) | code_points[:, column]
+    return keys
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,6 +140,8 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
     file_names = os.listdir(directory)
     language_count = len(file_names)
     languages, row_of, cells = [], {}, ([], [], [])
+    # Per profile in numpy: its n-grams' rows, and counts / n_words (1.0 * count / n_words[n - 1] in
+    # langdetect: the same division of the same two floats, counts being far below 2**53).
     for file_name in file_names:
         path = os.path.join(directory, file_name)
         if file_name.startswith('.') or not os.path.isfile(path):
@@ -85,26 +152,27 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
             raise ValueError(f'{path}: a second profile for {profile["name"]!r}')
         column = len(languages)
         languages.append(profile['name'])
-        n_words = profile['n_words']
-        for word, count in profile['freq'].items():
-            if 1 <= len(word) <= 3:
-                cells[0].append(row_of.setdefault(word, len(row_of)))
-                cells[1].append(column)
-                cells[2].append(1.0 * count / n_words[len(word) - 1])
+        freq = profile['freq']
+        words = [word for word in freq if 1 <= len(word) <= 3]
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        counts = np.fromiter(map(freq.__getitem__, words), np.float64, len(words))
+        n_words = np.array(profile['n_words'][:3], dtype=np.float64)
+        cells[0].append(np.array([row_of.setdefault(word, len(row_of)) for word in words],
+                                 dtype=np.int64))
+        cells[1].append(np.full(len(words), column, dtype=np.int64))
+        cells[2].append(counts / n_words[lengths - 1])
     probabilities = np.zeros((len(row_of), language_count))
-    probabilities[cells[0], cells[1]] = cells[2]
-    keys, rows = [], []
+    probabilities[np.concatenate(cells[0]), np.concatenate(cells[1])] = np.concatenate(cells[2])
+    tables = []
     for n in (1, 2, 3):
         words = [word for word in row_of if len(word) == n]
-        n_keys = np.array([_key(word) for word in words], dtype=np.int64)
-        order = np.argsort(n_keys)
-        keys.append(n_keys[order])
-        rows.append(np.array([row_of[word] for word in words], dtype=np.int64)[order])
+        tables.append(KeyTable.of(_keys(words, n),
+                                  np.array([row_of[word] for word in words], dtype=np.int64)))
     normalized = np.arange(0x110000, dtype=np.int32)
     normalized[:_BMP] = np.fromiter((ord(NGram.normalize(chr(cp))) for cp in range(_BMP)), np.int32, _BMP)
     upper = np.fromiter((chr(cp).isupper() for cp in range(0x110000)), bool, 0x110000)
-    return Profiles(tuple(languages), probabilities[:, :len(languages)], tuple(keys), tuple(rows),
-                    normalized, upper)
+    return Profiles(tuple(languages), probabilities[:, :len(languages)], tuple(tables), normalized,
+                    upper)
 
 
 class FastLangdetect:
@@ -113,6 +181,7 @@ class FastLangdetect:
     def __init__(self, seed: int, profiles: Profiles | None = None):
         self._seed = seed
         self._profiles = profiles or load_profiles()
+        self._stream = _RandomStream()
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -175,49 +244,175 @@ class FastLangdetect:
         # (n, keys, the row of candidates the keys start at, which keys can be n-grams)
         for n, keys, first, valid in ((1, unigram, 0, ~space[1:]), (2, bigram, 0, None),
                                       (3, trigram, 1, ~space[1:-1])):
-            known, found = profiles.keys[n - 1], profiles.rows[n - 1]
-            at = np.searchsorted(known, keys)
-            at[at == len(known)] = 0
-            hit = known[at] == keys
-            if valid is not None:
-                hit &= valid
             column = candidates[first:, n - 1]
-            column[hit] = found[at[hit]]
+            column[:] = profiles.tables[n - 1].lookup(keys)
+            if valid is not None:
+                column[~valid] = -1
         candidates[~counted] = -1
         rows = candidates.ravel()
         return rows[rows >= 0]
 
     def _trials(self, ngrams: np.ndarray) -> np.ndarray:
-        """`Detector._detect_block` after the n-grams: the language probabilities averaged over trials."""
+        """`Detector._detect_block` after the n-grams: the language probabilities averaged over trials.
+
+        langdetect updates at i = 0, 1, 2, ... and normalises (checking convergence) when i % 5 == 0:
+        after the update at i = 0, then after every five. So a trial is a chain of groups: one
+        update, then five per group, each group followed by a normalisation. The n-grams a trial
+        draws are known before its arithmetic starts (`_Draws`), so a batch of groups takes its rows
+        of probabilities in one step and only the products and normalisations run group by group;
+        a trial that needs more groups than the batch holds takes another batch.
+        """
         probabilities = self._profiles.probabilities
-        picks = ngrams.tolist()  # choice() over it draws as langdetect's choice() over its n-gram list
         language_count = probabilities.shape[1]
-        rng = random.Random(self._seed)
-        choice = rng.choice
-        # Row 0 holds a trial's probabilities, rows 1.. the factors of the updates before the next check.
-        block = np.empty((6, language_count))
+        draws = _Draws(self._stream, self._seed, len(ngrams))
         langprob = np.zeros(language_count)
+        # The trials of one text converge after similar numbers of groups: each takes as many
+        # groups as the one before it needed, and a few more.
+        first_groups = _FIRST_GROUPS
         for _ in range(N_TRIAL):
-            block[0] = 1.0 / language_count
-            alpha = ALPHA + rng.gauss(0.0, 1.0) * Detector.ALPHA_WIDTH
+            alpha = ALPHA + draws.gauss() * Detector.ALPHA_WIDTH
             weight = alpha / Detector.BASE_FREQ
-            # langdetect updates at i = 0, 1, 2, ... and normalises (checking convergence) when i % 5 == 0:
-            # after the update at i = 0, then after every five.
-            updates, steps = 0, 1
+            prob = np.full(language_count, 1.0 / language_count)
+            updates, first, drawn = 0, True, 0
             while True:
-                factors = block[1:steps + 1]
-                probabilities.take([choice(picks) for _ in range(steps)], axis=0, out=factors)
-                factors += weight
-                # ((prob * f1) * f2) * ...: numpy reduces a multiply over rows in row order (only add
-                # regroups, pairwise); the tests against langdetect would see any other order.
-                product = np.multiply.reduce(block[:steps + 1], axis=0)
-                values = product.tolist()
-                total = sum(values)
-                top = max(values) / total  # max(p / total) == max(p) / total: rounding is monotonic
-                np.divide(product, total, out=block[0])
-                updates += steps
-                if top > Detector.CONV_THRESHOLD or updates - 1 >= Detector.ITERATION_LIMIT:
+                groups = first_groups if first else _MORE_GROUPS
+                count = 1 + _GROUP * (groups - 1) if first else _GROUP * groups
+                picked = ngrams[draws.peek(drawn, count)]
+                # Row 0 of each group holds the probabilities it starts from, rows 1..5 the factors
+                # of its updates; the first group of a trial has one update (row 1).
+                block = np.empty((groups, _GROUP + 1, language_count))
+                rows = np.empty((groups, _GROUP), dtype=np.int64)
+                if first:
+                    rows[0] = picked[0]  # rows 2..5 of the first group are not read
+                    rows[1:] = picked[1:].reshape(groups - 1, _GROUP)
+                else:
+                    rows[:] = picked.reshape(groups, _GROUP)
+                probabilities.take(rows, axis=0, out=block[:, 1:])
+                block[:, 1:] += weight
+                block[0, 0] = prob
+                done = False
+                for group in range(groups):
+                    steps = 1 if first and group == 0 else _GROUP
+                    # ((prob * f1) * f2) * ...: numpy reduces a multiply over rows in row order (only
+                    # add regroups, pairwise); the tests against langdetect would see any other order.
+                    product = np.multiply.reduce(block[group, :steps + 1], axis=0)
+                    values = product.tolist()
+                    total = sum(values)
+                    top = max(values) / total  # max(p / total) == max(p) / total: rounding is monotonic
+                    prob = block[group + 1, 0] if group + 1 < groups else np.empty(language_count)
+                    np.divide(product, total, out=prob)
+                    updates += steps
+                    drawn += steps
+                    if top > Detector.CONV_THRESHOLD or updates - 1 >= Detector.ITERATION_LIMIT:
+                        done = True
+                        break
+                first = False
+                if done:
                     break
-                steps = 5
-            langprob += block[0] / N_TRIAL
+            draws.consume(drawn)
+            first_groups = 1 + (drawn - 1) // _GROUP + _SPARE_GROUPS
+            langprob += prob / N_TRIAL
         return langprob
+
+
+# A text's first trial takes the first update and 9 groups of five (46 draws; a news article's
+# trials converge after 44 draws on average), later ones what the trial before needed and
+# _SPARE_GROUPS more; a trial that goes on takes 16 groups at a time. Rows taken and not used cost
+# their memory reads (the profiles are 38 MB).
+_GROUP = 5
+_FIRST_GROUPS = 10
+_SPARE_GROUPS = 2
+_MORE_GROUPS = 16
+
+
+class _RandomStream:
+    """The 32-bit words of `random.Random(seed)`, in the order it produces them, grown on demand.
+
+    Every document's detection starts a new `Random(seed)`, so it reads the same words; they are
+    made once (`getrandbits(32 * n)` returns n words, the first in the lowest bits)."""
+
+    def __init__(self):
+        self._words: dict[int, np.ndarray] = {}
+        self._generators: dict[int, random.Random] = {}
+
+    def words(self, seed: int, count: int) -> np.ndarray:
+        """At least the first `count` words of the stream of `seed`."""
+        words = self._words.get(seed)
+        if words is None or len(words) < count:
+            generator = self._generators.setdefault(seed, random.Random(seed))
+            have = 0 if words is None else len(words)
+            more = max(count, 2 * have, _STREAM_WORDS) - have
+            fresh = np.frombuffer(generator.getrandbits(32 * more).to_bytes(4 * more, 'little'),
+                                  dtype='<u4')
+            words = fresh if words is None else np.concatenate([words, fresh])
+            self._words[seed] = words
+        return words
+
+
+_STREAM_WORDS = 1 << 16
+
+
+class _Draws:
+    """What langdetect's `random.choice(ngrams)` and `random.gauss(0, 1)` calls return for one text,
+    read from the seed's word stream.
+
+    `choice` over n items is `_randbelow(n)`: words shifted to n.bit_length() bits, the first below
+    n taken, one word per try. `gauss` is the real `Random.gauss` of a generator moved to the same
+    place in the stream; it uses two `random()` calls of two words each, or none when it returns
+    the value it kept from its last call. The words of a trial's choices are known before the trial
+    runs; how many it uses (until convergence) is known after, and `consume` moves on by them.
+    """
+
+    def __init__(self, stream: _RandomStream, seed: int, n: int):
+        if not 1 <= n < 1 << 32:
+            raise ValueError(f'draws among 1 to 2**32 - 1 n-grams, got {n}')
+        self._stream, self._seed, self._n = stream, seed, n
+        self._shift = 32 - n.bit_length()
+        self._generator = random.Random(seed)
+        self._generator_at = 0  # words the generator has used
+        self._at = 0  # words used so far
+        self._scanned = 0  # words looked at for choices
+        self._positions = np.empty(0, dtype=np.int64)  # word index of each accepted choice
+        self._values = np.empty(0, dtype=np.int64)  # its value (an index into the n items)
+        self._first: Optional[int] = 0  # index into _positions of the first choice at or after _at
+
+    def gauss(self) -> float:
+        generator = self._generator
+        if self._at > self._generator_at:
+            generator.getrandbits(32 * (self._at - self._generator_at))
+            self._generator_at = self._at
+        if generator.gauss_next is None:
+            self._at += 4
+            self._generator_at += 4
+        value = generator.gauss(0.0, 1.0)
+        self._first = None  # found by the next `peek`
+        return value
+
+    def peek(self, offset: int, count: int) -> np.ndarray:
+        """Choices `offset` to `offset + count` from the current place (not used up)."""
+        while self._first is None:
+            if self._scanned > self._at:
+                self._first = int(np.searchsorted(self._positions, self._at))
+            else:
+                self._scan(max(_SCAN_WORDS, self._scanned))
+        needed = self._first + offset + count
+        while len(self._values) < needed:
+            self._scan(max(_SCAN_WORDS, 2 * self._scanned))
+        return self._values[self._first + offset:needed]
+
+    def consume(self, count: int):
+        """Use up the next `count` choices."""
+        if count:
+            self._at = int(self._positions[self._first + count - 1]) + 1
+            self._first += count
+
+    def _scan(self, more: int):
+        words = self._stream.words(self._seed, self._scanned + more)[self._scanned:self._scanned + more]
+        shifted = (words >> self._shift).astype(np.int64)
+        accepted = np.flatnonzero(shifted < self._n)
+        self._positions = np.concatenate([self._positions, accepted + self._scanned])
+        self._values = np.concatenate([self._values, shifted[accepted]])
+        self._scanned += more
+
+
+_SCAN_WORDS = 512

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ _CLAUSE_BREAK = frozenset('.!?;:\n')
 _SENTENCE_END = frozenset('.!?:;"\'\u201c\u201d\n')
 # datasketch's default permutation scheme (affine32) gives 32-bit hash values; little-endian bytes.
 MINHASH_DTYPE = np.dtype('<u4')
+_sha1 = hashlib.sha1
+_SHA1_WORDS = hashlib.sha1().digest_size // 4  # 32-bit words in a SHA-1 digest
 
 
 class MinHasher:
@@ -66,10 +70,16 @@ class MinHasher:
         """The MinHash of the shingles as `MINHASH_DTYPE` bytes (b'' for no shingles)."""
         if not shingles:
             return b''
-        minhash = self._minhash(num_perm=self._num_perm, seed=self._seed,
+        # datasketch's default hash (`sha1_hash32`: the first 4 bytes of the SHA-1 digest, little-endian),
+        # taken from all the digests at once rather than by a Python call and `struct.unpack` per
+        # shingle; datasketch gets the values (its `hashfunc` given them, `int`, is the identity) and
+        # does the rest as before.
+        digests = b''.join([_sha1(s.encode('utf-8')).digest() for s in shingles])
+        hashes = np.frombuffer(digests, dtype='<u4')[::_SHA1_WORDS].tolist()
+        minhash = self._minhash(num_perm=self._num_perm, seed=self._seed, hashfunc=int,
                                 permutations=self._permutations, scheme=self._scheme)
         # Each hash value is a minimum over all shingles: the order they come in does not matter.
-        minhash.update_batch([s.encode('utf-8') for s in shingles])
+        minhash.update_batch(hashes)
         # 'safe' refuses a scheme with wider values instead of truncating them.
         return minhash.hashvalues.astype(MINHASH_DTYPE, casting='safe', copy=False).tobytes()
 
@@ -267,7 +277,10 @@ def term_matrix(vectors: Sequence[PackedVector]):
     terms = joined.split('\n') if joined else []
     row_starts = np.zeros(len(vectors) + 1, dtype=np.int64)
     np.cumsum([len(v.weights) // 8 for v in vectors], out=row_starts[1:])
-    columns = {term: column for column, term in enumerate(set(terms))}
+    # Columns numbered in the order terms first occur, built by C iterators (no Python loop over the
+    # terms). Which column a term gets changes no cosine beyond the last bits, which
+    # `buckets._story_matches_by_product` allows for.
+    columns = dict(zip(dict.fromkeys(terms), itertools.count()))
     indices = np.fromiter(map(columns.__getitem__, terms), dtype=np.int64, count=len(terms))
     weights = np.frombuffer(b''.join(v.weights for v in vectors), dtype=np.float64)
     return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(columns)))

@@ -110,3 +110,40 @@ def test_normalisation_leaves_characters_beyond_the_basic_plane_alone():
     """load_profiles computes NGram.normalize for the Basic Multilingual Plane only."""
     assert all(NGram.normalize(chr(cp)) == chr(cp) for cp in range(0x10000, 0x110000))
     assert load_profiles().normalized[0x1F600] == 0x1F600
+
+
+@pytest.mark.parametrize('n', [1, 2, 3, 7, 64, 1000, 1024, 3431, 30000])
+def test_draws_are_the_choices_and_gausses_of_random(n):
+    """_Draws against random.Random itself: trials of made-up lengths, each a gauss then choices."""
+    from newswire.transforms.langdetect_fast import _Draws, _RandomStream
+
+    items = list(range(n))
+    lengths = [1, 6, 46, 0, 3, 211, 4096, 2, 17]
+    reference = random.Random(5)
+    expected = [(reference.gauss(0.0, 1.0), [reference.choice(items) for _ in range(length)])
+                for length in lengths]
+    draws, got = _Draws(_RandomStream(), 5, n), []
+    for length in lengths:
+        value = draws.gauss()
+        peeked = draws.peek(0, length + 3)  # looking further than a trial goes uses nothing up
+        got.append((value, draws.peek(0, length).tolist()))
+        assert peeked[:length].tolist() == got[-1][1]
+        draws.consume(length)
+    assert got == expected
+
+
+@pytest.mark.parametrize('count', [0, 1, 5, 3000, 60000])
+def test_key_table_finds_what_a_dict_finds(count):
+    import numpy as np
+
+    from newswire.transforms.langdetect_fast import KeyTable
+
+    rng = np.random.default_rng(count)
+    # Keys as n-gram keys are: up to three 21-bit code points, many sharing their low bits.
+    keys = np.unique(rng.integers(0, 1 << 63, size=count, dtype=np.int64) >> rng.integers(0, 63, count))
+    rows = rng.permutation(len(keys)).astype(np.int64)
+    table = KeyTable.of(keys, rows)
+    asked = np.concatenate([keys, rng.integers(0, 1 << 63, size=2 * count + 3, dtype=np.int64),
+                            keys + 1, np.zeros(1, dtype=np.int64)])
+    expected = dict(zip(keys.tolist(), rows.tolist()))
+    assert table.lookup(asked).tolist() == [expected.get(key, -1) for key in asked.tolist()]

@@ -54,6 +54,19 @@ def test_the_order_shingles_come_in_does_not_matter(shingles):
     assert HASHER.signature_of_shingles(shingles) == HASHER.signature_of_shingles(reordered)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.text(alphabet=st.characters(exclude_categories=['Cs']), min_size=1, max_size=40),
+               min_size=1, max_size=60))
+def test_signature_is_datasketchs_minhash_with_its_default_hash(shingles):
+    """The SHA-1 values are computed in bulk here; datasketch's own hash (`sha1_hash32`) per shingle
+    must give the same signature."""
+    from datasketch import MinHash
+
+    reference = MinHash(num_perm=256, seed=1)
+    reference.update_batch([shingle.encode('utf-8') for shingle in shingles])
+    assert HASHER.signature_of_shingles(shingles) == reference.hashvalues.astype(MINHASH_DTYPE).tobytes()
+
+
 def test_signatures_depend_on_the_seed_not_the_instance():
     again = MinHasher(num_perm=256, seed=1, shingle_words=3)
     other_seed = MinHasher(num_perm=256, seed=2, shingle_words=3)

@@ -3,6 +3,7 @@ story as an earlier one, and the `Match` that says so."""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -49,7 +50,10 @@ def _story_cosine(earlier: Signed, later: Signed, vectors: dict) -> float:
             entry = vectors[signature.id] = (weights, frozenset(weights))
         looked_up.append(entry)
     (a, a_terms), (b, b_terms) = looked_up
-    return float(sum(a[term] * b[term] for term in sorted(a_terms & b_terms)))
+    shared = sorted(a_terms & b_terms)
+    # The products summed left to right by `sum`, as the generator `sum(a[t] * b[t] for t in shared)`
+    # would, with C iterators instead of a generator frame per term.
+    return float(sum(map(operator.mul, map(a.__getitem__, shared), map(b.__getitem__, shared))))
 
 
 def is_near_copy(jaccard: float, count_a: int, count_b: int, config: DedupConfig) -> bool:
