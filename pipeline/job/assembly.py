@@ -83,7 +83,9 @@ def dedup_batch_index(config: DedupConfig, pipeline: beam.Pipeline) -> str:
     its runner: the same output either way, but not the same time and memory."""
     strategy = batch_index_strategy(config.batch_index, pipeline.runner, pipeline.options)
     if config.batch_index == AUTO:
-        runner = pipeline.options.view_as(StandardOptions).runner or type(pipeline.runner).__name__
+        # The runner as the user names it (a pipeline given a runner object has none in options).
+        runner = (pipeline.options.view_as(StandardOptions).runner
+                  or type(pipeline.runner).__name__.replace('SwitchingDirectRunner', 'DirectRunner'))
         how = ('one in-memory index on one worker' if strategy == MEMORY
                else 'shuffled candidate-key buckets across workers')
         print(f'newswire: dedup: {how} (dedup.batch_index auto on {str(runner).rsplit(".", 1)[-1]})',
