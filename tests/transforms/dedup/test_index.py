@@ -39,9 +39,8 @@ def varied_docs():
         make_doc('syndicated', near_copy_of(ARTICLE), '2023-11-14T10:00:00'),  # an equal time
         make_doc('undated', near_copy_of(ARTICLE)),
         make_doc('twin', ARTICLE, '2023-11-15T09:00:00'),
-        # The same id again, another text and time. (Not one whose matches tie with the first's on
-        # the earlier document at another score: `BestMatchesFn` keeps whichever comes first.)
-        make_doc('twin', _GRID.format(12), '2024-03-01T09:00:00'),
+        make_doc('twin', near_copy_of(ARTICLE), '2023-11-15T09:00:00'),  # the same id, other text
+        make_doc('twin', _GRID.format(12), '2024-03-01T09:00:00'),  # ... and another time
         make_doc('empty', '', '2023-11-14T09:00:00'),
         make_doc('same-source', 'A short note on the ferry timetable.', '2023-11-14T11:00:00',
                  source_id='orig'),
