@@ -11,9 +11,9 @@ the decisions come back as a side input keyed by document id, so the documents a
 The index holds each signature once, by position in publication order; a bucket is a list of
 positions. Band keys, 64 a document and nearly all unshared, are held as their digests in one
 array (`BAND_DIGEST_BYTES` per band and document) and grouped per band by sorting, so that only
-shared ones become buckets. Beyond the signatures themselves (some 2.5 KB: the MinHash is 1 KB, the
-term vector and heavy terms the rest) a document costs about 0.7 KB of digests and 0.5 KB of exact
-keys.
+shared ones become buckets. Beyond the signatures themselves (the MinHash is 1 KB, the term vector
+and heavy terms most of the rest) a document costs its 64 digests and its entries under two exact
+keys and eight terms (docs/dedup-batch.md has the sizes).
 
 Same tests, same decisions: exact and story buckets go through `buckets.compare_bucket`, a band
 bucket names its candidate pairs (`buckets.candidate_pairs`) and each distinct pair is tested once
