@@ -6,15 +6,19 @@ batch CLI passes `ReadDocumentFiles`, the streaming CLI a Pub/Sub source, and te
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import StandardOptions
 
 from newswire.pipeline.job.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
 from newswire.transforms.dates import InferDatelineYears, run_clock
 from newswire.transforms.dedup import FlagDuplicates, FlagDuplicatesInStream
+from newswire.transforms.dedup.config import AUTO, MEMORY, DedupConfig
+from newswire.transforms.dedup.index import batch_index_strategy
 from newswire.transforms.parts import FlagEmbeddedArticles
 from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
@@ -56,8 +60,10 @@ class EnrichDocuments(beam.PTransform):
         languages = parted.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         # The step keeps its label: Dataflow's --update maps a running job's steps by name.
         tagged = languages.good | 'TagTopics' >> TagDocuments(s.taxonomy, limit)
-        flag_duplicates = FlagDuplicatesInStream if self._streaming else FlagDuplicates
-        flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates(s.dedup, limit)
+        flag_duplicates = (FlagDuplicatesInStream(s.dedup, limit) if self._streaming
+                           else FlagDuplicates(s.dedup, limit,
+                                               dedup_batch_index(s.dedup, docs.pipeline)))
+        flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates
         # After dedup, which compares records by the dates they state: a yearless dateline takes its
         # year from the record's arrival, a dated report of its story (batch) or the run date.
         dated = flagged.good | 'InferDatelineYears' >> InferDatelineYears(
@@ -69,6 +75,22 @@ class EnrichDocuments(beam.PTransform):
             dated.dead_letters,
         ) | 'AllDeadLetters' >> beam.Flatten()
         return EnrichOutputs(dated.good, dead_letters, getattr(flagged, 'dropped_keys', None))
+
+
+def dedup_batch_index(config: DedupConfig, pipeline: beam.Pipeline) -> str:
+    """The batch dedup strategy (`memory` or `shuffle`) for `dedup.batch_index` on `pipeline`'s
+    runner. When it depends on the runner (`auto`), says which on stderr, as `newswire run` names
+    its runner: the same output either way, but not the same time and memory."""
+    strategy = batch_index_strategy(config.batch_index, pipeline.runner, pipeline.options)
+    if config.batch_index == AUTO:
+        # The runner as the user names it (a pipeline given a runner object has none in options).
+        runner = (pipeline.options.view_as(StandardOptions).runner
+                  or type(pipeline.runner).__name__.replace('SwitchingDirectRunner', 'DirectRunner'))
+        how = ('one in-memory index on one worker' if strategy == MEMORY
+               else 'shuffled candidate-key buckets across workers')
+        print(f'newswire: dedup: {how} (dedup.batch_index auto on {str(runner).rsplit(".", 1)[-1]})',
+              file=sys.stderr, flush=True)
+    return strategy
 
 
 class RunOutputs(NamedTuple):

@@ -31,27 +31,31 @@ Worked example on the seeds: 000, 001 and 002 report one meeting in different wo
 earlier report above the story threshold, so all three get story_id = 000's id. The canonical item
 is chosen deterministically: earliest published, then id.
 
-Two composites run these steps: `FlagDuplicates` (`batch`), whose buckets are `GroupByKey`s, and
+Two composites run these steps: `FlagDuplicates` (`batch`), whose buckets are `GroupByKey`s or, on
+a runner on one machine, one in-memory index on one worker (`index`; `dedup.batch_index`), and
 `FlagDuplicatesInStream` (`stream`), which keeps the same buckets as keyed state expired by timers
 after the horizon and applies the same pair tests.
 
 Modules: `config` (settings), `signature` (what a document is reduced to), `keys` (the typed
 candidate keys), `pairs` (the pair tests), `buckets` (one bucket's comparisons), `crowding` (keys
 dropped as stop words), `entries` (the batch shuffle's compact bucket entries), `decision` (matches
-to `DedupInfo`), `batch` and `stream` (the two composites).
+to `DedupInfo`), `batch` and `stream` (the two composites), `index` (the batch composite's in-memory
+strategy).
 """
 
 from newswire.transforms.dedup.batch import (DROPPED_KEYS, NEAR_COPY_PAIRS, DedupOutputs,
                                              FlagDuplicates, TestNearCopyPairs,
                                              batch_bucket_entries, compare_or_name_pairs)
 from newswire.transforms.dedup.buckets import candidate_pairs, compare_bucket, exact_matches
-from newswire.transforms.dedup.config import STAGE, DedupConfig
+from newswire.transforms.dedup.config import BATCH_INDEX_SETTINGS, STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import (CrowdedKeyFn, dropped_key_kind,
                                                 log_dropped_keys, most_within_horizon)
 from newswire.transforms.dedup.decision import (BestMatches, BestMatchesFn, better_match,
                                                 dedup_info, story_root)
 from newswire.transforms.dedup.entries import (BucketEntry, StoryEntry, pack_bucket_entry,
                                                unpack_bucket_entry)
+from newswire.transforms.dedup.index import (IndexedMatches, MatchInIndex, batch_index_strategy,
+                                             match_in_index)
 from newswire.transforms.dedup.keys import (CAPPED_KEY_NAMES, CandidateKey, KeyKind, band_group_key,
                                             candidate_keys)
 from newswire.transforms.dedup.pairs import (EXACT, NEAR_COPY, SAME_STORY, Match, is_near_copy,
@@ -62,13 +66,13 @@ from newswire.transforms.dedup.signature import (DedupSignature, SignDocumentsFn
 from newswire.transforms.dedup.stream import FlagDuplicatesInStream
 
 __all__ = [
-    'CAPPED_KEY_NAMES', 'DROPPED_KEYS', 'EXACT', 'NEAR_COPY', 'NEAR_COPY_PAIRS', 'SAME_STORY',
+    'BATCH_INDEX_SETTINGS', 'CAPPED_KEY_NAMES', 'DROPPED_KEYS', 'EXACT', 'NEAR_COPY', 'NEAR_COPY_PAIRS', 'SAME_STORY',
     'STAGE', 'BestMatches', 'BestMatchesFn', 'BucketEntry', 'CandidateKey', 'CrowdedKeyFn',
     'DedupConfig', 'DedupOutputs', 'DedupSignature', 'FlagDuplicates', 'FlagDuplicatesInStream',
-    'KeyKind', 'Match', 'SignDocumentsFn', 'Signer', 'StoryEntry', 'TestNearCopyPairs',
-    'band_group_key', 'batch_bucket_entries', 'better_match', 'candidate_keys',
+    'IndexedMatches', 'KeyKind', 'Match', 'MatchInIndex', 'SignDocumentsFn', 'Signer', 'StoryEntry', 'TestNearCopyPairs',
+    'band_group_key', 'batch_bucket_entries', 'batch_index_strategy', 'better_match', 'candidate_keys',
     'candidate_pairs', 'compare_bucket', 'compare_or_name_pairs', 'dedup_info',
     'dropped_key_kind', 'event_seconds', 'exact_matches', 'is_near_copy', 'is_same_story',
-    'log_dropped_keys', 'match_pair', 'most_within_horizon', 'near_copy_match',
+    'log_dropped_keys', 'match_in_index', 'match_pair', 'most_within_horizon', 'near_copy_match',
     'pack_bucket_entry', 'story_root', 'unpack_bucket_entry', 'within_horizon',
 ]

@@ -1,4 +1,5 @@
-"""The batch dedup stage, `FlagDuplicates`: the candidate-key buckets as `GroupByKey`s."""
+"""The batch dedup stage, `FlagDuplicates`: the candidate-key buckets as `GroupByKey`s, or (its
+other strategy) one in-memory index on one worker (`index`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from newswire.transforms.dedup.config import STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import CrowdedKeyFn, dropped_key_kind, log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, better_match, dedup_info
 from newswire.transforms.dedup.entries import StoryEntry, pack_bucket_entry, unpack_bucket_entry
+from newswire.transforms.dedup.index import (MEMORY, AnnotateFromIndex, MatchInIndex,
+                                             batch_index_strategy)
 from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind,
                                             band_group_key, band_of_group, candidate_keys,
                                             story_term_key)
@@ -312,18 +315,34 @@ class FlagDuplicates(beam.PTransform):
     removed. A document whose signature cannot be computed (or not within `timeout_seconds`)
     becomes a dead letter. Candidate keys shared by too many documents are dropped
     (`dropped_key_kind`) and counted per kind.
+
+    Two strategies give the same output (`batch_index`, default the config's `dedup.batch_index`,
+    `auto` resolved by the pipeline's runner: `index.batch_index_strategy`): `shuffle` files each
+    signature under its candidate keys in `GroupByKey`s, which spreads the buckets over the
+    workers; `memory` sends every signature to one worker's in-memory index (`index`), one element
+    per document instead of some 74, and the decisions back as a side input.
     """
 
-    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None):
+    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None,
+                 batch_index: Optional[str] = None):
         super().__init__()
         self._config = config
         self._timeout_seconds = timeout_seconds
+        self._batch_index = batch_index or config.batch_index
 
     def expand(self, docs):
         config = self._config
+        strategy = batch_index_strategy(self._batch_index, docs.pipeline.runner,
+                                        docs.pipeline.options)
         signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
                                                           timeout_seconds=self._timeout_seconds)
         signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
+        if strategy == MEMORY:
+            matched = signatures | 'MatchInIndex' >> MatchInIndex(config)
+            dropped_keys = (matched.dropped_keys
+                            | 'ReportDroppedKeys' >> beam.ParDo(_ReportDroppedKeysFn(config)))
+            flagged = (signed, matched.decisions) | 'AnnotateDocuments' >> AnnotateFromIndex()
+            return DedupOutputs(flagged, dead_letters, dropped_keys)
         crowded_story_keys = signatures | 'FindCrowdedStoryKeys' >> FindCrowdedStoryKeys(config)
         compared = signatures | 'CompareInBuckets' >> CompareInBuckets(config, crowded_story_keys)
         dropped_keys = ((compared[DROPPED_KEYS], crowded_story_keys)

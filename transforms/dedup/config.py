@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 STAGE = 'dedup'
 
+# `batch_index`: the batch stage's strategy (`batch.FlagDuplicates`); `auto` picks one by the
+# runner (`index.batch_index_strategy`).
+MEMORY, SHUFFLE, AUTO = 'memory', 'shuffle', 'auto'
+BATCH_INDEX_SETTINGS = (AUTO, MEMORY, SHUFFLE)
+
 
 @dataclass(frozen=True)
 class DedupConfig:
@@ -24,11 +29,15 @@ class DedupConfig:
     max_documents_per_key: int = 1000
     settle_seconds: int = 10
     minhash_seed: int = 1
+    batch_index: str = AUTO  # one of BATCH_INDEX_SETTINGS
 
     def __post_init__(self):
         if self.max_documents_per_key < 1:
             raise ValueError(f'max_documents_per_key must be at least 1, got '
                              f'{self.max_documents_per_key}')
+        if self.batch_index not in BATCH_INDEX_SETTINGS:
+            raise ValueError(f'batch_index must be one of {", ".join(BATCH_INDEX_SETTINGS)}, got '
+                             f'{self.batch_index!r}')
         if self.lsh_bands * self.lsh_rows > self.num_perm:
             raise ValueError(f'lsh_bands * lsh_rows ({self.lsh_bands} * {self.lsh_rows}) must be '
                              f'at most num_perm ({self.num_perm})')

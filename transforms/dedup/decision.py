@@ -28,7 +28,11 @@ def better_match(tier: str, current: Optional[Match], candidate: Match) -> bool:
         return True
     if tier == SAME_STORY:  # the most similar earlier report; ties to the earliest
         return (-candidate.score, candidate.earlier_order) < (-current.score, current.earlier_order)
-    return candidate.earlier_order < current.earlier_order  # copies point at the earliest original
+    # Copies point at the earliest original. Two matches with one earlier document differ only when
+    # a later id comes twice with other texts: the closer copy wins, so that the order in which the
+    # matches come never decides (`BestMatchesFn` is then order-independent, as runners need).
+    return ((candidate.earlier_order, -candidate.score)
+            < (current.earlier_order, -current.score))
 
 
 class BestMatchesFn(beam.CombineFn):

@@ -251,3 +251,57 @@ def test_a_local_subscription_is_acknowledged_after_publishing_both_topics():
     prefix = 'Publish/PublishThenAcknowledge/'
     assert {prefix + 'PublishEnriched', prefix + 'PublishDeadLetters', prefix + 'AllReceipts',
             prefix + 'Acknowledge'} <= set(nodes)
+
+
+# --- the batch dedup strategy (dedup.batch_index) ------------------------------------------------
+
+def _with_batch_index(batch_index):
+    return dataclasses.replace(SETTINGS, dedup=dataclasses.replace(SETTINGS.dedup,
+                                                                   batch_index=batch_index))
+
+
+@pytest.mark.parametrize('batch_index,step,said', [
+    ('auto', 'MatchInIndex', True), ('memory', 'MatchInIndex', False),
+    ('shuffle', 'CompareInBuckets', False)])
+def test_a_batch_on_this_machine_dedups_in_memory_by_default_and_says_so(batch_index, step, said,
+                                                                         capsys):
+    pipeline = beam.Pipeline(runner='DirectRunner')
+    build(pipeline, _Given(HOSTILE[:1]), _with_batch_index(batch_index))
+    labels = set()
+
+    class Visitor(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            labels.add(node.full_label)
+
+    pipeline.visit(Visitor())
+    other = {'MatchInIndex': 'CompareInBuckets', 'CompareInBuckets': 'MatchInIndex'}[step]
+    assert f'Enrich/FlagDuplicates/{step}' in labels
+    assert f'Enrich/FlagDuplicates/{other}' not in labels
+    line = ('newswire: dedup: one in-memory index on one worker (dedup.batch_index auto on '
+            'DirectRunner)\n')
+    assert capsys.readouterr().err == (line if said else '')
+
+
+@pytest.mark.slow  # two batch runs of 230 documents
+def test_both_batch_dedup_strategies_write_the_same_bytes(tmp_path):
+    from bench.adversarial_dedup import write_corpus as write_adversarial_corpus
+    from bench.corpus import write_corpus
+    from newswire.pipeline.cli import main
+
+    write_corpus(200, tmp_path / 'wire')  # exact and near copies, stories
+    write_adversarial_corpus('near_identical', 30, tmp_path / 'alike')  # crowded keys
+    outputs = {}
+    for batch_index in ('memory', 'shuffle'):
+        settings = tmp_path / f'{batch_index}.yaml'
+        settings.write_text(f"dedup:\n  batch_index: {batch_index}\n  max_documents_per_key: 12\n"
+                            f"dates:\n  run_date: '2024-03-01'\n", encoding='utf-8')
+        output = tmp_path / batch_index
+        assert main(['run', '--input', str(tmp_path / 'wire'), '--input', str(tmp_path / 'alike'),
+                     '--output', str(output), '--settings', str(settings)]) == 0
+        outputs[batch_index] = {path.name: path.read_bytes() for path in output.iterdir()}
+    assert outputs['memory'] == outputs['shuffle']
+    summary = json.loads(outputs['memory']['summary.json'])
+    assert summary['documents_read'] == 230 and summary['dead_letters'] == 0
+    assert set(summary['dedup_dropped_keys']) == {'lsh_band', 'story_term'}
+    assert all(summary['duplicates_by_tier'].get(tier) for tier in ('exact', 'near_copy',
+                                                                     'same_story'))

@@ -1,0 +1,272 @@
+"""The batch dedup stage's in-memory strategy (`dedup.batch_index: memory`): every signature goes
+to one worker, which files them in one index and runs the very bucket tests of the shuffle strategy
+(`batch`) there.
+
+The shuffle strategy files each signature under some 74 candidate keys and groups them with
+`GroupByKey`s: it scales out on a distributed runner, but on a local one each of those copies
+crosses the runner (Prism and the portable runners hold all shuffles in their own process) and
+costs more than the comparisons themselves. Here one element per document crosses the runner, and
+the decisions come back as a side input keyed by document id, so the documents are not shuffled.
+
+The index holds each signature once, by position in publication order; a bucket is a list of
+positions. Band keys, 64 a document and nearly all unshared, are held as their digests in one
+array (`BAND_DIGEST_BYTES` per band and document) and grouped per band by sorting, so that only
+shared ones become buckets. Beyond the signatures themselves (the MinHash is 1 KB, the term vector
+and heavy terms most of the rest) a document costs its 64 digests and its entries under two exact
+keys and eight terms (docs/dedup-batch.md has the sizes).
+
+Same tests, same decisions: exact and story buckets go through `buckets.compare_bucket`, a band
+bucket names its candidate pairs (`buckets.candidate_pairs`) and each distinct pair is tested once
+(`pairs.near_copy_match`), dropped keys are those of `crowding.dropped_key_kind`, counted per kind,
+and the matches are combined by `decision.BestMatchesFn`; which is what `FlagDuplicates`' shuffle
+strategy does, step by step.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Iterable, NamedTuple, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from newswire.transforms.dedup.buckets import candidate_pairs, compare_bucket
+from newswire.transforms.dedup.config import AUTO, BATCH_INDEX_SETTINGS, MEMORY, SHUFFLE, DedupConfig
+from newswire.transforms.dedup.crowding import dropped_key_kind
+from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info, story_root
+from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind,
+                                            candidate_keys, story_term_key)
+from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, near_copy_match
+from newswire.transforms.dedup.signature import DedupSignature
+
+# Distinct near-copy pairs remembered as tested (some 100 bytes each): past this the set starts
+# again, and a pair named again is tested again, to the same result (as `batch._NAMED_PAIRS_MAX`).
+_TESTED_PAIRS_MAX = 200_000
+
+
+class Decision(NamedTuple):
+    """What the index decided for one document id with an earlier match: its best matches and its
+    story (the root of the chain of story parents, `decision.story_root`)."""
+    best: BestMatches
+    story_id: str
+
+
+class IndexedMatches(NamedTuple):
+    """`match_in_index`'s result: a `Decision` per document id with an earlier match, and how many
+    keys of each kind were dropped (`crowding.dropped_key_kind`), kinds with none left out."""
+    decisions: dict
+    dropped_keys: dict
+
+
+class _Index:
+    """Signatures in publication order and the buckets they share: exact keys and story terms as
+    lists of positions, band keys as a (documents x bands x `BAND_DIGEST_BYTES`) digest array."""
+
+    def __init__(self, signatures: Iterable[DedupSignature], config: DedupConfig):
+        self.ordered = sorted(signatures, key=lambda s: s.order_key)
+        self.exact: dict[CandidateKey, list[int]] = {}
+        self.terms: dict[str, list[int]] = {}
+        banded: list[int] = []  # positions of the signatures with band keys (those with a MinHash)
+        digests = bytearray()
+        row_bytes = config.lsh_bands * BAND_DIGEST_BYTES
+        for position, signature in enumerate(self.ordered):
+            row = bytearray(row_bytes)
+            has_bands = False
+            for key, _ in candidate_keys(signature, config):
+                if key.kind is KeyKind.BAND:
+                    start = key.band * BAND_DIGEST_BYTES
+                    row[start:start + BAND_DIGEST_BYTES] = bytes.fromhex(key.value)
+                    has_bands = True
+                elif key.kind is KeyKind.TERM:
+                    self.terms.setdefault(key.value, []).append(position)
+                else:
+                    self.exact.setdefault(key, []).append(position)
+            if has_bands:
+                banded.append(position)
+                digests += row
+        self.banded = np.array(banded, dtype=np.int64)
+        self.digests = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(
+            len(banded), config.lsh_bands, BAND_DIGEST_BYTES)
+
+    def bucket(self, positions) -> list[DedupSignature]:
+        return [self.ordered[position] for position in positions]
+
+    def shared_band_keys(self, band: int) -> Iterable[tuple[CandidateKey, list[int]]]:
+        """(band key, positions in order) for each key of `band` that two or more signatures
+        share."""
+        column = np.zeros((len(self.banded), 16), dtype=np.uint8)
+        column[:, :BAND_DIGEST_BYTES] = self.digests[:, band, :]
+        high, low = column.view('>u8').T
+        order = np.lexsort((low, high))
+        high, low = high[order], low[order]
+        starts = np.flatnonzero(np.r_[True, (high[1:] != high[:-1]) | (low[1:] != low[:-1])])
+        stops = np.r_[starts[1:], len(order)]
+        for start, stop in zip(starts[stops - starts > 1], stops[stops - starts > 1]):
+            positions = sorted(self.banded[order[start:stop]].tolist())
+            digest = self.digests[order[start], band].tobytes()
+            yield CandidateKey(KeyKind.BAND, digest.hex(), band), positions
+
+
+def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) -> IndexedMatches:
+    """All signatures of a batch -> `IndexedMatches`: the decisions of the shuffle strategy
+    (`batch.FlagDuplicates`), from one in-memory index."""
+    index = _Index(signatures, config)
+    combine = BestMatchesFn()
+    best: dict[str, BestMatches] = {}
+    dropped: collections.Counter = collections.Counter()
+
+    def add(match):
+        best[match.later] = combine.add_input(best.get(match.later, BestMatches()), match)
+
+    for key, positions in index.exact.items():
+        if len(positions) > 1:  # exact keys are never dropped
+            for match in compare_bucket(key, index.bucket(positions), config):
+                add(match)
+    for term, positions in index.terms.items():
+        if len(positions) > 1:
+            key, bucket = story_term_key(term), index.bucket(positions)
+            kind = dropped_key_kind(key, bucket, config)
+            if kind:
+                dropped[kind] += 1
+                continue
+            for match in compare_bucket(key, bucket, config):
+                add(match)
+    tested: set = set()
+    for band in range(config.lsh_bands):
+        for key, positions in index.shared_band_keys(band):
+            bucket = index.bucket(positions)
+            kind = dropped_key_kind(key, bucket, config)
+            if kind:
+                dropped[kind] += 1
+                continue
+            # A near copy shares most of its bands with its original: each distinct pair is tested
+            # once, not once per band bucket naming it.
+            for earlier, later in candidate_pairs(bucket, config):
+                pair = (id(later), id(earlier))  # the signatures live as long as the index
+                if pair in tested:
+                    continue
+                if len(tested) >= _TESTED_PAIRS_MAX:
+                    tested.clear()
+                tested.add(pair)
+                match = near_copy_match(earlier, later, config)
+                if match is not None:
+                    add(match)
+    parents = {doc_id: b.parent().earlier for doc_id, b in best.items()}
+    decisions = {doc_id: Decision(b, story_root(doc_id, parents)) for doc_id, b in best.items()}
+    return IndexedMatches(decisions, dict(dropped))
+
+
+class _MatchInIndexFn(beam.DoFn):
+    """(the one key, every signature) -> the decisions, one dict of document id -> `Decision`, and
+    (key kind, keys dropped) per kind on `_DROPPED_KEYS`."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def process(self, keyed):
+        _, signatures = keyed
+        matched = match_in_index(signatures, self._config)
+        for kind_and_count in sorted(matched.dropped_keys.items()):
+            yield beam.pvalue.TaggedOutput(_DROPPED_KEYS, kind_and_count)
+        yield matched.decisions
+
+
+_DROPPED_KEYS = 'dropped_keys'
+
+
+class IndexOutputs(NamedTuple):
+    decisions: beam.PCollection  # one dict, document id -> `Decision`; none for no signatures
+    dropped_keys: beam.PCollection  # (key kind, how many keys of that kind), one per kind
+
+
+class MatchInIndex(beam.PTransform):
+    """Signatures -> `IndexOutputs`, from one in-memory index on one worker (`match_in_index`)."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, signatures):
+        matched = (
+            signatures
+            | 'ToOneKey' >> beam.Map(lambda signature: (b'', signature))
+            | 'AllOnOneWorker' >> beam.GroupByKey()
+            | 'MatchInIndex' >> beam.ParDo(_MatchInIndexFn(self._config)).with_outputs(
+                _DROPPED_KEYS, main='decisions'))
+        return IndexOutputs(matched.decisions, matched[_DROPPED_KEYS])
+
+
+class _AnnotateFromIndexFn(beam.DoFn):
+    """(document, signature), the decisions by id -> the document with `dedup`."""
+
+    def __init__(self):
+        self._counters = {tier: Metrics.counter('newswire', f'dedup_{tier}')
+                          for tier in (EXACT, NEAR_COPY, SAME_STORY)}
+
+    def process(self, signed, decisions: dict):
+        doc, signature = signed
+        decision: Optional[Decision] = decisions.get(signature.id)
+        if decision is None:
+            info = dedup_info(signature, BestMatches(), {})
+        else:
+            # The story is decided already: no parents needed to find its root.
+            info = dataclasses.replace(dedup_info(signature, decision.best, {}),
+                                       story_id=decision.story_id)
+        if info.tier:
+            self._counters[info.tier].inc()
+        yield dataclasses.replace(doc, dedup=info)
+
+
+class AnnotateFromIndex(beam.PTransform):
+    """((document, signature) pairs, the decisions) -> documents with `dedup`, as
+    `batch.AnnotateDocuments` gives them. The decisions reach every worker as a side input, so the
+    documents stay where they are: no shuffle keyed by id."""
+
+    def expand(self, inputs):
+        signed, decisions = inputs
+        return (
+            signed
+            # The annotation reads only the signature's id and content hash: the runner holds
+            # these pairs until the decisions are made, without the MinHash and term vector.
+            | 'IdentityOnly' >> beam.MapTuple(lambda d, s: (d, s.identity_only()))
+            | 'Annotate' >> beam.ParDo(_AnnotateFromIndexFn(),
+                                       beam.pvalue.AsSingleton(decisions, default_value={})))
+
+
+def runs_on_one_machine(runner, options) -> bool:
+    """Whether `runner` (a `PipelineRunner`) with `options` runs the job on this machine: the DirectRunner, Prism, and Flink
+    or Spark on an embedded engine (`[local]`/`[auto]`, `local[N]`). Dataflow, a remote Flink or
+    Spark master, a job endpoint (PortableRunner) or an unknown runner: no."""
+    import re
+
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, SparkRunnerOptions
+    from apache_beam.runners.direct.direct_runner import (BundleBasedDirectRunner,
+                                                          SwitchingDirectRunner)
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.portability.flink_runner import FlinkRunner
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+    from apache_beam.runners.portability.spark_runner import SparkRunner
+
+    if isinstance(runner, (SwitchingDirectRunner, BundleBasedDirectRunner, FnApiRunner,
+                           PrismRunner)):
+        return True
+    if isinstance(runner, FlinkRunner):
+        return options.view_as(FlinkRunnerOptions).flink_master in ('[local]', '[auto]')
+    if isinstance(runner, SparkRunner):  # Beam's own test for a local master
+        return bool(re.match(r'^local(\[.+\])?$', options.view_as(SparkRunnerOptions)
+                             .spark_master_url))
+    return False
+
+
+def batch_index_strategy(setting: str, runner, options) -> str:
+    """`dedup.batch_index` -> `MEMORY` or `SHUFFLE`: `auto` is `MEMORY` where the runner runs the
+    job on this machine (`runs_on_one_machine`), where one worker's index is faster than the
+    shuffle, else `SHUFFLE`, which spreads the buckets over the workers."""
+    if setting == AUTO:
+        return MEMORY if runs_on_one_machine(runner, options) else SHUFFLE
+    if setting not in (MEMORY, SHUFFLE):
+        raise ValueError(f'dedup.batch_index must be one of {", ".join(BATCH_INDEX_SETTINGS)}, '
+                         f'got {setting!r}')
+    return setting
