@@ -236,6 +236,24 @@ def prepare_runner(options) -> None:
     elif runner in JAVA_JOB_SERVERS:
         _prepare_java_runner(options, JAVA_JOB_SERVERS[runner])
         _refuse_pubsub_input(options, runner)  # the environment is chosen by now
+    if runner in PORTABLE_RUNNERS:
+        _keep_job_streams_open(options)
+
+
+# Beam's portable runner reads the job's state and message streams with --job_server_timeout as
+# their gRPC deadline, so with Beam's default (300 s) any job running longer, a 100,000-document
+# batch or any stream, fails with DEADLINE_EXCEEDED (apache/beam#35867). Unless the user set it,
+# the deadline is this: a job server that does not answer at all still fails at once (refused
+# connection), and one that fails to start is reported by its launcher.
+JOB_STREAM_TIMEOUT_SECONDS = 30 * 24 * 3600
+
+
+def _keep_job_streams_open(options) -> None:
+    """--job_server_timeout = `JOB_STREAM_TIMEOUT_SECONDS` unless the user gave one."""
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    if 'job_server_timeout' not in options.get_all_options(drop_default=True):
+        options.view_as(PortableOptions).job_server_timeout = JOB_STREAM_TIMEOUT_SECONDS
 
 
 def describe_runner(options) -> Optional[str]:

@@ -143,6 +143,17 @@ def test_a_prism_run_takes_the_cached_binary_unless_one_is_named(empty_cache, tm
     assert options.get_all_options()['prism_location'] == str(own)
 
 
+def test_a_prism_run_outlives_beams_five_minute_job_stream_deadline(empty_cache):
+    # Beam's default --job_server_timeout (300 s) is the deadline of the job's state stream: a
+    # longer run died with DEADLINE_EXCEEDED (apache/beam#35867).
+    _place_binary(runners.prism_path())
+    options = pipeline_options(['--runner=PrismRunner'])
+    assert options.get_all_options()['job_server_timeout'] == runners.JOB_STREAM_TIMEOUT_SECONDS
+    options = pipeline_options(['--runner=PrismRunner', '--job_server_timeout=60'])
+    assert options.get_all_options()['job_server_timeout'] == 60
+    assert pipeline_options([]).get_all_options()['job_server_timeout'] == 300  # DirectRunner
+
+
 # --- with the binary -------------------------------------------------------------------------
 
 def _prism() -> str:
