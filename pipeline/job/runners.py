@@ -243,17 +243,21 @@ def prepare_runner(options) -> None:
 # Beam's portable runner reads the job's state and message streams with --job_server_timeout as
 # their gRPC deadline, so with Beam's default (300 s) any job running longer, a 100,000-document
 # batch or any stream, fails with DEADLINE_EXCEEDED (apache/beam#35867). Unless the user set it,
-# the deadline is this: a job server that does not answer at all still fails at once (refused
-# connection), and one that fails to start is reported by its launcher.
+# the deadline is this when Beam starts the job server itself (it waits for that server's start
+# with its own limit). Not with --job_endpoint: there the same value is how long Beam waits for
+# the endpoint to answer, and a wrong endpoint must still fail after Beam's 300 s.
 JOB_STREAM_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 
 def _keep_job_streams_open(options) -> None:
-    """--job_server_timeout = `JOB_STREAM_TIMEOUT_SECONDS` unless the user gave one."""
+    """--job_server_timeout = `JOB_STREAM_TIMEOUT_SECONDS` unless the user gave one or named a
+    running job server (--job_endpoint)."""
     from apache_beam.options.pipeline_options import PortableOptions
 
-    if 'job_server_timeout' not in options.get_all_options(drop_default=True):
-        options.view_as(PortableOptions).job_server_timeout = JOB_STREAM_TIMEOUT_SECONDS
+    portable = options.view_as(PortableOptions)
+    if not portable.job_endpoint and (
+            'job_server_timeout' not in options.get_all_options(drop_default=True)):
+        portable.job_server_timeout = JOB_STREAM_TIMEOUT_SECONDS
 
 
 def describe_runner(options) -> Optional[str]:

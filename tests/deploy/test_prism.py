@@ -152,6 +152,9 @@ def test_a_prism_run_outlives_beams_five_minute_job_stream_deadline(empty_cache)
     options = pipeline_options(['--runner=PrismRunner', '--job_server_timeout=60'])
     assert options.get_all_options()['job_server_timeout'] == 60
     assert pipeline_options([]).get_all_options()['job_server_timeout'] == 300  # DirectRunner
+    # A named job server: Beam waits this long for it to answer, so a wrong address still fails.
+    options = pipeline_options(['--runner=PortableRunner', '--job_endpoint=127.0.0.1:9'])
+    assert options.get_all_options()['job_server_timeout'] == 300
 
 
 # --- with the binary -------------------------------------------------------------------------
