@@ -280,6 +280,17 @@ def describe_runner(options) -> Optional[str]:
     return None
 
 
+def embedded_engine(runner: str, options) -> bool:
+    """Whether FlinkRunner or SparkRunner (`runner`) runs an engine inside its job server on this
+    machine: Flink's master `[local]` or `[auto]`, or a local Spark master (Beam's own test,
+    spark_runner.LOCAL_MASTER_PATTERN)."""
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, SparkRunnerOptions
+
+    if runner == 'FlinkRunner':
+        return options.view_as(FlinkRunnerOptions).flink_master in ('[local]', '[auto]')
+    return bool(re.match(r'^local(\[.+\])?$', options.view_as(SparkRunnerOptions).spark_master_url))
+
+
 def _prepare_java_runner(options, server: JavaJobServer) -> None:
     """The job server jar is the cached launcher, unless the user named a jar or a running job
     server (--job_endpoint); the engine is embedded (Flink `[local]`, Spark `local[4]`) unless a
@@ -316,8 +327,5 @@ def _prepare_java_runner(options, server: JavaJobServer) -> None:
     if server is FLINK:
         if 'flink_master' not in given:
             runner_options.flink_master = '[local]'
-        embedded = runner_options.flink_master in ('[local]', '[auto]')
-    else:  # Beam's own test for a local Spark master (spark_runner.LOCAL_MASTER_PATTERN)
-        embedded = re.match(r'^local(\[.+\])?$', runner_options.spark_master_url)
-    if embedded and not portable.environment_type:
+    if embedded_engine(server.runner, options) and not portable.environment_type:
         portable.environment_type = 'LOOPBACK'

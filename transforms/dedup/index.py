@@ -239,9 +239,6 @@ def runs_on_one_machine(runner, options) -> bool:
     """Whether `runner` (a `PipelineRunner`) with `options` runs the job on this machine: the DirectRunner, Prism, and Flink
     or Spark on an embedded engine (`[local]`/`[auto]`, `local[N]`). Dataflow, a remote Flink or
     Spark master, a job endpoint (PortableRunner) or an unknown runner: no."""
-    import re
-
-    from apache_beam.options.pipeline_options import FlinkRunnerOptions, SparkRunnerOptions
     from apache_beam.runners.direct.direct_runner import (BundleBasedDirectRunner,
                                                           SwitchingDirectRunner)
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -249,14 +246,14 @@ def runs_on_one_machine(runner, options) -> bool:
     from apache_beam.runners.portability.prism_runner import PrismRunner
     from apache_beam.runners.portability.spark_runner import SparkRunner
 
+    from newswire.pipeline.job.runners import embedded_engine
+
     if isinstance(runner, (SwitchingDirectRunner, BundleBasedDirectRunner, FnApiRunner,
                            PrismRunner)):
         return True
-    if isinstance(runner, FlinkRunner):
-        return options.view_as(FlinkRunnerOptions).flink_master in ('[local]', '[auto]')
-    if isinstance(runner, SparkRunner):  # Beam's own test for a local master
-        return bool(re.match(r'^local(\[.+\])?$', options.view_as(SparkRunnerOptions)
-                             .spark_master_url))
+    if isinstance(runner, (FlinkRunner, SparkRunner)):
+        return embedded_engine('FlinkRunner' if isinstance(runner, FlinkRunner) else 'SparkRunner',
+                               options)
     return False
 
 
