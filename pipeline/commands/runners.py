@@ -1,6 +1,7 @@
 """`newswire runners`: the Beam runners beyond the DirectRunner, set up once per machine.
 
-Prism is built with `go install` at the installed Beam's version; Flink and Spark job servers are
+Prism is built from Beam's Go module at the installed Beam's version, with newswire's patches
+(`local.prism_patches`); Flink and Spark job servers are
 resolved with Maven and started through a launcher jar (a manifest naming the driver, the lib jars
 and the JDK packages the engine opens on Java 17). Where each is kept, and what a run takes from
 there: pipeline/job/runners.py.
@@ -13,9 +14,11 @@ there: pipeline/job/runners.py.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,8 +30,10 @@ from newswire.pipeline.job.runners import (INSTALL_COMMAND, JAVA_JOB_SERVERS, LA
                                            RunnerSetupError, beam_version, cache_dir,
                                            installed_job_server, installed_prism, job_server_dir,
                                            prism_path)
+from newswire.pipeline.local.prism_patches import PatchMismatch, apply_patches
 
-PRISM_PACKAGE = 'github.com/apache/beam/sdks/v2/go/cmd/prism'
+PRISM_MODULE = 'github.com/apache/beam/sdks/v2'
+PRISM_PACKAGE = f'{PRISM_MODULE}/go/cmd/prism'
 
 
 # What `go install` prints when the module could not be fetched (proxy refusal, no network, no
@@ -56,13 +61,15 @@ def install_prism(version: Optional[str] = None,
     """Builds Prism at `version` (default: the installed Beam's) into the cache unless it is there.
 
     Returns (the binary's path, whether it was built now); `announce` is told before a build starts
-    (minutes the first time). `go install` writes into a temporary
-    directory beside the cache entry, renamed into place only once complete, so an interrupted
-    build never leaves a binary that looks installed.
+    (minutes the first time). Go fetches Beam's Go module (`go mod download`, through the module
+    proxy and Go's module cache); its `go/` tree is copied beside the cache entry, newswire's
+    changes (`local.prism_patches`) are applied there, and `go build` writes the binary, renamed
+    into place only once complete, so an interrupted build never leaves a binary that looks
+    installed.
 
     Raises:
-        RunnerSetupError: no Go toolchain on PATH, the module could not be fetched, or it did not
-            build; go's whole output is kept in install.log beside the binary.
+        RunnerSetupError: no Go toolchain on PATH, the module could not be fetched, a patch does not
+            fit it, or it did not build; go's whole output is kept in install.log beside the binary.
     """
     version = version or beam_version()
     target = prism_path(version)
@@ -75,20 +82,49 @@ def install_prism(version: Optional[str] = None,
             f'(https://go.dev/doc/install), or pass --prism_location=BINARY to newswire run')
     target.parent.mkdir(parents=True, exist_ok=True)
     log = target.parent / 'install.log'
-    announce(f'building Prism {version} with go install {PRISM_PACKAGE}@v{version} into {target}')
-    with tempfile.TemporaryDirectory(prefix='gobin-', dir=target.parent) as gobin:
-        process = subprocess.run([go, 'install', f'{PRISM_PACKAGE}@v{version}'],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 env={**os.environ, 'GOBIN': gobin}, check=False)
-        output = process.stdout.decode('utf-8', errors='replace')
-        log.write_text(output, encoding='utf-8')
-        built = pathlib.Path(gobin) / 'prism'
+    module = f'{PRISM_MODULE}@v{version}'
+    announce(f'building Prism {version} ({PRISM_PACKAGE}, with newswire\'s patches) into {target}')
+    outputs = []
+    with tempfile.TemporaryDirectory(prefix='build-', dir=target.parent) as build:
+        download = _run_go([go, 'mod', 'download', '-json', module], outputs)
+        if download.returncode != 0:
+            log.write_text(''.join(outputs), encoding='utf-8')
+            raise RunnerSetupError(f'go mod download {module} exited with {download.returncode}: '
+                                   f'{_go_failure(outputs[-1])} (whole output in {log})')
+        source = pathlib.Path(json.loads(download.stdout)['Dir'])
+        tree = pathlib.Path(build) / 'src'
+        tree.mkdir()
+        shutil.copytree(source / 'go', tree / 'go')
+        for name in ('go.mod', 'go.sum'):
+            shutil.copyfile(source / name, tree / name)
+        for path in [tree, *tree.rglob('*')]:  # the module cache's files are read-only
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        try:
+            apply_patches(tree, version)
+        except PatchMismatch as error:
+            raise RunnerSetupError(f'Beam {version}\'s Prism source does not take newswire\'s '
+                                   f'patch: {error} (pipeline/local/prism_patches.py)') from None
+        built = pathlib.Path(build) / 'prism'
+        process = _run_go([go, 'build', '-mod=mod', '-trimpath', '-o', str(built),
+                           './go/cmd/prism'], outputs, cwd=tree)
+        log.write_text(''.join(outputs), encoding='utf-8')
         if process.returncode != 0 or not built.is_file():
             raise RunnerSetupError(
-                f'go install {PRISM_PACKAGE}@v{version} exited with {process.returncode}: '
-                f'{_go_failure(output)} (whole output in {log})')
+                f'go build {PRISM_PACKAGE} ({version}) exited with {process.returncode}: '
+                f'{_go_failure(outputs[-1])} (whole output in {log})')
         os.replace(built, target)
     return target, True
+
+
+def _run_go(argv: list, outputs: list, cwd=None) -> subprocess.CompletedProcess:
+    """Runs go, its stderr (and, for a failure, its stdout) added to `outputs`."""
+    process = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                             check=False)
+    stderr = process.stderr.decode('utf-8', errors='replace')
+    outputs.append(f'$ {" ".join(argv)}\n{stderr}'
+                   + (process.stdout.decode('utf-8', errors='replace')
+                      if process.returncode else ''))
+    return process
 
 
 def _pom(server: JavaJobServer) -> str:

@@ -2,8 +2,8 @@
 
 Prism, Beam's Go runner, is built once per machine (`newswire runners install prism`,
 pipeline/commands/runners.py) at exactly the Beam version installed (pinned in one place,
-pyproject.toml) into `$XDG_CACHE_HOME/newswire/prism/<version>/prism` (`~/.cache/newswire/...` by
-default). `newswire run --runner=PrismRunner` passes that binary as `--prism_location`; without it
+pyproject.toml), with newswire's patches (pipeline/local/prism_patches.py), into
+`$XDG_CACHE_HOME/newswire/prism/<version>+<patch level>/prism` (`~/.cache/newswire/...` by default). `newswire run --runner=PrismRunner` passes that binary as `--prism_location`; without it
 Beam would try to download a release from GitHub, which a machine that reaches only package
 registries cannot do, so the run is refused instead with the command that installs it.
 
@@ -48,7 +48,13 @@ def cache_dir() -> pathlib.Path:
 
 
 def prism_path(version: Optional[str] = None) -> pathlib.Path:
-    return cache_dir() / 'prism' / (version or beam_version()) / 'prism'
+    """Where the Prism of `version` (default: the installed Beam's) is kept; a version newswire
+    patches (`local.prism_patches`) is kept under its patch level, so a new patch builds anew."""
+    from newswire.pipeline.local.prism_patches import PATCH_LEVEL, PATCHES
+
+    version = version or beam_version()
+    build = f'{version}+{PATCH_LEVEL}' if version in PATCHES else version
+    return cache_dir() / 'prism' / build / 'prism'
 
 
 def installed_prism(version: Optional[str] = None) -> Optional[pathlib.Path]:

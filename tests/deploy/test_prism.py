@@ -68,7 +68,7 @@ def test_install_without_go_on_path_is_one_line_naming_go(empty_cache, tmp_path,
 def test_a_refused_module_download_is_one_line_and_installs_nothing(empty_cache, tmp_path,
                                                                     monkeypatch, capsys):
     if shutil.which('go') is None:
-        missing_tool('Go is needed to build Prism (go install)')
+        missing_tool('Go is needed to build Prism')
     with LocalHttpServer() as proxy:  # a module proxy that has nothing: every path is a 404
         monkeypatch.setenv('GOPROXY', proxy.url('/'))
         monkeypatch.setenv('GOMODCACHE', str(tmp_path / 'modcache'))  # not the machine's copy
@@ -77,7 +77,7 @@ def test_a_refused_module_download_is_one_line_and_installs_nothing(empty_cache,
         monkeypatch.setenv('GOTOOLCHAIN', 'local')
         assert main(['runners', 'install', 'prism']) == 2
         asked = [path for path, _ in proxy.requests]
-    err = _one_error_line(capsys, 'newswire runners: go install ')
+    err = _one_error_line(capsys, 'newswire runners: go mod download ')
     assert 'the download was refused' in err, err
     assert any('/github.com/apache/beam/' in path for path in asked), asked
     assert runners.installed_prism() is None
@@ -90,7 +90,7 @@ def test_a_failed_build_is_one_line_and_installs_nothing(empty_cache, monkeypatc
     """The module comes from the machine's Go module cache (served as a file:// proxy, as
     `newswire runners install prism` left it); the compiler is replaced by `false`."""
     if shutil.which('go') is None:
-        missing_tool('Go is needed to build Prism (go install)')
+        missing_tool('Go is needed to build Prism')
     modcache = subprocess.run(['go', 'env', 'GOMODCACHE'], capture_output=True, text=True,
                               check=True).stdout.strip()
     downloads = f'{modcache}/cache/download'
@@ -102,7 +102,7 @@ def test_a_failed_build_is_one_line_and_installs_nothing(empty_cache, monkeypatc
     monkeypatch.setenv('GOTOOLCHAIN', 'local')
     monkeypatch.setenv('GOFLAGS', f'-toolexec={shutil.which("false")}')
     assert main(['runners', 'install', 'prism']) == 2
-    err = _one_error_line(capsys, 'newswire runners: go install ')
+    err = _one_error_line(capsys, 'newswire runners: go build ')
     assert 'the build failed' in err, err
     assert runners.installed_prism() is None
 
