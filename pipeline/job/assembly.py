@@ -17,8 +17,8 @@ from newswire.pipeline.job.settings import Settings
 from newswire.transforms.clean import CleanBoilerplate
 from newswire.transforms.dates import InferDatelineYears, run_clock
 from newswire.transforms.dedup import FlagDuplicates, FlagDuplicatesInStream
-from newswire.transforms.dedup.config import AUTO, MEMORY, DedupConfig
-from newswire.transforms.dedup.index import batch_index_strategy
+from newswire.transforms.dedup.config import AUTO, KEYED, MEMORY, SHUFFLE, DedupConfig
+from newswire.transforms.dedup.index import batch_index_strategy, stream_index_strategy
 from newswire.transforms.parts import FlagEmbeddedArticles
 from newswire.transforms.extract import ExtractMainText
 from newswire.transforms.language import DetectLanguage
@@ -60,9 +60,9 @@ class EnrichDocuments(beam.PTransform):
         languages = parted.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
         # The step keeps its label: Dataflow's --update maps a running job's steps by name.
         tagged = languages.good | 'TagTopics' >> TagDocuments(s.taxonomy, limit)
-        flag_duplicates = (FlagDuplicatesInStream(s.dedup, limit) if self._streaming
-                           else FlagDuplicates(s.dedup, limit,
-                                               dedup_batch_index(s.dedup, docs.pipeline)))
+        strategy = dedup_strategy(s.dedup, docs.pipeline, self._streaming)
+        flag_duplicates = (FlagDuplicatesInStream(s.dedup, limit, strategy) if self._streaming
+                           else FlagDuplicates(s.dedup, limit, strategy))
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates
         # After dedup, which compares records by the dates they state: a yearless dateline takes its
         # year from the record's arrival, a dated report of its story (batch) or the run date.
@@ -77,18 +77,25 @@ class EnrichDocuments(beam.PTransform):
         return EnrichOutputs(dated.good, dead_letters, getattr(flagged, 'dropped_keys', None))
 
 
-def dedup_batch_index(config: DedupConfig, pipeline: beam.Pipeline) -> str:
-    """The batch dedup strategy (`memory` or `shuffle`) for `dedup.batch_index` on `pipeline`'s
-    runner. When it depends on the runner (`auto`), says which on stderr, as `newswire run` names
-    its runner: the same output either way, but not the same time and memory."""
-    strategy = batch_index_strategy(config.batch_index, pipeline.runner, pipeline.options)
-    if config.batch_index == AUTO:
+def dedup_strategy(config: DedupConfig, pipeline: beam.Pipeline, streaming: bool) -> str:
+    """The dedup strategy for `dedup.batch_index` (batch: `memory` or `shuffle`) or
+    `dedup.stream_index` (streaming: `memory` or `keyed`) on `pipeline`'s runner. When it depends on
+    the runner (`auto`), says which on stderr, as `newswire run` names its runner: the same output
+    either way, but not the same time and memory."""
+    name, setting, resolve = (('stream_index', config.stream_index, stream_index_strategy)
+                              if streaming else
+                              ('batch_index', config.batch_index, batch_index_strategy))
+    strategy = resolve(setting, pipeline.runner, pipeline.options)
+    if setting == AUTO:
         # The runner as the user names it (a pipeline given a runner object has none in options).
         runner = (pipeline.options.view_as(StandardOptions).runner
                   or type(pipeline.runner).__name__.replace('SwitchingDirectRunner', 'DirectRunner'))
-        how = ('one in-memory index on one worker' if strategy == MEMORY
-               else 'shuffled candidate-key buckets across workers')
-        print(f'newswire: dedup: {how} (dedup.batch_index auto on {str(runner).rsplit(".", 1)[-1]})',
+        how = {('batch_index', MEMORY): 'one in-memory index on one worker',
+               ('batch_index', SHUFFLE): 'shuffled candidate-key buckets across workers',
+               ('stream_index', MEMORY): 'one in-memory index on one key',
+               ('stream_index', KEYED): 'candidate-key buckets in keyed state across workers',
+               }[name, strategy]
+        print(f'newswire: dedup: {how} (dedup.{name} auto on {str(runner).rsplit(".", 1)[-1]})',
               file=sys.stderr, flush=True)
     return strategy
 

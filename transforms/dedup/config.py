@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 STAGE = 'dedup'
 
-# `batch_index`: the batch stage's strategy (`batch.FlagDuplicates`); `auto` picks one by the
-# runner (`index.batch_index_strategy`).
-MEMORY, SHUFFLE, AUTO = 'memory', 'shuffle', 'auto'
+# `batch_index`: the batch stage's strategy (`batch.FlagDuplicates`); `stream_index`: the
+# streaming stage's (`stream.FlagDuplicatesInStream`); `auto` picks one by the runner
+# (`index.index_strategy`).
+MEMORY, SHUFFLE, KEYED, AUTO = 'memory', 'shuffle', 'keyed', 'auto'
 BATCH_INDEX_SETTINGS = (AUTO, MEMORY, SHUFFLE)
+STREAM_INDEX_SETTINGS = (AUTO, MEMORY, KEYED)
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,17 @@ class DedupConfig:
     settle_seconds: int = 10
     minhash_seed: int = 1
     batch_index: str = AUTO  # one of BATCH_INDEX_SETTINGS
+    stream_index: str = AUTO  # one of STREAM_INDEX_SETTINGS
 
     def __post_init__(self):
         if self.max_documents_per_key < 1:
             raise ValueError(f'max_documents_per_key must be at least 1, got '
                              f'{self.max_documents_per_key}')
-        if self.batch_index not in BATCH_INDEX_SETTINGS:
-            raise ValueError(f'batch_index must be one of {", ".join(BATCH_INDEX_SETTINGS)}, got '
-                             f'{self.batch_index!r}')
+        for name, allowed in (('batch_index', BATCH_INDEX_SETTINGS),
+                              ('stream_index', STREAM_INDEX_SETTINGS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f'{name} must be one of {", ".join(allowed)}, got '
+                                 f'{getattr(self, name)!r}')
         if self.lsh_bands * self.lsh_rows > self.num_perm:
             raise ValueError(f'lsh_bands * lsh_rows ({self.lsh_bands} * {self.lsh_rows}) must be '
                              f'at most num_perm ({self.num_perm})')

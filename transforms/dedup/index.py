@@ -33,7 +33,8 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from newswire.transforms.dedup.buckets import candidate_pairs, compare_bucket
-from newswire.transforms.dedup.config import AUTO, BATCH_INDEX_SETTINGS, MEMORY, SHUFFLE, DedupConfig
+from newswire.transforms.dedup.config import (AUTO, BATCH_INDEX_SETTINGS, KEYED, MEMORY, SHUFFLE,
+                                             STREAM_INDEX_SETTINGS, DedupConfig)
 from newswire.transforms.dedup.crowding import dropped_key_kind
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info, story_root
 from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind,
@@ -261,9 +262,19 @@ def batch_index_strategy(setting: str, runner, options) -> str:
     """`dedup.batch_index` -> `MEMORY` or `SHUFFLE`: `auto` is `MEMORY` where the runner runs the
     job on this machine (`runs_on_one_machine`), where one worker's index is faster than the
     shuffle, else `SHUFFLE`, which spreads the buckets over the workers."""
+    return _strategy('batch_index', setting, BATCH_INDEX_SETTINGS, SHUFFLE, runner, options)
+
+
+def stream_index_strategy(setting: str, runner, options) -> str:
+    """`dedup.stream_index` -> `MEMORY` or `KEYED`, as `batch_index_strategy`: `auto` is `MEMORY`
+    (`stream_index`: one key, held in memory) on this machine, else `KEYED` (`stream`: a keyed
+    state per candidate key, spread over the workers)."""
+    return _strategy('stream_index', setting, STREAM_INDEX_SETTINGS, KEYED, runner, options)
+
+
+def _strategy(name: str, setting: str, allowed: tuple, distributed: str, runner, options) -> str:
     if setting == AUTO:
-        return MEMORY if runs_on_one_machine(runner, options) else SHUFFLE
-    if setting not in (MEMORY, SHUFFLE):
-        raise ValueError(f'dedup.batch_index must be one of {", ".join(BATCH_INDEX_SETTINGS)}, '
-                         f'got {setting!r}')
+        return MEMORY if runs_on_one_machine(runner, options) else distributed
+    if setting not in allowed:
+        raise ValueError(f'dedup.{name} must be one of {", ".join(allowed)}, got {setting!r}')
     return setting

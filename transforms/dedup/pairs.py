@@ -41,14 +41,17 @@ def _story_cosine(earlier: Signed, later: Signed, vectors: dict) -> float:
     """`similarity.cosine` of the two term vectors, summed over the shared terms only, in term
     order (the vectors are sorted by term): the very additions `cosine` makes, whose other terms
     add 0.0, so the same float, without walking the terms the two do not share. `vectors` caches
-    each signature's lookup per bucket."""
+    each signature's lookup (per bucket, or per arrival in a stream), holding the vector so that its
+    `id` names it while cached."""
     looked_up = []
     for signature in (earlier, later):
-        entry = vectors.get(signature.id)
+        # By the vector itself too: one id may come twice with two texts.
+        name = (signature.id, id(signature.story_vector))
+        entry = vectors.get(name)
         if entry is None:
             weights = signature.story_vector.weights_by_term()
-            entry = vectors[signature.id] = (weights, frozenset(weights))
-        looked_up.append(entry)
+            entry = vectors[name] = (weights, frozenset(weights), signature.story_vector)
+        looked_up.append(entry[:2])
     (a, a_terms), (b, b_terms) = looked_up
     shared = sorted(a_terms & b_terms)
     # The products summed left to right by `sum`, as the generator `sum(a[t] * b[t] for t in shared)`

@@ -61,7 +61,7 @@ from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteState
 from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.dedup.config import STAGE, DedupConfig
+from newswire.transforms.dedup.config import MEMORY, STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
 from newswire.transforms.dedup.keys import CAPPED_KEY_NAMES, CandidateKey, candidate_keys
@@ -82,13 +82,15 @@ class _KeyLoad:
     dropped_until: Optional[int] = None
 
 
-class _IndexBucketFn(beam.DoFn):
-    """(encoded candidate key, signature) -> the best Matches (per later document and tier) against
-    the key's recent signatures.
+_UNTESTED = object()
+_VECTORS = 'vectors'  # `file`'s `tested`: the story vectors looked up (`pairs.match_pair`)
 
-    Only the best go on: the decider keeps only the best anyway (`BestMatchesFn`), and it reads its
-    whole pending state for every match it gets: a story bucket can hold `max_bucket_comparisons`
-    reports above the threshold, in each of a document's `story_keys` buckets.
+
+class _BucketRules:
+    """What happens to one candidate key's bucket when a signature is filed under it, and when its
+    expiry timer fires, whatever holds the bucket: Beam's keyed state (`_IndexBucketFn`) or the
+    one-key index's memory (`stream_index`). A bucket has `entries()`, `add`, `replace`, `clear`,
+    `load()`, `write_load`, `clear_load` and `set_expiry`.
 
     A band or term key filed under more than `max_documents_per_key` times within the horizon is
     dropped as in batch (`dedup.dropped_key_kind`): its signatures are let go and it is compared no
@@ -98,10 +100,6 @@ class _IndexBucketFn(beam.DoFn):
     filed again at 300 s, it stays dropped until 900 s.
     """
 
-    ENTRIES = BagStateSpec('entries', PickleCoder())
-    LOAD = ReadModifyWriteStateSpec('load', PickleCoder())  # `_KeyLoad`, band and term keys only
-    EXPIRY = TimerSpec('expiry', TimeDomain.WATERMARK)
-
     def __init__(self, config: DedupConfig):
         self._config = config
         self._combine = BestMatchesFn()
@@ -109,17 +107,20 @@ class _IndexBucketFn(beam.DoFn):
                          for kind in CAPPED_KEY_NAMES}
         self._logged: set = set()
 
-    def process(self, element, timestamp=beam.DoFn.TimestampParam,
-                entries=beam.DoFn.StateParam(ENTRIES), load_state=beam.DoFn.StateParam(LOAD),
-                expiry=beam.DoFn.TimerParam(EXPIRY)):
-        encoded, new = element
-        key = CandidateKey.decode(encoded)
+    def file(self, key: CandidateKey, bucket, new, timestamp: Timestamp, counted: bool = True,
+             tested: Optional[dict] = None):
+        """Files `new` (arriving at `timestamp`) under `key`: its best Matches (per later document
+        and tier) against the key's recent signatures. `counted`: whether a key dropped now counts
+        in the metrics (not when the one-key index replays its journal). `tested`: a dict kept
+        while one arrival is filed under all its keys, where the same stored signature met under
+        several keys of one test (a story's eight terms, a near copy's many bands) is tested once,
+        to the same result."""
         config = self._config
         horizon_micros = int(config.horizon_seconds * 1e6)
         kind = key.kind.capped_name
-        load = load_state.read() if kind is not None else None
+        load = bucket.load() if kind is not None else None
         dropped = load is not None and load.dropped_until is not None
-        stored = [] if dropped else list(entries.read())
+        stored = [] if dropped else bucket.entries()
         # A key's first filing within the horizon is counted by its bag alone: most band keys are
         # one document's, and a load for each would be a state write per band per document.
         if kind is not None and (load is not None or stored):
@@ -129,31 +130,40 @@ class _IndexBucketFn(beam.DoFn):
                 load.micros.append(timestamp.micros)
                 if len(load.micros) > config.max_documents_per_key:
                     load = _KeyLoad(dropped_until=timestamp.micros + horizon_micros)
-                    entries.clear()
+                    bucket.clear()
                     stored = []
-                    self._dropped[kind].inc()
+                    if counted:
+                        self._dropped[kind].inc()
                     if kind not in self._logged:  # once per kind and worker, not per key
                         self._logged.add(kind)
                         log_dropped_keys(kind, None, config)
             else:
                 load.dropped_until = max(load.dropped_until, timestamp.micros + horizon_micros)
-            load_state.write(load)
+            bucket.write_load(load)
             if load.dropped_until is not None:
-                expiry.set(Timestamp(micros=load.dropped_until))
-                return
+                bucket.set_expiry(Timestamp(micros=load.dropped_until))
+                return []
         recent = stored[-config.max_bucket_comparisons:]
         best: dict[str, BestMatches] = {}
         for old, _ in recent:
             if old.id == new.id or not within_horizon(old, new, config.horizon_seconds):
                 continue
             earlier, later = (old, new) if old.order_key < new.order_key else (new, old)
-            match = match_pair(key, earlier, later, config)
+            if tested is None:
+                match = match_pair(key, earlier, later, config)
+            else:
+                # The test depends on the key's kind alone (`match_pair`); `id`: the stored copies
+                # are alive while the arrival is filed.
+                pair = (id(old), key.kind.exact or key.kind)
+                match = tested.get(pair, _UNTESTED)
+                if match is _UNTESTED:
+                    match = tested[pair] = match_pair(
+                        key, earlier, later, config, tested.setdefault(_VECTORS, {}))
             if match is not None:
                 best[later.id] = self._combine.add_input(best.get(later.id, BestMatches()), match)
-        for later_best in best.values():
-            for match in (later_best.exact, later_best.near_copy, later_best.same_story):
-                if match is not None:
-                    yield _DECIDER_KEY, ('match', match)
+        matches = [match for later_best in best.values()
+                   for match in (later_best.exact, later_best.near_copy, later_best.same_story)
+                   if match is not None]
         if len(stored) >= config.max_bucket_comparisons:
             kept = stored[-(config.max_bucket_comparisons - 1):]
             if key.kind.exact:
@@ -162,36 +172,94 @@ class _IndexBucketFn(beam.DoFn):
                 earliest = min(stored, key=lambda entry: entry[0].order_key)
                 if all(entry is not earliest for entry in kept):
                     kept = [earliest] + kept[1:]
-            entries.clear()
-            for entry in kept:
-                entries.add(entry)
-        entries.add((new, timestamp.micros))
-        expiry.set(timestamp + config.horizon_seconds)
+            bucket.replace(kept)
+        bucket.add((new, timestamp.micros))
+        bucket.set_expiry(timestamp + config.horizon_seconds)
+        return matches
+
+    def expire(self, bucket, fired: Timestamp) -> None:
+        """The bucket's expiry timer fired at `fired`: signatures older than the horizon go, and a
+        dropped key that went a whole horizon unused is a key again."""
+        cutoff = (fired - self._config.horizon_seconds).micros
+        load = bucket.load()
+        if load is not None and load.dropped_until is not None:
+            if fired.micros < load.dropped_until:
+                bucket.set_expiry(Timestamp(micros=load.dropped_until))
+                return
+            bucket.clear_load()  # a whole horizon without it: a key again
+            return
+        kept = [(sig, micros) for sig, micros in bucket.entries() if micros > cutoff]
+        bucket.replace(kept)
+        if load is not None:
+            load.micros = [m for m in load.micros if m > cutoff]
+            if load.micros:
+                bucket.write_load(load)
+            else:
+                bucket.clear_load()
+        oldest = [m for _, m in kept] + (load.micros if load is not None else [])
+        if oldest:
+            bucket.set_expiry(Timestamp(micros=min(oldest)) + self._config.horizon_seconds)
+
+
+class _StateBucket(NamedTuple):
+    """A candidate key's bucket in Beam's keyed state, for `_BucketRules`."""
+    bag: Any
+    load_state: Any
+    timer: Any
+
+    def entries(self) -> list:
+        return list(self.bag.read())
+
+    def add(self, entry) -> None:
+        self.bag.add(entry)
+
+    def replace(self, entries: list) -> None:
+        _replace_bag(self.bag, entries)
+
+    def clear(self) -> None:
+        self.bag.clear()
+
+    def load(self):
+        return self.load_state.read()
+
+    def write_load(self, load) -> None:
+        self.load_state.write(load)
+
+    def clear_load(self) -> None:
+        self.load_state.clear()
+
+    def set_expiry(self, at: Timestamp) -> None:
+        self.timer.set(at)
+
+
+class _IndexBucketFn(beam.DoFn):
+    """(encoded candidate key, signature) -> the best Matches (per later document and tier) against
+    the key's recent signatures, kept in the key's state (`_BucketRules` says how).
+
+    Only the best go on: the decider keeps only the best anyway (`BestMatchesFn`), and it reads its
+    whole pending state for every match it gets: a story bucket can hold `max_bucket_comparisons`
+    reports above the threshold, in each of a document's `story_keys` buckets.
+    """
+
+    ENTRIES = BagStateSpec('entries', PickleCoder())
+    LOAD = ReadModifyWriteStateSpec('load', PickleCoder())  # `_KeyLoad`, band and term keys only
+    EXPIRY = TimerSpec('expiry', TimeDomain.WATERMARK)
+
+    def __init__(self, config: DedupConfig):
+        self._rules = _BucketRules(config)
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                entries=beam.DoFn.StateParam(ENTRIES), load_state=beam.DoFn.StateParam(LOAD),
+                expiry=beam.DoFn.TimerParam(EXPIRY)):
+        encoded, new = element
+        for match in self._rules.file(CandidateKey.decode(encoded),
+                                      _StateBucket(entries, load_state, expiry), new, timestamp):
+            yield _DECIDER_KEY, ('match', match)
 
     @on_timer(EXPIRY)
     def expire(self, fired=beam.DoFn.TimestampParam, entries=beam.DoFn.StateParam(ENTRIES),
                load_state=beam.DoFn.StateParam(LOAD), expiry=beam.DoFn.TimerParam(EXPIRY)):
-        cutoff = (fired - self._config.horizon_seconds).micros
-        load = load_state.read()
-        if load is not None and load.dropped_until is not None:
-            if fired.micros < load.dropped_until:
-                expiry.set(Timestamp(micros=load.dropped_until))
-                return
-            load_state.clear()  # a whole horizon without it: a key again
-            return
-        kept = [(sig, micros) for sig, micros in entries.read() if micros > cutoff]
-        entries.clear()
-        for entry in kept:
-            entries.add(entry)
-        if load is not None:
-            load.micros = [m for m in load.micros if m > cutoff]
-            if load.micros:
-                load_state.write(load)
-            else:
-                load_state.clear()
-        oldest = [m for _, m in kept] + (load.micros if load is not None else [])
-        if oldest:
-            expiry.set(Timestamp(micros=min(oldest)) + self._config.horizon_seconds)
+        self._rules.expire(_StateBucket(entries, load_state, expiry), fired)
 
 
 def _encoded_candidate_keys(signature, config: DedupConfig):
@@ -234,15 +302,12 @@ class _Decided:
     deliveries: int = 1
 
 
-class _DecideFn(beam.DoFn):
-    """('doc', (delivery, signature)) and ('match', Match) -> (delivery, `_Decision`), in
-    publication order once they have settled. `delivery` is whatever names the document downstream (its
-    `_delivery_key`); the signature needs only its identity (`DedupSignature.identity_only`)."""
-
-    PENDING = ReadModifyWriteStateSpec('pending', PickleCoder())
-    WAITING = BagStateSpec('waiting', PickleCoder())  # (delivery, signature) of each pending id
-    DECIDED = ReadModifyWriteStateSpec('decided', PickleCoder())
-    SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
+class _Decider:
+    """What the decider does with its one key's state, wherever that is held: Beam's state
+    (`_DecideFn`) or the one-key index's memory (`stream_index`). `pending` maps each waiting id to
+    its `_Pending`, `decided` each decided id to its `_Decided`; the (delivery, signature) of each
+    pending id wait apart (`waiting`). `counted`: whether what happens counts in the metrics (not
+    when the one-key index replays its journal)."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
@@ -252,62 +317,48 @@ class _DecideFn(beam.DoFn):
                        for tier in ('exact', 'near_copy', 'same_story')}
         self._combine = BestMatchesFn()
 
-    def process(self, element, timestamp=beam.DoFn.TimestampParam,
-                pending_state=beam.DoFn.StateParam(PENDING),
-                waiting_state=beam.DoFn.StateParam(WAITING),
-                decided_state=beam.DoFn.StateParam(DECIDED),
-                settle=beam.DoFn.TimerParam(SETTLE)):
-        _, (kind, payload) = element
-        pending = pending_state.read() or {}
-        if kind == 'doc':
-            delivery, signature = payload
-            decided = decided_state.read() or {}
-            if signature.id in decided or signature.id in pending:
-                yield from self._redelivery(delivery, signature, decided, decided_state)
-                return
-            due = (timestamp + self._config.settle_seconds).micros
-            pending[signature.id] = _Pending(signature.order_key, due)
-            waiting_state.add((delivery, signature))
-        else:
-            target = pending.get(payload.later)
-            if target is None:
-                self._late_links.inc()  # the later record was already decided
-                return
-            target.best = self._combine.add_input(target.best, payload)
-        pending_state.write(pending)
-        settle.set(Timestamp(micros=min(p.due_micros for p in pending.values())))
+    def delivered_again(self, signature, pending: dict, decided: dict) -> bool:
+        return signature.id in decided or signature.id in pending
 
-    def _redelivery(self, delivery, signature, decided, decided_state):
-        """The same record again: a new id, flagged as an exact duplicate of the first delivery."""
+    def wait(self, signature, timestamp: Timestamp, pending: dict) -> None:
+        """A new document waits until the watermark is `settle_seconds` past it."""
+        due = (timestamp + self._config.settle_seconds).micros
+        pending[signature.id] = _Pending(signature.order_key, due)
+
+    def match(self, match, pending: dict, counted: bool = True) -> bool:
+        """Whether `match` was applied: not when its later record was already decided."""
+        target = pending.get(match.later)
+        if target is None:
+            if counted:
+                self._late_links.inc()
+            return False
+        target.best = self._combine.add_input(target.best, match)
+        return True
+
+    def redelivery(self, delivery, signature, decided: dict, counted: bool = True):
+        """The same record again: (delivery, a `_Decision` with a new id, flagged as an exact
+        duplicate of the first delivery), and whether `decided` changed."""
         first = decided.get(signature.id)
         deliveries = (first.deliveries if first else 1) + 1
         if first:
             first.deliveries = deliveries
-            decided_state.write(decided)
-        self._redeliveries.inc()
-        self._tiers[EXACT].inc()
-        yield delivery, _Decision(
+        if counted:
+            self._redeliveries.inc()
+            self._tiers[EXACT].inc()
+        return (delivery, _Decision(
             DedupInfo(content_hash=signature.content_hash,
                       story_id=first.story_id if first else signature.id,
                       tier=EXACT, duplicate_of=signature.id),
-            new_id=_redelivered_id(signature.id, deliveries))
+            new_id=_redelivered_id(signature.id, deliveries))), first is not None
 
-    @on_timer(SETTLE)
-    def decide(self, fired=beam.DoFn.TimestampParam,
-               pending_state=beam.DoFn.StateParam(PENDING),
-               waiting_state=beam.DoFn.StateParam(WAITING),
-               decided_state=beam.DoFn.StateParam(DECIDED),
-               settle=beam.DoFn.TimerParam(SETTLE)):
-        pending = pending_state.read() or {}
-        decided = decided_state.read() or {}
-        now = fired.micros
+    def decide(self, now: int, pending: dict, decided: dict, read_waiting, counted: bool = True):
+        """Decides, in publication order, the pending documents due by `now` (micros) whose parent
+        is decided: ([(delivery, `_Decision`)], what is left of `read_waiting()` once any was
+        decided, else None). Forgets decided ids older than two horizons."""
         ready = sorted((i for i, p in pending.items() if p.due_micros <= now),
                        key=lambda i: pending[i].order_key)
-        waiting = {}
-        if ready:
-            waiting = {signature.id: (delivery, signature)
-                       for delivery, signature in waiting_state.read()}
-        decided_now = []
+        waiting = read_waiting() if ready else {}
+        decisions = []
         for doc_id in ready:
             item = pending[doc_id]
             parent = item.best.parent()
@@ -324,21 +375,74 @@ class _DecideFn(beam.DoFn):
             info = dedup_info(signature, item.best, parents)
             decided[doc_id] = _Decided(info.story_id, item.due_micros)
             del pending[doc_id]
-            decided_now.append(doc_id)
-            if info.tier:
+            if info.tier and counted:
                 self._tiers[info.tier].inc()
-            yield delivery, _Decision(info)
-        if decided_now:
-            waiting_state.clear()
-            for entry in waiting.values():
-                waiting_state.add(entry)
+            decisions.append((delivery, _Decision(info)))
         horizon_micros = int(self._config.horizon_seconds * 1e6)
         for doc_id in [d for d, v in decided.items() if v.micros < now - 2 * horizon_micros]:
             del decided[doc_id]
+        return decisions, (waiting if decisions else None)
+
+
+def _next_due(pending: dict) -> Timestamp:
+    return Timestamp(micros=min(p.due_micros for p in pending.values()))
+
+
+class _DecideFn(beam.DoFn):
+    """('doc', (delivery, signature)) and ('match', Match) -> (delivery, `_Decision`), in
+    publication order once they have settled. `delivery` is whatever names the document downstream (its
+    `_delivery_key`); the signature needs only its identity (`DedupSignature.identity_only`)."""
+
+    PENDING = ReadModifyWriteStateSpec('pending', PickleCoder())
+    WAITING = BagStateSpec('waiting', PickleCoder())  # (delivery, signature) of each pending id
+    DECIDED = ReadModifyWriteStateSpec('decided', PickleCoder())
+    SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
+
+    def __init__(self, config: DedupConfig):
+        self._decider = _Decider(config)
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam,
+                pending_state=beam.DoFn.StateParam(PENDING),
+                waiting_state=beam.DoFn.StateParam(WAITING),
+                decided_state=beam.DoFn.StateParam(DECIDED),
+                settle=beam.DoFn.TimerParam(SETTLE)):
+        _, (kind, payload) = element
+        pending = pending_state.read() or {}
+        if kind == 'doc':
+            delivery, signature = payload
+            decided = decided_state.read() or {}
+            if self._decider.delivered_again(signature, pending, decided):
+                decision, changed = self._decider.redelivery(delivery, signature, decided)
+                if changed:
+                    decided_state.write(decided)
+                yield decision
+                return
+            self._decider.wait(signature, timestamp, pending)
+            waiting_state.add((delivery, signature))
+        elif not self._decider.match(payload, pending):
+            return
+        pending_state.write(pending)
+        settle.set(_next_due(pending))
+
+    @on_timer(SETTLE)
+    def decide(self, fired=beam.DoFn.TimestampParam,
+               pending_state=beam.DoFn.StateParam(PENDING),
+               waiting_state=beam.DoFn.StateParam(WAITING),
+               decided_state=beam.DoFn.StateParam(DECIDED),
+               settle=beam.DoFn.TimerParam(SETTLE)):
+        pending = pending_state.read() or {}
+        decided = decided_state.read() or {}
+        decisions, waiting = self._decider.decide(
+            fired.micros, pending, decided,
+            lambda: {signature.id: (delivery, signature)
+                     for delivery, signature in waiting_state.read()})
+        yield from decisions
+        if waiting is not None:
+            _replace_bag(waiting_state, list(waiting.values()))
         pending_state.write(pending)
         decided_state.write(decided)
         if pending:
-            settle.set(Timestamp(micros=min(p.due_micros for p in pending.values())))
+            settle.set(_next_due(pending))
 
 
 class _ApplyDecisionFn(beam.DoFn):
@@ -398,14 +502,27 @@ class FlagDuplicatesInStream(beam.PTransform):
 
     The streaming counterpart of `batch.FlagDuplicates`: nothing is dropped, duplicates are
     flagged. A document whose signature is not computed within `timeout_seconds` is a dead letter.
+
+    Two strategies give the same decisions (`stream_index`, default the config's
+    `dedup.stream_index`, `auto` resolved by the pipeline's runner: `index.stream_index_strategy`):
+    `keyed` files each signature under its candidate keys, each key's bucket in keyed state (this
+    module), which spreads over a distributed runner's workers; `memory` keeps the buckets and the
+    decider on one key in the worker's memory (`stream_index`), far fewer state reads and writes
+    on a runner on one machine.
     """
 
-    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None):
+    def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None,
+                 stream_index: Optional[str] = None):
         super().__init__()
         self._config = config
         self._timeout_seconds = timeout_seconds
+        self._stream_index = stream_index or config.stream_index
 
     def expand(self, docs):
+        # Imported here: stream_index builds on this module's rules.
+        from newswire.transforms.dedup.index import stream_index_strategy
+        from newswire.transforms.dedup.stream_index import IndexAndDecideFn, to_index
+
         config = self._config
         signed, dead_letters = (
             docs
@@ -414,6 +531,15 @@ class FlagDuplicatesInStream(beam.PTransform):
                 lambda doc, at=beam.DoFn.TimestampParam: (doc, at.micros / 1e6))
             | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
                                    timeout_seconds=self._timeout_seconds))
+        strategy = stream_index_strategy(self._stream_index, docs.pipeline.runner,
+                                         docs.pipeline.options)
+        if strategy == MEMORY:
+            flagged = (
+                signed
+                | 'ToIndex' >> beam.Map(to_index)
+                | 'IndexAndDecide' >> beam.ParDo(IndexAndDecideFn(config))
+                .with_input_types(Tuple[str, Any]))
+            return StageOutputs(flagged, dead_letters)
         matches = (
             signed
             | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)

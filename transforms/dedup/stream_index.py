@@ -1,0 +1,327 @@
+"""The streaming dedup stage's one-key strategy (`dedup.stream_index: memory`): the candidate-key
+buckets and the decider in one stateful step on one key, held in the worker's memory between
+bundles and written to Beam's state as a journal.
+
+The keyed strategy (`stream`) files each signature under its ~74 candidate keys, each key's bucket
+its own keyed state: it spreads over a distributed runner's workers, but on a local one every
+filing is a state read and a state write the runner serves one by one (on Prism, a gRPC round
+trip each), and the decider then reads its whole pending state for every match. Here one element
+per document reaches one key, whose buckets, pending and decided documents are Python objects the
+step keeps from bundle to bundle: the same `_BucketRules` and `_Decider` act on them, so the
+decisions are those of the keyed strategy (`test_stream_index.py` compares the two).
+
+What makes the memory safe to keep is a token. Every bundle that changes the key writes a new
+random token to its state, beside the journal of what it did; a bundle first reads the token and
+uses the memory only if it holds the same one. Any other outcome (a new worker, a retried bundle
+whose changes were not committed, another worker having had the key) rebuilds the memory from the
+journal, so the journal in Beam's state is the truth and the memory a cache of it. The journal holds
+the inputs (documents, timer firings) since the last snapshot of the whole state; replaying them
+through the same rules gives the same state. A snapshot replaces the journal once it is longer than
+what the state holds, so the journal stays within a small multiple of the horizon's state.
+
+The memory is found by the step's identity, the key and the window, not by the DoFn object: the
+DirectRunner's streaming mode builds a DoFn for every bundle.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import heapq
+import logging
+import pickle
+import threading
+import uuid
+from typing import Any, Optional
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteStateSpec, TimerSpec,
+                                              on_timer)
+from apache_beam.utils.timestamp import Timestamp
+
+from newswire.transforms.dedup.config import DedupConfig
+from newswire.transforms.dedup.keys import CandidateKey, candidate_keys
+from newswire.transforms.dedup.stream import (_DECIDER_KEY, _BucketRules, _decided, _Decider,
+                                              _next_due)
+
+_LOG = logging.getLogger(__name__)
+
+# Ops in a journal past the state's own size (documents held) before a snapshot replaces it.
+_JOURNAL_SLACK = 1000
+# Indexes kept per process: one per one-key step, key and window in use; one dropped is rebuilt from
+# its journal when next needed.
+_CACHED_INDEXES = 16
+
+
+class _MemoryBucket:
+    """A candidate key's bucket in memory, for `_BucketRules`. `entries()` is the bucket's own list,
+    read only by the rules until they `replace` it."""
+
+    __slots__ = ('stored', 'key_load', 'expiry')
+
+    def __init__(self):
+        self.stored: list = []
+        self.key_load = None
+        self.expiry: Optional[int] = None  # micros, as a keyed bucket's expiry timer
+
+    def entries(self) -> list:
+        return self.stored
+
+    def add(self, entry) -> None:
+        self.stored.append(entry)
+
+    def replace(self, entries: list) -> None:
+        self.stored = list(entries)
+
+    def clear(self) -> None:
+        self.stored = []
+
+    def load(self):
+        return self.key_load
+
+    def write_load(self, load) -> None:
+        self.key_load = load
+
+    def clear_load(self) -> None:
+        self.key_load = None
+
+    def set_expiry(self, at: Timestamp) -> None:
+        self.expiry = at.micros
+
+    def empty(self) -> bool:
+        return not self.stored and self.key_load is None and self.expiry is None
+
+
+@dataclasses.dataclass
+class _IndexState:
+    """Everything the one key holds: the buckets by encoded candidate key, their expiry times (a
+    heap of (micros, key); an entry whose bucket now expires at another time is stale), the
+    decider's pending, waiting and decided documents, and the journal's count."""
+
+    buckets: dict = dataclasses.field(default_factory=dict)
+    expiries: list = dataclasses.field(default_factory=list)
+    pending: dict = dataclasses.field(default_factory=dict)
+    waiting: dict = dataclasses.field(default_factory=dict)
+    decided: dict = dataclasses.field(default_factory=dict)
+    sequence: int = 0          # of the last op applied
+    since_snapshot: int = 0    # ops in the journal after its snapshot
+    token: Optional[str] = None
+
+    def next_expiry(self) -> Optional[int]:
+        while self.expiries:
+            micros, encoded = self.expiries[0]
+            bucket = self.buckets.get(encoded)
+            if bucket is not None and bucket.expiry == micros:
+                return micros
+            heapq.heappop(self.expiries)  # stale
+        return None
+
+
+class _OneKeyIndex:
+    """The rules applied to an `_IndexState`: a document arriving, the settle timer and the expiry
+    timer. Each returns the decisions to emit; `counted` is False when replaying a journal."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._rules = _BucketRules(config)
+        self._decider = _Decider(config)
+
+    def apply(self, state: _IndexState, op: tuple, counted: bool) -> list:
+        kind, micros = op[0], op[1]
+        if kind == 'doc':
+            return self._arrive(state, op[2], op[3], Timestamp(micros=micros), counted)
+        if kind == 'settle':
+            decisions, _ = self._decider.decide(micros, state.pending, state.decided,
+                                                lambda: state.waiting, counted)
+            return decisions
+        self._expire(state, micros)
+        return []
+
+    def _arrive(self, state: _IndexState, doc, signature, timestamp: Timestamp,
+                counted: bool) -> list:
+        decider = self._decider
+        decisions = []
+        if decider.delivered_again(signature, state.pending, state.decided):
+            decision, _ = decider.redelivery(doc, signature, state.decided, counted)
+            decisions.append(decision)
+        else:
+            decider.wait(signature, timestamp, state.pending)
+            # The document itself is what the decider's decision names (its `delivery`).
+            state.waiting[signature.id] = (doc, signature.identity_only())
+        tested: dict = {}
+        for key, copy in candidate_keys(signature, self._config):
+            encoded = key.encode()
+            bucket = state.buckets.get(encoded)
+            if bucket is None:
+                bucket = state.buckets[encoded] = _MemoryBucket()
+            before = bucket.expiry
+            for match in self._rules.file(key, bucket, copy, timestamp, counted, tested):
+                decider.match(match, state.pending, counted)
+            if bucket.expiry != before:
+                heapq.heappush(state.expiries, (bucket.expiry, encoded))
+        return decisions
+
+    def _expire(self, state: _IndexState, now: int) -> None:
+        """Every bucket whose expiry is due by `now`, each at its own expiry time, as each keyed
+        bucket's timer would fire."""
+        while (due := state.next_expiry()) is not None and due <= now:
+            _, encoded = heapq.heappop(state.expiries)
+            bucket = state.buckets[encoded]
+            bucket.expiry = None  # the timer fired
+            self._rules.expire(bucket, Timestamp(micros=due))
+            if bucket.expiry is not None:
+                heapq.heappush(state.expiries, (bucket.expiry, encoded))
+            elif bucket.empty():
+                del state.buckets[encoded]
+
+
+_INDEXES: collections.OrderedDict = collections.OrderedDict()
+_INDEXES_LOCK = threading.Lock()
+
+
+def _cached(name: tuple) -> Optional[_IndexState]:
+    with _INDEXES_LOCK:
+        state = _INDEXES.get(name)
+        if state is not None:
+            _INDEXES.move_to_end(name)
+        return state
+
+
+def _cache(name: tuple, state: _IndexState) -> None:
+    with _INDEXES_LOCK:
+        _INDEXES[name] = state
+        _INDEXES.move_to_end(name)
+        while len(_INDEXES) > _CACHED_INDEXES:
+            _INDEXES.popitem(last=False)
+
+
+class IndexAndDecideFn(beam.DoFn):
+    """(one key, (document, signature)) -> the document with its `dedup` filled in: the keyed
+    strategy's `_IndexBucketFn`, `_DecideFn` and `_ApplyDecisionFn` on one key, its state in memory
+    between bundles (module docstring). Documents come out as the keyed strategy's do: a
+    redelivery at once, the others when the watermark passes their settle time, in publication
+    order, each at its decision's time."""
+
+    TOKEN = ReadModifyWriteStateSpec('token', PickleCoder())
+    JOURNAL = BagStateSpec('journal', PickleCoder())
+    SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
+    EXPIRY = TimerSpec('expiry', TimeDomain.WATERMARK)
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._step = uuid.uuid4().hex  # the same in every copy of this DoFn, a new one per graph
+        self._index: Optional[_OneKeyIndex] = None
+        self._checked: dict = {}  # (key, window) -> its state, once checked in this bundle
+
+    def setup(self):
+        self._index = _OneKeyIndex(self._config)
+        self._rebuilds = Metrics.counter('newswire', 'dedup_index_rebuilds')
+
+    def start_bundle(self):
+        self._checked = {}  # the token is read again in every bundle
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam,
+                token=beam.DoFn.StateParam(TOKEN), journal=beam.DoFn.StateParam(JOURNAL),
+                settle=beam.DoFn.TimerParam(SETTLE), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        key, (doc, signature) = element
+        yield from self._step_on(('doc', timestamp.micros, doc, signature),
+                                 (key, window), token, journal, settle, expiry)
+
+    @on_timer(SETTLE)
+    def decide(self, fired=beam.DoFn.TimestampParam, key=beam.DoFn.KeyParam,
+               window=beam.DoFn.WindowParam, token=beam.DoFn.StateParam(TOKEN),
+               journal=beam.DoFn.StateParam(JOURNAL), settle=beam.DoFn.TimerParam(SETTLE),
+               expiry=beam.DoFn.TimerParam(EXPIRY)):
+        yield from self._step_on(('settle', fired.micros), (key, window), token, journal, settle,
+                                 expiry)
+
+    @on_timer(EXPIRY)
+    def expire(self, fired=beam.DoFn.TimestampParam, key=beam.DoFn.KeyParam,
+               window=beam.DoFn.WindowParam, token=beam.DoFn.StateParam(TOKEN),
+               journal=beam.DoFn.StateParam(JOURNAL), settle=beam.DoFn.TimerParam(SETTLE),
+               expiry=beam.DoFn.TimerParam(EXPIRY)):
+        yield from self._step_on(('expire', fired.micros), (key, window), token, journal, settle,
+                                 expiry)
+
+    def _step_on(self, op: tuple, key_window: tuple, token, journal, settle, expiry):
+        state = self._state(key_window, token, journal)
+        state.sequence += 1
+        decisions = self._index.apply(state, op, counted=True)
+        if state.since_snapshot >= _JOURNAL_SLACK + len(state.pending) + len(state.decided):
+            journal.clear()
+            journal.add(('snapshot', state.sequence, _snapshot(state)))  # bytes: taken now
+            state.since_snapshot = 0
+        else:
+            journal.add((op[0], state.sequence) + op[1:])
+            state.since_snapshot += 1
+        if state.pending:
+            settle.set(_next_due(state.pending))
+        next_expiry = state.next_expiry()
+        if next_expiry is not None:
+            expiry.set(Timestamp(micros=next_expiry))
+        return [_decided(doc, decision) for doc, decision in decisions]
+
+    def _state(self, key_window: tuple, token, journal) -> _IndexState:
+        """The key's state, checked against its token once per bundle, rebuilt from the journal
+        when the memory does not hold what the state last committed; a new token written."""
+        checked = self._checked.get(key_window)
+        if checked is not None:
+            return checked
+        name = (self._step,) + key_window
+        state = _cached(name)
+        committed = token.read()
+        if state is None or state.token != committed:
+            state = self._rebuild(journal)
+            _cache(name, state)
+        state.token = uuid.uuid4().hex
+        token.write(state.token)
+        self._checked[key_window] = state
+        return state
+
+    def _rebuild(self, journal) -> _IndexState:
+        entries = sorted(journal.read(), key=lambda entry: entry[1])
+        if entries:  # a worker that did not hold the key, or a bundle that did not commit
+            self._rebuilds.inc()
+            _LOG.info('dedup: rebuilding the stream index from its journal (%d entries)',
+                      len(entries))
+        start = max((i for i, entry in enumerate(entries) if entry[0] == 'snapshot'), default=None)
+        state = _IndexState()
+        if start is not None:
+            state = _restore(entries[start][2])
+            state.sequence = entries[start][1]
+            entries = entries[start + 1:]
+        for entry in entries:
+            self._index.apply(state, (entry[0],) + entry[2:], counted=False)
+            state.sequence = entry[1]
+        state.since_snapshot = len(entries)
+        return state
+
+
+def _snapshot(state: _IndexState) -> bytes:
+    """The state as it is now, pickled at once: a runner may encode what a bag was given only
+    when the bundle commits, after later ops changed the same objects."""
+    return pickle.dumps({'buckets': {encoded: (b.stored, b.key_load, b.expiry)
+                                     for encoded, b in state.buckets.items()},
+                         'pending': state.pending, 'waiting': state.waiting,
+                         'decided': state.decided}, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _restore(pickled: bytes) -> _IndexState:
+    snapshot = pickle.loads(pickled)
+    state = _IndexState(pending=snapshot['pending'], waiting=snapshot['waiting'],
+                        decided=snapshot['decided'])
+    for encoded, (stored, key_load, expiry) in snapshot['buckets'].items():
+        bucket = state.buckets[encoded] = _MemoryBucket()
+        bucket.stored, bucket.key_load, bucket.expiry = stored, key_load, expiry
+        if expiry is not None:
+            state.expiries.append((expiry, encoded))
+    heapq.heapify(state.expiries)
+    return state
+
+
+def to_index(pair) -> tuple[str, Any]:
+    """(document, signature) -> the one key and (document, signature)."""
+    return _DECIDER_KEY, pair
