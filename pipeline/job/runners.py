@@ -236,6 +236,8 @@ def prepare_runner(options) -> None:
                     f'Go), or pass --prism_location=BINARY')
             prism.prism_location = str(binary)
         _refuse_pubsub_input(options, runner)  # after the binary: a missing one is said first
+        if options.view_as(StandardOptions).streaming:
+            _no_bundle_splits_on_prism(options)
     elif runner == 'PortableRunner' and not options.view_as(PortableOptions).job_endpoint:
         raise RunnerSetupError('--runner=PortableRunner needs --job_endpoint=HOST:PORT of a running '
                                'job server (deploy/README.md); for a local run: --runner=PrismRunner')
@@ -264,6 +266,24 @@ def _keep_job_streams_open(options) -> None:
     if not portable.job_endpoint and (
             'job_server_timeout' not in options.get_all_options(drop_default=True)):
         portable.job_server_timeout = JOB_STREAM_TIMEOUT_SECONDS
+
+
+# Prism splits a bundle that shows no progress for 100 ms, and gives the split-off elements' keys
+# back as free while the first part still runs, so a stateful step can get a second bundle of a
+# key whose first has not committed its state: two bundles on one key at once, which Beam's model
+# rules out (the cause of apache/beam#35771, fixed there for bundles with timers only). newswire's
+# streaming dedup keeps state on one key (and, keyed, on every candidate key), so a stream on Prism
+# runs without those splits: Prism's own switch, the `prism_disable_sdf_split` experiment, which
+# despite its name stops splits of every stage. A batch keeps them (no user state).
+PRISM_NO_SPLITS = 'prism_disable_sdf_split'
+
+
+def _no_bundle_splits_on_prism(options) -> None:
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    debug = options.view_as(DebugOptions)
+    if PRISM_NO_SPLITS not in (debug.experiments or []):
+        debug.add_experiment(PRISM_NO_SPLITS)
 
 
 def describe_runner(options) -> Optional[str]:

@@ -17,6 +17,7 @@ import sys
 import uuid
 
 import pytest
+from apache_beam.options.pipeline_options import DebugOptions
 
 from bench import corpus
 from newswire.pipeline.job import runners
@@ -141,6 +142,19 @@ def test_a_prism_run_takes_the_cached_binary_unless_one_is_named(empty_cache, tm
     own = _place_binary(tmp_path / 'my-prism')
     options = pipeline_options(['--runner=PrismRunner', f'--prism_location={own}'])
     assert options.get_all_options()['prism_location'] == str(own)
+
+
+def test_a_prism_stream_runs_without_bundle_splits(empty_cache):
+    # A split gives the split-off keys back while the first part still runs: a second bundle on a
+    # key with state could start before the first commits (apache/beam#35771).
+    _place_binary(runners.prism_path())
+    streaming = pipeline_options(['--runner=PrismRunner', '--streaming'])
+    assert streaming.view_as(DebugOptions).experiments.count(runners.PRISM_NO_SPLITS) == 1
+    again = pipeline_options(['--runner=PrismRunner', '--streaming',
+                              f'--experiments={runners.PRISM_NO_SPLITS}'])
+    assert again.view_as(DebugOptions).experiments.count(runners.PRISM_NO_SPLITS) == 1
+    batch = pipeline_options(['--runner=PrismRunner'])
+    assert runners.PRISM_NO_SPLITS not in (batch.view_as(DebugOptions).experiments or [])
 
 
 def test_a_prism_run_outlives_beams_five_minute_job_stream_deadline(empty_cache):

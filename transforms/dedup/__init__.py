@@ -34,13 +34,14 @@ is chosen deterministically: earliest published, then id.
 Two composites run these steps: `FlagDuplicates` (`batch`), whose buckets are `GroupByKey`s or, on
 a runner on one machine, one in-memory index on one worker (`index`; `dedup.batch_index`), and
 `FlagDuplicatesInStream` (`stream`), which keeps the same buckets as keyed state expired by timers
-after the horizon and applies the same pair tests.
+after the horizon and applies the same pair tests or, on a runner on one machine, keeps them with
+the decisions on one key in the worker's memory (`stream_index`; `dedup.stream_index`).
 
 Modules: `config` (settings), `signature` (what a document is reduced to), `keys` (the typed
 candidate keys), `pairs` (the pair tests), `buckets` (one bucket's comparisons), `crowding` (keys
 dropped as stop words), `entries` (the batch shuffle's compact bucket entries), `decision` (matches
 to `DedupInfo`), `batch` and `stream` (the two composites), `index` (the batch composite's in-memory
-strategy).
+strategy), `stream_index` (the streaming composite's).
 """
 
 from newswire.transforms.dedup.batch import (DROPPED_KEYS, NEAR_COPY_PAIRS, DedupOutputs,
