@@ -90,7 +90,7 @@ class _BucketRules:
     """What happens to one candidate key's bucket when a signature is filed under it, and when its
     expiry timer fires, whatever holds the bucket: Beam's keyed state (`_IndexBucketFn`) or the
     one-key index's memory (`stream_index`). A bucket has `entries()`, `add`, `replace`, `clear`,
-    `load()`, `write_load`, `clear_load` and `set_expiry`.
+    `load()`, `write_load`, `clear_load` and `set_expiry` (micros).
 
     A band or term key filed under more than `max_documents_per_key` times within the horizon is
     dropped as in batch (`dedup.dropped_key_kind`): its signatures are let go and it is compared no
@@ -107,9 +107,9 @@ class _BucketRules:
                          for kind in CAPPED_KEY_NAMES}
         self._logged: set = set()
 
-    def file(self, key: CandidateKey, bucket, new, timestamp: Timestamp, counted: bool = True,
+    def file(self, key: CandidateKey, bucket, new, now: int, counted: bool = True,
              tested: Optional[dict] = None):
-        """Files `new` (arriving at `timestamp`) under `key`: its best Matches (per later document
+        """Files `new` (arriving at `now`, micros) under `key`: its best Matches (per later document
         and tier) against the key's recent signatures. `counted`: whether a key dropped now counts
         in the metrics (not when the one-key index replays its journal). `tested`: a dict kept
         while one arrival is filed under all its keys, where the same stored signature met under
@@ -126,10 +126,10 @@ class _BucketRules:
         if kind is not None and (load is not None or stored):
             load = load or _KeyLoad(micros=[micros for _, micros in stored])
             if load.dropped_until is None:
-                load.micros = [m for m in load.micros if m > timestamp.micros - horizon_micros]
-                load.micros.append(timestamp.micros)
+                load.micros = [m for m in load.micros if m > now - horizon_micros]
+                load.micros.append(now)
                 if len(load.micros) > config.max_documents_per_key:
-                    load = _KeyLoad(dropped_until=timestamp.micros + horizon_micros)
+                    load = _KeyLoad(dropped_until=now + horizon_micros)
                     bucket.clear()
                     stored = []
                     if counted:
@@ -138,10 +138,10 @@ class _BucketRules:
                         self._logged.add(kind)
                         log_dropped_keys(kind, None, config)
             else:
-                load.dropped_until = max(load.dropped_until, timestamp.micros + horizon_micros)
+                load.dropped_until = max(load.dropped_until, now + horizon_micros)
             bucket.write_load(load)
             if load.dropped_until is not None:
-                bucket.set_expiry(Timestamp(micros=load.dropped_until))
+                bucket.set_expiry(load.dropped_until)
                 return []
         recent = stored[-config.max_bucket_comparisons:]
         best: dict[str, BestMatches] = {}
@@ -173,8 +173,8 @@ class _BucketRules:
                 if all(entry is not earliest for entry in kept):
                     kept = [earliest] + kept[1:]
             bucket.replace(kept)
-        bucket.add((new, timestamp.micros))
-        bucket.set_expiry(timestamp + config.horizon_seconds)
+        bucket.add((new, now))
+        bucket.set_expiry(now + horizon_micros)
         return matches
 
     def expire(self, bucket, fired: Timestamp) -> None:
@@ -184,7 +184,7 @@ class _BucketRules:
         load = bucket.load()
         if load is not None and load.dropped_until is not None:
             if fired.micros < load.dropped_until:
-                bucket.set_expiry(Timestamp(micros=load.dropped_until))
+                bucket.set_expiry(load.dropped_until)
                 return
             bucket.clear_load()  # a whole horizon without it: a key again
             return
@@ -198,7 +198,7 @@ class _BucketRules:
                 bucket.clear_load()
         oldest = [m for _, m in kept] + (load.micros if load is not None else [])
         if oldest:
-            bucket.set_expiry(Timestamp(micros=min(oldest)) + self._config.horizon_seconds)
+            bucket.set_expiry(min(oldest) + int(self._config.horizon_seconds * 1e6))
 
 
 class _StateBucket(NamedTuple):
@@ -228,8 +228,8 @@ class _StateBucket(NamedTuple):
     def clear_load(self) -> None:
         self.load_state.clear()
 
-    def set_expiry(self, at: Timestamp) -> None:
-        self.timer.set(at)
+    def set_expiry(self, micros: int) -> None:
+        self.timer.set(Timestamp(micros=micros))
 
 
 class _IndexBucketFn(beam.DoFn):
@@ -253,7 +253,8 @@ class _IndexBucketFn(beam.DoFn):
                 expiry=beam.DoFn.TimerParam(EXPIRY)):
         encoded, new = element
         for match in self._rules.file(CandidateKey.decode(encoded),
-                                      _StateBucket(entries, load_state, expiry), new, timestamp):
+                                      _StateBucket(entries, load_state, expiry), new,
+                                      timestamp.micros):
             yield _DECIDER_KEY, ('match', match)
 
     @on_timer(EXPIRY)
