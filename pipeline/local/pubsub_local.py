@@ -57,6 +57,9 @@ from newswire.transforms.pubsub import (STAGE, Delivery, ParseMessageFn, dead_le
                                         record_to_message, record_topics)
 
 _LOG = logging.getLogger(__name__)
+
+# How long the reader waits at `max_in_flight` before saying so (`LeasingReader._note_pause`).
+PAUSE_WARNING_SECONDS = 30.0
 # What travels from the reader to the pipeline: data, attributes, message id, publish time (micros),
 # ack id. Typed coders, not pickle, on a socket.
 WIRE_CODER = coders.TupleCoder([
@@ -72,7 +75,7 @@ class LocalPubSubConfig:
 
     lease_seconds: int = 60
     max_lease_seconds: int = 3600
-    max_in_flight: int = 1000
+    max_in_flight: int = 20000
     max_messages_per_pull: int = 100
     pull_wait_seconds: float = 1.0
     batch_seconds: float = 0.5
@@ -187,6 +190,7 @@ class LeasingReader:
                                 config.give_up_seconds, clock)
         self._retry_at = 0.0
         self._subscriber = None
+        self._paused_at: Optional[float] = None  # since when the reader waits at max_in_flight
 
     def start(self) -> None:
         from google.cloud import pubsub_v1
@@ -211,7 +215,9 @@ class LeasingReader:
         try:
             self._renew_leases()
             if self.in_flight >= config.max_in_flight:
+                self._note_pause()
                 return [], None  # backpressure: wait for acknowledgements
+            self._paused_at = None
             batch = self._pull(config.pull_wait_seconds, config.max_messages_per_pull)
             # The DirectRunner pays the same per bundle whatever its size: what arrives within
             # batch_seconds of the first message travels as one.
@@ -263,6 +269,22 @@ class LeasingReader:
         self._modify_deadline(ack_ids, config.lease_seconds)
         return [(r.message.data, dict(r.message.attributes), r.message.message_id,
                  int(r.message.publish_time.timestamp() * 1e6), r.ack_id) for r in received]
+
+    def _note_pause(self) -> None:
+        """Says once per pause, after `PAUSE_WARNING_SECONDS` at `max_in_flight`, that reading waits:
+        records wait for the watermark (dedup's settle time), and the watermark moves only with
+        what is read, so a cap below the message rate x the settle time stops the run for good."""
+        now = self._clock()
+        if self._paused_at is None:
+            self._paused_at = now
+        elif now - self._paused_at >= PAUSE_WARNING_SECONDS:
+            _LOG.warning('reading %s has waited %.0f s with %d messages in flight '
+                         '(local_pubsub.max_in_flight): nothing is acknowledged before its record '
+                         'is decided, which waits for the watermark (dedup.settle_seconds), and '
+                         'the watermark moves only as messages are read; if this lasts, raise '
+                         'max_in_flight above the message rate x (settle_seconds + a few seconds)',
+                         self.subscription, now - self._paused_at, self.in_flight)
+            self._paused_at = float('inf')  # said; again only after reading resumes
 
     def _renew_leases(self) -> None:
         renew, expired = self._leases.due(self._config.lease_seconds,

@@ -62,6 +62,30 @@ def _elements(stream, count, deadline):
     return elements, watermark
 
 
+def test_a_reader_waiting_at_its_in_flight_cap_says_so_once_per_pause(caplog):
+    from newswire.pipeline.local.pubsub_local import PAUSE_WARNING_SECONDS
+
+    now = [0.0]
+    reader = LeasingReader('projects/p/subscriptions/s',
+                           LocalPubSubConfig(max_in_flight=2, lease_seconds=600),
+                           clock=lambda: now[0])
+    reader._leases.add(['a', 'b'], 600)  # two messages read, not yet acknowledged
+
+    def waiting_after(seconds):
+        now[0] += seconds
+        with caplog.at_level('WARNING', logger='newswire.pipeline.local.pubsub_local'):
+            assert reader.poll() == ([], None)  # nothing pulled, the watermark not moved
+        said = [r.getMessage() for r in caplog.records if 'max_in_flight' in r.getMessage()]
+        caplog.clear()
+        return said
+
+    assert waiting_after(0) == []
+    assert waiting_after(PAUSE_WARNING_SECONDS - 1) == []
+    (said,) = waiting_after(1)
+    assert 'settle_seconds' in said and '2 messages in flight' in said
+    assert waiting_after(60) == []  # once per pause
+
+
 @pytest.mark.slow
 def test_reader_acknowledges_only_when_told_and_renews_leases_meanwhile(pubsub_emulator):
     from google.cloud import pubsub_v1
