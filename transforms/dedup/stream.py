@@ -82,6 +82,9 @@ class _KeyLoad:
     dropped_until: Optional[int] = None
 
 
+# Decisions are due on whole seconds of event time (`_Decider.wait`).
+_DECIDE_EVERY_MICROS = 1_000_000
+
 _UNTESTED = object()
 _VECTORS = 'vectors'  # `file`'s `tested`: the story vectors looked up (`pairs.match_pair`)
 
@@ -322,8 +325,12 @@ class _Decider:
         return signature.id in decided or signature.id in pending
 
     def wait(self, signature, timestamp: Timestamp, pending: dict) -> None:
-        """A new document waits until the watermark is `settle_seconds` past it."""
+        """A new document waits until the watermark is `settle_seconds` past it, rounded up to
+        the whole second: the documents of one second are decided by one timer firing. A runner
+        fires a key's timer in a bundle of its own (Prism: some 5-10 a second), so a due time per
+        document decided one or two documents a firing, some 20 a second in all."""
         due = (timestamp + self._config.settle_seconds).micros
+        due = -(-due // _DECIDE_EVERY_MICROS) * _DECIDE_EVERY_MICROS
         pending[signature.id] = _Pending(signature.order_key, due)
 
     def match(self, match, pending: dict, counted: bool = True) -> bool:
