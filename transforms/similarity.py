@@ -1,11 +1,11 @@
 """Similarity measures behind the duplicate tiers, as pure functions (no Beam).
 
-- Near copies: MinHash over word shingles (datasketch), compared by the share of equal hash values,
-  an unbiased estimate of the shingle sets' Jaccard similarity. Rewrites of one event by different
-  outlets share few 5-word shingles (0.05-0.10 on the seeds); syndicated copies with light edits
-  share most. A signature travels as the bytes of its 32-bit hash values (`MINHASH_DTYPE`): 1 KiB
-  for 256 permutations, where a tuple of Python ints pickled to twice that and took ten times that
-  in memory; two signatures compare in one numpy step.
+- Near copies: MinHash over word shingles (datasketch's, computed here with numpy), compared by
+  the share of equal hash values, an unbiased estimate of the shingle sets' Jaccard similarity.
+  Rewrites of one event by different outlets share few 5-word shingles (0.05-0.10 on the seeds);
+  syndicated copies with light edits share most. A signature travels as the bytes of its 32-bit
+  hash values (`MINHASH_DTYPE`): 1 KiB for 256 permutations, where a tuple of Python ints pickled
+  to twice that and took ten times that in memory; two signatures compare in one numpy step.
 - Same story: cosine of weighted term vectors. A term's weight is its (sublinear) count times an IDF
   taken from wordfreq's general word frequencies, not from the corpus, so a document's vector depends
   on the document alone and the same code serves batch and streaming. Names (capitalised mid-sentence)
@@ -39,18 +39,20 @@ _SHA1_WORDS = hashlib.sha1().digest_size // 4  # 32-bit words in a SHA-1 digest
 
 
 class MinHasher:
-    """MinHash signatures of word shingles; the permutations are drawn once per instance."""
+    """MinHash signatures of word shingles; the permutations are drawn once per instance.
+
+    The signature is datasketch's `MinHash(num_perm, seed)` (its default `affine32` scheme and
+    `sha1_hash32` input hash) computed here with numpy, so that a run need not import datasketch
+    (which imports scipy); tests/transforms/test_similarity.py checks every step against datasketch
+    itself. The steps, as datasketch 2.0 takes them: each shingle's hash is the first 4 bytes of its
+    UTF-8 SHA-1 digest, little-endian; it is mixed by MurmurHash3's 32-bit finalizer; permutation k
+    maps it to a_k * h + b_k mod 2**32; the signature holds each permutation's minimum.
+    """
 
     def __init__(self, num_perm: int, seed: int, shingle_words: int):
-        from datasketch import MinHash
-
-        self._minhash = MinHash
         self._num_perm = num_perm
-        self._seed = seed
-        template = MinHash(num_perm=num_perm, seed=seed)
-        self._permutations = template.permutations
-        self._scheme = template.scheme
         self._shingle_words = shingle_words
+        self._a, self._b = minhash_permutations(num_perm, seed)
 
     def shingles(self, text: str) -> set[str]:
         return self.shingles_of_normalized(normalize_for_hash(text))
@@ -61,7 +63,8 @@ class MinHasher:
         n = self._shingle_words
         if len(words) <= n:
             return {' '.join(words)} if words else set()
-        return {' '.join(words[i:i + n]) for i in range(len(words) - n + 1)}
+        # The runs of n words, joined by C iterators: zip of the word list shifted 0..n-1 places.
+        return set(map(' '.join, zip(*(words[i:] for i in range(n)))))
 
     def signature(self, text: str) -> bytes:
         return self.signature_of_shingles(self.shingles(text))
@@ -70,18 +73,43 @@ class MinHasher:
         """The MinHash of the shingles as `MINHASH_DTYPE` bytes (b'' for no shingles)."""
         if not shingles:
             return b''
-        # datasketch's default hash (`sha1_hash32`: the first 4 bytes of the SHA-1 digest, little-endian),
-        # taken from all the digests at once rather than by a Python call and `struct.unpack` per
-        # shingle; datasketch gets the values (its `hashfunc` given them, `int`, is the identity) and
-        # does the rest as before.
-        digests = b''.join([_sha1(s.encode('utf-8')).digest() for s in shingles])
-        hashes = np.frombuffer(digests, dtype='<u4')[::_SHA1_WORDS].tolist()
-        minhash = self._minhash(num_perm=self._num_perm, seed=self._seed, hashfunc=int,
-                                permutations=self._permutations, scheme=self._scheme)
         # Each hash value is a minimum over all shingles: the order they come in does not matter.
-        minhash.update_batch(hashes)
-        # 'safe' refuses a scheme with wider values instead of truncating them.
-        return minhash.hashvalues.astype(MINHASH_DTYPE, casting='safe', copy=False).tobytes()
+        digests = b''.join(map(_digest, map(_sha1, map(_utf8, shingles))))
+        hashes = _fmix32(np.frombuffer(digests, dtype='<u4')[::_SHA1_WORDS].copy())
+        minimum = np.full(self._num_perm, _MAX_HASH32, dtype=np.uint32)
+        # Blocks of shingles, so that a long text's (shingles x permutations) products stay small.
+        for start in range(0, len(hashes), _HASH_BLOCK):
+            block = hashes[start:start + _HASH_BLOCK, np.newaxis] * self._a
+            block += self._b
+            np.minimum(minimum, block.min(axis=0), out=minimum)
+        return minimum.astype(MINHASH_DTYPE, copy=False).tobytes()
+
+
+_utf8 = str.encode  # UTF-8 by default
+_digest = type(hashlib.sha1()).digest
+_MAX_HASH32 = np.uint32(0xFFFFFFFF)  # datasketch's empty value for the affine32 scheme
+_HASH_BLOCK = 512  # shingles per (shingles x permutations) block: 512 KiB of uint32 for 256
+
+
+def minhash_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations for `seed` (`MinHash._init_permutations`): odd
+    multipliers a and offsets b, uint32, drawn from numpy's legacy `RandomState(seed)` in that
+    order."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer on uint32 values (datasketch's `_fmix(hv, 32)`); wraps mod
+    2**32 as intended."""
+    hashes ^= hashes >> np.uint32(16)
+    hashes *= np.uint32(0x85EBCA6B)
+    hashes ^= hashes >> np.uint32(13)
+    hashes *= np.uint32(0xC2B2AE35)
+    hashes ^= hashes >> np.uint32(16)
+    return hashes
 
 
 def minhash_jaccard(a: bytes, b: bytes) -> float:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, containment,
-                                            cosine, minhash_jaccard, shares_central_term,
-                                            story_features, term_matrix)
+                                            cosine, minhash_jaccard, minhash_permutations,
+                                            shares_central_term, story_features, term_matrix)
 
 HASHER = MinHasher(num_perm=256, seed=1, shingle_words=3)
 # Words for generated texts: a small vocabulary, so generated texts share shingles.
@@ -65,6 +65,43 @@ def test_signature_is_datasketchs_minhash_with_its_default_hash(shingles):
     reference = MinHash(num_perm=256, seed=1)
     reference.update_batch([shingle.encode('utf-8') for shingle in shingles])
     assert HASHER.signature_of_shingles(shingles) == reference.hashvalues.astype(MINHASH_DTYPE).tobytes()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 2**32 - 1),
+       st.sets(st.text(alphabet=st.characters(exclude_categories=['Cs']), min_size=1, max_size=30),
+               min_size=1, max_size=1500))
+def test_any_seed_and_size_and_long_texts_give_datasketchs_minhash(num_perm, seed, shingles):
+    """Other permutation counts and seeds, and more shingles than one block of products."""
+    from datasketch import MinHash
+
+    reference = MinHash(num_perm=num_perm, seed=seed)
+    reference.update_batch([shingle.encode('utf-8') for shingle in shingles])
+    hasher = MinHasher(num_perm=num_perm, seed=seed, shingle_words=3)
+    assert hasher.signature_of_shingles(shingles) == reference.hashvalues.astype(MINHASH_DTYPE).tobytes()
+
+
+def test_permutations_are_datasketchs():
+    from datasketch import MinHash
+
+    for num_perm, seed in ((256, 1), (128, 7), (1, 0)):
+        a, b = minhash_permutations(num_perm, seed)
+        reference = MinHash(num_perm=num_perm, seed=seed)
+        assert reference.scheme == 'affine32'  # the scheme `MinHasher` computes
+        assert np.array_equal(np.array([a, b]), reference.permutations)
+        assert a.dtype == b.dtype == reference.permutations.dtype
+
+
+def test_a_run_does_not_import_datasketch():
+    """The signature is computed without it (datasketch imports scipy: start-up time)."""
+    import subprocess
+    import sys
+
+    code = ('import sys; from newswire.transforms.similarity import MinHasher; '
+            'MinHasher(256, 1, 5).signature("a wire report of some words"); '
+            'print("datasketch" in sys.modules)')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == 'False'
 
 
 def test_signatures_depend_on_the_seed_not_the_instance():
