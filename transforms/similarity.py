@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -178,18 +179,30 @@ def _idf_table(language: str, params: 'StoryParams') -> dict[str, float]:
     return {}
 
 
-def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
-    """Lowercased tokens with None at clause breaks; collects mid-sentence capitalised tokens."""
-    out: list[Optional[str]] = []
-    for gap, token in _GAP_AND_TOKEN.findall(text):
-        if not out or not _CLAUSE_BREAK.isdisjoint(gap):  # the first token, or after a clause break
-            out.append(None)
-        elif names is not None and token[0].isupper():
-            stripped = gap.strip()
-            if not stripped or stripped[-1] not in _SENTENCE_END:
-                names.add(token.lower())
-        out.append(token.lower())
-    return out
+def _tokens(text: str, names: Optional[set]) -> tuple[list[str], list[bool]]:
+    """Lowercased tokens, and for each whether it is in the clause of the token before (False for
+    the first and after a clause break); collects mid-sentence capitalised tokens into `names`.
+
+    The per-token steps (lowercasing, the clause test of each gap, the capital test) run as `map`s
+    over the tokens; a Python step only for the capitalised ones."""
+    found = _GAP_AND_TOKEN.findall(text)
+    if not found:
+        return [], []
+    gaps, words = zip(*found)
+    lowered = list(map(str.lower, words))
+    joined = list(map(_CLAUSE_BREAK.isdisjoint, gaps))
+    joined[0] = False
+    if names is not None:
+        for index in itertools.compress(range(len(words)),
+                                        map(str.isupper, map(_FIRST_CHARACTER, words))):
+            if joined[index]:
+                stripped = gaps[index].strip()
+                if not stripped or stripped[-1] not in _SENTENCE_END:
+                    names.add(lowered[index])
+    return lowered, joined
+
+
+_FIRST_CHARACTER = operator.itemgetter(0)
 
 
 def story_features(title: Optional[str], text: str, language: Optional[str] = 'en',
@@ -209,48 +222,58 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
         idf_cache.clear()
 
     def idf(word: str) -> float:
-        value = idf_cache.get(word)
-        if value is None:
-            if len(word) < 2:
-                value = 0.0
-            elif word.isdigit():
-                value = params.year_idf if _YEAR.match(word) else params.number_idf
-            else:
-                frequency = frequencies.get(word) if frequencies else None
-                zipf = math.log10(frequency) + 9.0 if frequency else 0.0
-                value = 0.0 if zipf >= params.stop_zipf else max(params.idf_floor,
-                                                                 params.zipf_max - zipf)
-            idf_cache[word] = value
-        return value
+        if len(word) < 2:
+            return 0.0
+        if word.isdigit():
+            return params.year_idf if _YEAR.match(word) else params.number_idf
+        frequency = frequencies.get(word) if frequencies else None
+        zipf = math.log10(frequency) + 9.0 if frequency else 0.0
+        return 0.0 if zipf >= params.stop_zipf else max(params.idf_floor, params.zipf_max - zipf)
 
+    idf_of = idf_cache.get  # every token's idf is in the table once its words are added below
     counts: dict[str, float] = {}
-    for tokens, weight in ((_tokens(text, names), 1.0),
-                           (_tokens(title or '', None), params.title_weight)):
+    count_of = counts.get
+    bigrams = bool(params.bigram_weight)
+    for (tokens, joined), weight in ((_tokens(text, names), 1.0),
+                                     (_tokens(title or '', None), params.title_weight)):
+        for word in set(tokens).difference(idf_cache):  # a word's idf depends on the word alone
+            idf_cache[word] = idf(word)
         previous = None
-        for token in tokens:
-            if token is None or idf(token) == 0.0:
-                previous = None  # a stopword or a clause break ends a pair
+        for token, in_clause in zip(tokens, joined):
+            # A clause break or a stopword (idf 0.0) ends a pair.
+            if not in_clause:
+                previous = None
+            if not idf_of(token):
+                previous = None
                 continue
-            counts[token] = counts.get(token, 0.0) + weight
-            if params.bigram_weight and previous is not None:
+            counts[token] = count_of(token, 0.0) + weight
+            if bigrams and previous is not None:
                 pair = f'{previous} {token}'
-                counts[pair] = counts.get(pair, 0.0) + weight
+                counts[pair] = count_of(pair, 0.0) + weight
             previous = token
     weights = {}
     for term, count in counts.items():
         tf = 1.0 + math.log(count) if count >= 1.0 else count
         first, space, second = term.partition(' ')
         if space:
-            weight = tf * params.bigram_weight * 0.5 * (idf(first) + idf(second))
+            weight = tf * params.bigram_weight * 0.5 * (idf_of(first) + idf_of(second))
             boost = first in names and second in names
         else:
-            weight = tf * idf(term)
+            weight = tf * idf_of(term)
             boost = term in names
         weights[term] = weight * (params.name_boost if boost else 1.0)
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-    vector = tuple(sorted((t, w / norm) for t, w in weights.items()))
-    keys = tuple(t for t, _ in sorted(vector, key=lambda tw: (-tw[1], tw[0]))[:top_keys])
+    values = list(weights.values())
+    # The squares summed left to right in the terms' first-seen order, by `sum` as before.
+    norm = math.sqrt(sum(map(operator.mul, values, values))) or 1.0
+    terms = sorted(weights)  # distinct: sorting (term, weight) pairs sorts by term alone
+    vector = tuple(zip(terms, map(operator.truediv, map(weights.__getitem__, terms),
+                                  itertools.repeat(norm))))
+    # Heaviest first, ties in term order: a stable sort of the term-ordered vector by weight alone.
+    keys = tuple(t for t, _ in sorted(vector, key=_WEIGHT, reverse=True)[:top_keys])
     return StoryFeatures(vector, keys)
+
+
+_WEIGHT = operator.itemgetter(1)
 
 
 class PackedVector(NamedTuple):
