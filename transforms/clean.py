@@ -17,9 +17,9 @@ from importlib import resources
 from typing import Iterable, Optional
 
 import apache_beam as beam
-import yaml
 from apache_beam.metrics import Metrics
 
+from newswire.transforms import yamlfile
 from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, dead_letter
 from newswire.transforms.literals import (NeededLiterals, begins_with_literal, case_folding,
                                           needed_literals)
@@ -63,7 +63,7 @@ def load_cleaning_rules(path=None) -> tuple[CleaningRule, ...]:
     """
     path = path or default_rules_path()
     with open(path, encoding='utf-8') as handle:
-        data = yaml.safe_load(handle)
+        data = yamlfile.safe_load(handle)
     if not isinstance(data, dict) or not isinstance(data.get('rules'), list):
         raise ValueError(f'{path}: expected a mapping with a "rules" list')
     rules, seen = [], set()

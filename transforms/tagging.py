@@ -26,6 +26,7 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from newswire.transforms import yamlfile
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.literals import NeededLiterals, case_folding, needed_literals
 from newswire.transforms.records import Document, Evidence, Tag
@@ -107,7 +108,7 @@ def load_taxonomy(path=None) -> Taxonomy:
     path = path or default_taxonomy_path()
     try:
         with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
+            data = yamlfile.safe_load(handle)
     except yaml.YAMLError as error:
         raise TaxonomyError(f'{path}: not valid YAML: {error}') from error
     if not isinstance(data, dict) or not isinstance(data.get('topics'), list):
