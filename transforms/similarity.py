@@ -158,14 +158,56 @@ class StoryFeatures:
 
 @lru_cache(maxsize=32)
 def _frequencies(language: str) -> Optional[Mapping[str, float]]:
-    """wordfreq's table for a language, loaded once per process; None when it has none."""
-    import wordfreq
+    """wordfreq's table for a language (`wordfreq.get_frequency_dict`), loaded once per process;
+    None when it has none.
 
-    try:
-        table = wordfreq.get_frequency_dict(language)
-    except (LookupError, ValueError):
-        return None
+    A language wordfreq has a list for under its very code is read from that list here
+    (`_wordlist_frequencies`), without importing wordfreq, whose import compiles its tokenizers'
+    patterns and loads langcodes' tables (some 0.4 s of a run's start-up); any other code goes to
+    wordfreq, which finds the closest language it has."""
+    table = _wordlist_frequencies(language)
+    if table is None:
+        import wordfreq
+
+        try:
+            table = wordfreq.get_frequency_dict(language)
+        except (LookupError, ValueError):
+            return None
     return table or None
+
+
+def _wordlist_frequencies(language: str) -> Optional[dict[str, float]]:
+    """`wordfreq.get_frequency_dict(language)` for a `language` with a wordlist file of its own: the
+    'best' list (wordfreq's large list, else its small one) in wordfreq's cBpack format (a header,
+    then the words of each centibel of frequency, from 0 down), and each word's frequency as wordfreq
+    computes it, 10 ** (-centibels / 100). None for a code without its own file.
+    tests/transforms/test_similarity.py compares the two for every language wordfreq has."""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.find_spec('wordfreq')
+    if spec is None or spec.origin is None or not re.fullmatch(r'[a-z]{2,3}', language):
+        return None
+    data = pathlib.Path(spec.origin).parent / 'data'
+    path = next((p for p in (data / f'large_{language}.msgpack.gz',
+                             data / f'small_{language}.msgpack.gz') if p.is_file()), None)
+    if path is None:
+        return None
+    import gzip
+
+    import msgpack
+
+    with gzip.open(path, 'rb') as handle:
+        pack = msgpack.load(handle, raw=False)
+    header = pack[0] if pack else None
+    if not isinstance(header, dict) or header.get('format') != 'cB' or header.get('version') != 1:
+        return None  # a format this reading does not know: wordfreq's own reading decides
+    table = {}
+    for index, words in enumerate(pack[1:]):
+        frequency = 10 ** (-index / 100)
+        for word in words:
+            table[word] = frequency
+    return table
 
 
 # A process's word weights per (language, params) are kept across documents (an article repeats few

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, StoryParams,
-                                            _frequencies, containment, cosine, minhash_jaccard,
+                                            _frequencies, _wordlist_frequencies, containment, cosine, minhash_jaccard,
                                             minhash_permutations, shares_central_term,
                                             story_features, term_matrix)
 
@@ -250,6 +250,38 @@ def test_story_features_equal_the_one_token_at_a_time_definition(title, text, la
     features = story_features(title, text, language, top_keys=5, params=params)
     vector, keys = _story_features_by_loops(title, text, language, top_keys=5, params=params)
     assert features.vector == vector and features.keys == keys
+
+
+def _wordfreq_languages():
+    import pathlib
+
+    import wordfreq
+
+    data = pathlib.Path(wordfreq.__file__).parent / 'data'
+    return sorted({p.name.split('.')[0].split('_')[1] for p in data.glob('*_*.msgpack.gz')
+                   if not p.name.startswith('_')})
+
+
+@pytest.mark.slow  # reads every language's list both ways: some 10 s
+def test_each_languages_word_frequencies_are_wordfreqs():
+    import wordfreq
+
+    languages = _wordfreq_languages()
+    assert {'en', 'ru', 'tr', 'uk', 'de'} <= set(languages)
+    for language in languages:
+        ours = _wordlist_frequencies(language)
+        theirs = wordfreq.get_frequency_dict(language)
+        assert ours == theirs and list(ours) == list(theirs), language
+
+
+def test_english_word_frequencies_are_wordfreqs_and_other_codes_go_to_wordfreq():
+    import wordfreq
+
+    assert _wordlist_frequencies('en') == wordfreq.get_frequency_dict('en')
+    # No list under these codes: wordfreq's own matching answers (Norwegian -> 'nb'; none for 'zz').
+    assert _wordlist_frequencies('no') is None and _wordlist_frequencies('zz') is None
+    assert _frequencies('no') == wordfreq.get_frequency_dict('no')
+    assert _frequencies('zz') is None
 
 
 def test_common_words_carry_no_weight_and_names_weigh_more():
