@@ -202,11 +202,9 @@ def _wordlist_frequencies(language: str) -> Optional[dict[str, float]]:
     header = pack[0] if pack else None
     if not isinstance(header, dict) or header.get('format') != 'cB' or header.get('version') != 1:
         return None  # a format this reading does not know: wordfreq's own reading decides
-    table = {}
-    for index, words in enumerate(pack[1:]):
-        frequency = 10 ** (-index / 100)
-        for word in words:
-            table[word] = frequency
+    table: dict[str, float] = {}
+    for index, words in enumerate(pack[1:]):  # each bucket's words added by C loops
+        table.update(dict.fromkeys(words, 10 ** (-index / 100)))
     return table
 
 
