@@ -116,11 +116,11 @@ class Cleaner:
     """Compiled rules; build once (per DoFn `setup`), call per document.
 
     A rule that `re` tries at every position of a line (`_tried_throughout`) runs only where the
-    text holds the literals every match of its pattern needs (`literals.needed_literals`): such rules
-    are mostly chrome of a few outlets or languages (a Turkish follow-us prompt, a Georgian copyright
-    line), absent from most texts. The removals are the same as running every rule: a rule skipped
-    would have matched nothing. Other rules fail on most lines at their first character, sooner than
-    the literal test would.
+    text holds the literals every match of its pattern needs (`literals.needed_literals`): such
+    rules are mostly chrome of a few outlets or languages (a Turkish follow-us prompt, a Georgian
+    copyright line), absent from most texts. The removals are the same as running every rule: a
+    rule skipped would have matched nothing. Other rules fail on most lines at their first
+    character, sooner than the literal test would.
     """
 
     def __init__(self, rules: Iterable[CleaningRule]):

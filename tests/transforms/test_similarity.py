@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, StoryParams,
-                                            _frequencies, _wordlist_frequencies, containment, cosine, minhash_jaccard,
-                                            minhash_permutations, shares_central_term,
-                                            story_features, term_matrix)
+                                            _frequencies, _wordlist_frequencies, containment,
+                                            cosine, minhash_jaccard, minhash_permutations,
+                                            shares_central_term, story_features, term_matrix)
 
 HASHER = MinHasher(num_perm=256, seed=1, shingle_words=3)
 # Words for generated texts: a small vocabulary, so generated texts share shingles.
