@@ -94,16 +94,19 @@ def test_permutations_are_datasketchs():
         assert a.dtype == b.dtype == reference.permutations.dtype
 
 
-def test_a_run_does_not_import_datasketch():
-    """The signature is computed without it (datasketch imports scipy: start-up time)."""
+def test_signing_an_english_text_imports_neither_datasketch_nor_wordfreq():
+    """The signature is computed without datasketch (which imports scipy), and English word
+    frequencies are read without importing wordfreq: both are start-up time."""
     import subprocess
     import sys
 
-    code = ('import sys; from newswire.transforms.similarity import MinHasher; '
+    code = ('import sys; from newswire.transforms.similarity import MinHasher, story_features; '
             'MinHasher(256, 1, 5).signature("a wire report of some words"); '
-            'print("datasketch" in sys.modules)')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == 'False'
+            'story_features("Pier reopens", "The harbour pier reopened on Tuesday.", "en"); '
+            'print(sorted({"datasketch", "scipy", "wordfreq"} & set(sys.modules)))')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == '[]'
 
 
 def test_signatures_depend_on_the_seed_not_the_instance():
