@@ -192,9 +192,6 @@ class _Rule(NamedTuple):
     needed: NeededLiterals
     prefix: Optional[re.Pattern] = None
 
-    def may_match(self, folded_text: str) -> bool:
-        return self.needed.may_match(folded_text)
-
     def finditer(self, text: str):
         """(start, end, matched text) of each match, as `self.regex.finditer` finds them.
 
@@ -298,8 +295,9 @@ class Tagger:
         folded = text.translate(self._folding)
         tags = []
         for definition, patterns, excludes in plan:
-            patterns = [rule for rule in patterns if rule.may_match(folded)]
-            excluded = _Spans([(start, end) for rule in excludes if patterns and rule.may_match(folded)
+            patterns = [rule for rule in patterns if rule.needed.may_match(folded)]
+            excluded = _Spans([(start, end) for rule in excludes
+                               if patterns and rule.needed.may_match(folded)
                                for start, end, _ in rule.finditer(text)])
             spans = {}
             for rule in patterns:
