@@ -84,12 +84,11 @@ def _sample(text: str, config: LanguageConfig, min_letters: Optional[int]) -> Op
     return sample
 
 
+@functools.lru_cache(maxsize=None)
 def _lingua_detector(codes: tuple[str, ...], low_accuracy: bool):
-    """A lingua detector over the languages `codes` (ISO 639-1), models preloaded.
-
-    lingua shares loaded models between the detectors of one process, so building one per DoFn
-    instance loads each language's models once.
-    """
+    """A lingua detector over the languages `codes` (ISO 639-1), models preloaded; one per process,
+    shared by the stage's threads (lingua's detector is thread-safe, its maintainer says in
+    pemistahl/lingua-rs discussion #277)."""
     from lingua import IsoCode639_1, LanguageDetectorBuilder
 
     builder = LanguageDetectorBuilder.from_iso_codes_639_1(
@@ -336,9 +335,18 @@ class RegionalDetector:
         self._config = config
         self._langdetect = LangdetectDetector(config)
         script_table()  # built once per process, here rather than on the first text
-        self._cyrillic = _lingua_detector(_CYRILLIC_LANGUAGES, low_accuracy=True)
-        self._turkic = _lingua_detector(_TURKIC_LATIN_LANGUAGES, low_accuracy=True)
         self._langdetect_knows = self._langdetect.supported_languages()
+
+    # lingua's second opinions are built on the first text that asks for one, once per process
+    # (`_lingua_detector`): loading their models is some 0.5 s of a run's start-up, which a run of
+    # texts in neither script never needs.
+    @property
+    def _cyrillic(self):
+        return _lingua_detector(_CYRILLIC_LANGUAGES, low_accuracy=True)
+
+    @property
+    def _turkic(self):
+        return _lingua_detector(_TURKIC_LATIN_LANGUAGES, low_accuracy=True)
 
     def supported_languages(self) -> frozenset[str]:
         return (self._langdetect_knows | frozenset(_SCRIPT_LANGUAGE.values())

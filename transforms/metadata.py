@@ -20,10 +20,9 @@ from importlib import resources
 from typing import NamedTuple, Optional
 
 import apache_beam as beam
-import yaml
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, MIN_TIMESTAMP
 
-from newswire.transforms import dates
+from newswire.transforms import dates, yamlfile
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.records import Dateline, Document
 
@@ -83,7 +82,7 @@ def load_metadata_rules(path=None) -> MetadataRules:
     """
     path = path or default_rules_path()
     with open(path, encoding='utf-8') as handle:
-        data = yaml.safe_load(handle)
+        data = yamlfile.safe_load(handle)
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a mapping with "attributions" and "datelines" lists')
     examples = []

@@ -1,11 +1,11 @@
 """Similarity measures behind the duplicate tiers, as pure functions (no Beam).
 
-- Near copies: MinHash over word shingles (datasketch), compared by the share of equal hash values,
-  an unbiased estimate of the shingle sets' Jaccard similarity. Rewrites of one event by different
-  outlets share few 5-word shingles (0.05-0.10 on the seeds); syndicated copies with light edits
-  share most. A signature travels as the bytes of its 32-bit hash values (`MINHASH_DTYPE`): 1 KiB
-  for 256 permutations, where a tuple of Python ints pickled to twice that and took ten times that
-  in memory; two signatures compare in one numpy step.
+- Near copies: MinHash over word shingles (datasketch's, computed here with numpy), compared by
+  the share of equal hash values, an unbiased estimate of the shingle sets' Jaccard similarity.
+  Rewrites of one event by different outlets share few 5-word shingles (0.05-0.10 on the seeds);
+  syndicated copies with light edits share most. A signature travels as the bytes of its 32-bit
+  hash values (`MINHASH_DTYPE`): 1 KiB for 256 permutations, where a tuple of Python ints pickled
+  to twice that and took ten times that in memory; two signatures compare in one numpy step.
 - Same story: cosine of weighted term vectors. A term's weight is its (sublinear) count times an IDF
   taken from wordfreq's general word frequencies, not from the corpus, so a document's vector depends
   on the document alone and the same code serves batch and streaming. Names (capitalised mid-sentence)
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,18 +40,20 @@ _SHA1_WORDS = hashlib.sha1().digest_size // 4  # 32-bit words in a SHA-1 digest
 
 
 class MinHasher:
-    """MinHash signatures of word shingles; the permutations are drawn once per instance."""
+    """MinHash signatures of word shingles; the permutations are drawn once per instance.
+
+    The signature is datasketch's `MinHash(num_perm, seed)` (its default `affine32` scheme and
+    `sha1_hash32` input hash) computed here with numpy, so that a run need not import datasketch
+    (which imports scipy); tests/transforms/test_similarity.py checks every step against datasketch
+    itself. The steps, as datasketch 2.0 takes them: each shingle's hash is the first 4 bytes of its
+    UTF-8 SHA-1 digest, little-endian; it is mixed by MurmurHash3's 32-bit finalizer; permutation k
+    maps it to a_k * h + b_k mod 2**32; the signature holds each permutation's minimum.
+    """
 
     def __init__(self, num_perm: int, seed: int, shingle_words: int):
-        from datasketch import MinHash
-
-        self._minhash = MinHash
         self._num_perm = num_perm
-        self._seed = seed
-        template = MinHash(num_perm=num_perm, seed=seed)
-        self._permutations = template.permutations
-        self._scheme = template.scheme
         self._shingle_words = shingle_words
+        self._a, self._b = minhash_permutations(num_perm, seed)
 
     def shingles(self, text: str) -> set[str]:
         return self.shingles_of_normalized(normalize_for_hash(text))
@@ -61,7 +64,8 @@ class MinHasher:
         n = self._shingle_words
         if len(words) <= n:
             return {' '.join(words)} if words else set()
-        return {' '.join(words[i:i + n]) for i in range(len(words) - n + 1)}
+        # The runs of n words, joined by C iterators: zip of the word list shifted 0..n-1 places.
+        return set(map(' '.join, zip(*(words[i:] for i in range(n)))))
 
     def signature(self, text: str) -> bytes:
         return self.signature_of_shingles(self.shingles(text))
@@ -70,18 +74,43 @@ class MinHasher:
         """The MinHash of the shingles as `MINHASH_DTYPE` bytes (b'' for no shingles)."""
         if not shingles:
             return b''
-        # datasketch's default hash (`sha1_hash32`: the first 4 bytes of the SHA-1 digest, little-endian),
-        # taken from all the digests at once rather than by a Python call and `struct.unpack` per
-        # shingle; datasketch gets the values (its `hashfunc` given them, `int`, is the identity) and
-        # does the rest as before.
-        digests = b''.join([_sha1(s.encode('utf-8')).digest() for s in shingles])
-        hashes = np.frombuffer(digests, dtype='<u4')[::_SHA1_WORDS].tolist()
-        minhash = self._minhash(num_perm=self._num_perm, seed=self._seed, hashfunc=int,
-                                permutations=self._permutations, scheme=self._scheme)
         # Each hash value is a minimum over all shingles: the order they come in does not matter.
-        minhash.update_batch(hashes)
-        # 'safe' refuses a scheme with wider values instead of truncating them.
-        return minhash.hashvalues.astype(MINHASH_DTYPE, casting='safe', copy=False).tobytes()
+        digests = b''.join(map(_digest, map(_sha1, map(_utf8, shingles))))
+        hashes = _fmix32(np.frombuffer(digests, dtype='<u4')[::_SHA1_WORDS].copy())
+        minimum = np.full(self._num_perm, _MAX_HASH32, dtype=np.uint32)
+        # Blocks of shingles, so that a long text's (shingles x permutations) products stay small.
+        for start in range(0, len(hashes), _HASH_BLOCK):
+            block = hashes[start:start + _HASH_BLOCK, np.newaxis] * self._a
+            block += self._b
+            np.minimum(minimum, block.min(axis=0), out=minimum)
+        return minimum.astype(MINHASH_DTYPE, copy=False).tobytes()
+
+
+_utf8 = str.encode  # UTF-8 by default
+_digest = type(hashlib.sha1()).digest
+_MAX_HASH32 = np.uint32(0xFFFFFFFF)  # datasketch's empty value for the affine32 scheme
+_HASH_BLOCK = 512  # shingles per (shingles x permutations) block: 512 KiB of uint32 for 256
+
+
+def minhash_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations for `seed` (`MinHash._init_permutations`): odd
+    multipliers a and offsets b, uint32, drawn from numpy's legacy `RandomState(seed)` in that
+    order."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer on uint32 values (datasketch's `_fmix(hv, 32)`); wraps mod
+    2**32 as intended."""
+    hashes ^= hashes >> np.uint32(16)
+    hashes *= np.uint32(0x85EBCA6B)
+    hashes ^= hashes >> np.uint32(13)
+    hashes *= np.uint32(0xC2B2AE35)
+    hashes ^= hashes >> np.uint32(16)
+    return hashes
 
 
 def minhash_jaccard(a: bytes, b: bytes) -> float:
@@ -129,14 +158,54 @@ class StoryFeatures:
 
 @lru_cache(maxsize=32)
 def _frequencies(language: str) -> Optional[Mapping[str, float]]:
-    """wordfreq's table for a language, loaded once per process; None when it has none."""
-    import wordfreq
+    """wordfreq's table for a language (`wordfreq.get_frequency_dict`), loaded once per process;
+    None when it has none.
 
-    try:
-        table = wordfreq.get_frequency_dict(language)
-    except (LookupError, ValueError):
-        return None
+    A language wordfreq has a list for under its very code is read from that list here
+    (`_wordlist_frequencies`), without importing wordfreq, whose import compiles its tokenizers'
+    patterns and loads langcodes' tables (some 0.4 s of a run's start-up); any other code goes to
+    wordfreq, which finds the closest language it has."""
+    table = _wordlist_frequencies(language)
+    if table is None:
+        import wordfreq
+
+        try:
+            table = wordfreq.get_frequency_dict(language)
+        except (LookupError, ValueError):
+            return None
     return table or None
+
+
+def _wordlist_frequencies(language: str) -> Optional[dict[str, float]]:
+    """`wordfreq.get_frequency_dict(language)` for a `language` with a wordlist file of its own: the
+    'best' list (wordfreq's large list, else its small one) in wordfreq's cBpack format (a header,
+    then the words of each centibel of frequency, from 0 down), and each word's frequency as wordfreq
+    computes it, 10 ** (-centibels / 100). None for a code without its own file.
+    tests/transforms/test_similarity.py compares the two for every language wordfreq has."""
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.find_spec('wordfreq')
+    if spec is None or spec.origin is None or not re.fullmatch(r'[a-z]{2,3}', language):
+        return None
+    data = pathlib.Path(spec.origin).parent / 'data'
+    path = next((p for p in (data / f'large_{language}.msgpack.gz',
+                             data / f'small_{language}.msgpack.gz') if p.is_file()), None)
+    if path is None:
+        return None
+    import gzip
+
+    import msgpack
+
+    with gzip.open(path, 'rb') as handle:
+        pack = msgpack.load(handle, raw=False)
+    header = pack[0] if pack else None
+    if not isinstance(header, dict) or header.get('format') != 'cB' or header.get('version') != 1:
+        return None  # a format this reading does not know: wordfreq's own reading decides
+    table: dict[str, float] = {}
+    for index, words in enumerate(pack[1:]):  # each bucket's words added by C loops
+        table.update(dict.fromkeys(words, 10 ** (-index / 100)))
+    return table
 
 
 # A process's word weights per (language, params) are kept across documents (an article repeats few
@@ -150,18 +219,30 @@ def _idf_table(language: str, params: 'StoryParams') -> dict[str, float]:
     return {}
 
 
-def _tokens(text: str, names: Optional[set]) -> list[Optional[str]]:
-    """Lowercased tokens with None at clause breaks; collects mid-sentence capitalised tokens."""
-    out: list[Optional[str]] = []
-    for gap, token in _GAP_AND_TOKEN.findall(text):
-        if not out or not _CLAUSE_BREAK.isdisjoint(gap):  # the first token, or after a clause break
-            out.append(None)
-        elif names is not None and token[0].isupper():
-            stripped = gap.strip()
-            if not stripped or stripped[-1] not in _SENTENCE_END:
-                names.add(token.lower())
-        out.append(token.lower())
-    return out
+def _tokens(text: str, names: Optional[set]) -> tuple[list[str], list[bool]]:
+    """Lowercased tokens, and for each whether it is in the clause of the token before (False for
+    the first and after a clause break); collects mid-sentence capitalised tokens into `names`.
+
+    The per-token steps (lowercasing, the clause test of each gap, the capital test) run as `map`s
+    over the tokens; a Python step only for the capitalised ones."""
+    found = _GAP_AND_TOKEN.findall(text)
+    if not found:
+        return [], []
+    gaps, words = zip(*found)
+    lowered = list(map(str.lower, words))
+    joined = list(map(_CLAUSE_BREAK.isdisjoint, gaps))
+    joined[0] = False
+    if names is not None:
+        for index in itertools.compress(range(len(words)),
+                                        map(str.isupper, map(_FIRST_CHARACTER, words))):
+            if joined[index]:
+                stripped = gaps[index].strip()
+                if not stripped or stripped[-1] not in _SENTENCE_END:
+                    names.add(lowered[index])
+    return lowered, joined
+
+
+_FIRST_CHARACTER = operator.itemgetter(0)
 
 
 def story_features(title: Optional[str], text: str, language: Optional[str] = 'en',
@@ -181,48 +262,58 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
         idf_cache.clear()
 
     def idf(word: str) -> float:
-        value = idf_cache.get(word)
-        if value is None:
-            if len(word) < 2:
-                value = 0.0
-            elif word.isdigit():
-                value = params.year_idf if _YEAR.match(word) else params.number_idf
-            else:
-                frequency = frequencies.get(word) if frequencies else None
-                zipf = math.log10(frequency) + 9.0 if frequency else 0.0
-                value = 0.0 if zipf >= params.stop_zipf else max(params.idf_floor,
-                                                                 params.zipf_max - zipf)
-            idf_cache[word] = value
-        return value
+        if len(word) < 2:
+            return 0.0
+        if word.isdigit():
+            return params.year_idf if _YEAR.match(word) else params.number_idf
+        frequency = frequencies.get(word) if frequencies else None
+        zipf = math.log10(frequency) + 9.0 if frequency else 0.0
+        return 0.0 if zipf >= params.stop_zipf else max(params.idf_floor, params.zipf_max - zipf)
 
+    idf_of = idf_cache.get  # every token's idf is in the table once its words are added below
     counts: dict[str, float] = {}
-    for tokens, weight in ((_tokens(text, names), 1.0),
-                           (_tokens(title or '', None), params.title_weight)):
+    count_of = counts.get
+    bigrams = bool(params.bigram_weight)
+    for (tokens, joined), weight in ((_tokens(text, names), 1.0),
+                                     (_tokens(title or '', None), params.title_weight)):
+        for word in set(tokens).difference(idf_cache):  # a word's idf depends on the word alone
+            idf_cache[word] = idf(word)
         previous = None
-        for token in tokens:
-            if token is None or idf(token) == 0.0:
-                previous = None  # a stopword or a clause break ends a pair
+        for token, in_clause in zip(tokens, joined):
+            # A clause break or a stopword (idf 0.0) ends a pair.
+            if not in_clause:
+                previous = None
+            if not idf_of(token):
+                previous = None
                 continue
-            counts[token] = counts.get(token, 0.0) + weight
-            if params.bigram_weight and previous is not None:
+            counts[token] = count_of(token, 0.0) + weight
+            if bigrams and previous is not None:
                 pair = f'{previous} {token}'
-                counts[pair] = counts.get(pair, 0.0) + weight
+                counts[pair] = count_of(pair, 0.0) + weight
             previous = token
     weights = {}
     for term, count in counts.items():
         tf = 1.0 + math.log(count) if count >= 1.0 else count
         first, space, second = term.partition(' ')
         if space:
-            weight = tf * params.bigram_weight * 0.5 * (idf(first) + idf(second))
+            weight = tf * params.bigram_weight * 0.5 * (idf_of(first) + idf_of(second))
             boost = first in names and second in names
         else:
-            weight = tf * idf(term)
+            weight = tf * idf_of(term)
             boost = term in names
         weights[term] = weight * (params.name_boost if boost else 1.0)
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-    vector = tuple(sorted((t, w / norm) for t, w in weights.items()))
-    keys = tuple(t for t, _ in sorted(vector, key=lambda tw: (-tw[1], tw[0]))[:top_keys])
+    values = list(weights.values())
+    # The squares summed left to right in the terms' first-seen order, by `sum` as before.
+    norm = math.sqrt(sum(map(operator.mul, values, values))) or 1.0
+    terms = sorted(weights)  # distinct: sorting (term, weight) pairs sorts by term alone
+    vector = tuple(zip(terms, map(operator.truediv, map(weights.__getitem__, terms),
+                                  itertools.repeat(norm))))
+    # Heaviest first, ties in term order: a stable sort of the term-ordered vector by weight alone.
+    keys = tuple(t for t, _ in sorted(vector, key=_WEIGHT, reverse=True)[:top_keys])
     return StoryFeatures(vector, keys)
+
+
+_WEIGHT = operator.itemgetter(1)
 
 
 class PackedVector(NamedTuple):

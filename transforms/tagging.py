@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -27,7 +26,9 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from newswire.transforms import yamlfile
 from newswire.transforms.dead_letters import ApplyStage
+from newswire.transforms.literals import NeededLiterals, case_folding, needed_literals
 from newswire.transforms.records import Document, Evidence, Tag
 
 try:  # the parser `re` compiles from (re._parser from Python 3.11, sre_parse before)
@@ -107,7 +108,7 @@ def load_taxonomy(path=None) -> Taxonomy:
     path = path or default_taxonomy_path()
     try:
         with open(path, encoding='utf-8') as handle:
-            data = yaml.safe_load(handle)
+            data = yamlfile.safe_load(handle)
     except yaml.YAMLError as error:
         raise TaxonomyError(f'{path}: not valid YAML: {error}') from error
     if not isinstance(data, dict) or not isinstance(data.get('topics'), list):
@@ -188,17 +189,8 @@ class _Rule(NamedTuple):
     """
 
     regex: re.Pattern
-    needed: tuple[frozenset[str], ...]
+    needed: NeededLiterals
     prefix: Optional[re.Pattern] = None
-
-    def may_match(self, folded_text: str) -> bool:
-        # A document asks this of some hundred rules: loops over C iterators (`map`) rather than
-        # generator expressions, whose frames cost more than the substring tests.
-        contains = folded_text.__contains__
-        for options in self.needed:
-            if not any(map(contains, options)):
-                return False
-        return True
 
     def finditer(self, text: str):
         """(start, end, matched text) of each match, as `self.regex.finditer` finds them.
@@ -272,13 +264,11 @@ class Tagger:
         self._taxonomy = taxonomy
         every = {p for t in taxonomy.tags
                  for regexes in (*t.patterns.values(), *t.exclude.values()) for p in regexes}
-        needed = {p: _needed_literals(p) for p in every}
-        self._folding = _case_folding(frozenset(
+        needed = {p: needed_literals(p) for p in every}
+        self._folding = case_folding(frozenset(
             ch for literals in needed.values() for options in literals for s in options for ch in s))
         compiled = {p: re.compile(p, re.IGNORECASE) for p in sorted(every)}
-        rules = {p: _Rule(regex,
-                          tuple(frozenset(s.translate(self._folding) for s in options)
-                                for options in needed[p]),
+        rules = {p: _Rule(regex, NeededLiterals.of(needed[p], self._folding),
                           _literal_prefix(p, regex))
                  for p, regex in compiled.items()}
 
@@ -305,8 +295,9 @@ class Tagger:
         folded = text.translate(self._folding)
         tags = []
         for definition, patterns, excludes in plan:
-            patterns = [rule for rule in patterns if rule.may_match(folded)]
-            excluded = _Spans([(start, end) for rule in excludes if patterns and rule.may_match(folded)
+            patterns = [rule for rule in patterns if rule.needed.may_match(folded)]
+            excluded = _Spans([(start, end) for rule in excludes
+                               if patterns and rule.needed.may_match(folded)
                                for start, end, _ in rule.finditer(text)])
             spans = {}
             for rule in patterns:
@@ -320,75 +311,6 @@ class Tagger:
                 id=definition.id, label=definition.label, score=round(1 - 0.5 ** len(evidence), 4),
                 evidence=tuple(evidence[:self._taxonomy.max_evidence])))
         return tuple(sorted(tags, key=lambda t: (-t.score, t.id)))
-
-
-def _needed_literals(pattern: str) -> tuple[frozenset[str], ...]:
-    """Literal strings every match of `pattern` contains, one string of each set; () when none is sure.
-
-    Read from the parse tree `re` compiles: a run of plain characters in a sequence every match goes
-    through is needed, and so is what a group, a repeat of at least once, or every branch of an
-    alternation (one of their literals) needs. Anything else (a class, an optional part, an
-    assertion, a backreference) needs nothing and ends the run, so a literal found is always needed,
-    even where a cleverer reading would find a longer one. For example
-    '\\bmass (?:graves?|burials?)\\b' needs 'mass ' and one of 'grave', 'burial'.
-    """
-    needed = _needed_in(_sre_parse.parse(pattern, re.IGNORECASE))
-    return tuple(sorted(needed, key=lambda options: -min(map(len, options))))  # most selective first
-
-
-_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, getattr(_sre, 'POSSESSIVE_REPEAT', None))
-
-
-def _needed_in(items) -> list[frozenset[str]]:
-    needed, run = [], []
-    for op, av in [*items, (None, None)]:
-        if op is _sre.LITERAL:
-            run.append(chr(av))
-            continue
-        if run:
-            needed.append(frozenset([''.join(run)]))
-            run = []
-        if op is _sre.SUBPATTERN:  # (group, flags added, flags removed, items)
-            needed += _needed_in(av[3])
-        elif op is getattr(_sre, 'ATOMIC_GROUP', None):
-            needed += _needed_in(av)
-        elif op in _REPEATS and av[0] >= 1:  # (min, max, items)
-            needed += _needed_in(av[2])
-        elif op is _sre.BRANCH:  # (None, [items of each branch])
-            # each branch's most selective need: the set whose shortest literal is longest
-            choices = [max(_needed_in(branch), key=lambda options: min(map(len, options)), default=None)
-                       for branch in av[1]]
-            if all(choices):
-                needed.append(frozenset().union(*choices))
-    return needed
-
-
-@functools.lru_cache(maxsize=None)
-def _case_folding(characters: frozenset[str]) -> dict[int, str]:
-    """A str.translate table that folds every character `re.IGNORECASE` matches to one of `characters`
-    into a representative of it, so that a folded needed literal is in the folded text of every match.
-
-    Which characters match is asked of `re` over every code point rather than assumed from str.lower:
-    'k' is also matched by the Kelvin sign, 's' by the long s, 'i' by the dotted capital I. Characters
-    that share a match share a representative. One scan over every code point finds the characters
-    that match any of `characters`; only those are then paired with the ones they match. Built once
-    per process for a set of characters.
-    """
-    if not characters:
-        return {}
-    every_character = ''.join(map(chr, range(0x110000)))
-    alternatives = '|'.join(map(re.escape, sorted(characters)))
-    candidates = set(re.findall(f'(?:{alternatives})', every_character, re.IGNORECASE))
-    matchers = {ch: re.compile(re.escape(ch), re.IGNORECASE).fullmatch for ch in sorted(characters)}
-    classes: list[tuple[set[str], set[str]]] = []  # (literal characters, the characters matching them)
-    for ch, fullmatch in matchers.items():
-        literals, matching = {ch}, {x for x in candidates if fullmatch(x)}
-        for other in [c for c in classes if c[1] & matching]:
-            classes.remove(other)
-            literals |= other[0]
-            matching |= other[1]
-        classes.append((literals, matching))
-    return {ord(x): min(literals) for literals, matching in classes for x in matching}
 
 
 class _Spans:

@@ -22,6 +22,7 @@ from newswire.transforms.fetch import FetchConfig
 from newswire.transforms.language import LanguageConfig
 from newswire.transforms.metadata import MetadataRules, load_metadata_rules
 from newswire.transforms.tagging import Taxonomy, load_taxonomy
+from newswire.transforms import yamlfile
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Settings:
 
 def _defaults() -> dict:
     text = (resources.files('newswire.pipeline.job') / 'settings.yaml').read_text(encoding='utf-8')
-    return yaml.safe_load(text)
+    return yamlfile.safe_load(text)
 
 
 def _merge(base: dict, override: dict, where: str = '') -> dict:
@@ -118,7 +119,7 @@ def load_settings(settings_file: Optional[str] = None, taxonomy_file: Optional[s
     if settings_file:
         with open(settings_file, encoding='utf-8') as handle:
             try:
-                override = yaml.safe_load(handle)
+                override = yamlfile.safe_load(handle)
             except yaml.YAMLError as error:
                 raise ValueError(f'--settings {settings_file}: not YAML: {error}') from error
         if override is not None and not isinstance(override, dict):

@@ -3,9 +3,12 @@ import re
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from newswire.transforms.clean import (CleanBoilerplate, Cleaner, default_rules_path,
-                                       load_cleaning_rules)
+from newswire.transforms.clean import (CleanBoilerplate, Cleaner, _tried_throughout,
+                                       default_rules_path, load_cleaning_rules)
+from newswire.transforms.literals import NeededLiterals, case_folding, needed_literals
 from newswire.transforms.records import Document, SourceRef
 from tests.conftest import SEEDS, direct_pipeline, seed_path
 
@@ -156,3 +159,33 @@ def test_cleaning_a_regional_page_keeps_its_prose():
     result = CLEANER.clean(page)
     assert result.text == ('БАКУ, 14 ноября. /Trend/ Саперы обезвредили еще 30 мин в Агдамском районе.\n'
                            'Работы продолжатся до конца месяца, сообщили в агентстве.')
+
+
+# The rules the cleaner runs only where their needed literals are (`Cleaner`), and the pieces of
+# text they are tested on: every example, in pieces, in any case, with letters whose case folds oddly.
+FILTERED = [rule for rule in RULES if _tried_throughout(rule)]
+EXAMPLE_TEXTS = sorted({example.text for rule in FILTERED for example in rule.examples})
+PIECES = sorted({piece for rule in RULES for example in rule.examples
+                 for piece in re.split(r'(?<=\s)', example.text)}) + ['\n', 'ſ', '\u212a', 'İ', 'ı']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(EXAMPLE_TEXTS) | st.sampled_from(PIECES),
+                          st.sampled_from([str, str.upper, str.lower])),
+                max_size=12).map(lambda pieces: ''.join(case(piece) for piece, case in pieces)))
+def test_a_rule_skipped_for_its_absent_literals_matches_no_line(text):
+    assert len(FILTERED) >= 4  # the .{0,N}-led and lookbehind rules, regional ones among them
+    for rule in FILTERED:
+        literals = needed_literals(rule.pattern)
+        folding = case_folding(frozenset(ch for options in literals for s in options for ch in s))
+        if not NeededLiterals.of(literals, folding).may_match(text.translate(folding)):
+            regex = rule.compile()
+            assert not any(regex.search(line) for line in text.split('\n')), rule.id
+
+
+def test_rules_tried_at_every_position_are_those_not_led_by_literals():
+    by_id = {rule.id: rule for rule in RULES}
+    assert _tried_throughout(by_id['messenger_promo_regional'])  # '.{0,80}?(?:...)'
+    assert _tried_throughout(by_id['follow_us_sentence'])  # a lookbehind first
+    assert not _tried_throughout(by_id['share_prompt'])  # literals in every branch
+    assert not _tried_throughout(by_id['date_header'])  # reads the first line only

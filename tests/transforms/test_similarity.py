@@ -2,15 +2,17 @@
 containment follows from it, story vectors are unit vectors whose cosine behaves like one."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, containment,
-                                            cosine, minhash_jaccard, shares_central_term,
-                                            story_features, term_matrix)
+from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, StoryParams,
+                                            _frequencies, _wordlist_frequencies, containment,
+                                            cosine, minhash_jaccard, minhash_permutations,
+                                            shares_central_term, story_features, term_matrix)
 
 HASHER = MinHasher(num_perm=256, seed=1, shingle_words=3)
 # Words for generated texts: a small vocabulary, so generated texts share shingles.
@@ -65,6 +67,46 @@ def test_signature_is_datasketchs_minhash_with_its_default_hash(shingles):
     reference = MinHash(num_perm=256, seed=1)
     reference.update_batch([shingle.encode('utf-8') for shingle in shingles])
     assert HASHER.signature_of_shingles(shingles) == reference.hashvalues.astype(MINHASH_DTYPE).tobytes()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 2**32 - 1),
+       st.sets(st.text(alphabet=st.characters(exclude_categories=['Cs']), min_size=1, max_size=30),
+               min_size=1, max_size=1500))
+def test_any_seed_and_size_and_long_texts_give_datasketchs_minhash(num_perm, seed, shingles):
+    """Other permutation counts and seeds, and more shingles than one block of products."""
+    from datasketch import MinHash
+
+    reference = MinHash(num_perm=num_perm, seed=seed)
+    reference.update_batch([shingle.encode('utf-8') for shingle in shingles])
+    hasher = MinHasher(num_perm=num_perm, seed=seed, shingle_words=3)
+    assert hasher.signature_of_shingles(shingles) == reference.hashvalues.astype(MINHASH_DTYPE).tobytes()
+
+
+def test_permutations_are_datasketchs():
+    from datasketch import MinHash
+
+    for num_perm, seed in ((256, 1), (128, 7), (1, 0)):
+        a, b = minhash_permutations(num_perm, seed)
+        reference = MinHash(num_perm=num_perm, seed=seed)
+        assert reference.scheme == 'affine32'  # the scheme `MinHasher` computes
+        assert np.array_equal(np.array([a, b]), reference.permutations)
+        assert a.dtype == b.dtype == reference.permutations.dtype
+
+
+def test_signing_an_english_text_imports_neither_datasketch_nor_wordfreq():
+    """The signature is computed without datasketch (which imports scipy), and English word
+    frequencies are read without importing wordfreq: both are start-up time."""
+    import subprocess
+    import sys
+
+    code = ('import sys; from newswire.transforms.similarity import MinHasher, story_features; '
+            'MinHasher(256, 1, 5).signature("a wire report of some words"); '
+            'story_features("Pier reopens", "The harbour pier reopened on Tuesday.", "en"); '
+            'print(sorted({"datasketch", "scipy", "wordfreq"} & set(sys.modules)))')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == '[]'
 
 
 def test_signatures_depend_on_the_seed_not_the_instance():
@@ -135,6 +177,114 @@ def test_a_story_vector_is_a_sorted_unit_vector_and_its_keys_its_heaviest_terms(
     assert len(features.keys) == min(5, len(weights))
     ranked = sorted(weights.items(), key=lambda tw: (-tw[1], tw[0]))
     assert list(features.keys) == [term for term, _ in ranked[:5]]
+
+
+def _story_features_by_loops(title, text, language='en', top_keys=8, params=StoryParams()):
+    """`story_features` as its definition reads, one token at a time: the reference its faster
+    steps (maps over the tokens, the table filled once per distinct word) must equal, float for
+    float."""
+    frequencies = _frequencies((language or 'en').split('-')[0].lower().replace('und', 'en'))
+
+    def idf(word):
+        if len(word) < 2:
+            return 0.0
+        if word.isdigit():
+            return params.year_idf if re.match(r'^(?:19|20)\d\d$', word) else params.number_idf
+        frequency = frequencies.get(word) if frequencies else None
+        zipf = math.log10(frequency) + 9.0 if frequency else 0.0
+        return 0.0 if zipf >= params.stop_zipf else max(params.idf_floor, params.zipf_max - zipf)
+
+    def tokens(text, names):
+        out = []
+        for gap, token in re.findall(r'(\W*)(\w+)', text):
+            if not out or set(gap) & set('.!?;:\n'):
+                out.append(None)
+            elif names is not None and token[0].isupper():
+                stripped = gap.strip()
+                if not stripped or stripped[-1] not in '.!?:;"\'\u201c\u201d\n':
+                    names.add(token.lower())
+            out.append(token.lower())
+        return out
+
+    names, counts = set(), {}
+    for words, weight in ((tokens(text, names), 1.0), (tokens(title or '', None), params.title_weight)):
+        previous = None
+        for token in words:
+            if token is None or idf(token) == 0.0:
+                previous = None
+                continue
+            counts[token] = counts.get(token, 0.0) + weight
+            if params.bigram_weight and previous is not None:
+                pair = f'{previous} {token}'
+                counts[pair] = counts.get(pair, 0.0) + weight
+            previous = token
+    weights = {}
+    for term, count in counts.items():
+        tf = 1.0 + math.log(count) if count >= 1.0 else count
+        first, space, second = term.partition(' ')
+        if space:
+            weight = tf * params.bigram_weight * 0.5 * (idf(first) + idf(second))
+            boost = first in names and second in names
+        else:
+            weight = tf * idf(term)
+            boost = term in names
+        weights[term] = weight * (params.name_boost if boost else 1.0)
+    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+    vector = tuple(sorted((t, w / norm) for t, w in weights.items()))
+    return vector, tuple(t for t, _ in sorted(vector, key=lambda tw: (-tw[1], tw[0]))[:top_keys])
+
+
+# Text of words (capitalised or not, some stopwords, numbers and years) and the punctuation the
+# tokens and clause breaks are read from, with letters whose case folds oddly.
+STORY_TEXT = st.lists(st.one_of(
+    st.sampled_from(['Harbour', 'pier', 'the', 'of', 'Portmere', 'reopened', '2024', '17', 'a',
+                     'İstanbul', 'STRASSE', 'Σοφία', 'ſ', 'x']),
+    st.sampled_from([' ', ', ', '. ', '; ', ': ', '\n', ' "', '" ', '! ', ' - ', '\u201c', '  '])),
+    max_size=80).map(''.join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), STORY_TEXT), STORY_TEXT | st.text(max_size=200),
+       st.sampled_from(['en', 'de', 'und', None, 'xx']),
+       st.sampled_from([StoryParams(), StoryParams(title_weight=0.7, bigram_weight=0.0),
+                        StoryParams(title_weight=0.3, bigram_weight=0.35, name_boost=2.0,
+                                    idf_floor=0.0)]))
+def test_story_features_equal_the_one_token_at_a_time_definition(title, text, language, params):
+    features = story_features(title, text, language, top_keys=5, params=params)
+    vector, keys = _story_features_by_loops(title, text, language, top_keys=5, params=params)
+    assert features.vector == vector and features.keys == keys
+
+
+def _wordfreq_languages():
+    import pathlib
+
+    import wordfreq
+
+    data = pathlib.Path(wordfreq.__file__).parent / 'data'
+    return sorted({p.name.split('.')[0].split('_')[1] for p in data.glob('*_*.msgpack.gz')
+                   if not p.name.startswith('_')})
+
+
+@pytest.mark.slow  # reads every language's list both ways: some 10 s
+def test_each_languages_word_frequencies_are_wordfreqs():
+    import wordfreq
+
+    languages = _wordfreq_languages()
+    assert {'en', 'ru', 'tr', 'uk', 'de'} <= set(languages)
+    for language in languages:
+        ours = _wordlist_frequencies(language)
+        theirs = wordfreq.get_frequency_dict(language)
+        assert ours == theirs and list(ours) == list(theirs), language
+
+
+def test_english_word_frequencies_are_wordfreqs_and_other_codes_go_to_wordfreq():
+    import wordfreq
+
+    assert _wordlist_frequencies('en') == wordfreq.get_frequency_dict('en')
+    # No list under these codes: wordfreq's own matching answers (Norwegian -> 'nb'; none for 'zz').
+    assert _wordlist_frequencies('no') is None and _wordlist_frequencies('zz') is None
+    assert _frequencies('no') == wordfreq.get_frequency_dict('no')
+    assert _frequencies('zz') is None
 
 
 def test_common_words_carry_no_weight_and_names_weigh_more():

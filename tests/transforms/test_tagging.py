@@ -7,10 +7,10 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.clean import Cleaner, load_cleaning_rules
+from newswire.transforms.literals import NeededLiterals
 from newswire.transforms.records import Document, Evidence, SourceRef, Tag
-from newswire.transforms.tagging import (TagDocuments, Tagger, TaxonomyError, _needed_literals,
-                                         _Rule, _Spans, _literal_prefix, _without_overlaps,
-                                         load_taxonomy)
+from newswire.transforms.tagging import (TagDocuments, Tagger, TaxonomyError, _Rule, _Spans,
+                                         _literal_prefix, _without_overlaps, load_taxonomy)
 from tests.conftest import SEEDS, SHARED_EVAL, direct_pipeline, first_of_each, seed_path
 
 TAXONOMY = load_taxonomy()
@@ -340,20 +340,6 @@ def test_prefilter_with_a_users_taxonomy(tmp_path):
     assert Tagger(taxonomy).tag('nothing', 'de')[0].score == 0  # min_evidence 0 tags anyway
 
 
-@pytest.mark.parametrize('pattern,needed', [
-    (r'\bmine[- ]?(?:field )?maps?\b', [{'mine'}, {'map'}]),
-    (r'\bmass (?:graves?|burials?)\b', [{'mass '}, {'grave', 'burial'}]),
-    (r'\b(?:land ?)?mines\b', [{'mines'}]),
-    (r'(?:ab)+c', [{'ab'}, {'c'}]),
-    (r'\bright (?:of [\w ]{1,30} )?to return\b|\brights? of \w+ to return\b', [{'right'}, {' to return', 'to return'}]),
-    (r'(?:mine)?s|x', [{'s', 'x'}]),
-    (r'(?:mine)?s|\d', []),  # a branch that needs nothing: nothing is needed
-    (r'\w+ [a-z]', [{' '}]),
-])
-def test_needed_literals(pattern, needed):
-    assert sorted(map(set, _needed_literals(pattern)), key=sorted) == sorted(needed, key=sorted)
-
-
 def _without_overlaps_pairwise(spans):
     """The definition: longest first (then the first), each kept unless it overlaps one kept before."""
     kept = []
@@ -383,7 +369,7 @@ def test_overlap_checks_agree_with_their_pairwise_definition(seed):
 def test_a_rule_finds_what_its_pattern_finds(pattern):
     """The tagger runs r'\\bX...' only where X begins a word: the same matches as re.finditer."""
     regex = re.compile(pattern, re.IGNORECASE)
-    rule = _Rule(regex, (), _literal_prefix(pattern, regex))
+    rule = _Rule(regex, NeededLiterals.of((), {}), _literal_prefix(pattern, regex))
     assert rule.prefix is not None
     texts = ['hostages xhostages hostage_s _hostages 2hostages, HOSTAGES.', 'xmayınlarmayına mayına 1mayın',
              'foo fob xfoo xfob foob fob', 'заминированные мины Мины минмин', 'k\u212aK kx \u212aelvin x ab',

@@ -23,12 +23,14 @@ _STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (row
 _STORY_SCREEN_MARGIN = 1e-9
 
 
-def candidate_pairs(signatures: Iterable, config: DedupConfig) -> Iterator[tuple]:
+def candidate_pairs(signatures: Iterable, config: DedupConfig,
+                    in_order: bool = False) -> Iterator[tuple]:
     """The (earlier, later) pairs one bucket compares: each document, in publication order, with the
     ones before it, nearest first, up to the first beyond the horizon and at most
     `max_bucket_comparisons` of them; never a document with itself (the same id twice).
-    `signatures` are `DedupSignature`s, `BucketEntry`s or `StoryEntry`s."""
-    ordered = sorted(signatures, key=lambda s: s.order_key)
+    `signatures` are `DedupSignature`s, `BucketEntry`s or `StoryEntry`s; `in_order`: a list
+    already sorted by `order_key`, taken as it is (sorting it again, stably, would change nothing)."""
+    ordered = signatures if in_order else sorted(signatures, key=lambda s: s.order_key)
     for index, later in enumerate(ordered):
         window = ordered[max(0, index - config.max_bucket_comparisons):index]
         for earlier in reversed(window):
@@ -116,12 +118,12 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
     return score if score == round(high, 4) else None
 
 
-def compare_bucket(key: CandidateKey, signatures: Iterable,
-                   config: DedupConfig) -> Iterable[Match]:
+def compare_bucket(key: CandidateKey, signatures: Iterable, config: DedupConfig,
+                   in_order: bool = False) -> Iterable[Match]:
     """All matches in one bucket: each document against those published before it; none in a
     bucket whose key is dropped (`dropped_key_kind`). `signatures` are `DedupSignature`s, or a batch
-    bucket's `StoryEntry`s or `BucketEntry`s."""
-    ordered = sorted(signatures, key=lambda s: s.order_key)
+    bucket's `StoryEntry`s or `BucketEntry`s; `in_order` as in `candidate_pairs`."""
+    ordered = signatures if in_order else sorted(signatures, key=lambda s: s.order_key)
     if dropped_key_kind(key, ordered, config):
         return
     if key.kind.exact:
@@ -131,7 +133,7 @@ def compare_bucket(key: CandidateKey, signatures: Iterable,
         yield from _story_matches_by_product(key, ordered, config)
         return
     vectors: dict = {}
-    for earlier, later in candidate_pairs(ordered, config):
+    for earlier, later in candidate_pairs(ordered, config, in_order=True):
         match = match_pair(key, earlier, later, config, vectors)
         if match is not None:
             yield match

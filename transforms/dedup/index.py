@@ -37,10 +37,11 @@ from newswire.transforms.dedup.config import (AUTO, BATCH_INDEX_SETTINGS, KEYED,
                                              STREAM_INDEX_SETTINGS, DedupConfig)
 from newswire.transforms.dedup.crowding import dropped_key_kind
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info, story_root
-from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind,
-                                            candidate_keys, story_term_key)
+from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind, band_digest,
+                                            story_term_key)
 from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, near_copy_match
 from newswire.transforms.dedup.signature import DedupSignature
+from newswire.transforms.similarity import MINHASH_DTYPE
 
 # Distinct near-copy pairs remembered as tested (some 100 bytes each): past this the set starts
 # again, and a pair named again is tested again, to the same result (as `batch._NAMED_PAIRS_MAX`).
@@ -71,27 +72,27 @@ class _Index:
         self.terms: dict[str, list[int]] = {}
         banded: list[int] = []  # positions of the signatures with band keys (those with a MinHash)
         digests = bytearray()
-        row_bytes = config.lsh_bands * BAND_DIGEST_BYTES
+        # The keys `keys.candidate_keys` files a signature under, in its order, made here without
+        # the signature copies it pairs them with: a band's key is its digest's bytes
+        # (`band_digest`), not the hex of the encoding.
+        width = config.lsh_rows * MINHASH_DTYPE.itemsize  # bytes per band
+        starts = range(0, config.lsh_bands * width, width)
+        exact, terms = self.exact, self.terms
         for position, signature in enumerate(self.ordered):
-            row = bytearray(row_bytes)
-            has_bands = False
-            for key, _ in candidate_keys(signature, config):
-                if key.kind is KeyKind.BAND:
-                    start = key.band * BAND_DIGEST_BYTES
-                    row[start:start + BAND_DIGEST_BYTES] = bytes.fromhex(key.value)
-                    has_bands = True
-                elif key.kind is KeyKind.TERM:
-                    self.terms.setdefault(key.value, []).append(position)
-                else:
-                    self.exact.setdefault(key, []).append(position)
-            if has_bands:
+            exact.setdefault(CandidateKey(KeyKind.CONTENT, signature.content_hash), []).append(position)
+            exact.setdefault(CandidateKey(KeyKind.SOURCE, signature.source_key), []).append(position)
+            minhash = signature.minhash
+            if minhash and starts:
                 banded.append(position)
-                digests += row
+                digests += b''.join([band_digest(minhash[start:start + width]) for start in starts])
+            for term in signature.story_keys:
+                terms.setdefault(term, []).append(position)
         self.banded = np.array(banded, dtype=np.int64)
         self.digests = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(
             len(banded), config.lsh_bands, BAND_DIGEST_BYTES)
 
     def bucket(self, positions) -> list[DedupSignature]:
+        """The signatures at `positions` (ascending): in `order_key` order, as `self.ordered`."""
         return [self.ordered[position] for position in positions]
 
     def shared_band_keys(self, band: int) -> Iterable[tuple[CandidateKey, list[int]]]:
@@ -123,7 +124,7 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
 
     for key, positions in index.exact.items():
         if len(positions) > 1:  # exact keys are never dropped
-            for match in compare_bucket(key, index.bucket(positions), config):
+            for match in compare_bucket(key, index.bucket(positions), config, in_order=True):
                 add(match)
     for term, positions in index.terms.items():
         if len(positions) > 1:
@@ -132,7 +133,7 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
             if kind:
                 dropped[kind] += 1
                 continue
-            for match in compare_bucket(key, bucket, config):
+            for match in compare_bucket(key, bucket, config, in_order=True):
                 add(match)
     tested: set = set()
     for band in range(config.lsh_bands):
@@ -144,7 +145,7 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
                 continue
             # A near copy shares most of its bands with its original: each distinct pair is tested
             # once, not once per band bucket naming it.
-            for earlier, later in candidate_pairs(bucket, config):
+            for earlier, later in candidate_pairs(bucket, config, in_order=True):
                 pair = (id(later), id(earlier))  # the signatures live as long as the index
                 if pair in tested:
                     continue

@@ -106,8 +106,7 @@ def candidate_keys(sig: DedupSignature,
         width = config.lsh_rows * similarity.MINHASH_DTYPE.itemsize  # bytes per band
         for band in range(config.lsh_bands):
             values = sig.minhash[band * width:(band + 1) * width]
-            digest = hashlib.blake2b(values, digest_size=BAND_DIGEST_BYTES).hexdigest()
-            yield CandidateKey(KeyKind.BAND, digest, band), near
+            yield CandidateKey(KeyKind.BAND, band_digest(values).hex(), band), near
     if sig.story_keys:
         story = sig.story_vector_only()
         for term in sig.story_keys:
@@ -115,6 +114,11 @@ def candidate_keys(sig: DedupSignature,
 
 
 BAND_DIGEST_BYTES = 10  # of a band key's digest
+
+
+def band_digest(values: bytes) -> bytes:
+    """The digest of one band's MinHash values (a band key's value is its hex)."""
+    return hashlib.blake2b(values, digest_size=BAND_DIGEST_BYTES).digest()
 
 
 def band_group_key(key: CandidateKey) -> str:

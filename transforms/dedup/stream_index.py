@@ -28,7 +28,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import heapq
-import itertools
 import logging
 import pickle
 import threading
@@ -45,15 +44,13 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dedup.config import DedupConfig
 from newswire.transforms.dedup.keys import CandidateKey, candidate_keys
-from newswire.transforms.dedup.stream import (_DECIDER_KEY, _VECTORS, _BucketRules, _decided,
-                                              _Decider, _next_due)
+from newswire.transforms.dedup.stream import (_DECIDER_KEY, _BucketRules, _decided, _Decider,
+                                              _next_due)
 
 _LOG = logging.getLogger(__name__)
 
 # Ops in a journal past the state's own size (documents held) before a snapshot replaces it.
 _JOURNAL_SLACK = 1000
-# Story vectors kept per index (some 20 KB each, unpacked).
-_CACHED_VECTORS = 4096
 # Indexes kept per process: one per one-key step, key and window in use; one dropped is rebuilt from
 # its journal when next needed.
 _CACHED_INDEXES = 16
@@ -109,9 +106,6 @@ class _IndexState:
     pending: dict = dataclasses.field(default_factory=dict)
     waiting: dict = dataclasses.field(default_factory=dict)
     decided: dict = dataclasses.field(default_factory=dict)
-    # Story vectors looked up by the pair tests (`pairs._story_cosine`), kept across arrivals: a
-    # report in a story bucket meets each later one; derived, so neither journalled nor snapshotted.
-    vectors: dict = dataclasses.field(default_factory=dict)
     sequence: int = 0          # of the last op applied
     since_snapshot: int = 0    # ops in the journal after its snapshot
     token: Optional[str] = None
@@ -158,7 +152,7 @@ class _OneKeyIndex:
             decider.wait(signature, timestamp, state.pending)
             # The document itself is what the decider's decision names (its `delivery`).
             state.waiting[signature.id] = (doc, signature.identity_only())
-        tested = {_VECTORS: state.vectors}
+        tested: dict = {}
         for key, copy in candidate_keys(signature, self._config):
             encoded = key.encode()
             bucket = state.buckets.get(encoded)
@@ -169,10 +163,6 @@ class _OneKeyIndex:
                 decider.match(match, state.pending, counted)
             if bucket.expiry != before:
                 heapq.heappush(state.expiries, (bucket.expiry, encoded))
-        excess = len(state.vectors) - _CACHED_VECTORS
-        if excess > 0:  # the earliest looked up go first
-            for name in list(itertools.islice(state.vectors, excess)):
-                del state.vectors[name]
         return decisions
 
     def _expire(self, state: _IndexState, now: int) -> None:
