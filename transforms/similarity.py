@@ -359,6 +359,33 @@ def _central_term(terms: str, weights: bytes) -> str:
     return terms.split('\n')[heaviest]
 
 
+def story_cosine_screen(vector: PackedVector, others: Sequence[PackedVector]) -> np.ndarray:
+    """For each of `others`, a value no lower than its `cosine` with `vector` but for the last bits
+    of a sum (all L2-normalised, with positive weights), computed for all at once: terms are
+    matched by their hashes, so two terms sharing one can only add a product, never drop one. What
+    screens out a story bucket's reports that cannot reach a threshold; a caller tests the others
+    exactly."""
+    hashes, weights = _hashed_terms(vector)
+    if not len(hashes) or not others:
+        return np.zeros(len(others))
+    order = np.argsort(hashes, kind='stable')
+    hashes, weights = hashes[order], weights[order]
+    rows = [_hashed_terms(other) for other in others]
+    their_hashes = np.concatenate([row[0] for row in rows])
+    their_weights = np.concatenate([row[1] for row in rows])
+    at = np.minimum(np.searchsorted(hashes, their_hashes), len(hashes) - 1)
+    products = np.where(hashes[at] == their_hashes, weights[at] * their_weights, 0.0)
+    owner = np.repeat(np.arange(len(rows)), [len(row[0]) for row in rows])
+    return np.bincount(owner, weights=products, minlength=len(rows))
+
+
+@lru_cache(maxsize=8192)  # some 2 KB a report
+def _hashed_terms(vector: PackedVector) -> tuple[np.ndarray, np.ndarray]:
+    terms = vector.terms.split('\n') if vector.terms else []
+    return (np.fromiter(map(hash, terms), dtype=np.int64, count=len(terms)),
+            np.frombuffer(vector.weights, np.float64))
+
+
 def term_matrix(vectors: Sequence[PackedVector]):
     """Term vectors as the rows of one scipy CSR matrix (a column per term), so that
     `matrix @ matrix.T` holds the cosine of every two of them (the vectors are L2-normalised)."""

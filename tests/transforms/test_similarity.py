@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, StoryParams,
                                             _frequencies, _wordlist_frequencies, containment,
                                             cosine, minhash_jaccard, minhash_permutations,
-                                            shares_central_term, story_features, term_matrix)
+                                            shares_central_term, story_cosine_screen,
+                                            story_features, term_matrix)
 
 HASHER = MinHasher(num_perm=256, seed=1, shingle_words=3)
 # Words for generated texts: a small vocabulary, so generated texts share shingles.
@@ -343,3 +344,21 @@ def test_reports_share_a_central_term_when_either_ones_heaviest_is_in_the_other(
     assert shares_central_term(pier, also_pier) and shares_central_term(also_pier, pier)
     assert not shares_central_term(pier, budget)
     assert not shares_central_term(PackedVector(), pier)
+
+
+_WORDS = ('ceasefire', 'border', 'delegation', 'mines', 'Baku', 'Yerevan', 'Tbilisi', 'treaty',
+          'missing', 'remains', 'exhumation', 'corridor', 'talks', 'minister', 'villages', 'returns')
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_WORDS), min_size=0, max_size=40), min_size=1,
+                max_size=12))
+def test_the_story_screen_is_never_below_a_cosine_beyond_rounding(texts):
+    vectors = [PackedVector.of(story_features(None, ' '.join(words)).vector) for words in texts]
+    first, others = vectors[0], vectors[1:]
+    screen = story_cosine_screen(first, others)
+    assert screen.shape == (len(others),)
+    for other, value in zip(others, screen.tolist()):
+        exact = cosine(first.unpacked(), other.unpacked())
+        # Equal but for the order of the additions (a shared hash could only add a product).
+        assert value == pytest.approx(exact, abs=1e-12)

@@ -60,11 +60,13 @@ from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteState
                                               on_timer)
 from apache_beam.utils.timestamp import Timestamp
 
+from newswire.transforms import similarity
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
+from newswire.transforms.dedup.buckets import _STORY_SCREEN_MARGIN
 from newswire.transforms.dedup.config import MEMORY, STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
-from newswire.transforms.dedup.keys import CAPPED_KEY_NAMES, CandidateKey, candidate_keys
+from newswire.transforms.dedup.keys import CAPPED_KEY_NAMES, CandidateKey, KeyKind, candidate_keys
 from newswire.transforms.dedup.pairs import EXACT, match_pair, within_horizon
 from newswire.transforms.dedup.signature import SignDocumentsFn
 from newswire.transforms.records import DedupInfo
@@ -85,7 +87,8 @@ class _KeyLoad:
 # Decisions are due on whole seconds of event time (`_Decider.wait`).
 _DECIDE_EVERY_MICROS = 1_000_000
 
-_UNTESTED = object()
+# A story bucket of at least this many reports not yet tested is screened at once.
+_SCREEN_MIN_REPORTS = 8
 _VECTORS = 'vectors'  # `file`'s `tested`: the story vectors looked up (`pairs.match_pair`)
 
 
@@ -117,7 +120,7 @@ class _BucketRules:
         in the metrics (not when the one-key index replays its journal). `tested`: a dict kept
         while one arrival is filed under all its keys, where the same stored signature met under
         several keys of one test (a story's eight terms, a near copy's many bands) is tested once,
-        to the same result."""
+        and a story bucket's reports are screened at once."""
         config = self._config
         horizon_micros = int(config.horizon_seconds * 1e6)
         kind = key.kind.capped_name
@@ -148,20 +151,21 @@ class _BucketRules:
                 return []
         recent = stored[-config.max_bucket_comparisons:]
         best: dict[str, BestMatches] = {}
+        if tested is not None:
+            # The test depends on the key's kind alone (`match_pair`): a stored copy met under an
+            # earlier key of this arrival (`id`: the copies stay alive meanwhile) was tested there,
+            # and its match, if any, went to the same decider.
+            met = tested.setdefault(key.kind.exact or key.kind, set())
+            recent = [entry for entry in recent if id(entry[0]) not in met]
+            met.update(id(old) for old, _ in recent)
+            if key.kind is KeyKind.TERM and len(recent) >= _SCREEN_MIN_REPORTS:
+                recent = _screen_stories(new, recent, config)
         for old, _ in recent:
             if old.id == new.id or not within_horizon(old, new, config.horizon_seconds):
                 continue
             earlier, later = (old, new) if old.order_key < new.order_key else (new, old)
-            if tested is None:
-                match = match_pair(key, earlier, later, config)
-            else:
-                # The test depends on the key's kind alone (`match_pair`); `id`: the stored copies
-                # are alive while the arrival is filed.
-                pair = (id(old), key.kind.exact or key.kind)
-                match = tested.get(pair, _UNTESTED)
-                if match is _UNTESTED:
-                    match = tested[pair] = match_pair(
-                        key, earlier, later, config, tested.setdefault(_VECTORS, {}))
+            match = match_pair(key, earlier, later, config,
+                               None if tested is None else tested.setdefault(_VECTORS, {}))
             if match is not None:
                 best[later.id] = self._combine.add_input(best.get(later.id, BestMatches()), match)
         matches = [match for later_best in best.values()
@@ -202,6 +206,17 @@ class _BucketRules:
         oldest = [m for _, m in kept] + (load.micros if load is not None else [])
         if oldest:
             bucket.set_expiry(min(oldest) + int(self._config.horizon_seconds * 1e6))
+
+
+def _screen_stories(new, recent: list, config: DedupConfig) -> list:
+    """The entries of a story bucket whose cosine with `new` may reach the story threshold: the
+    others are below it by more than a sum's rounding (`buckets._STORY_SCREEN_MARGIN`), screened
+    for the whole bucket at once (`similarity.story_cosine_screen`). Those kept are tested pair by
+    pair, so the matches and scores are `match_pair`'s own."""
+    screen = similarity.story_cosine_screen(new.story_vector,
+                                            [old.story_vector for old, _ in recent])
+    floor = config.story_threshold - _STORY_SCREEN_MARGIN
+    return [entry for entry, cosine in zip(recent, screen.tolist()) if cosine >= floor]
 
 
 class _StateBucket(NamedTuple):
