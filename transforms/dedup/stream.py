@@ -155,7 +155,7 @@ class _BucketRules:
             # The test depends on the key's kind alone (`match_pair`): a stored copy met under an
             # earlier key of this arrival (`id`: the copies stay alive meanwhile) was tested there,
             # and its match, if any, went to the same decider.
-            met = tested.setdefault(key.kind.exact or key.kind, set())
+            met = tested.setdefault(key.kind, set())
             recent = [entry for entry in recent if id(entry[0]) not in met]
             met.update(id(old) for old, _ in recent)
             if key.kind is KeyKind.TERM and len(recent) >= _SCREEN_MIN_REPORTS:

@@ -44,8 +44,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dedup.config import DedupConfig
 from newswire.transforms.dedup.keys import CandidateKey, candidate_keys
-from newswire.transforms.dedup.stream import (_DECIDER_KEY, _BucketRules, _decided, _Decider,
-                                              _next_due)
+from newswire.transforms.dedup.stream import _DECIDER_KEY, _BucketRules, _decided, _Decider
 
 _LOG = logging.getLogger(__name__)
 
@@ -106,6 +105,11 @@ class _IndexState:
     pending: dict = dataclasses.field(default_factory=dict)
     waiting: dict = dataclasses.field(default_factory=dict)
     decided: dict = dataclasses.field(default_factory=dict)
+    # Derived, neither journalled nor snapshotted: the earliest pending due time (None: to be
+    # found), and the timers as this memory last set them, so that a timer is set only when it
+    # changes (a timer set is a call into the runner for every op otherwise).
+    earliest_due: Optional[int] = None
+    timers: dict = dataclasses.field(default_factory=dict)
     sequence: int = 0          # of the last op applied
     since_snapshot: int = 0    # ops in the journal after its snapshot
     token: Optional[str] = None
@@ -134,9 +138,12 @@ class _OneKeyIndex:
         if kind == 'doc':
             return self._arrive(state, op[2], op[3], Timestamp(micros=micros), counted)
         if kind == 'settle':
+            state.timers.pop('settle', None)  # fired
             decisions, _ = self._decider.decide(micros, state.pending, state.decided,
                                                 lambda: state.waiting, counted)
+            state.earliest_due = None
             return decisions
+        state.timers.pop('expiry', None)  # fired
         self._expire(state, micros)
         return []
 
@@ -150,6 +157,9 @@ class _OneKeyIndex:
             decisions.append(decision)
         else:
             decider.wait(signature, timestamp, state.pending)
+            due = state.pending[signature.id].due_micros
+            if state.earliest_due is not None and due < state.earliest_due:
+                state.earliest_due = due
             # The document itself is what the decider's decision names (its `delivery`).
             state.waiting[signature.id] = (doc, signature.identity_only())
         tested: dict = {}
@@ -259,10 +269,12 @@ class IndexAndDecideFn(beam.DoFn):
             journal.add((op[0], state.sequence) + op[1:])
             state.since_snapshot += 1
         if state.pending:
-            settle.set(_next_due(state.pending))
+            if state.earliest_due is None:
+                state.earliest_due = min(p.due_micros for p in state.pending.values())
+            _set_timer(state, 'settle', settle, state.earliest_due)
         next_expiry = state.next_expiry()
         if next_expiry is not None:
-            expiry.set(Timestamp(micros=next_expiry))
+            _set_timer(state, 'expiry', expiry, next_expiry)
         return [_decided(doc, decision) for doc, decision in decisions]
 
     def _state(self, key_window: tuple, token, journal) -> _IndexState:
@@ -299,6 +311,12 @@ class IndexAndDecideFn(beam.DoFn):
             state.sequence = entry[1]
         state.since_snapshot = len(entries)
         return state
+
+
+def _set_timer(state: _IndexState, name: str, timer, micros: int) -> None:
+    if state.timers.get(name) != micros:
+        timer.set(Timestamp(micros=micros))
+        state.timers[name] = micros
 
 
 def _snapshot(state: _IndexState) -> bytes:
