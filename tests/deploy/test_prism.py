@@ -315,8 +315,10 @@ def stream_feeds_and_check(runner: str, tmp_path) -> str:
             polls = server.hits['/wire.rss']
             poll(lambda: server.hits['/wire.rss'] >= polls + 2, 60, what='two more polls')
             _pull_all(subscriber, subscription, published)
+            # The files wait for the watermark past their windows; how soon is the bench's to
+            # measure (one CI run of this test waited more than 60 s), this checks what is written.
             windowed = poll(lambda: len(_windowed(tmp_path / 'windows')) >= len(names) and
-                            _windowed(tmp_path / 'windows'), 60, what='the windowed files')
+                            _windowed(tmp_path / 'windows'), 300, what='the windowed files')
         finally:
             stop_with_ctrl_c(stream)
     log = log_path.read_text()
