@@ -271,10 +271,11 @@ def _keep_job_streams_open(options) -> None:
 # Prism splits a bundle that shows no progress for 100 ms, and gives the split-off elements' keys
 # back as free while the first part still runs, so a stateful step can get a second bundle of a
 # key whose first has not committed its state: two bundles on one key at once, which Beam's model
-# rules out (the split handling behind apache/beam#35771, fixed there only for bundles with timers). newswire's
-# streaming dedup keeps state on one key (and, keyed, on every candidate key), so a stream on Prism
-# runs without those splits: Prism's own switch, the `prism_disable_sdf_split` experiment, which
-# despite its name stops splits of every stage. A batch keeps them (no user state).
+# rules out (the split handling behind apache/beam#35771, fixed there only for bundles with
+# timers). newswire's streaming dedup keeps state on one key (and, keyed, on every candidate key),
+# so a stream on Prism runs without those splits: Prism's own switch, the
+# `prism_disable_sdf_split` experiment, which despite its name stops splits of every stage. A batch
+# keeps them (no user state).
 PRISM_NO_SPLITS = 'prism_disable_sdf_split'
 
 
