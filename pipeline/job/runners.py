@@ -25,6 +25,8 @@ import urllib.parse
 import zipfile
 from typing import NamedTuple, Optional
 
+from newswire.pipeline.local.prism_patches import PATCH_LEVEL, PATCHES
+
 INSTALL_COMMAND = 'newswire runners install prism'
 
 # Runners that execute through Beam's portable Job API (they lack the Python Pub/Sub source).
@@ -50,8 +52,6 @@ def cache_dir() -> pathlib.Path:
 def prism_path(version: Optional[str] = None) -> pathlib.Path:
     """Where the Prism of `version` (default: the installed Beam's) is kept; a version newswire
     patches (`local.prism_patches`) is kept under its patch level, so a new patch builds anew."""
-    from newswire.pipeline.local.prism_patches import PATCH_LEVEL, PATCHES
-
     version = version or beam_version()
     build = f'{version}+{PATCH_LEVEL}' if version in PATCHES else version
     return cache_dir() / 'prism' / build / 'prism'

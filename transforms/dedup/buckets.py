@@ -20,7 +20,7 @@ STORY_MATRIX_MIN_REPORTS = 16
 _STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (rows + max comparisons))
 # How far a product's cosine can be from the pairwise loop's and still count as the same score: far
 # above the rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
-_STORY_SCREEN_MARGIN = 1e-9
+STORY_SCREEN_MARGIN = 1e-9
 
 
 def candidate_pairs(signatures: Iterable, config: DedupConfig,
@@ -71,14 +71,14 @@ def _story_matches_by_product(key: CandidateKey, ordered: list,
     every report before them; the loop's window and horizon rule (`candidate_pairs`) pick each later
     report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
     in the last bits: where that could change the decision or the 4-decimal score (within
-    `_STORY_SCREEN_MARGIN` of the threshold or of a rounding boundary), the pair is scored by
+    `STORY_SCREEN_MARGIN` of the threshold or of a rounding boundary), the pair is scored by
     `match_pair`, the loop's own arithmetic. Scores and decisions are the loop's. In a bucket of 200
     reports, ~20,000 pairwise cosines become one product.
     """
     cap = config.max_bucket_comparisons
     times = np.array([np.nan if s.event_time is None else s.event_time for s in ordered])
     matrix = similarity.term_matrix([s.story_vector for s in ordered])
-    floor = config.story_threshold - _STORY_SCREEN_MARGIN
+    floor = config.story_threshold - STORY_SCREEN_MARGIN
     vectors: dict = {}
     for start in range(0, len(ordered), _STORY_MATRIX_ROWS):
         stop = min(start + _STORY_MATRIX_ROWS, len(ordered))
@@ -108,10 +108,10 @@ def _story_matches_by_product(key: CandidateKey, ordered: list,
 
 
 def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
-    """The score of a same-story match whose cosine is `cosine` give or take `_STORY_SCREEN_MARGIN`,
+    """The score of a same-story match whose cosine is `cosine` give or take `STORY_SCREEN_MARGIN`,
     when all of that range passes the threshold, falls on one side of story_central_term_below and
     rounds alike (`round` is monotonic); else None."""
-    low, high = cosine - _STORY_SCREEN_MARGIN, cosine + _STORY_SCREEN_MARGIN
+    low, high = cosine - STORY_SCREEN_MARGIN, cosine + STORY_SCREEN_MARGIN
     if low < config.story_threshold or low < config.story_central_term_below <= high:
         return None
     score = round(low, 4)

@@ -62,7 +62,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms import similarity
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.dedup.buckets import _STORY_SCREEN_MARGIN
+from newswire.transforms.dedup.buckets import STORY_SCREEN_MARGIN
 from newswire.transforms.dedup.config import MEMORY, STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
@@ -210,12 +210,12 @@ class _BucketRules:
 
 def _screen_stories(new, recent: list, config: DedupConfig) -> list:
     """The entries of a story bucket whose cosine with `new` may reach the story threshold: the
-    others are below it by more than a sum's rounding (`buckets._STORY_SCREEN_MARGIN`), screened
+    others are below it by more than a sum's rounding (`buckets.STORY_SCREEN_MARGIN`), screened
     for the whole bucket at once (`similarity.story_cosine_screen`). Those kept are tested pair by
     pair, so the matches and scores are `match_pair`'s own."""
     screen = similarity.story_cosine_screen(new.story_vector,
                                             [old.story_vector for old, _ in recent])
-    floor = config.story_threshold - _STORY_SCREEN_MARGIN
+    floor = config.story_threshold - STORY_SCREEN_MARGIN
     return [entry for entry, cosine in zip(recent, screen.tolist()) if cosine >= floor]
 
 
