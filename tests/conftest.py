@@ -33,6 +33,12 @@ def _shared_eval() -> pathlib.Path:
 
 
 SHARED_EVAL = _shared_eval()
+# The bench's corpora are built from ECB+ in ../shared/eval (beside the clone in CI): a test that
+# writes one is skipped, with the reason, in a clone without it.
+needs_bench_corpus = pytest.mark.skipif(
+    not (SHARED_EVAL / 'same-story-ecbplus' / 'docs.jsonl').is_file(),
+    reason=f'no {SHARED_EVAL}/same-story-ecbplus beside this checkout (the bench corpus comes '
+           f'from it)')
 
 
 def direct_pipeline() -> TestPipeline:

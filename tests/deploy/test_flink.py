@@ -22,7 +22,7 @@ from newswire.pipeline.commands import runners as runner_commands
 from newswire.pipeline.job import runners
 from newswire.pipeline.cli import main
 from newswire.pipeline.job.run import pipeline_options
-from tests.conftest import REPO, SEEDS, missing_tool
+from tests.conftest import REPO, SEEDS, missing_tool, needs_bench_corpus
 from tests.deploy.test_prism import OUTPUT_FILES, stream_feeds_and_check
 from tests.local_http import LocalHttpServer
 
@@ -299,6 +299,7 @@ def test_the_seeds_give_the_direct_runners_files(server, direct_seeds, tmp_path)
 
 @pytest.mark.slow
 @SERVERS
+@needs_bench_corpus
 def test_the_bench_corpus_gives_the_direct_runners_files(server, direct_corpus, tmp_path):
     output = _assert_same_files(server, *direct_corpus, tmp_path)
     summary = json.loads((output / 'summary.json').read_text())

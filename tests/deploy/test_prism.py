@@ -23,7 +23,8 @@ from bench import corpus
 from newswire.pipeline.job import runners
 from newswire.pipeline.cli import main
 from newswire.pipeline.job.run import pipeline_options
-from tests.conftest import REPO, SEEDS, missing_tool, poll, stop_with_ctrl_c
+from tests.conftest import (REPO, SEEDS, missing_tool, needs_bench_corpus, poll,
+                            stop_with_ctrl_c)
 from tests.local_http import LocalHttpServer
 from tests.transforms.test_feeds import RSS, rss_item
 
@@ -209,6 +210,7 @@ def test_the_seeds_on_prism_give_the_direct_runners_files(tmp_path):
 
 
 @pytest.mark.slow
+@needs_bench_corpus
 def test_the_bench_corpus_on_prism_gives_the_direct_runners_files(tmp_path):
     documents = tmp_path / 'corpus'
     corpus.write_corpus(2000, documents)

@@ -11,7 +11,7 @@ from newswire.pipeline.job.assembly import (EnrichDocuments, PublishOutputs, Run
 from newswire.pipeline.job.settings import load_settings
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs, dead_letter
 from newswire.transforms.records import Document, SourceRef, record_id
-from tests.conftest import direct_pipeline, poll
+from tests.conftest import direct_pipeline, needs_bench_corpus, poll
 
 SETTINGS = load_settings()
 
@@ -283,6 +283,7 @@ def test_a_batch_on_this_machine_dedups_in_memory_by_default_and_says_so(batch_i
 
 
 @pytest.mark.slow  # two batch runs of 230 documents
+@needs_bench_corpus
 def test_both_batch_dedup_strategies_write_the_same_bytes(tmp_path):
     from bench.adversarial_dedup import write_corpus as write_adversarial_corpus
     from bench.corpus import write_corpus
