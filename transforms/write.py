@@ -253,9 +253,22 @@ class Summarize(beam.PTransform):
         return summary
 
 
+def _stamp_write_time(line, timestamp=beam.DoFn.TimestampParam):
+    """The line stamped with the time it reaches the sink, never earlier than its own timestamp.
+
+    Event time can run ahead of the clock (a feed ticker sets its watermark to its next tick), and
+    a line moved back behind the watermark would fall into a window already closed: dropped as
+    late, its file never written."""
+    from apache_beam.transforms import window
+    from apache_beam.utils.timestamp import Timestamp
+
+    return window.TimestampedValue(line, max(Timestamp.of(time.time()), timestamp))
+
+
 class WriteWindowedJsonLines(beam.PTransform):
     """Records of a stream -> `<prefix>-<window start>-<window end>-SSSSS-of-NNNNN.jsonl` per fixed
-    window of `window_seconds` of the time they reach this sink, written when the window closes.
+    window of `window_seconds` of the time they reach this sink (their own time if that is later),
+    written when the window closes.
 
     Returns the records that could not be serialised, as dead letters (stage `write`).
 
@@ -277,7 +290,7 @@ class WriteWindowedJsonLines(beam.PTransform):
         _ = (
             serialised.good
             | 'Lines' >> beam.MapTuple(lambda record, shard_line: shard_line[1].decode('utf-8'))
-            | 'StampWriteTime' >> beam.Map(lambda line: window.TimestampedValue(line, time.time()))
+            | 'StampWriteTime' >> beam.Map(_stamp_write_time)
             | 'FixedWindows' >> beam.WindowInto(window.FixedWindows(self._window_seconds))
             | 'WriteFiles' >> fileio.WriteToFiles(
                 path=self._output_dir, shards=1,

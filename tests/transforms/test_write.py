@@ -112,3 +112,29 @@ def test_a_dead_letter_with_a_surrogate_source_id_is_written(tmp_path):
     (line,) = (tmp_path / 'dead_letter-00000-of-00001.jsonl').read_bytes().decode().splitlines()
     record = strict_loads(line)
     assert (record['source']['id'], record['detail']) == ('\\udc00', 'bad \\udc00 id')
+
+
+def test_a_stream_whose_event_time_runs_ahead_of_the_clock_still_writes_every_record(tmp_path):
+    # A feed ticker sets its watermark to its next tick, ahead of the clock. Stamped with the clock
+    # alone, these records would fall an hour behind the watermark, into windows already closed.
+    import time
+
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.transforms.window import TimestampedValue
+
+    from newswire.transforms.write import WriteWindowedJsonLines
+
+    ahead = int(time.time()) + 3600
+    docs = _docs(5)
+    events = (TestStream()
+              .advance_watermark_to(ahead)
+              .add_elements([TimestampedValue(doc, ahead + i) for i, doc in enumerate(docs)])
+              .advance_watermark_to_infinity())
+    options = PipelineOptions(runner='DirectRunner')
+    options.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=options) as p:
+        _ = p | events | WriteWindowedJsonLines(str(tmp_path), 'enriched', 60)
+    written = [json.loads(line)['id'] for path in sorted(tmp_path.glob('enriched-*.jsonl'))
+               for line in path.read_text().splitlines()]
+    assert sorted(written) == [doc.id for doc in docs]
