@@ -102,13 +102,18 @@ class FakeClock:
         return self.now
 
 
-def stop_with_ctrl_c(process, timeout: float = 90) -> None:
+def stop_with_ctrl_c(process, timeout: float = 90, group: bool = False) -> None:
     """Sends a process SIGINT (Ctrl-C) and waits; kills its process group when it does not stop
-    within `timeout` seconds (then its exit status is not 0)."""
+    within `timeout` seconds (then its exit status is not 0). With `group`, SIGINT goes to the
+    process's whole group, as a terminal's Ctrl-C does (the process must lead its group:
+    `start_new_session=True`), so a runner it started gets it too."""
     import signal
     import subprocess
 
-    process.send_signal(signal.SIGINT)
+    if group:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

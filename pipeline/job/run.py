@@ -357,8 +357,10 @@ def summary_warnings(summary: dict) -> list[str]:
 
 
 def _stream(argv: Sequence[str]) -> int:
-    """Runs a stream until Ctrl-C (0), or until a source of a local run gives up (1)."""
+    """Runs a stream until Ctrl-C (0), or until a source of a local run gives up or the runner goes
+    away (1)."""
     from newswire.pipeline.job import progress
+    from newswire.pipeline.job.stream_end import wait_for_stream
 
     result, described, local = start_streaming(argv)
     if described:
@@ -367,17 +369,19 @@ def _stream(argv: Sequence[str]) -> int:
         return 0
     print('newswire: streaming; Ctrl-C stops', file=sys.stderr)
     try:
-        result.wait_until_finish()
-    except KeyboardInterrupt:
-        try:
-            result.cancel()
-        except ValueError:  # "closed channel": Beam's Ctrl-C handler stopped Prism, and its job
-            pass
-        print('newswire: stopped', file=sys.stderr)
-        return 0
+        end = wait_for_stream(result)
     finally:
         progress.stop_all()
         local.stop()
+    if end.stopped:
+        print('newswire: stopped', file=sys.stderr)
+        return 0
+    if end.lost_runner:
+        print(f'newswire run: lost the connection to the runner ({end.lost_runner}): its '
+              f'process ended; what it printed, if anything, is above', file=sys.stderr)
+        return 1
+    if end.error is not None:
+        raise end.error
     if local.error:
         print(f'newswire run: stopped reading: {local.error}', file=sys.stderr)
         return 1

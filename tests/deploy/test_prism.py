@@ -322,9 +322,10 @@ def stream_feeds_and_check(runner: str, tmp_path) -> str:
             windowed = poll(lambda: len(_windowed(tmp_path / 'windows')) >= len(names) and
                             _windowed(tmp_path / 'windows'), 300, what='the windowed files')
         finally:
-            stop_with_ctrl_c(stream)
+            stop_with_ctrl_c(stream, group=True)  # as in a terminal: the runner gets it too
     log = log_path.read_text()
     assert stream.returncode == 0, log[-3000:]
+    assert 'Traceback' not in log and 'newswire: stopped' in log, log[-3000:]
     expected = {json.loads(line)['source']['id']: json.loads(line)
                 for path in (tmp_path / 'batch').glob('enriched-*.jsonl')
                 for line in path.read_text().splitlines()}
