@@ -7,8 +7,16 @@ done, the data-done channel is closed, and a closed channel is always ready: the
 again and again until the SDK's response arrives, one core spinning for as long as the bundle
 still runs (a stage without outputs spins for the whole bundle), taking a core from the Python
 worker on a small machine; `perf` put most of Prism's CPU in that `select` (bench/README.md has
-the figures). The change stops selecting the channel once it has fired. Not reported upstream
-as of this writing; Beam's Prism is tracked in apache/beam#29650.
+the figures). The change stops selecting the channel once it has fired.
+
+The same loop asks the SDK for a progress report every 100 ms or more of a bundle (the tick
+adapts between 100 ms and 30 s), to decide on splits and to show tentative metrics. A stream runs
+with splits off (`runners.PRISM_NO_SPLITS`), so a report only refreshes metrics that the bundle's
+end commits anyway, yet the Python worker answers each one: with many short bundles in flight,
+about an eighth of its time at 100 messages a second. With splits off the change starts the tick
+at its 30 s maximum; batch runs, which split, are unchanged.
+
+Neither is reported upstream as of this writing; Beam's Prism is tracked in apache/beam#29650.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ class SourcePatch(NamedTuple):
 
 # Per Beam version. The build's cache entry is named after `PATCH_LEVEL` (`runners.prism_path`), so
 # a change here is built anew.
-PATCH_LEVEL = 'newswire.1'
+PATCH_LEVEL = 'newswire.2'
 PATCHES = {
     '2.77.0': (
         SourcePatch(
@@ -34,6 +42,14 @@ PATCHES = {
                 '\t\t\t// newswire: closed, it would be selected again and again until the bundle\n'
                 '\t\t\t// responds; a nil channel is never selected.\n'
                 '\t\t\tdataReady = nil\n\t\t\tif dataFinished'),
+        SourcePatch(
+            'go/pkg/beam/runners/prism/internal/stage.go',
+            old='\tbaseTick := s.baseProgTick.Load().(time.Duration)\n',
+            new='\tbaseTick := s.baseProgTick.Load().(time.Duration)\n'
+                '\tif !s.sdfSplittable {\n'
+                '\t\t// newswire: no split to decide, a report only refreshes tentative metrics.\n'
+                '\t\tbaseTick = maximumProgTick\n'
+                '\t}\n'),
     ),
 }
 

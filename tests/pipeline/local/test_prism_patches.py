@@ -36,6 +36,8 @@ def test_the_pinned_beams_prism_takes_each_patch_once(tmp_path):
     stage = (tmp_path / 'go/pkg/beam/runners/prism/internal/stage.go').read_text()
     start = stage.index('case <-dataReady:')
     assert 'dataReady = nil' in stage[start:stage.index('case <-progTick.C:', start)]
+    tick = stage.index('baseTick := s.baseProgTick.Load()')
+    assert 'if !s.sdfSplittable {\n\t\t// newswire' in stage[tick:stage.index('NewTicker(baseTick)', tick)]
     # Applied again, the text it replaces is gone: refused rather than patched twice.
     with pytest.raises(PatchMismatch, match='0 copies'):
         apply_patches(tmp_path, runners.beam_version())
