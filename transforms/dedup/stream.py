@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from operator import itemgetter
 from typing import Any, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
@@ -127,13 +128,21 @@ class _BucketRules:
         load = bucket.load() if kind is not None else None
         dropped = load is not None and load.dropped_until is not None
         stored = [] if dropped else bucket.entries()
+        if load is None and not stored:  # a key first met (most band keys): no one to compare
+            bucket.add((new, now))
+            bucket.set_expiry(now + horizon_micros)
+            return []
         # A key's first filing within the horizon is counted by its bag alone: most band keys are
         # one document's, and a load for each would be a state write per band per document.
         if kind is not None and (load is not None or stored):
             load = load or _KeyLoad(micros=[micros for _, micros in stored])
             if load.dropped_until is None:
-                load.micros = [m for m in load.micros if m > now - horizon_micros]
-                load.micros.append(now)
+                # A new list (the old one may be shared with a journalled copy); filtered only when
+                # something in it has passed the horizon, since `min` costs far less than filtering.
+                micros, cutoff = load.micros, now - horizon_micros
+                if micros and min(micros) <= cutoff:
+                    micros = [m for m in micros if m > cutoff]
+                load.micros = micros + [now]
                 if len(load.micros) > config.max_documents_per_key:
                     load = _KeyLoad(dropped_until=now + horizon_micros)
                     bucket.clear()
@@ -156,8 +165,10 @@ class _BucketRules:
             # earlier key of this arrival (`id`: the copies stay alive meanwhile) was tested there,
             # and its match, if any, went to the same decider.
             met = tested.setdefault(key.kind, set())
-            recent = [entry for entry in recent if id(entry[0]) not in met]
-            met.update(id(old) for old, _ in recent)
+            ids = list(map(id, map(itemgetter(0), recent)))
+            if not met.isdisjoint(ids):
+                recent = [entry for entry, entry_id in zip(recent, ids) if entry_id not in met]
+            met.update(ids)
             if key.kind is KeyKind.TERM and len(recent) >= _SCREEN_MIN_REPORTS:
                 recent = _screen_stories(new, recent, config)
         for old, _ in recent:
