@@ -253,16 +253,19 @@ class Summarize(beam.PTransform):
         return summary
 
 
-def _stamp_write_time(line, timestamp=beam.DoFn.TimestampParam):
-    """The line stamped with the time it reaches the sink, never earlier than its own timestamp.
+def _stamp_write_time(line, window_seconds: int, timestamp=beam.DoFn.TimestampParam):
+    """The line stamped with the time it reaches the sink, or its own timestamp if that is later.
 
     Event time can run ahead of the clock (a feed ticker sets its watermark to its next tick), and
     a line moved back behind the watermark would fall into a window already closed: dropped as
-    late, its file never written."""
+    late, its file never written. A timestamp at the end of time (Beam's for what a global
+    aggregation emits) has no fixed window to go to, and takes the clock's."""
     from apache_beam.transforms import window
-    from apache_beam.utils.timestamp import Timestamp
+    from apache_beam.utils.timestamp import Duration, Timestamp
 
-    return window.TimestampedValue(line, max(Timestamp.of(time.time()), timestamp))
+    now = Timestamp.of(time.time())
+    latest = window.GlobalWindow().max_timestamp() - Duration(seconds=window_seconds)
+    return window.TimestampedValue(line, timestamp if now < timestamp <= latest else now)
 
 
 class WriteWindowedJsonLines(beam.PTransform):
@@ -290,7 +293,7 @@ class WriteWindowedJsonLines(beam.PTransform):
         _ = (
             serialised.good
             | 'Lines' >> beam.MapTuple(lambda record, shard_line: shard_line[1].decode('utf-8'))
-            | 'StampWriteTime' >> beam.Map(_stamp_write_time)
+            | 'StampWriteTime' >> beam.Map(_stamp_write_time, self._window_seconds)
             | 'FixedWindows' >> beam.WindowInto(window.FixedWindows(self._window_seconds))
             | 'WriteFiles' >> fileio.WriteToFiles(
                 path=self._output_dir, shards=1,
