@@ -99,9 +99,7 @@ def wait_for_stream(result, cancel_timeout: float = 30.0) -> StreamEnd:
     error = outcome.get('error')
     if error is not None and is_disconnect(error):
         return StreamEnd(False, None, f'the job\'s message stream: {error.details()}')
-    if threads.first is not None:
-        return StreamEnd(False, error, threads.first)
-    return StreamEnd(False, error, None)
+    return StreamEnd(False, error, threads.first)
 
 
 def _cancel(result, timeout: float) -> None:

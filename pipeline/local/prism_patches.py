@@ -33,17 +33,18 @@ class SourcePatch(NamedTuple):
 # Per Beam version. The build's cache entry is named after `PATCH_LEVEL` (`runners.prism_path`), so
 # a change here is built anew.
 PATCH_LEVEL = 'newswire.2'
+_STAGE_GO = 'go/pkg/beam/runners/prism/internal/stage.go'
 PATCHES = {
     '2.77.0': (
         SourcePatch(
-            'go/pkg/beam/runners/prism/internal/stage.go',
+            _STAGE_GO,
             old='\t\tcase <-dataReady:\n\t\t\tdataFinished = true\n\t\t\tif dataFinished',
             new='\t\tcase <-dataReady:\n\t\t\tdataFinished = true\n'
                 '\t\t\t// newswire: closed, it would be selected again and again until the bundle\n'
                 '\t\t\t// responds; a nil channel is never selected.\n'
                 '\t\t\tdataReady = nil\n\t\t\tif dataFinished'),
         SourcePatch(
-            'go/pkg/beam/runners/prism/internal/stage.go',
+            _STAGE_GO,
             old='\tbaseTick := s.baseProgTick.Load().(time.Duration)\n',
             new='\tbaseTick := s.baseProgTick.Load().(time.Duration)\n'
                 '\tif !s.sdfSplittable {\n'

@@ -128,13 +128,14 @@ class _BucketRules:
         load = bucket.load() if kind is not None else None
         dropped = load is not None and load.dropped_until is not None
         stored = [] if dropped else bucket.entries()
-        if load is None and not stored:  # a key first met (most band keys): no one to compare
+        if load is None and not stored:
+            # A key's first filing within the horizon (most band keys are one document's): no one
+            # to compare with, and it is counted by its bag alone, since a load for each would be
+            # a state write per band per document.
             bucket.add((new, now))
             bucket.set_expiry(now + horizon_micros)
             return []
-        # A key's first filing within the horizon is counted by its bag alone: most band keys are
-        # one document's, and a load for each would be a state write per band per document.
-        if kind is not None and (load is not None or stored):
+        if kind is not None:
             load = load or _KeyLoad(micros=[micros for _, micros in stored])
             if load.dropped_until is None:
                 # A new list (the old one may be shared with a journalled copy); filtered only when
