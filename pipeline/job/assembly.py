@@ -14,6 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
 from newswire.pipeline.job.settings import Settings
+from newswire.pipeline.local.worker_process import hints_for
 from newswire.transforms.clean import CleanBoilerplate
 from newswire.transforms.dates import InferDatelineYears, run_clock
 from newswire.transforms.dedup import FlagDuplicates, FlagDuplicatesInStream
@@ -53,16 +54,25 @@ class EnrichDocuments(beam.PTransform):
         # Every stage after extraction stops a record after limits.stage_timeout_seconds
         # (extraction has its own limit, extract.timeout_seconds).
         limit = s.stage_timeout_seconds
-        extracted = docs | 'ExtractMainText' >> ExtractMainText(s.extract, s.max_document_bytes)
-        cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(s.cleaning_rules, limit)
-        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(s.metadata_rules, limit)
-        parted = described.good | 'FlagEmbeddedArticles' >> FlagEmbeddedArticles(s.parts, limit)
-        languages = parted.good | 'DetectLanguage' >> DetectLanguage(s.language, limit)
+        # Where the per-document steps run: a worker process of their own on Prism when asked
+        # (pipeline/local/worker_process.py), else with the rest.
+        hints = hints_for(docs.pipeline)
+        extracted = docs | 'ExtractMainText' >> ExtractMainText(
+            s.extract, s.max_document_bytes).with_resource_hints(**hints)
+        cleaned = extracted.good | 'CleanBoilerplate' >> CleanBoilerplate(
+            s.cleaning_rules, limit).with_resource_hints(**hints)
+        described = cleaned.good | 'ExtractMetadata' >> ExtractMetadata(
+            s.metadata_rules, limit).with_resource_hints(**hints)
+        parted = described.good | 'FlagEmbeddedArticles' >> FlagEmbeddedArticles(
+            s.parts, limit).with_resource_hints(**hints)
+        languages = parted.good | 'DetectLanguage' >> DetectLanguage(
+            s.language, limit).with_resource_hints(**hints)
         # The step keeps its label: Dataflow's --update maps a running job's steps by name.
-        tagged = languages.good | 'TagTopics' >> TagDocuments(s.taxonomy, limit)
+        tagged = languages.good | 'TagTopics' >> TagDocuments(
+            s.taxonomy, limit).with_resource_hints(**hints)
         strategy = dedup_strategy(s.dedup, docs.pipeline, self._streaming)
-        flag_duplicates = (FlagDuplicatesInStream(s.dedup, limit, strategy) if self._streaming
-                           else FlagDuplicates(s.dedup, limit, strategy))
+        flag_duplicates = (FlagDuplicatesInStream(s.dedup, limit, strategy, hints)
+                           if self._streaming else FlagDuplicates(s.dedup, limit, strategy, hints))
         flagged = tagged.good | 'FlagDuplicates' >> flag_duplicates
         # After dedup, which compares records by the dates they state: a yearless dateline takes its
         # year from the record's arrival, a dated report of its story (batch) or the run date.

@@ -20,6 +20,11 @@ def _flag(value: str) -> bool:
     raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
 
 
+def _flag_or_auto(value: str):
+    """'auto' -> 'auto'; otherwise as `_flag`."""
+    return 'auto' if str(value).strip().lower() == 'auto' else _flag(value)
+
+
 class NewswireOptions(PipelineOptions):
     """Where documents come from, where records go, and which rules enrich them."""
 
@@ -82,6 +87,14 @@ class NewswireOptions(PipelineOptions):
             '--settings', dest='settings_file', default=None,
             help='YAML overriding any subset of pipeline/job/settings.yaml (limits, language, dedup, '
                  'output).')
+        parser.add_argument(
+            '--enrichment-process', '--enrichment_process', dest='enrichment_process',
+            nargs='?', const=True, default='auto', type=_flag_or_auto,
+            help='On PrismRunner: run the per-document steps (extraction to signing) in a Python '
+                 'worker process of their own, so that a run uses two cores; reading, the dedup '
+                 'index and the outputs stay in the newswire process. true, false or auto; other '
+                 'runners refuse true. Default: auto, on for a --streaming run on PrismRunner with '
+                 'its default workers on a machine with two or more CPUs.')
         parser.add_argument(
             '--report', dest='report', action='store_true', default=False,
             help='After the run, render OUTPUT/report.html (see `newswire report`) and print its path.'

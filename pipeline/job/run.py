@@ -198,7 +198,7 @@ def batch_pipeline(options) -> 'beam.Pipeline':
         source = select_source(job, settings)
     except SourceError as error:
         raise UsageError(str(error)) from error
-    pipeline = beam.Pipeline(options=options)
+    pipeline = _new_pipeline(options)
     outputs = build(pipeline, source, settings)
     outputs | 'Write' >> WriteBatchOutputs(job.output_dir(), settings.num_shards)
     if settings.progress_seconds > 0:
@@ -206,6 +206,18 @@ def batch_pipeline(options) -> 'beam.Pipeline':
     if job.output_topic or job.dead_letter_topic:
         outputs | 'Publish' >> _publishing(job, settings)
     return pipeline
+
+
+def _new_pipeline(options) -> 'beam.Pipeline':
+    """A pipeline on the runner the options name, or on `PrismRunnerWithWorkerProcess` when the
+    per-document steps get a worker process of their own (`--enrichment-process`)."""
+    import apache_beam as beam
+
+    from newswire.pipeline.local.worker_process import PrismRunnerWithWorkerProcess, wanted
+
+    if wanted(options):
+        return beam.Pipeline(runner=PrismRunnerWithWorkerProcess(), options=options)
+    return beam.Pipeline(options=options)
 
 
 def streaming_pipeline(options, local=None) -> 'beam.Pipeline':
@@ -227,7 +239,7 @@ def streaming_pipeline(options, local=None) -> 'beam.Pipeline':
                   else select_stream_source(job, settings))
     except SourceError as error:
         raise UsageError(str(error)) from error
-    pipeline = beam.Pipeline(options=options)
+    pipeline = _new_pipeline(options)
     outputs = build(pipeline, source, settings, streaming=True)
     outputs | 'Publish' >> _publishing(job, settings, local)
     if settings.progress_seconds > 0:

@@ -246,6 +246,11 @@ def prepare_runner(options) -> None:
         _refuse_pubsub_input(options, runner)  # the environment is chosen by now
     if runner in PORTABLE_RUNNERS:
         _keep_job_streams_open(options)
+    from newswire.pipeline.local.worker_process import EnrichmentProcessError, wanted
+    try:
+        wanted(options)
+    except EnrichmentProcessError as error:
+        raise RunnerSetupError(str(error)) from error
 
 
 # Beam's portable runner reads the job's state and message streams with --job_server_timeout as
@@ -295,7 +300,9 @@ def describe_runner(options) -> Optional[str]:
 
     runner = str(options.view_as(StandardOptions).runner or '').rsplit('.', 1)[-1]
     if runner == 'PrismRunner':
-        return f'PrismRunner, {options.view_as(PrismRunnerOptions).prism_location}'
+        from newswire.pipeline.local.worker_process import wanted
+        process = ', the per-document steps in a worker process' if wanted(options) else ''
+        return f'PrismRunner, {options.view_as(PrismRunnerOptions).prism_location}{process}'
     portable = options.view_as(PortableOptions)
     if runner in JAVA_JOB_SERVERS:
         server = JAVA_JOB_SERVERS[runner]

@@ -182,18 +182,20 @@ def _prism() -> str:
     return str(binary)
 
 
-def _run_both(inputs, tmp_path):
+def _run_both(inputs, tmp_path, *prism_flags):
     """(DirectRunner output, PrismRunner output) of the same batch run."""
     prism = _prism()
     outputs = []
-    for runner in ('DirectRunner', 'PrismRunner'):
+    for runner, flags in (('DirectRunner', ()), ('PrismRunner', prism_flags)):
         output = tmp_path / runner
         done = subprocess.run(NEWSWIRE + ['run', '--input', str(inputs), '--output', str(output),
-                                          f'--runner={runner}'],
+                                          f'--runner={runner}', *flags],
                               cwd=REPO, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         outputs.append(output)
     assert prism in done.stderr  # the cached binary ran, nothing was downloaded
+    if '--enrichment-process' in prism_flags:
+        assert 'the per-document steps in a worker process' in done.stderr
     return outputs
 
 
@@ -203,8 +205,9 @@ def _assert_same_files(direct, prism):
 
 
 @pytest.mark.slow
-def test_the_seeds_on_prism_give_the_direct_runners_files(tmp_path):
-    direct, prism = _run_both(SEEDS, tmp_path)
+@pytest.mark.parametrize('flags', [(), ('--enrichment-process',)])
+def test_the_seeds_on_prism_give_the_direct_runners_files(flags, tmp_path):
+    direct, prism = _run_both(SEEDS, tmp_path, *flags)
     _assert_same_files(direct, prism)
     assert (prism / OUTPUT_FILES[0]).read_text().count('\n') == len(list(SEEDS.glob('*.txt')))
 

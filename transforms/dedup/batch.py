@@ -320,22 +320,25 @@ class FlagDuplicates(beam.PTransform):
     `auto` resolved by the pipeline's runner: `index.batch_index_strategy`): `shuffle` files each
     signature under its candidate keys in `GroupByKey`s, which spreads the buckets over the
     workers; `memory` sends every signature to one worker's in-memory index (`index`), one element
-    per document instead of some 74, and the decisions back as a side input.
+    per document instead of some 74, and the decisions back as a side input. `signing_hints` are
+    the resource hints of the per-document signing step (where it runs), none by default.
     """
 
     def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None,
-                 batch_index: Optional[str] = None):
+                 batch_index: Optional[str] = None, signing_hints: Optional[dict] = None):
         super().__init__()
         self._config = config
         self._timeout_seconds = timeout_seconds
         self._batch_index = batch_index or config.batch_index
+        self._signing_hints = signing_hints or {}  # resource hints of the per-document signing
 
     def expand(self, docs):
         config = self._config
         strategy = batch_index_strategy(self._batch_index, docs.pipeline.runner,
                                         docs.pipeline.options)
-        signed, dead_letters = docs | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
-                                                          timeout_seconds=self._timeout_seconds)
+        signed, dead_letters = docs | 'Sign' >> ApplyStage(
+            SignDocumentsFn(config), STAGE, timeout_seconds=self._timeout_seconds
+        ).with_resource_hints(**self._signing_hints)
         signatures = signed | 'Signatures' >> beam.MapTuple(lambda doc, signature: signature)
         if strategy == MEMORY:
             matched = signatures | 'MatchInIndex' >> MatchInIndex(config)

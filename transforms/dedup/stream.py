@@ -543,15 +543,17 @@ class FlagDuplicatesInStream(beam.PTransform):
     `keyed` files each signature under its candidate keys, each key's bucket in keyed state (this
     module), which spreads over a distributed runner's workers; `memory` keeps the buckets and the
     decider on one key in the worker's memory (`stream_index`), far fewer state reads and writes
-    on a runner on one machine.
+    on a runner on one machine. `signing_hints` are the resource hints of the per-document steps
+    before the index (where they run), none by default.
     """
 
     def __init__(self, config: DedupConfig, timeout_seconds: Optional[float] = None,
-                 stream_index: Optional[str] = None):
+                 stream_index: Optional[str] = None, signing_hints: Optional[dict] = None):
         super().__init__()
         self._config = config
         self._timeout_seconds = timeout_seconds
         self._stream_index = stream_index or config.stream_index
+        self._signing_hints = signing_hints or {}  # resource hints of the per-document steps
 
     def expand(self, docs):
         # Imported here: stream_index builds on this module's rules.
@@ -559,19 +561,23 @@ class FlagDuplicatesInStream(beam.PTransform):
         from newswire.transforms.dedup.stream_index import IndexAndDecideFn, to_index
 
         config = self._config
+        hints = self._signing_hints
         signed, dead_letters = (
             docs
             # The arrival (publish) time stands in for publication times the text does not give.
             | 'WithArrivalTime' >> beam.Map(
-                lambda doc, at=beam.DoFn.TimestampParam: (doc, at.micros / 1e6))
+                lambda doc, at=beam.DoFn.TimestampParam: (doc, at.micros / 1e6)
+            ).with_resource_hints(**hints)
             | 'Sign' >> ApplyStage(SignDocumentsFn(config), STAGE,
-                                   timeout_seconds=self._timeout_seconds))
+                                   timeout_seconds=self._timeout_seconds
+                                   ).with_resource_hints(**hints))
         strategy = stream_index_strategy(self._stream_index, docs.pipeline.runner,
                                          docs.pipeline.options)
         if strategy == MEMORY:
             flagged = (
                 signed
-                | 'ToIndex' >> beam.Map(to_index)
+                # With the signing: one stage, and the index's input crosses once.
+                | 'ToIndex' >> beam.Map(to_index).with_resource_hints(**hints)
                 | 'IndexAndDecide' >> beam.ParDo(IndexAndDecideFn(config))
                 .with_input_types(Tuple[str, Any]))
             return StageOutputs(flagged, dead_letters)
