@@ -59,8 +59,13 @@ def stage_msecs(result) -> dict[str, float]:
 
 # `--runners` names -> Beam runners (Prism's binary and the Flink and Spark job servers come from
 # `newswire runners install prism|flink|spark`).
-RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner', 'flink': 'FlinkRunner',
-           'spark': 'SparkRunner'}
+RUNNERS = {'direct': 'DirectRunner', 'prism': 'PrismRunner', 'prism-process': 'PrismRunner',
+           'prism-inline': 'PrismRunner', 'flink': 'FlinkRunner', 'spark': 'SparkRunner'}
+# newswire's flags for a runner name beyond its --runner: Prism with and without the per-document
+# steps in a worker process of their own (plain `prism` leaves it to `auto`: on for a stream on
+# two or more CPUs, off for a batch).
+RUNNER_FLAGS = {'prism-process': ['--enrichment-process=true'],
+                'prism-inline': ['--enrichment-process=false']}
 
 
 def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'direct') -> dict:
@@ -72,6 +77,7 @@ def pipeline_job(inputs: list[str], output: str, workers: int, runner: str = 'di
 
     argv = [f'--input={path}' for path in inputs] + [f'--output={output}',
                                                      f'--runner={RUNNERS[runner]}']
+    argv += RUNNER_FLAGS.get(runner, [])
     if workers > 1 and runner == 'direct':
         argv += [f'--direct_num_workers={workers}', '--direct_running_mode=multi_processing']
     started = time.perf_counter()

@@ -164,8 +164,9 @@ def format_table(results: dict) -> str:
                   f'{_mb(html["pipeline"]["peak_rss_mb"])} MB']
     for stream in results.get('streaming', []):
         settle = stream['settle_seconds']
-        lines += ['', f'streaming on {stream.get("runner", "DirectRunner")} at {stream["rate"]:g} '
-                      f'msg/s for {stream["seconds"]:g} s, '
+        runner = ' '.join([stream.get('runner', 'DirectRunner'), *stream.get('flags', [])])
+        lines += ['', f'streaming on {runner} at {stream["rate"]:g} msg/s for '
+                      f'{stream["seconds"]:g} s, '
                       f'settle_seconds {"default" if settle is None else settle}',
                   f'  received {stream["received"]}/{stream["published"]} '
                   f'({stream["throughput_per_s"]} records/s out); latency p50 '
@@ -173,6 +174,8 @@ def format_table(results: dict) -> str:
                   f'{_latency(stream["p99_seconds"], stream)}, max {stream["max_seconds"]} s',
                   f'  pipeline RSS first quarter {stream["rss_first_quarter_mb"]} MB, last '
                   f'quarter {stream["rss_last_quarter_mb"]} MB, peak {stream["rss_peak_mb"]} MB']
+        if stream.get('ran_on'):
+            lines.append(f'  newswire ran on {stream["ran_on"]}')
     return '\n'.join(lines)
 
 
@@ -194,7 +197,8 @@ def main(argv=None) -> int:
     parser.add_argument('--runners', default='direct',
                         help='runners of the text path, comma-separated: direct (once per '
                              '--workers count), prism, flink, spark (after `newswire runners '
-                             'install NAME`)')
+                             'install NAME`); prism-process and prism-inline: Prism with and '
+                             'without --enrichment-process (prism: newswire\'s auto)')
     parser.add_argument('--no-plain', action='store_true',
                         help='skip the plain-loop runs (e.g. to time 100k pipelines alone)')
     parser.add_argument('--html-repeat', type=int, default=3,
@@ -204,7 +208,8 @@ def main(argv=None) -> int:
     parser.add_argument('--stream-rate', default='100',
                         help='messages per second (several, comma-separated: one run each)')
     parser.add_argument('--stream-runners', default='direct',
-                        help='runners to stream on (direct, prism, flink), one run each')
+                        help='runners to stream on (direct, prism, prism-process, '
+                             'prism-inline, flink), one run each')
     parser.add_argument('--stream-seconds', type=float, default=60.0,
                         help='seconds of publishing (0 skips streaming)')
     parser.add_argument('--stream-settle', default='default,0',
@@ -216,7 +221,7 @@ def main(argv=None) -> int:
     parser.add_argument('--timeout', type=float, default=7200, help='seconds per measured run')
     args = parser.parse_args(argv)
     runners = tuple(name for name in args.runners.split(',') if name)
-    from bench.jobs import RUNNERS
+    from bench.jobs import RUNNER_FLAGS, RUNNERS
     unknown = sorted(set(runners) - set(RUNNERS))
     if unknown:
         parser.error(f'--runners: expected names from {", ".join(RUNNERS)}, got {", ".join(unknown)}')
@@ -248,7 +253,8 @@ def main(argv=None) -> int:
                               file=sys.stderr, flush=True)
                         results['streaming'].append(streaming.measure(
                             str(REPO), rate, args.stream_seconds, value,
-                            emulator_host=args.emulator_host, runner=RUNNERS[runner]))
+                            emulator_host=args.emulator_host, runner=RUNNERS[runner],
+                            flags=RUNNER_FLAGS.get(runner, ())))
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from typing import Sequence
 from contextlib import contextmanager
 
 from bench.corpus import generate
@@ -121,11 +122,21 @@ def _given(host: str):
     yield host
 
 
+def _ran_on(log: pathlib.Path):
+    """What `newswire run` said it runs on ('PrismRunner, /.../prism, ...'), or None (the
+    DirectRunner says nothing)."""
+    for line in log.read_text(errors='replace').splitlines():
+        if line.startswith('newswire: on '):
+            return line[len('newswire: on '):]
+    return None
+
+
 def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
-            drain_seconds: float = 60.0, emulator_host=None, runner: str = 'DirectRunner') -> dict:
-    """Runs `newswire run --streaming --runner=RUNNER` against the emulator at `emulator_host`
-    (default: a fresh one); publishes `rate` msg/s for `seconds`; returns latency percentiles, counts
-    and the pipeline tree's memory over time."""
+            drain_seconds: float = 60.0, emulator_host=None, runner: str = 'DirectRunner',
+            flags: Sequence[str] = ()) -> dict:
+    """Runs `newswire run --streaming --runner=RUNNER [flags]` against the emulator at
+    `emulator_host` (default: a fresh one); publishes `rate` msg/s for `seconds`; returns latency
+    percentiles, counts, the pipeline tree's memory over time and how newswire said it runs."""
     from google.cloud import pubsub_v1
 
     from newswire.pipeline.commands.pubsub_admin import ensure_subscription, ensure_topic
@@ -150,7 +161,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
             ensure_subscription(subscriber, capture, enriched)
             argv = [sys.executable, '-m', 'newswire.pipeline.cli', 'run', '--streaming',
                     f'--runner={runner}', '--input-subscription', pipeline_subscription,
-                    '--output-topic', enriched, '--dead-letter-topic', dead]
+                    '--output-topic', enriched, '--dead-letter-topic', dead, *flags]
             if settle_seconds is not None:
                 settings = pathlib.Path(work) / 'settings.yaml'
                 settings.write_text(f'dedup:\n  settle_seconds: {settle_seconds}\n')
@@ -202,6 +213,7 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
                     pipeline.kill()
                     pipeline.wait()
                 log.close()
+            ran_on = _ran_on(pathlib.Path(log.name))
         finally:
             if previous is None:
                 os.environ.pop('PUBSUB_EMULATOR_HOST', None)
@@ -213,7 +225,8 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
     first = sum(b for _, b in during[:quarter]) / quarter
     last = sum(b for _, b in during[-quarter:]) / quarter
     return {
-        'runner': runner, 'rate': rate, 'seconds': seconds, 'settle_seconds': settle_seconds,
+        'runner': runner, 'flags': list(flags), 'ran_on': ran_on,
+        'rate': rate, 'seconds': seconds, 'settle_seconds': settle_seconds,
         'published': len(records), 'publish_seconds': round(publish_seconds, 2),
         'received': len(latencies),
         'p50_seconds': _percentile(latencies, 0.5, len(records)),

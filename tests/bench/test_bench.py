@@ -77,12 +77,12 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('runner', ['prism', 'flink'])
+@pytest.mark.parametrize('runner', ['prism', 'prism-process', 'flink'])
 def test_the_benchmark_runs_the_text_path_on_a_portable_runner_beside_the_direct_runner(
         runner, tmp_path):
     from newswire.pipeline.job import runners
 
-    if runner == 'prism' and runners.installed_prism() is None:
+    if runner.startswith('prism') and runners.installed_prism() is None:
         missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
     if runner == 'flink' and runners.installed_job_server(runners.FLINK) is None:
         missing_tool(f'Flink\'s job server is not installed: {runners.FLINK.install_command}')
@@ -115,7 +115,8 @@ def test_an_unknown_runner_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(['--runners', 'direct,samza', '--json', str(tmp_path / 'bench.json')])
     assert exit_.value.code == 2
-    assert ('--runners: expected names from direct, prism, flink, spark, got samza'
+    assert ('--runners: expected names from direct, prism, prism-process, prism-inline, flink, '
+            'spark, got samza'
             in capsys.readouterr().err)
 
 
@@ -125,11 +126,19 @@ def test_the_benchmark_streams_on_prism_beside_the_direct_runner(tmp_path, pubsu
     if runners.installed_prism() is None:
         missing_tool(f'Prism is not installed: {runners.INSTALL_COMMAND}')
     results_path = tmp_path / 'bench.json'
-    assert main(['--sizes', '', '--html-repeat', '0', '--stream-runners', 'direct,prism',
-                 '--stream-rate', '5', '--stream-seconds', '2', '--stream-settle', '0',
-                 '--emulator-host', pubsub_emulator, '--json', str(results_path)]) == 0
+    assert main(['--sizes', '', '--html-repeat', '0', '--stream-runners',
+                 'direct,prism-process,prism-inline', '--stream-rate', '5', '--stream-seconds',
+                 '2', '--stream-settle', '0', '--emulator-host', pubsub_emulator, '--json',
+                 str(results_path)]) == 0
     streams = json.loads(results_path.read_text())['streaming']
-    assert [stream['runner'] for stream in streams] == ['DirectRunner', 'PrismRunner']
+    assert [stream['runner'] for stream in streams] == ['DirectRunner', 'PrismRunner',
+                                                        'PrismRunner']
     for stream in streams:
         assert stream['received'] == stream['published'] == 10
         assert 0 < stream['p50_seconds'] <= stream['p99_seconds']
+    direct, process, inline = streams
+    assert direct['ran_on'] is None
+    assert process['flags'] == ['--enrichment-process=true']
+    assert process['ran_on'].endswith('the per-document steps in a worker process')
+    assert inline['flags'] == ['--enrichment-process=false']
+    assert inline['ran_on'].startswith('PrismRunner') and 'worker process' not in inline['ran_on']
