@@ -60,6 +60,8 @@ _LOG = logging.getLogger(__name__)
 
 # How long the reader waits at `max_in_flight` before saying so (`LeasingReader._note_pause`).
 PAUSE_WARNING_SECONDS = 30.0
+# While gathering a batch, a pull that found nothing is tried again after this long.
+GATHER_PAUSE_SECONDS = 0.1
 # What travels from the reader to the pipeline: data, attributes, message id, publish time (micros),
 # ack id. Typed coders, not pickle, on a socket.
 WIRE_CODER = coders.TupleCoder([
@@ -78,7 +80,7 @@ class LocalPubSubConfig:
     max_in_flight: int = 20000
     max_messages_per_pull: int = 100
     pull_wait_seconds: float = 1.0
-    batch_seconds: float = 0.5
+    batch_seconds: float = 0.2
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 10.0
     give_up_seconds: float = 600.0
@@ -179,12 +181,14 @@ class LeasingReader:
     tag = 'messages'
 
     def __init__(self, subscription: str, config: LocalPubSubConfig,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.subscription = subscription
         self.name = f'{subscription}#{uuid.uuid4().hex[:8]}'
         self.error: Optional[str] = None
         self._config = config
         self._clock = clock
+        self._sleep = sleep
         self._leases = Leases(clock)
         self._backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds,
                                 config.give_up_seconds, clock)
@@ -212,24 +216,33 @@ class LeasingReader:
         if self.error or self._clock() < self._retry_at:
             return [], None
         config = self._config
+        batch: list = []
         try:
             self._renew_leases()
             if self.in_flight >= config.max_in_flight:
                 self._note_pause()
                 return [], None  # backpressure: wait for acknowledgements
             self._paused_at = None
-            batch = self._pull(config.pull_wait_seconds, config.max_messages_per_pull)
-            # The DirectRunner pays the same per bundle whatever its size: what arrives within
-            # batch_seconds of the first message travels as one.
+            batch += self._pull(config.pull_wait_seconds, config.max_messages_per_pull)
+            # A runner pays the same per bundle whatever its size: what arrives within
+            # batch_seconds of the first message travels as one, pulled every
+            # GATHER_PAUSE_SECONDS (a pull answers at once with what has arrived, so an empty one
+            # is not the end of the window), the last pull at its end.
             gather_until = self._clock() + config.batch_seconds
             while batch and len(batch) < config.max_messages_per_pull:
                 left = gather_until - self._clock()
-                more = self._pull(left, config.max_messages_per_pull - len(batch)) if left > 0 else []
-                if not more:
+                if left <= 0:
                     break
-                batch += more
+                self._sleep(min(left, GATHER_PAUSE_SECONDS))
+                batch += self._pull(GATHER_PAUSE_SECONDS,
+                                    config.max_messages_per_pull - len(batch))
+            if batch:  # one lease request for the whole batch, not one per pull
+                self._modify_deadline([item[4] for item in batch], config.lease_seconds)
             self._backoff.succeeded()
         except Exception as error:  # noqa: BLE001 - classified right below
+            # What this poll pulled is not emitted: no longer renewed, Pub/Sub delivers it again
+            # once the subscription's own deadline passes.
+            self._leases.end([item[4] for item in batch])
             if not _is_retryable(error):
                 raise
             delay = self._backoff.failed()
@@ -264,9 +277,7 @@ class LeasingReader:
         received = list(response.received_messages)
         if not received:
             return []
-        ack_ids = [r.ack_id for r in received]
-        self._leases.add(ack_ids, config.lease_seconds)
-        self._modify_deadline(ack_ids, config.lease_seconds)
+        self._leases.add([r.ack_id for r in received], config.lease_seconds)
         return [(r.message.data, dict(r.message.attributes), r.message.message_id,
                  int(r.message.publish_time.timestamp() * 1e6), r.ack_id) for r in received]
 

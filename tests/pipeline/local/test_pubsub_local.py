@@ -86,6 +86,83 @@ def test_a_reader_waiting_at_its_in_flight_cap_says_so_once_per_pause(caplog):
     assert waiting_after(60) == []  # once per pause
 
 
+class ScriptedSubscriber:
+    """A subscriber whose subscription receives one message at each of `arrivals` (seconds on the
+    test's clock); a pull answers at once with what has arrived, as the emulator does, and the
+    pull numbered `fail_on` (from 1) fails as an unavailable service would."""
+
+    def __init__(self, clock, arrivals, fail_on=None):
+        self._clock, self._waiting, self._fail_on = clock, sorted(arrivals), fail_on
+        self.pulls, self.leased = 0, []
+
+    def pull(self, request, timeout, retry):
+        from types import SimpleNamespace
+
+        from google.api_core.exceptions import ServiceUnavailable
+        self.pulls += 1
+        if self.pulls == self._fail_on:
+            raise ServiceUnavailable('the emulator went away')
+        ready = [t for t in self._waiting if t <= self._clock.now][:request['max_messages']]
+        self._waiting = self._waiting[len(ready):]
+        publish_time = SimpleNamespace(timestamp=lambda: 1.0)
+        return SimpleNamespace(received_messages=[SimpleNamespace(
+            ack_id=f'ack-{t}', message=SimpleNamespace(data=b'body', attributes={},
+                                                      message_id=f'm-{t}',
+                                                      publish_time=publish_time))
+            for t in ready])
+
+    def modify_ack_deadline(self, request, retry, timeout):
+        self.leased.append(sorted(request['ack_ids']))
+
+
+def _scripted_reader(arrivals, fail_on=None, **config):
+    clock = FakeClock(0.0)
+
+    def sleep(seconds):
+        clock.now += seconds
+
+    reader = LeasingReader('projects/p/subscriptions/s', LocalPubSubConfig(**config), clock=clock,
+                           sleep=sleep)
+    reader._subscriber = ScriptedSubscriber(clock, arrivals, fail_on)
+    return reader, clock
+
+
+def _ack_ids(messages):
+    return sorted(WIRE_CODER.decode(encoded)[4] for encoded, _ in messages)
+
+
+def test_a_poll_gathers_what_arrives_within_batch_seconds_and_leases_it_at_once():
+    # The emulator answers a pull at once: an empty pull inside the window is not the end of it.
+    reader, clock = _scripted_reader([0.0, 0.05, 0.12, 0.19, 0.3], batch_seconds=0.2,
+                                     lease_seconds=60)
+    messages, watermark = reader.poll()
+    assert _ack_ids(messages) == ['ack-0.0', 'ack-0.05', 'ack-0.12', 'ack-0.19']
+    assert watermark == 1_000_000 and reader.in_flight == 4
+    assert reader._subscriber.leased == [_ack_ids(messages)]  # one lease request per poll
+    assert clock.now == pytest.approx(0.2)  # the first message waited batch_seconds, no more
+    later, _ = reader.poll()
+    assert _ack_ids(later) == [] and reader.in_flight == 4  # 0.3 has not arrived by 0.2
+    clock.now = 0.3
+    assert _ack_ids(reader.poll()[0]) == ['ack-0.3']
+
+
+def test_a_full_batch_goes_at_once():
+    reader, clock = _scripted_reader([0.0, 0.0, 0.0, 0.1], max_messages_per_pull=3,
+                                     batch_seconds=0.2)
+    messages, _ = reader.poll()
+    assert len(messages) == 3 and clock.now == 0.0 and reader._subscriber.pulls == 1
+
+
+def test_a_failure_while_gathering_gives_back_what_the_poll_pulled():
+    # Not emitted, so not renewed either: Pub/Sub delivers those messages again after the
+    # subscription's deadline, where renewing them would hold them back for max_lease_seconds.
+    reader, clock = _scripted_reader([0.0, 0.15], fail_on=3, batch_seconds=0.2)
+    assert reader.poll() == ([], None)
+    assert reader.in_flight == 0 and reader._subscriber.leased == []
+    clock.now += 60  # past the retry delay
+    assert _ack_ids(reader.poll()[0]) == ['ack-0.15']
+
+
 @pytest.mark.slow
 def test_reader_acknowledges_only_when_told_and_renews_leases_meanwhile(pubsub_emulator):
     from google.cloud import pubsub_v1
