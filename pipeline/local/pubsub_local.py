@@ -227,14 +227,16 @@ class LeasingReader:
             # A runner pays the same per bundle whatever its size: what arrives within
             # batch_seconds of the first message travels as one, pulled every
             # GATHER_PAUSE_SECONDS (a pull answers at once with what has arrived, so an empty one
-            # is not the end of the window), the last pull at its end.
+            # is not the end of the window), the last pull at its end. Each pull may take as long
+            # as the first: one given up sooner may still have been answered, and its messages
+            # would come again only after the subscription's deadline.
             gather_until = self._clock() + config.batch_seconds
             while batch and len(batch) < config.max_messages_per_pull:
                 left = gather_until - self._clock()
                 if left <= 0:
                     break
                 self._sleep(min(left, GATHER_PAUSE_SECONDS))
-                batch += self._pull(GATHER_PAUSE_SECONDS,
+                batch += self._pull(config.pull_wait_seconds,
                                     config.max_messages_per_pull - len(batch))
             if batch:  # one lease request for the whole batch, not one per pull
                 self._modify_deadline([item[4] for item in batch], config.lease_seconds)
