@@ -85,8 +85,8 @@ class _KeyLoad:
     dropped_until: Optional[int] = None
 
 
-# Decisions are due on whole seconds of event time (`_Decider.wait`).
-_DECIDE_EVERY_MICROS = 1_000_000
+# Decisions are due on quarter seconds of event time (`_Decider.wait`).
+_DECIDE_EVERY_MICROS = 250_000
 
 # A story bucket of at least this many reports not yet tested is screened at once.
 _SCREEN_MIN_REPORTS = 8
@@ -353,9 +353,10 @@ class _Decider:
 
     def wait(self, signature, timestamp: Timestamp, pending: dict) -> None:
         """A new document waits until the watermark is `settle_seconds` past it, rounded up to
-        the whole second: the documents of one second are decided by one timer firing. A runner
-        fires a key's timer in a bundle of its own (Prism: some 5-10 a second), so a due time per
-        document decided one or two documents a firing, some 20 a second in all."""
+        the quarter second: the documents of a quarter second are decided by one timer firing. A
+        runner fires a key's timer in a bundle of its own (Prism: some 5-10 a second), so a due
+        time per document decided one or two documents a firing, some 20 a second in all; a whole
+        second's grid added up to a second to every record's wait."""
         due = (timestamp + self._config.settle_seconds).micros
         due = -(-due // _DECIDE_EVERY_MICROS) * _DECIDE_EVERY_MICROS
         pending[signature.id] = _Pending(signature.order_key, due)
