@@ -206,7 +206,8 @@ def prepare_runner(options) -> None:
     LOOPBACK workers, unless the user named a jar, an endpoint, a master or an environment.
     PortableRunner: needs --job_endpoint (Beam would fail mid-run with a traceback).
     Only Prism and Flink with LOOPBACK workers stream --input-subscription
-    (`_refuse_pubsub_input`), and Spark cannot stream at all.
+    (`_refuse_pubsub_input`), and Spark cannot stream at all. `--enrichment-process=true` runs
+    only on Prism with LOOPBACK workers (`worker_process.wanted`).
 
     Raises:
         RunnerSetupError: naming the missing piece and how to provide it.
