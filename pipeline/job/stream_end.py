@@ -61,6 +61,16 @@ class _DisconnectLogs:
         return error is None or not is_disconnect(error)
 
 
+def quiet_disconnects() -> _DisconnectedThreads:
+    """From now on, Beam's threads and worker loggers that end on a lost runner print nothing;
+    returns the hook that records the first such thread."""
+    threads = _DisconnectedThreads()
+    threading.excepthook = threads
+    for name in _DisconnectLogs.LOGGERS:
+        logging.getLogger(name).addFilter(_DisconnectLogs())
+    return threads
+
+
 def wait_for_stream(result, cancel_timeout: float = 30.0) -> StreamEnd:
     """Waits for a streaming job (`PipelineResult`) to end; on Ctrl-C cancels it (waiting at most
     `cancel_timeout` seconds for the cancel) and returns stopped. Outside the main thread, where
@@ -81,10 +91,7 @@ def wait_for_stream(result, cancel_timeout: float = 30.0) -> StreamEnd:
         outcome['stopped'] = True
         ended.set()
 
-    threads = _DisconnectedThreads()
-    threading.excepthook = threads
-    for name in _DisconnectLogs.LOGGERS:
-        logging.getLogger(name).addFilter(_DisconnectLogs())
+    threads = quiet_disconnects()
     in_main = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGINT, on_ctrl_c) if in_main else None
     try:

@@ -140,7 +140,6 @@ class ProcessWorkerPool:
     def start_worker(self, request) -> None:
         command = self._command + [f'--id={request.worker_id}',
                                    f'--control_endpoint={request.control_endpoint.url}',
-                                   f'--logging_endpoint={request.logging_endpoint.url}',
                                    f'--provision_endpoint={request.provision_endpoint.url}']
         # A session of its own: a terminal's Ctrl-C reaches newswire, which cancels the job, and
         # the runner then stops this worker; the worker itself dies with this process (`main`).
@@ -214,7 +213,7 @@ def main(argv=None) -> None:
     """An SDK worker for the runner's endpoints, set up from its provision service as Beam's
     container boot program sets one up (no artifacts: this process has newswire installed)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ('id', 'control_endpoint', 'logging_endpoint', 'provision_endpoint'):
+    for name in ('id', 'control_endpoint', 'provision_endpoint'):
         parser.add_argument(f'--{name}', required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # newswire's Ctrl-C stops the job, then this
@@ -225,16 +224,19 @@ def main(argv=None) -> None:
     from apache_beam.runners.worker import sdk_worker, sdk_worker_main, worker_id_interceptor
     from google.protobuf import json_format
 
+    from newswire.pipeline.job.stream_end import is_disconnect, quiet_disconnects
 
     with grpc.insecure_channel(args.provision_endpoint) as channel:
         info = beam_provision_api_pb2_grpc.ProvisionServiceStub(channel).GetProvisionInfo(
             beam_provision_api_pb2.GetProvisionInfoRequest(),
             metadata=[('worker_id', args.id)]).info
+    # No LOGGING_API_SERVICE_DESCRIPTOR: the steps' logs go to this process's stderr, which is
+    # newswire's, as the LOOPBACK worker's do, not through the runner, whose log stream prints
+    # "Logging client failed" again and again once the runner is gone.
     os.environ.update(
         WORKER_ID=args.id,
         PIPELINE_OPTIONS=json_format.MessageToJson(info.pipeline_options),
         CONTROL_API_SERVICE_DESCRIPTOR=f'url: "{args.control_endpoint}"',
-        LOGGING_API_SERVICE_DESCRIPTOR=f'url: "{args.logging_endpoint}"',
         RUNNER_CAPABILITIES=' '.join(info.runner_capabilities),
     )
     # Beam's interceptor read WORKER_ID when it was imported, before it was set above.
@@ -244,14 +246,24 @@ def main(argv=None) -> None:
     # (Prism fails the job decoding one as another: prism's jobservices/metrics.go,
     # shortIDsToKeys; not reported upstream). Numbered from 2**40 here, the two cannot meet.
     sdk_worker.SHORT_ID_CACHE._last_short_id = 1 << 40
-    # Through Prism's log the user would read the harness's start-up notes, which the LOOPBACK
-    # worker never shows: that it has no main session (newswire needs none) and that it discards
-    # the options only the launching process knows. The steps' own logs and the harness's
-    # warnings while it runs still come through.
-    logging.getLogger('apache_beam.runners.worker').setLevel(logging.WARNING)
+    # Warnings and errors to stderr as `newswire` prints them (the harness sets the root
+    # logger's level, INFO, from the options; the handler's level is what shows). The harness's
+    # start-up notes, which the LOOPBACK worker never shows, stay out: that it has no main
+    # session (newswire needs none) and that it discards the options only the launcher knows.
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter('%(levelname)s %(name)s: %(message)s'))
+    logging.getLogger().addHandler(handler)
     for name in ('apache_beam.runners.worker.sdk_worker_main', 'apache_beam.options'):
         logging.getLogger(name).setLevel(logging.ERROR)
-    sdk_worker_main.main([])
+    # A terminal's Ctrl-C ends Prism at once: this worker then loses its runner, which is how it
+    # ends, not an error (newswire says how the run ended).
+    quiet_disconnects()
+    try:
+        sdk_worker_main.main([])
+    except Exception as error:  # noqa: BLE001 - re-raised unless the runner is gone
+        if not is_disconnect(error):
+            raise
 
 
 if __name__ == '__main__':
