@@ -54,7 +54,8 @@ class _DisconnectLogs:
     """A `logging.Filter` for Beam's worker loggers: drops the traceback each logs when its stream
     to the runner breaks (the runner's end is reported once, by `wait_for_stream`'s caller)."""
 
-    LOGGERS = ('apache_beam.runners.worker.data_plane', 'apache_beam.runners.worker.sdk_worker')
+    LOGGERS = ('apache_beam.runners.worker.data_plane', 'apache_beam.runners.worker.sdk_worker',
+               'apache_beam.runners.worker.sdk_worker_main')  # the last: a worker process's
 
     def filter(self, record) -> bool:
         error = record.exc_info[1] if record.exc_info else None
