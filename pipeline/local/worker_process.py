@@ -198,7 +198,9 @@ class _PoolServicer:
 
 def _die_with_parent() -> None:
     """On Linux, SIGTERM to this process when the pool's process dies (even by SIGKILL); exits at
-    once if it died before this was set."""
+    once if it died before this was set. Linux sends it when the *thread* that started this
+    process ends: the pool's server threads live until the pool stops, which stops the workers
+    first."""
     try:
         import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
