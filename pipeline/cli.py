@@ -8,6 +8,9 @@ import sys
 from typing import Optional, Sequence
 
 # name -> (module with main(argv) -> exit status, one-line help)
+# How newswire's log lines read, in its own process and in a worker process it starts.
+LOG_FORMAT = '%(levelname)s %(name)s: %(message)s'
+
 COMMANDS = {
     'run': ('newswire.pipeline.job.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
     'publish': ('newswire.pipeline.commands.publish', 'publish files as raw messages to a topic'),
@@ -34,7 +37,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv[0] not in COMMANDS:
         print(f'newswire: unknown command {argv[0]!r}\n\n{usage()}', file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     module_name = COMMANDS[argv[0]][0]
     try:
         module = importlib.import_module(module_name)

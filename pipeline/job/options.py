@@ -20,9 +20,12 @@ def _flag(value: str) -> bool:
     raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
 
 
+AUTO = 'auto'  # an option newswire decides for the run (--enrichment-process)
+
+
 def _flag_or_auto(value: str):
-    """'auto' -> 'auto'; otherwise as `_flag`."""
-    return 'auto' if str(value).strip().lower() == 'auto' else _flag(value)
+    """'auto' -> AUTO; otherwise as `_flag`."""
+    return AUTO if str(value).strip().lower() == AUTO else _flag(value)
 
 
 class NewswireOptions(PipelineOptions):
@@ -89,7 +92,7 @@ class NewswireOptions(PipelineOptions):
                  'output).')
         parser.add_argument(
             '--enrichment-process', '--enrichment_process', dest='enrichment_process',
-            nargs='?', const=True, default='auto', type=_flag_or_auto,
+            nargs='?', const=True, default=AUTO, type=_flag_or_auto,
             help='On PrismRunner: run the per-document steps (extraction to signing) in a Python '
                  'worker process of their own, so that a run uses two cores; reading, the dedup '
                  'index and the outputs stay in the newswire process. true, false or auto; other '

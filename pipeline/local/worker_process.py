@@ -37,7 +37,6 @@ from apache_beam.transforms.resources import ResourceHint
 HINT_NAME = 'newswire_worker'
 HINT_URN = 'newswire:resources:worker:v1'
 PROCESS = 'process'
-AUTO = 'auto'
 # The worker process stops this long after it is asked to before it is killed.
 STOP_GRACE_SECONDS = 5
 # The pool's process id, for a worker process to check it is still its parent.
@@ -68,7 +67,7 @@ def wanted(options, cpu_count: Optional[int] = None) -> bool:
     """
     from apache_beam.options.pipeline_options import StandardOptions
 
-    from newswire.pipeline.job.options import NewswireOptions
+    from newswire.pipeline.job.options import AUTO, NewswireOptions
     from newswire.pipeline.local.portable_pubsub import runs_in_process
 
     setting = options.view_as(NewswireOptions).enrichment_process
@@ -226,6 +225,7 @@ def main(argv=None) -> None:
     from apache_beam.runners.worker import sdk_worker, sdk_worker_main, worker_id_interceptor
     from google.protobuf import json_format
 
+    from newswire.pipeline.cli import LOG_FORMAT
     from newswire.pipeline.job.stream_end import is_disconnect, quiet_disconnects
 
     with grpc.insecure_channel(args.provision_endpoint) as channel:
@@ -254,7 +254,7 @@ def main(argv=None) -> None:
     # session (newswire needs none) and that it discards the options only the launcher knows.
     handler = logging.StreamHandler()
     handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter('%(levelname)s %(name)s: %(message)s'))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.getLogger().addHandler(handler)
     for name in ('apache_beam.runners.worker.sdk_worker_main', 'apache_beam.options'):
         logging.getLogger(name).setLevel(logging.ERROR)
