@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from newswire.transforms.records import Document, SourceRef
+from newswire.transforms.time_limit import TimeLimitedFn
 
 DEAD_LETTER = 'dead_letter'
 
@@ -142,33 +143,40 @@ class ApplyStage(beam.PTransform):
     turned into a dead letter too. With `timeout_seconds`, an element not done in time is a dead letter
     with reason `timeout`.
 
-    The time limit is Beam's own (`with_exception_handling(timeout=...)`): `process` runs in a worker
-    thread and the bundle's thread waits for it at most that long. That costs a thread hand-off per
-    element, tens of microseconds, against milliseconds of work per document in any stage, which is
-    why it is used as it is rather than a cheaper watchdog of our own. Python cannot kill a thread:
-    the thread of a timed-out element runs on in the background (beside the next element's, so a
-    stage's shared state must tolerate that), so every stage must also bound its own work (input
-    caps, linear rules); the limit is what keeps one record from holding up the run meanwhile.
+    The time limit runs the element in the bundle's thread and stops it from a watchdog thread
+    (`time_limit.TimeLimitedFn`): Python code stops at once, a C call when it returns. A stage whose
+    time may go to C calls that release the GIL and run long (lxml's parser) passes `blocking=True`
+    for Beam's own limit (`with_exception_handling(timeout=...)`): each element in a pool thread,
+    which the bundle's thread gives up on after the limit, whatever it is doing. That costs two
+    thread switches per element, and the thread of a timed-out element runs on in the background
+    (beside the next element's, so such a stage's shared state must tolerate that).
     """
 
-    def __init__(self, fn: beam.DoFn, stage: str, timeout_seconds: Optional[float] = None):
+    def __init__(self, fn: beam.DoFn, stage: str, timeout_seconds: Optional[float] = None,
+                 blocking: bool = False):
         super().__init__()
         self._fn = fn
         self._stage = stage
         self._timeout_seconds = timeout_seconds
+        self._blocking = blocking
 
     @property
     def timeout_seconds(self) -> Optional[float]:
         return self._timeout_seconds
 
     def expand(self, pcoll):
+        fn, beam_timeout = self._fn, None
+        if self._timeout_seconds and self._blocking:
+            beam_timeout = self._timeout_seconds
+        elif self._timeout_seconds:
+            fn = TimeLimitedFn(fn, self._timeout_seconds)
         outputs = (
             pcoll
-            | 'Process' >> beam.ParDo(self._fn)
+            | 'Process' >> beam.ParDo(fn)
             .with_output_types(Any, **{DEAD_LETTER: DeadLetter})
             .with_outputs(DEAD_LETTER, main='good')
             .with_exception_handling(main_tag='good', dead_letter_tag='failed',
-                                     timeout=self._timeout_seconds))
+                                     timeout=beam_timeout))
         unexpected = outputs['failed'] | 'ErrorsToDeadLetters' >> beam.ParDo(
             _UnexpectedErrorToDeadLetterFn(self._stage, self._timeout_seconds))
         dead = (outputs[DEAD_LETTER], unexpected) | 'MergeDeadLetters' >> beam.Flatten()

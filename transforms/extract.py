@@ -222,8 +222,9 @@ class ExtractMainText(beam.PTransform):
 
     def expand(self, docs):
         text, html = docs | 'SplitTextFromHtml' >> beam.Partition(_is_html, 2)
+        # blocking: lxml's parser releases the GIL, and only Beam's thread gives up on a parse.
         extracted = html | 'Extract' >> ApplyStage(
             ExtractTextFn(self._config, self._max_document_bytes), STAGE,
-            timeout_seconds=self._config.timeout_seconds or None)
+            timeout_seconds=self._config.timeout_seconds or None, blocking=True)
         good = (text, extracted.good) | 'TextAndExtracted' >> beam.Flatten()
         return StageOutputs(good, extracted.dead_letters)

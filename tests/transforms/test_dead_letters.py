@@ -3,6 +3,7 @@ import json
 import threading
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dead_letters import (DEAD_LETTER, ApplyStage, DeadLetter, dead_letter,
@@ -63,7 +64,8 @@ def test_writable_turns_what_json_cannot_hold_into_text():
 
 
 class _FailingFn(beam.DoFn):
-    """'boom' raises, 'bad' is an expected failure, 'slow' waits (past the time limit)."""
+    """'boom' raises, 'bad' is an expected failure, 'slow' runs Python past the time limit,
+    'stuck' waits in one call that releases the GIL."""
 
     def process(self, doc):
         if doc.text == 'boom':
@@ -73,6 +75,9 @@ class _FailingFn(beam.DoFn):
                                                                     doc.source))
             return
         if doc.text == 'slow':
+            while not RELEASE.wait(0.01):
+                pass
+        if doc.text == 'stuck':
             RELEASE.wait(60)
         yield doc.id
 
@@ -81,19 +86,22 @@ def _doc(text):
     return Document(id=f'id-{text}', source=SourceRef('jsonl', f'src-{text}'), text=text)
 
 
-def test_apply_stage_turns_raised_errors_and_overruns_into_dead_letters():
-    docs = [_doc(t) for t in ('fine', 'boom', 'bad', 'slow', 'also fine')]
+@pytest.mark.parametrize('blocking, overrun', [(False, 'slow'), (True, 'stuck')],
+                         ids=['watchdog', 'beam-thread'])
+def test_apply_stage_turns_raised_errors_and_overruns_into_dead_letters(blocking, overrun):
+    docs = [_doc(t) for t in ('fine', 'boom', 'bad', overrun, 'also fine')]
+    RELEASE.clear()
     try:
         with direct_pipeline() as p:
             outputs = (p | beam.Create(docs)
-                       | ApplyStage(_FailingFn(), 'test', timeout_seconds=1.0))
+                       | ApplyStage(_FailingFn(), 'test', timeout_seconds=1.0, blocking=blocking))
             assert_that(outputs.good, equal_to(['id-fine', 'id-also fine']), label='Good')
             assert_that(
                 outputs.dead_letters | beam.Map(lambda d: (d.source.id, d.stage, d.reason,
                                                            d.detail.split(':')[0])),
                 equal_to([('src-boom', 'test', 'unexpected_error', 'KeyError'),
                           ('src-bad', 'test', 'bad', 'said so'),
-                          ('src-slow', 'test', 'timeout', 'not done within 1.0 s')]),
+                          (f'src-{overrun}', 'test', 'timeout', 'not done within 1.0 s')]),
                 label='Dead')
     finally:
         RELEASE.set()
