@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(
     reason='no ../shared/eval/same-story-ecbplus beside this checkout')
 
 
+@pytest.mark.slow
 def test_corpus_is_reproducible_and_varied():
     first, again = corpus.generate(300, seed=3), corpus.generate(300, seed=3)
     assert first == again

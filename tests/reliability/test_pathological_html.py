@@ -83,6 +83,7 @@ def test_each_pathological_page_is_a_dead_letter_and_the_articles_around_it_come
                     label='dead')
 
 
+@pytest.mark.slow
 def test_a_page_over_the_time_limit_is_a_timeout_dead_letter_and_the_rest_goes_on():
     # 10,000 paragraphs: under the element cap, ~3 s of trafilatura; the limit here is 0.5 s.
     slow = _html_doc('slow', many_paragraphs(10_000))
@@ -138,6 +139,7 @@ def _write(path, data: bytes):
     return path
 
 
+@pytest.mark.slow
 def test_empty_binary_utf16_and_oversize_html_files(tmp_path):
     page = ARTICLE.replace('<head>', '<head><meta charset="utf-16">')
     _write(tmp_path / 'empty.html', b'  \n')

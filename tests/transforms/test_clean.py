@@ -173,6 +173,7 @@ PIECES = sorted({piece for rule in RULES for example in rule.examples
 @given(st.lists(st.tuples(st.sampled_from(EXAMPLE_TEXTS) | st.sampled_from(PIECES),
                           st.sampled_from([str, str.upper, str.lower])),
                 max_size=12).map(lambda pieces: ''.join(case(piece) for piece, case in pieces)))
+@pytest.mark.slow
 def test_a_rule_skipped_for_its_absent_literals_matches_no_line(text):
     assert len(FILTERED) >= 4  # the .{0,N}-led and lookbehind rules, regional ones among them
     for rule in FILTERED:

@@ -86,8 +86,9 @@ def _doc(text):
     return Document(id=f'id-{text}', source=SourceRef('jsonl', f'src-{text}'), text=text)
 
 
-@pytest.mark.parametrize('blocking, overrun', [(False, 'slow'), (True, 'stuck')],
-                         ids=['watchdog', 'beam-thread'])
+@pytest.mark.parametrize('blocking, overrun', [
+    (False, 'slow'), pytest.param(True, 'stuck', marks=pytest.mark.slow)],
+    ids=['watchdog', 'beam-thread'])
 def test_apply_stage_turns_raised_errors_and_overruns_into_dead_letters(blocking, overrun):
     docs = [_doc(t) for t in ('fine', 'boom', 'bad', overrun, 'also fine')]
     RELEASE.clear()

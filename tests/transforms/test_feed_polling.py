@@ -68,6 +68,7 @@ def server():
         yield local
 
 
+@pytest.mark.slow
 def test_polling_yields_new_entries_only_recovers_and_forgets_the_oldest(server):
     feed = ScriptedFeed(server, '/polled/feed', [
         ('feed', '"v1"', ['g1', 'g2']),    # tick 10: g1, g2

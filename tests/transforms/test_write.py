@@ -40,6 +40,7 @@ def test_empty_input_still_writes_every_shard(tmp_path):
     assert shard_path('x/enriched', 1, 2) == 'x/enriched-00001-of-00002.jsonl'
 
 
+@pytest.mark.slow
 def test_summary_counts_and_accounting(tmp_path):
     source = SourceRef('jsonl', 'bad')
     letters = [dead_letter('read', 'malformed_json', 'x', source),
@@ -64,6 +65,7 @@ def strict_loads(line):
     return json.loads(line, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_records_that_cannot_be_serialised_are_dead_letters_and_the_rest_is_written(tmp_path):
     docs = _docs(2) + [
         Document(id='surrogate', source=SourceRef('jsonl', 's-sur'), text='Talks \ud800 resumed.'),

@@ -142,6 +142,7 @@ def test_two_runs_give_byte_identical_output(seeds_run, run_date_settings, tmp_p
         assert (tmp_path / name).read_bytes() == (seeds_run / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_dead_letters_and_accounting_holds(tmp_path, dead_letter_validator,
                                                           enriched_validator):
     inputs = tmp_path / 'in'

@@ -158,6 +158,7 @@ def _doc(kind, name):
     return Document(id=name, source=SourceRef(kind, name), text=f'The {name} report.')
 
 
+@pytest.mark.slow
 def test_merged_sources_give_every_document_and_every_dead_letter_once():
     files = _Given([_doc('text_file', 'harbour'), _doc('text_file', 'bridge')],
                    [dead_letter('read', 'unsupported_file', 'a .pdf', SourceRef('text_file', 'x'))])

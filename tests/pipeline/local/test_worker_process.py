@@ -169,6 +169,7 @@ def test_the_pool_starts_workers_in_their_own_session_and_stops_them():
     assert second.poll() is not None and pool.running() == []
 
 
+@pytest.mark.slow
 def test_a_worker_dies_with_the_newswire_process_even_killed_by_sigkill(tmp_path):
     # The kill test kills newswire's process group; the worker, in a session of its own, must
     # not outlive it.

@@ -65,6 +65,7 @@ def _plain_flags(docs, config=CONFIG):
     return [(s.id, dedup_info(s, best.get(s.id, BestMatches()), parents)) for s in signatures]
 
 
+@pytest.mark.slow
 def test_band_buckets_name_pairs_and_each_distinct_pair_is_tested_once():
     docs = near_copies(4)
     signatures = [SIGNER.sign(d) for d in docs]

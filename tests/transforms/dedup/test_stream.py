@@ -278,6 +278,7 @@ def _published(minutes: float) -> str:
             + datetime.timedelta(minutes=minutes)).isoformat()
 
 
+@pytest.mark.slow
 def test_documents_waiting_by_delivery_get_the_decisions_of_the_one_key_arrangement():
     from newswire.transforms.dedup.stream import _redelivered_id
     first = _doc('a1', ARTICLE, _published(0))
