@@ -1,11 +1,10 @@
 """A stage's per-element time limit, kept by a watchdog thread instead of a thread hand-off.
 
 Beam's `with_exception_handling(timeout=...)` runs every element in a pool thread and has the
-bundle's thread wait for it: two thread switches per element per stage. On 2 cores that costs about
-0.1 ms in a bare loop and more inside a runner, which for a text document with seven timed stages
-was a third of its time. Here the element runs in the bundle's own thread, and one watchdog
-thread per process raises `StageTimeout` in that thread when the element is still running at its
-deadline (CPython's `PyThreadState_SetAsyncExc`).
+bundle's thread wait for it: two thread switches per element per stage, which cost more than a
+short document's work in most stages (bench/README.md, round 12). Here the element runs in the
+bundle's own thread, and one watchdog thread per process raises `StageTimeout` in that thread when
+the element is still running at its deadline (CPython's `PyThreadState_SetAsyncExc`).
 
 What that can and cannot stop:
 - Python code is stopped at its next bytecode, so the overrun's work ends, unlike Beam's pool
