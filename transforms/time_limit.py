@@ -15,6 +15,9 @@ What that can and cannot stop:
   is what Beam's thread is for: `ApplyStage(..., blocking=True)` keeps it.
 - A stage that catches the exception itself cannot keep its result: an element whose deadline
   passed is a `StageTimeout` when it returns, whatever it returned.
+- Like Ctrl-C's KeyboardInterrupt, the exception can land anywhere in Python code, even between
+  a library's `lock.acquire()` and its `try`; `with` blocks release what they hold. That is a risk
+  only for an element already past its limit, which every stage's own bounds make rare.
 """
 
 from __future__ import annotations
