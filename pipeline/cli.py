@@ -7,10 +7,10 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-# name -> (module with main(argv) -> exit status, one-line help)
 # How newswire's log lines read, in its own process and in a worker process it starts.
 LOG_FORMAT = '%(levelname)s %(name)s: %(message)s'
 
+# name -> (module with main(argv) -> exit status, one-line help)
 COMMANDS = {
     'run': ('newswire.pipeline.job.run', 'run the pipeline: files (batch) or Pub/Sub (--streaming)'),
     'publish': ('newswire.pipeline.commands.publish', 'publish files as raw messages to a topic'),

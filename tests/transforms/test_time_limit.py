@@ -4,14 +4,7 @@ import apache_beam as beam
 import pytest
 
 from newswire.transforms.time_limit import StageTimeout, TimeLimitedFn, Watchdog
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.conftest import FakeClock
 
 
 class _LoopFn(beam.DoFn):
