@@ -53,6 +53,9 @@ _JOURNAL_SLACK = 1000
 # Indexes kept per process: one per one-key step, key and window in use; one dropped is rebuilt from
 # its journal when next needed.
 _CACHED_INDEXES = 16
+# Keys filed under once held compactly (`_IndexState.singles`); False gives every key a bucket, the
+# plain form test_stream_index.py checks the compact one against.
+_COMPACT_SINGLES = True
 
 
 class _MemoryBucket:
@@ -97,11 +100,24 @@ class _MemoryBucket:
 @dataclasses.dataclass
 class _IndexState:
     """Everything the one key holds: the buckets by encoded candidate key, their expiry times (a
-    heap of (micros, key); an entry whose bucket now expires at another time is stale), the
-    decider's pending, waiting and decided documents, and the journal's count."""
+    heap of (micros, key); an entry whose bucket now expires at another time is stale), the keys
+    filed under once (`singles`, below), the decider's pending, waiting and decided documents, and
+    the journal's count.
+
+    Most keys are one document's (nearly all of its 64 band keys, its content key): a
+    `_MemoryBucket` each, with its list, entry and heap entry, was most of a document's memory. So
+    a key filed under once is held as `singles[key] = (signature copy, micros)`, the one entry
+    `_BucketRules.file` gives a key's first filing, shared by the arrival's keys that carry the
+    same copy; its expiry, a horizon later, is one heap entry per arrival in `single_expiries`:
+    (micros, arrival number, its single keys, its entries). A second filing under the key first
+    makes the bucket that first filing made (`_OneKeyIndex._bucket`); an arrival's heap entry whose
+    keys all went on to buckets is stale."""
 
     buckets: dict = dataclasses.field(default_factory=dict)
     expiries: list = dataclasses.field(default_factory=list)
+    singles: dict = dataclasses.field(default_factory=dict)
+    single_expiries: list = dataclasses.field(default_factory=list)
+    arrivals: int = 0  # arrivals with single keys so far: orders `single_expiries` entries due alike
     pending: dict = dataclasses.field(default_factory=dict)
     waiting: dict = dataclasses.field(default_factory=dict)
     decided: dict = dataclasses.field(default_factory=dict)
@@ -115,6 +131,12 @@ class _IndexState:
     token: Optional[str] = None
 
     def next_expiry(self) -> Optional[int]:
+        """The earliest time a bucket or a single key expires, None for none."""
+        dues = [due for due in (self.next_bucket_expiry(), self.next_single_expiry())
+                if due is not None]
+        return min(dues, default=None)
+
+    def next_bucket_expiry(self) -> Optional[int]:
         while self.expiries:
             micros, encoded = self.expiries[0]
             bucket = self.buckets.get(encoded)
@@ -122,6 +144,18 @@ class _IndexState:
                 return micros
             heapq.heappop(self.expiries)  # stale
         return None
+
+    def next_single_expiry(self) -> Optional[int]:
+        while self.single_expiries and not self.live_singles(self.single_expiries[0]):
+            heapq.heappop(self.single_expiries)  # stale: every key went on to a bucket
+        return self.single_expiries[0][0] if self.single_expiries else None
+
+    def live_singles(self, arrival: tuple) -> list:
+        """The keys of a `single_expiries` entry still held as that arrival's singles."""
+        _, _, keys, entries = arrival
+        singles = self.singles
+        return [encoded for encoded in keys
+                if any(singles.get(encoded) is entry for entry in entries)]
 
 
 class _OneKeyIndex:
@@ -132,6 +166,7 @@ class _OneKeyIndex:
         self._config = config
         self._rules = _BucketRules(config)
         self._decider = _Decider(config)
+        self._horizon_micros = int(config.horizon_seconds * 1e6)  # as `_BucketRules.file` sets it
 
     def apply(self, state: _IndexState, op: tuple, counted: bool) -> list:
         kind, micros = op[0], op[1]
@@ -163,30 +198,74 @@ class _OneKeyIndex:
             # The document itself is what the decider's decision names (its `delivery`).
             state.waiting[signature.id] = (doc, signature.identity_only())
         tested: dict = {}
+        entries: dict = {}  # id of a signature copy -> its entry, shared by the keys filing it
+        single_keys = []
         for key, copy in candidate_keys(signature, self._config):
             encoded = key.encode()
             bucket = state.buckets.get(encoded)
             if bucket is None:
-                bucket = state.buckets[encoded] = _MemoryBucket()
+                single = state.singles.pop(encoded, None)
+                if single is None and _COMPACT_SINGLES:
+                    # A key's first filing: no one to compare with (`_BucketRules.file`).
+                    entry = entries.get(id(copy))
+                    if entry is None:
+                        entry = entries[id(copy)] = (copy, now)
+                    state.singles[encoded] = entry
+                    single_keys.append(encoded)
+                    continue
+                bucket = (self._bucket(state, key, encoded, single) if single is not None
+                          else state.buckets.setdefault(encoded, _MemoryBucket()))
             before = bucket.expiry
             for match in self._rules.file(key, bucket, copy, now, counted, tested):
                 decider.match(match, state.pending, counted)
             if bucket.expiry != before:
                 heapq.heappush(state.expiries, (bucket.expiry, encoded))
+        if single_keys:
+            state.arrivals += 1
+            heapq.heappush(state.single_expiries, (now + self._horizon_micros, state.arrivals,
+                                                   tuple(single_keys), tuple(entries.values())))
         return decisions
 
+    def _bucket(self, state: _IndexState, key: CandidateKey, encoded: str,
+                single: tuple) -> _MemoryBucket:
+        """The bucket of a single key, as its one filing made it: that filing made again."""
+        bucket = state.buckets[encoded] = _MemoryBucket()
+        copy, micros = single
+        self._rules.file(key, bucket, copy, micros, counted=False)
+        heapq.heappush(state.expiries, (bucket.expiry, encoded))
+        return bucket
+
     def _expire(self, state: _IndexState, now: int) -> None:
-        """Every bucket whose expiry is due by `now`, each at its own expiry time, as each keyed
-        bucket's timer would fire."""
-        while (due := state.next_expiry()) is not None and due <= now:
-            _, encoded = heapq.heappop(state.expiries)
-            bucket = state.buckets[encoded]
-            bucket.expiry = None  # the timer fired
+        """Every bucket and single key whose expiry is due by `now`, each at its own expiry time
+        and in their order, as each keyed bucket's timer would fire."""
+        while True:
+            bucket_due, single_due = state.next_bucket_expiry(), state.next_single_expiry()
+            if single_due is not None and single_due <= now and (bucket_due is None
+                                                                 or single_due <= bucket_due):
+                self._expire_singles(state, heapq.heappop(state.single_expiries))
+            elif bucket_due is not None and bucket_due <= now:
+                _, encoded = heapq.heappop(state.expiries)
+                bucket = state.buckets[encoded]
+                bucket.expiry = None  # the timer fired
+                self._rules.expire(bucket, Timestamp(micros=bucket_due))
+                if bucket.expiry is not None:
+                    heapq.heappush(state.expiries, (bucket.expiry, encoded))
+                elif bucket.empty():
+                    del state.buckets[encoded]
+            else:
+                return
+
+    def _expire_singles(self, state: _IndexState, arrival: tuple) -> None:
+        """An arrival's single keys expire: each as its bucket would when its timer fired."""
+        due = arrival[0]
+        for encoded in state.live_singles(arrival):
+            bucket = _MemoryBucket()
+            bucket.stored = [state.singles.pop(encoded)]
             self._rules.expire(bucket, Timestamp(micros=due))
-            if bucket.expiry is not None:
-                heapq.heappush(state.expiries, (bucket.expiry, encoded))
-            elif bucket.empty():
-                del state.buckets[encoded]
+            if not bucket.empty():  # kept on: a bucket like any other
+                state.buckets[encoded] = bucket
+                if bucket.expiry is not None:
+                    heapq.heappush(state.expiries, (bucket.expiry, encoded))
 
 
 _INDEXES: collections.OrderedDict = collections.OrderedDict()
@@ -324,6 +403,9 @@ def _snapshot(state: _IndexState) -> bytes:
     when the bundle commits, after later ops changed the same objects."""
     return pickle.dumps({'buckets': {encoded: (b.stored, b.key_load, b.expiry)
                                      for encoded, b in state.buckets.items()},
+                         # One pickle: an entry shared by singles and their heap stays one object.
+                         'singles': state.singles, 'single_expiries': state.single_expiries,
+                         'arrivals': state.arrivals,
                          'pending': state.pending, 'waiting': state.waiting,
                          'decided': state.decided}, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -331,7 +413,9 @@ def _snapshot(state: _IndexState) -> bytes:
 def _restore(pickled: bytes) -> _IndexState:
     snapshot = pickle.loads(pickled)
     state = _IndexState(pending=snapshot['pending'], waiting=snapshot['waiting'],
-                        decided=snapshot['decided'])
+                        decided=snapshot['decided'], singles=snapshot['singles'],
+                        single_expiries=snapshot['single_expiries'],
+                        arrivals=snapshot['arrivals'])
     for encoded, (stored, key_load, expiry) in snapshot['buckets'].items():
         bucket = state.buckets[encoded] = _MemoryBucket()
         bucket.stored, bucket.key_load, bucket.expiry = stored, key_load, expiry

@@ -253,5 +253,53 @@ def test_the_journal_is_replaced_by_a_snapshot_and_the_horizon_empties_the_index
     assert journal[0][0] == 'snapshot' and len(journal) < len(steps)
     assert len(journal) <= 1 + stream_index._JOURNAL_SLACK + len(memory.pending) + len(memory.decided)
     # Past the horizon nothing is left in the buckets; every document was decided.
-    assert memory.buckets == {} and memory.expiries == []
+    assert memory.buckets == {} and memory.expiries == [] and memory.singles == {}
     assert memory.pending == {} and memory.waiting == {} and len(memory.decided) == 24
+
+
+def _buckets_of(state, config):
+    """The index's buckets as (ids and times filed, load, expiry) by key, a single key as the bucket
+    its one filing made."""
+    horizon = int(config.horizon_seconds * 1e6)
+    buckets = {encoded: ([(sig.id, micros) for sig, micros in bucket.stored],
+                         copy.deepcopy(bucket.key_load), bucket.expiry)
+               for encoded, bucket in state.buckets.items() if not bucket.empty()}
+    for encoded, (sig, micros) in state.singles.items():
+        assert encoded not in buckets
+        buckets[encoded] = ([(sig.id, micros)], None, micros + horizon)
+    return buckets
+
+
+def _run_index(config, steps, restore_at=()):
+    """Each op's decisions, the next expiry after it and the buckets, op by op; at the ops in
+    `restore_at` the state is first snapshotted and restored."""
+    index, state, seen = stream_index._OneKeyIndex(config), stream_index._IndexState(), []
+    for number, (kind, at, *rest) in enumerate(steps):
+        if number in restore_at:
+            state = stream_index._restore(stream_index._snapshot(state))
+        decisions = index.apply(state, (kind, Timestamp(at).micros, *rest), counted=False)
+        seen.append(([(doc.id, decision) for doc, decision in decisions], state.next_expiry(),
+                     _buckets_of(state, config)))
+    return seen
+
+
+@pytest.mark.parametrize('config', [CONFIG, CROWDED], ids=['defaults', 'crowded'])
+def test_keys_filed_under_once_are_held_compactly_to_the_same_decisions_and_expiries(
+        config, monkeypatch):
+    steps = _steps(config)
+    # A message delivered twice first (every key of its first arrival goes on to a bucket), and
+    # out of order: an earlier report after later ones, also twice.
+    signer = Signer(config)
+    first, late = _doc('first', TREATY), _doc('late', ARTICLE)
+    steps[:0] = [('doc', 50, first, signer.sign(first, 50.0)),
+                 ('doc', 60, first, signer.sign(first, 60.0))]
+    steps.insert(11, ('doc', 120, late, signer.sign(late, 120.0)))
+    steps.insert(14, ('doc', 160, late, signer.sign(late, 160.0)))
+    compact = _run_index(config, steps)
+    assert compact == _run_index(config, steps, restore_at={5, 13, len(steps) - 2})
+    monkeypatch.setattr(stream_index, '_COMPACT_SINGLES', False)
+    plain = _run_index(config, steps)
+    assert compact == plain
+    # The stream met every kind of key more than once and the horizon passed over them.
+    assert any(len(filed) > 1 for _, _, buckets in plain for filed, _, _ in buckets.values())
+    assert plain[-1][2] == {} and plain[-1][1] is None
