@@ -172,6 +172,8 @@ def format_table(results: dict) -> str:
                   f'({stream["throughput_per_s"]} records/s out); latency p50 '
                   f'{_latency(stream["p50_seconds"], stream)}, p99 '
                   f'{_latency(stream["p99_seconds"], stream)}, max {stream["max_seconds"]} s',
+                  f'  of it the emulator delivering what the pipeline published: p50 '
+                  f'{stream["delivery_p50_seconds"]} s, p99 {stream["delivery_p99_seconds"]} s',
                   f'  pipeline RSS first quarter {stream["rss_first_quarter_mb"]} MB, last '
                   f'quarter {stream["rss_last_quarter_mb"]} MB, peak {stream["rss_peak_mb"]} MB']
         if stream.get('ran_on'):

@@ -77,12 +77,14 @@ def pubsub_emulator():
 
 
 class _Receiver(threading.Thread):
-    """Pulls the enriched subscription; records (receive time, sent time, record id)."""
+    """Pulls the enriched subscription; records (receive time, sent time, record id) in `received`
+    and, in `published`, when the pipeline published each record (the emulator's publish time)."""
 
     def __init__(self, subscriber, subscription):
         super().__init__(daemon=True)
         self.subscriber, self.subscription = subscriber, subscription
         self.received: list[tuple[float, float, str]] = []
+        self.published: list[float] = []
         self.stop = threading.Event()
 
     def run(self):
@@ -101,6 +103,7 @@ class _Receiver(threading.Thread):
                 sent = (record.get('extra', {}).get('attributes') or {}).get(SENT_ATTRIBUTE)
                 if sent is not None:
                     self.received.append((now, float(sent), record['id']))
+                    self.published.append(item.message.publish_time.timestamp())
             if response.received_messages:
                 self.subscriber.acknowledge(request={
                     'subscription': self.subscription,
@@ -220,6 +223,10 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
             else:
                 os.environ['PUBSUB_EMULATOR_HOST'] = previous
     latencies = [got - sent for got, sent, doc_id in receiver.received[warm_received:]]
+    # The same split in two: from sending to the pipeline's publishing of the record, and from
+    # there to this subscriber (the emulator's delivery, which a deployment does not share).
+    out = [(published - sent, got - published) for (got, sent, _), published
+           in zip(receiver.received[warm_received:], receiver.published[warm_received:])]
     during = memory.samples[memory_from:memory_to] or memory.samples
     quarter = max(1, len(during) // 4)
     first = sum(b for _, b in during[:quarter]) / quarter
@@ -232,6 +239,10 @@ def measure(repo: str, rate: float, seconds: float, settle_seconds=None,
         'p50_seconds': _percentile(latencies, 0.5, len(records)),
         'p99_seconds': _percentile(latencies, 0.99, len(records)),
         'max_seconds': round(max(latencies), 3) if latencies else None,
+        'to_published_p50_seconds': _percentile([a for a, _ in out], 0.5, len(records)),
+        'to_published_p99_seconds': _percentile([a for a, _ in out], 0.99, len(records)),
+        'delivery_p50_seconds': _percentile([b for _, b in out], 0.5, len(records)),
+        'delivery_p99_seconds': _percentile([b for _, b in out], 0.99, len(records)),
         # Records out per second from the first publish to the last record out.
         'throughput_per_s': round(len(latencies) / max(1e-9, max(
             (got for got, _, _ in receiver.received[warm_received:]), default=0) - publish_wall), 1)

@@ -75,6 +75,9 @@ def test_benchmark_end_to_end_on_a_tiny_corpus(tmp_path, pubsub_emulator):
     assert stream['runner'] == 'DirectRunner' and stream['settle_seconds'] == 0
     assert stream['received'] == stream['published'] == 10
     assert 0 < stream['p50_seconds'] <= stream['p99_seconds']
+    # Sent -> published by the pipeline, then delivered by the emulator: two parts of the latency.
+    assert 0 < stream['to_published_p50_seconds'] <= stream['p50_seconds'] + 0.002
+    assert 0 <= stream['delivery_p99_seconds'] <= stream['p99_seconds']
 
 
 @pytest.mark.slow
