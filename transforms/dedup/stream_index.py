@@ -62,12 +62,13 @@ class _MemoryBucket:
     """A candidate key's bucket in memory, for `_BucketRules`. `entries()` is the bucket's own list,
     read only by the rules until they `replace` it."""
 
-    __slots__ = ('stored', 'key_load', 'expiry')
+    __slots__ = ('stored', 'key_load', 'expiry', 'heaped')
 
     def __init__(self):
         self.stored: list = []
         self.key_load = None
         self.expiry: Optional[int] = None  # micros, as a keyed bucket's expiry timer
+        self.heaped: Optional[int] = None  # its entry in `_IndexState.expiries`, at most `expiry`
 
     def entries(self) -> list:
         return self.stored
@@ -100,7 +101,7 @@ class _MemoryBucket:
 @dataclasses.dataclass
 class _IndexState:
     """Everything the one key holds: the buckets by encoded candidate key, their expiry times (a
-    heap of (micros, key); an entry whose bucket now expires at another time is stale), the keys
+    heap of (micros, key), `note_expiry`), the keys
     filed under once (`singles`, below), the decider's pending, waiting and decided documents, and
     the journal's count.
 
@@ -136,13 +137,31 @@ class _IndexState:
                 if due is not None]
         return min(dues, default=None)
 
+    def note_expiry(self, encoded: str, bucket: _MemoryBucket) -> None:
+        """After the bucket's expiry may have changed. Each bucket with an expiry has an entry in
+        `expiries` no later than it (`heaped`): a new one only when the expiry moves earlier. A
+        bucket filed under again expires later, and pushing an entry for each filing left one
+        stale entry per filing in the heap for a horizon; the later time is found when the entry
+        comes to the top (`next_bucket_expiry`)."""
+        if bucket.expiry is not None and (bucket.heaped is None or bucket.expiry < bucket.heaped):
+            heapq.heappush(self.expiries, (bucket.expiry, encoded))
+            bucket.heaped = bucket.expiry
+
     def next_bucket_expiry(self) -> Optional[int]:
-        while self.expiries:
-            micros, encoded = self.expiries[0]
+        expiries = self.expiries
+        while expiries:
+            micros, encoded = expiries[0]
             bucket = self.buckets.get(encoded)
-            if bucket is not None and bucket.expiry == micros:
+            if bucket is None or bucket.heaped != micros:
+                heapq.heappop(expiries)  # stale: the bucket has gone, or has an earlier entry
+            elif bucket.expiry is None:
+                heapq.heappop(expiries)
+                bucket.heaped = None
+            elif bucket.expiry == micros:
                 return micros
-            heapq.heappop(self.expiries)  # stale
+            else:  # expires later than its entry says: moved to when it does
+                heapq.heapreplace(expiries, (bucket.expiry, encoded))
+                bucket.heaped = bucket.expiry
         return None
 
     def next_single_expiry(self) -> Optional[int]:
@@ -215,11 +234,9 @@ class _OneKeyIndex:
                     continue
                 bucket = (self._bucket(state, key, encoded, single) if single is not None
                           else state.buckets.setdefault(encoded, _MemoryBucket()))
-            before = bucket.expiry
             for match in self._rules.file(key, bucket, copy, now, counted, tested):
                 decider.match(match, state.pending, counted)
-            if bucket.expiry != before:
-                heapq.heappush(state.expiries, (bucket.expiry, encoded))
+            state.note_expiry(encoded, bucket)
         if single_keys:
             state.arrivals += 1
             heapq.heappush(state.single_expiries, (now + self._horizon_micros, state.arrivals,
@@ -232,7 +249,7 @@ class _OneKeyIndex:
         bucket = state.buckets[encoded] = _MemoryBucket()
         copy, micros = single
         self._rules.file(key, bucket, copy, micros, counted=False)
-        heapq.heappush(state.expiries, (bucket.expiry, encoded))
+        state.note_expiry(encoded, bucket)
         return bucket
 
     def _expire(self, state: _IndexState, now: int) -> None:
@@ -246,10 +263,10 @@ class _OneKeyIndex:
             elif bucket_due is not None and bucket_due <= now:
                 _, encoded = heapq.heappop(state.expiries)
                 bucket = state.buckets[encoded]
-                bucket.expiry = None  # the timer fired
+                bucket.expiry = bucket.heaped = None  # the timer fired
                 self._rules.expire(bucket, Timestamp(micros=bucket_due))
                 if bucket.expiry is not None:
-                    heapq.heappush(state.expiries, (bucket.expiry, encoded))
+                    state.note_expiry(encoded, bucket)
                 elif bucket.empty():
                     del state.buckets[encoded]
             else:
@@ -264,8 +281,7 @@ class _OneKeyIndex:
             self._rules.expire(bucket, Timestamp(micros=due))
             if not bucket.empty():  # kept on: a bucket like any other
                 state.buckets[encoded] = bucket
-                if bucket.expiry is not None:
-                    heapq.heappush(state.expiries, (bucket.expiry, encoded))
+                state.note_expiry(encoded, bucket)
 
 
 _INDEXES: collections.OrderedDict = collections.OrderedDict()
@@ -421,6 +437,7 @@ def _restore(pickled: bytes) -> _IndexState:
         bucket.stored, bucket.key_load, bucket.expiry = stored, key_load, expiry
         if expiry is not None:
             state.expiries.append((expiry, encoded))
+            bucket.heaped = expiry
     heapq.heapify(state.expiries)
     return state
 

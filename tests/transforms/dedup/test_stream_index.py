@@ -6,6 +6,8 @@ import dataclasses
 
 import apache_beam as beam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners import create_runner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
@@ -278,8 +280,12 @@ def _run_index(config, steps, restore_at=()):
         if number in restore_at:
             state = stream_index._restore(stream_index._snapshot(state))
         decisions = index.apply(state, (kind, Timestamp(at).micros, *rest), counted=False)
+        buckets = _buckets_of(state, config)
+        # The expiry heaps keep the earliest expiry of all, whatever entries they hold.
+        assert state.next_expiry() == min(
+            (expiry for _, _, expiry in buckets.values() if expiry is not None), default=None)
         seen.append(([(doc.id, decision) for doc, decision in decisions], state.next_expiry(),
-                     _buckets_of(state, config)))
+                     buckets))
     return seen
 
 
@@ -293,7 +299,7 @@ def test_keys_filed_under_once_are_held_compactly_to_the_same_decisions_and_expi
     first, late = _doc('first', TREATY), _doc('late', ARTICLE)
     steps[:0] = [('doc', 50, first, signer.sign(first, 50.0)),
                  ('doc', 60, first, signer.sign(first, 60.0))]
-    steps.insert(11, ('doc', 120, late, signer.sign(late, 120.0)))
+    steps.insert(11, ('doc', 95, late, signer.sign(late, 95.0)))
     steps.insert(14, ('doc', 160, late, signer.sign(late, 160.0)))
     compact = _run_index(config, steps)
     assert compact == _run_index(config, steps, restore_at={5, 13, len(steps) - 2})
@@ -303,3 +309,21 @@ def test_keys_filed_under_once_are_held_compactly_to_the_same_decisions_and_expi
     # The stream met every kind of key more than once and the horizon passed over them.
     assert any(len(filed) > 1 for _, _, buckets in plain for filed, _, _ in buckets.values())
     assert plain[-1][2] == {} and plain[-1][1] is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from('abcd'), st.one_of(st.none(), st.integers(0, 50)),
+                          st.booleans()), max_size=60))
+def test_the_expiry_heap_gives_the_earliest_bucket_expiry_whatever_the_moves(moves):
+    """Buckets whose expiry moves later (filed again), earlier (a late arrival), goes (fired) or
+    that go altogether, with `next_bucket_expiry` asked between moves or not."""
+    state = stream_index._IndexState()
+    for encoded, expiry, ask in moves:
+        bucket = state.buckets.setdefault(encoded, stream_index._MemoryBucket())
+        bucket.expiry = expiry
+        state.note_expiry(encoded, bucket)
+        if expiry is None and ask:
+            del state.buckets[encoded]  # emptied and dropped
+        if ask or encoded == 'a':
+            assert state.next_bucket_expiry() == min(
+                (b.expiry for b in state.buckets.values() if b.expiry is not None), default=None)
