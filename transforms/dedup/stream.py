@@ -115,13 +115,15 @@ class _BucketRules:
         self._logged: set = set()
 
     def file(self, key: CandidateKey, bucket, new, now: int, counted: bool = True,
-             tested: Optional[dict] = None):
+             tested: Optional[dict] = None, entry: Optional[tuple] = None):
         """Files `new` (arriving at `now`, micros) under `key`: its best Matches (per later document
         and tier) against the key's recent signatures. `counted`: whether a key dropped now counts
         in the metrics (not when the one-key index replays its journal). `tested`: a dict kept
         while one arrival is filed under all its keys, where the same stored signature met under
         several keys of one test (a story's eight terms, a near copy's many bands) is tested once,
-        and a story bucket's reports are screened at once."""
+        and a story bucket's reports are screened at once. `entry`: the (new, now) to store, when
+        the caller shares one among the keys it files `new` under."""
+        entry = entry or (new, now)
         config = self._config
         horizon_micros = int(config.horizon_seconds * 1e6)
         kind = key.kind.capped_name
@@ -132,7 +134,7 @@ class _BucketRules:
             # A key's first filing within the horizon (most band keys are one document's): no one
             # to compare with, and it is counted by its bag alone, since a load for each would be
             # a state write per band per document.
-            bucket.add((new, now))
+            bucket.add(entry)
             bucket.set_expiry(now + horizon_micros)
             return []
         if kind is not None:
@@ -192,7 +194,7 @@ class _BucketRules:
                 if all(entry is not earliest for entry in kept):
                     kept = [earliest] + kept[1:]
             bucket.replace(kept)
-        bucket.add((new, now))
+        bucket.add(entry)
         bucket.set_expiry(now + horizon_micros)
         return matches
 

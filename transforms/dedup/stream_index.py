@@ -217,24 +217,24 @@ class _OneKeyIndex:
             # The document itself is what the decider's decision names (its `delivery`).
             state.waiting[signature.id] = (doc, signature.identity_only())
         tested: dict = {}
-        entries: dict = {}  # id of a signature copy -> its entry, shared by the keys filing it
+        entries: dict = {}  # id of a signature copy -> its (copy, now), shared by its keys
         single_keys = []
         for key, copy in candidate_keys(signature, self._config):
             encoded = key.encode()
             bucket = state.buckets.get(encoded)
+            entry = entries.get(id(copy))
+            if entry is None:
+                entry = entries[id(copy)] = (copy, now)
             if bucket is None:
                 single = state.singles.pop(encoded, None)
                 if single is None and _COMPACT_SINGLES:
                     # A key's first filing: no one to compare with (`_BucketRules.file`).
-                    entry = entries.get(id(copy))
-                    if entry is None:
-                        entry = entries[id(copy)] = (copy, now)
                     state.singles[encoded] = entry
                     single_keys.append(encoded)
                     continue
                 bucket = (self._bucket(state, key, encoded, single) if single is not None
                           else state.buckets.setdefault(encoded, _MemoryBucket()))
-            for match in self._rules.file(key, bucket, copy, now, counted, tested):
+            for match in self._rules.file(key, bucket, copy, now, counted, tested, entry):
                 decider.match(match, state.pending, counted)
             state.note_expiry(encoded, bucket)
         if single_keys:
@@ -248,7 +248,7 @@ class _OneKeyIndex:
         """The bucket of a single key, as its one filing made it: that filing made again."""
         bucket = state.buckets[encoded] = _MemoryBucket()
         copy, micros = single
-        self._rules.file(key, bucket, copy, micros, counted=False)
+        self._rules.file(key, bucket, copy, micros, counted=False, entry=single)
         state.note_expiry(encoded, bucket)
         return bucket
 
