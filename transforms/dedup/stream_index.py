@@ -43,7 +43,7 @@ from apache_beam.transforms.userstate import (BagStateSpec, ReadModifyWriteState
 from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms.dedup.config import DedupConfig
-from newswire.transforms.dedup.keys import CandidateKey, candidate_keys
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind, candidate_keys
 from newswire.transforms.dedup.stream import _DECIDER_KEY, _BucketRules, _decided, _Decider
 
 _LOG = logging.getLogger(__name__)
@@ -100,13 +100,12 @@ class _MemoryBucket:
 
 @dataclasses.dataclass
 class _IndexState:
-    """Everything the one key holds: the buckets by encoded candidate key, their expiry times (a
-    heap of (micros, key), `note_expiry`), the keys
-    filed under once (`singles`, below), the decider's pending, waiting and decided documents, and
-    the journal's count.
+    """Everything the one key holds: the buckets by candidate key (`_index_key`), their expiry
+    times (a heap of (micros, key), `note_expiry`), the keys filed under once (`singles`, below),
+    the decider's pending, waiting and decided documents, and the journal's count.
 
     Most keys are one document's (nearly all of its 64 band keys, its content key): a
-    `_MemoryBucket` each, with its list, entry and heap entry, was most of a document's memory. So
+    `_MemoryBucket` each, with its list, entry and heap entry, would be most of the memory. So
     a key filed under once is held as `singles[key] = (signature copy, micros)`, the one entry
     `_BucketRules.file` gives a key's first filing, shared by the arrival's keys that carry the
     same copy; its expiry, a horizon later, is one heap entry per arrival in `single_expiries`:
@@ -137,7 +136,7 @@ class _IndexState:
                 if due is not None]
         return min(dues, default=None)
 
-    def note_expiry(self, encoded: str, bucket: _MemoryBucket) -> None:
+    def note_expiry(self, encoded: bytes, bucket: _MemoryBucket) -> None:
         """After the bucket's expiry may have changed. Each bucket with an expiry has an entry in
         `expiries` no later than it (`heaped`): a new one only when the expiry moves earlier. A
         bucket filed under again expires later, and pushing an entry for each filing left one
@@ -220,7 +219,7 @@ class _OneKeyIndex:
         entries: dict = {}  # id of a signature copy -> its (copy, now), shared by its keys
         single_keys = []
         for key, copy in candidate_keys(signature, self._config):
-            encoded = key.encode()
+            encoded = _index_key(key)
             bucket = state.buckets.get(encoded)
             entry = entries.get(id(copy))
             if entry is None:
@@ -243,7 +242,7 @@ class _OneKeyIndex:
                                                    tuple(single_keys), tuple(entries.values())))
         return decisions
 
-    def _bucket(self, state: _IndexState, key: CandidateKey, encoded: str,
+    def _bucket(self, state: _IndexState, key: CandidateKey, encoded: bytes,
                 single: tuple) -> _MemoryBucket:
         """The bucket of a single key, as its one filing made it: that filing made again."""
         bucket = state.buckets[encoded] = _MemoryBucket()
@@ -282,6 +281,15 @@ class _OneKeyIndex:
             if not bucket.empty():  # kept on: a bucket like any other
                 state.buckets[encoded] = bucket
                 state.note_expiry(encoded, bucket)
+
+
+def _index_key(key: CandidateKey) -> bytes:
+    """A candidate key as the index holds it: `CandidateKey.encode` in UTF-8, but a band key as
+    'b', its band in two bytes and its digest's own bytes (13 bytes where the encoding's hex is a
+    24-character string): a document has some 60 band keys, most of them held for the horizon."""
+    if key.kind is KeyKind.BAND:
+        return b'b' + key.band.to_bytes(2, 'big') + bytes.fromhex(key.value)
+    return key.encode().encode('utf-8')
 
 
 _INDEXES: collections.OrderedDict = collections.OrderedDict()
