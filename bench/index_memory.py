@@ -1,0 +1,70 @@
+"""What the streaming one-key dedup index (`transforms/dedup/stream_index.py`) holds a document:
+`python -m bench.index_memory [N]`.
+
+N bench documents (`bench.corpus`, one a second) go through the index's rules outside Beam, with a
+settle firing every 50 and the horizon's expiry as it falls due; then every record is decided. It
+prints the memory the index still holds a document (tracemalloc, after the process-wide caches of
+unpacked term vectors are emptied: they are bounded, not per document), its snapshot's size a
+document (what the journal in the runner's state holds) and a digest of the decisions, which two
+versions of the index must give alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import itertools
+import pickle
+import sys
+import time
+import tracemalloc
+
+from bench.corpus import generate
+
+
+def measure(n: int) -> dict:
+    from newswire.pipeline.job.settings import load_settings
+    from newswire.transforms import similarity
+    from newswire.transforms.dedup import pairs, stream_index
+    from newswire.transforms.dedup.signature import Signer
+    from newswire.transforms.records import Document, Language, SourceRef
+
+    config = load_settings().dedup
+    signer = Signer(config)
+    arrivals = []
+    for second, record in enumerate(itertools.islice(generate(n), n)):
+        doc = Document(id=record['id'], source=SourceRef('pubsub', record['id']),
+                       text=record['text'], title=record.get('title'),
+                       published_at=record.get('published_at'), language=Language('en', 1.0))
+        micros = (1_700_000_000 + second) * 1_000_000
+        arrivals.append((micros, doc, signer.sign(doc, micros / 1e6)))
+    index, state = stream_index._OneKeyIndex(config), stream_index._IndexState()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    started = time.perf_counter()
+    decided = []
+    for number, (micros, doc, signature) in enumerate(arrivals, 1):
+        decided += index.apply(state, ('doc', micros, doc, signature), counted=False)
+        if number % 50 == 0:
+            decided += index.apply(state, ('settle', micros - 10_000_000), counted=False)
+            due = state.next_expiry()
+            if due is not None and due <= micros:
+                index.apply(state, ('expire', micros), counted=False)
+    decided += index.apply(state, ('settle', 2**62), counted=False)
+    seconds = time.perf_counter() - started
+    digest = hashlib.sha256(pickle.dumps([(doc.id, decision) for doc, decision in decided]))
+    del decided, arrivals
+    pairs._terms_and_weights.cache_clear()
+    similarity._hashed_terms.cache_clear()
+    similarity._central_term.cache_clear()
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return {'documents': n, 'kb_held_a_document': round(held / n / 1024, 1),
+            'snapshot_kb_a_document': round(len(stream_index._snapshot(state)) / n / 1024, 1),
+            'seconds': round(seconds, 1), 'decisions_sha256': digest.hexdigest()}
+
+
+if __name__ == '__main__':
+    print(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 3000))
