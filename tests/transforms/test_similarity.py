@@ -151,7 +151,9 @@ def test_containment_is_a_share_symmetric_in_the_sizes(jaccard, count_a, count_b
     value = containment(jaccard, count_a, count_b)
     assert 0.0 <= value <= 1.0
     assert value == containment(jaccard, count_b, count_a)
-    assert value >= jaccard or min(count_a, count_b) == 0 or jaccard == 0.0
+    # At least the Jaccard, as in exact arithmetic, but for the last bits: with J near 1 and equal
+    # sizes, 2J / (1 + J) can round one unit below J.
+    assert value >= jaccard * (1 - 1e-15) or min(count_a, count_b) == 0 or jaccard == 0.0
 
 
 @FAST
