@@ -117,7 +117,7 @@ class _IndexState:
     expiries: list = dataclasses.field(default_factory=list)
     singles: dict = dataclasses.field(default_factory=dict)
     single_expiries: list = dataclasses.field(default_factory=list)
-    arrivals: int = 0  # arrivals with single keys so far: orders `single_expiries` entries due alike
+    arrivals: int = 0  # arrivals with single keys so far: orders `single_expiries` due alike
     pending: dict = dataclasses.field(default_factory=dict)
     waiting: dict = dataclasses.field(default_factory=dict)
     decided: dict = dataclasses.field(default_factory=dict)
@@ -139,7 +139,7 @@ class _IndexState:
     def note_expiry(self, encoded: bytes, bucket: _MemoryBucket) -> None:
         """After the bucket's expiry may have changed. Each bucket with an expiry has an entry in
         `expiries` no later than it (`heaped`): a new one only when the expiry moves earlier. A
-        bucket filed under again expires later, and pushing an entry for each filing left one
+        bucket filed under again expires later, and an entry pushed at each filing would leave one
         stale entry per filing in the heap for a horizon; the later time is found when the entry
         comes to the top (`next_bucket_expiry`)."""
         if bucket.expiry is not None and (bucket.heaped is None or bucket.expiry < bucket.heaped):
@@ -435,12 +435,16 @@ def _snapshot(state: _IndexState) -> bytes:
 
 
 def _restore(pickled: bytes) -> _IndexState:
+    """`_snapshot`'s inverse; also reads a snapshot taken before single keys were held apart and
+    keys as bytes (a job updated in place keeps its state)."""
     snapshot = pickle.loads(pickled)
     state = _IndexState(pending=snapshot['pending'], waiting=snapshot['waiting'],
-                        decided=snapshot['decided'], singles=snapshot['singles'],
-                        single_expiries=snapshot['single_expiries'],
-                        arrivals=snapshot['arrivals'])
+                        decided=snapshot['decided'], singles=snapshot.get('singles', {}),
+                        single_expiries=snapshot.get('single_expiries', []),
+                        arrivals=snapshot.get('arrivals', 0))
     for encoded, (stored, key_load, expiry) in snapshot['buckets'].items():
+        if isinstance(encoded, str):  # `CandidateKey.encode`, as buckets were held before
+            encoded = _index_key(CandidateKey.decode(encoded))
         bucket = state.buckets[encoded] = _MemoryBucket()
         bucket.stored, bucket.key_load, bucket.expiry = stored, key_load, expiry
         if expiry is not None:

@@ -2,6 +2,7 @@
 memory that is only ever a cache of the journal in Beam's state."""
 
 import copy
+import pickle
 import dataclasses
 
 import apache_beam as beam
@@ -255,7 +256,8 @@ def test_the_journal_is_replaced_by_a_snapshot_and_the_horizon_empties_the_index
     assert journal[0][0] == 'snapshot' and len(journal) < len(steps)
     assert len(journal) <= 1 + stream_index._JOURNAL_SLACK + len(memory.pending) + len(memory.decided)
     # Past the horizon nothing is left in the buckets; every document was decided.
-    assert memory.buckets == {} and memory.expiries == [] and memory.singles == {}
+    assert memory.buckets == {} and memory.expiries == []
+    assert memory.singles == {} and memory.single_expiries == []
     assert memory.pending == {} and memory.waiting == {} and len(memory.decided) == 24
 
 
@@ -327,3 +329,33 @@ def test_the_expiry_heap_gives_the_earliest_bucket_expiry_whatever_the_moves(mov
         if ask or encoded == 'a':
             assert state.next_bucket_expiry() == min(
                 (b.expiry for b in state.buckets.values() if b.expiry is not None), default=None)
+
+
+def test_a_snapshot_of_the_earlier_form_is_restored_to_the_same_decisions(monkeypatch):
+    """A job updated in place keeps its state: a snapshot from before single keys were held apart
+    and keys held as bytes (every key a bucket, under `CandidateKey.encode`) goes on alike."""
+    from newswire.transforms.dedup.keys import CandidateKey, KeyKind
+
+    def encoding(key):
+        if key[:1] == b'b':  # a band key: b'b', the band in two bytes, the digest
+            band = int.from_bytes(key[1:3], 'big')
+            return CandidateKey(KeyKind.BAND, key[3:].hex(), band).encode()
+        return key.decode('utf-8')
+
+    steps = _steps(CROWDED)
+    expected = _run_index(CROWDED, steps)
+    monkeypatch.setattr(stream_index, '_COMPACT_SINGLES', False)
+    index, state = stream_index._OneKeyIndex(CROWDED), stream_index._IndexState()
+    for kind, at, *rest in steps[:12]:
+        index.apply(state, (kind, Timestamp(at).micros, *rest), counted=False)
+    old = pickle.loads(stream_index._snapshot(state))
+    old['buckets'] = {encoding(key): value for key, value in old['buckets'].items()}
+    for field in ('singles', 'single_expiries', 'arrivals'):
+        del old[field]
+    monkeypatch.setattr(stream_index, '_COMPACT_SINGLES', True)
+    state = stream_index._restore(pickle.dumps(old))
+    later = []
+    for kind, at, *rest in steps[12:]:
+        decisions = index.apply(state, (kind, Timestamp(at).micros, *rest), counted=False)
+        later.append([(doc.id, decision) for doc, decision in decisions])
+    assert later == [decisions for decisions, _, _ in expected[12:]]
