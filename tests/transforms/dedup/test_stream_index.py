@@ -22,6 +22,7 @@ from newswire.transforms.dedup import DedupConfig, FlagDuplicatesInStream, Signe
 from newswire.transforms.dedup import stream_index
 from newswire.transforms.dedup.config import KEYED, MEMORY
 from newswire.transforms.dedup.index import stream_index_strategy
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from newswire.transforms.dedup.stream import _redelivered_id
 from newswire.transforms.dedup.stream_index import IndexAndDecideFn
 from newswire.transforms.records import Document, Language, SourceRef
@@ -308,7 +309,7 @@ def test_keys_filed_under_once_are_held_compactly_to_the_same_decisions_and_expi
     monkeypatch.setattr(stream_index, '_COMPACT_SINGLES', False)
     plain = _run_index(config, steps)
     assert compact == plain
-    # The stream met every kind of key more than once and the horizon passed over them.
+    # Keys were shared (buckets of more than one) and the horizon passed over all of them.
     assert any(len(filed) > 1 for _, _, buckets in plain for filed, _, _ in buckets.values())
     assert plain[-1][2] == {} and plain[-1][1] is None
 
@@ -334,7 +335,6 @@ def test_the_expiry_heap_gives_the_earliest_bucket_expiry_whatever_the_moves(mov
 def test_a_snapshot_of_the_earlier_form_is_restored_to_the_same_decisions(monkeypatch):
     """A job updated in place keeps its state: a snapshot from before single keys were held apart
     and keys held as bytes (every key a bucket, under `CandidateKey.encode`) goes on alike."""
-    from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 
     def encoding(key):
         if key[:1] == b'b':  # a band key: b'b', the band in two bytes, the digest
