@@ -101,15 +101,18 @@ def bare_trafilatura(html: str, url: Optional[str]) -> str:
     return trafilatura.extract(html, include_comments=False) or ''
 
 
-def pipeline_main_text(cleaning_rules=None) -> Callable[[str, Optional[str]], str]:
-    """Our HTML path: `extract_page`, then the cleaner with the run's rules."""
-    from newswire.transforms.clean import Cleaner, load_cleaning_rules
+def pipeline_main_text(settings=None) -> Callable[[str, Optional[str]], str]:
+    """Our HTML path: `extract_page` with the run's extract settings, then the cleaner with its
+    rules (the defaults without `settings`)."""
+    from newswire.pipeline.job.settings import load_settings
+    from newswire.transforms.clean import Cleaner
     from newswire.transforms.extract import extract_page
 
-    cleaner = Cleaner(cleaning_rules if cleaning_rules is not None else load_cleaning_rules())
+    settings = settings or load_settings()
+    cleaner = Cleaner(settings.cleaning_rules)
 
     def main_text(html: str, url: Optional[str]) -> str:
-        page = extract_page(html, url)
+        page = extract_page(html, url, fast=settings.extract.fast)
         return cleaner.clean(page.text).text if page else ''
     return main_text
 
@@ -119,7 +122,7 @@ def evaluate_extraction(data_dir: str, limit: Optional[int] = None, settings=Non
     systems = {
         'bare trafilatura (benchmark call)': (bare_trafilatura, True),
         'newswire (extract_page + cleaner)': (
-            pipeline_main_text(settings.cleaning_rules if settings else None), False),
+            pipeline_main_text(settings), False),
     }
     rows, per_page = [], {}
     for name, (extractor, is_baseline) in systems.items():

@@ -34,6 +34,9 @@ class ExtractConfig:
     max_html_elements: int = 20000
     # Per page, for whatever passes the element cap but is still slow (0 means no limit).
     timeout_seconds: float = 20.0
+    # trafilatura's `fast`: no comparison of its own extraction with readability's and jusText's.
+    # settings.yaml says why it is on.
+    fast: bool = True
 
 
 class PageTooComplex(ValueError):
@@ -139,17 +142,18 @@ def page_metadata(tree, url: Optional[str] = None):
     return found
 
 
-def extract_page(html, url: Optional[str] = None,
-                 max_html_elements: Optional[int] = None) -> Optional[ExtractedPage]:
+def extract_page(html, url: Optional[str] = None, max_html_elements: Optional[int] = None,
+                 fast: bool = ExtractConfig.fast) -> Optional[ExtractedPage]:
     """Main text and metadata of an HTML page (a string or a tree from `parse_page`), or None when
-    trafilatura finds no main text. Raises `PageTooComplex` over `max_html_elements`."""
+    trafilatura finds no main text. Raises `PageTooComplex` over `max_html_elements`; `fast` is
+    trafilatura's (`ExtractConfig.fast`)."""
     import trafilatura
 
     tree = parse_page(html, max_html_elements) if isinstance(html, (str, bytes)) else html
     if tree is None:
         return None
     page = trafilatura.bare_extraction(  # on a copy of the tree: `tree` is left as it was
-        tree, url=url, with_metadata=False, include_comments=False, include_tables=True)
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=True, fast=fast)
     if page is None or not (page.text or '').strip():
         return None
     try:
@@ -180,7 +184,8 @@ class ExtractTextFn(beam.DoFn):
                 doc.source, doc.html))
             return
         try:
-            page = extract_page(doc.html, doc.source.url, self._config.max_html_elements)
+            page = extract_page(doc.html, doc.source.url, self._config.max_html_elements,
+                                self._config.fast)
         except PageTooComplex as error:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter(
                 STAGE, 'too_complex', str(error), doc.source, doc.html))

@@ -1,12 +1,12 @@
 """ExtractMainText routes text documents past the timed extraction and HTML through it; the element
-cap counts what the parsed tree holds."""
+cap counts what the parsed tree holds; `extract.fast` reaches trafilatura."""
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.extract import (ExtractConfig, ExtractMainText, ExtractTextFn,
-                                         PageTooComplex, parse_page)
+                                         PageTooComplex, extract_page, parse_page)
 from newswire.transforms.records import Document, SourceRef
 from tests.conftest import direct_pipeline
 
@@ -43,3 +43,19 @@ def test_the_element_cap_counts_what_iterating_the_tree_gives(html):
     assert parse_page(html, max_html_elements=nodes) is not None
     with pytest.raises(PageTooComplex, match=f'over {nodes - 1} HTML elements'):
         parse_page(html, max_html_elements=nodes - 1)
+
+
+# The story in <span>s after a one-line <article>: trafilatura's comparison with readability (fast
+# off) joins the spans without a line break.
+SPANS_PAGE = ('<html><body><article><p>Short lead only.</p></article><div class="story">'
+              + ''.join(f'<span>Delegations from both sides met in the capital on day {i} and agreed '
+                        f'on a schedule for the next round of negotiations.</span>' for i in range(12))
+              + '</div></body></html>')
+
+
+@pytest.mark.parametrize('fast', [True, False])
+def test_the_fn_extracts_in_the_configured_mode(fast):
+    doc = Document(id='page', source=SourceRef('html_file', 'b.html'), text='', html=SPANS_PAGE)
+    [out] = ExtractTextFn(ExtractConfig(fast=fast)).process(doc)
+    assert out.text == extract_page(SPANS_PAGE, fast=fast).text
+    assert out.text != extract_page(SPANS_PAGE, fast=not fast).text
