@@ -170,7 +170,8 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
                                   np.array([row_of[word] for word in words], dtype=np.int64)))
     normalized = np.arange(0x110000, dtype=np.int32)
     normalized[:_BMP] = np.fromiter((ord(NGram.normalize(chr(cp))) for cp in range(_BMP)), np.int32, _BMP)
-    upper = np.fromiter((chr(cp).isupper() for cp in range(0x110000)), bool, 0x110000)
+    # numpy's isupper of each code point as a one-character string: str.isupper's answer, in C.
+    upper = np.char.isupper(np.arange(0x110000, dtype=np.uint32).view('<U1'))
     return Profiles(tuple(languages), probabilities[:, :len(languages)], tuple(tables), normalized,
                     upper)
 

@@ -112,6 +112,11 @@ def test_normalisation_leaves_characters_beyond_the_basic_plane_alone():
     assert load_profiles().normalized[0x1F600] == 0x1F600
 
 
+def test_the_capitals_table_is_str_isupper_for_every_code_point():
+    upper = load_profiles().upper
+    assert upper.tolist() == [chr(cp).isupper() for cp in range(0x110000)]
+
+
 @pytest.mark.parametrize('n', [1, 2, 3, 7, 64, 1000, 1024, 3431, 30000])
 def test_draws_are_the_choices_and_gausses_of_random(n):
     """_Draws against random.Random itself: trials of made-up lengths, each a gauss then choices."""
