@@ -15,9 +15,14 @@ random token to its state, beside the journal of what it did; a bundle first rea
 uses the memory only if it holds the same one. Any other outcome (a new worker, a retried bundle
 whose changes were not committed, another worker having had the key) rebuilds the memory from the
 journal, so the journal in Beam's state is the truth and the memory a cache of it. The journal holds
-the inputs (documents, timer firings) since the last snapshot of the whole state; replaying them
+the inputs (signatures, timer firings) since the last snapshot of the whole state; replaying them
 through the same rules gives the same state. A snapshot replaces the journal once it is longer than
 what the state holds, so the journal stays within a small multiple of the horizon's state.
+
+The documents themselves are needed only while they wait for their decision, some seconds, where
+the journal keeps its ops for up to a horizon. So they go to a bag of their own, rewritten with the
+waiting ones alone once it has grown past them, and the journal's ops carry signatures only: a
+runner that holds state in memory (Prism) holds each document for seconds, not for days.
 
 The memory is found by the step's identity, the key and the window, not by the DoFn object: the
 DirectRunner's streaming mode builds a DoFn for every bundle.
@@ -32,7 +37,7 @@ import logging
 import pickle
 import threading
 import uuid
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -128,6 +133,7 @@ class _IndexState:
     timers: dict = dataclasses.field(default_factory=dict)
     sequence: int = 0          # of the last op applied
     since_snapshot: int = 0    # ops in the journal after its snapshot
+    documents_held: int = 0    # entries in the documents bag
     token: Optional[str] = None
 
     def next_expiry(self) -> Optional[int]:
@@ -321,6 +327,7 @@ class IndexAndDecideFn(beam.DoFn):
 
     TOKEN = ReadModifyWriteStateSpec('token', PickleCoder())
     JOURNAL = BagStateSpec('journal', PickleCoder())
+    DOCUMENTS = BagStateSpec('documents', PickleCoder())  # (id, document) of waiting documents
     SETTLE = TimerSpec('settle', TimeDomain.WATERMARK)
     EXPIRY = TimerSpec('expiry', TimeDomain.WATERMARK)
 
@@ -339,31 +346,36 @@ class IndexAndDecideFn(beam.DoFn):
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam,
                 token=beam.DoFn.StateParam(TOKEN), journal=beam.DoFn.StateParam(JOURNAL),
-                settle=beam.DoFn.TimerParam(SETTLE), expiry=beam.DoFn.TimerParam(EXPIRY)):
+                documents=beam.DoFn.StateParam(DOCUMENTS), settle=beam.DoFn.TimerParam(SETTLE),
+                expiry=beam.DoFn.TimerParam(EXPIRY)):
         key, (doc, signature) = element
         yield from self._step_on(('doc', timestamp.micros, doc, signature),
-                                 (key, window), token, journal, settle, expiry)
+                                 (key, window), _Bags(token, journal, documents), settle, expiry)
 
     @on_timer(SETTLE)
     def decide(self, fired=beam.DoFn.TimestampParam, key=beam.DoFn.KeyParam,
                window=beam.DoFn.WindowParam, token=beam.DoFn.StateParam(TOKEN),
-               journal=beam.DoFn.StateParam(JOURNAL), settle=beam.DoFn.TimerParam(SETTLE),
-               expiry=beam.DoFn.TimerParam(EXPIRY)):
-        yield from self._step_on(('settle', fired.micros), (key, window), token, journal, settle,
-                                 expiry)
+               journal=beam.DoFn.StateParam(JOURNAL), documents=beam.DoFn.StateParam(DOCUMENTS),
+               settle=beam.DoFn.TimerParam(SETTLE), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        yield from self._step_on(('settle', fired.micros), (key, window),
+                                 _Bags(token, journal, documents), settle, expiry)
 
     @on_timer(EXPIRY)
     def expire(self, fired=beam.DoFn.TimestampParam, key=beam.DoFn.KeyParam,
                window=beam.DoFn.WindowParam, token=beam.DoFn.StateParam(TOKEN),
-               journal=beam.DoFn.StateParam(JOURNAL), settle=beam.DoFn.TimerParam(SETTLE),
-               expiry=beam.DoFn.TimerParam(EXPIRY)):
-        yield from self._step_on(('expire', fired.micros), (key, window), token, journal, settle,
-                                 expiry)
+               journal=beam.DoFn.StateParam(JOURNAL), documents=beam.DoFn.StateParam(DOCUMENTS),
+               settle=beam.DoFn.TimerParam(SETTLE), expiry=beam.DoFn.TimerParam(EXPIRY)):
+        yield from self._step_on(('expire', fired.micros), (key, window),
+                                 _Bags(token, journal, documents), settle, expiry)
 
-    def _step_on(self, op: tuple, key_window: tuple, token, journal, settle, expiry):
-        state = self._state(key_window, token, journal)
+    def _step_on(self, op: tuple, key_window: tuple, bags: '_Bags', settle, expiry):
+        state = self._state(key_window, bags)
         state.sequence += 1
         decisions = self._index.apply(state, op, counted=True)
+        if op[0] == 'doc':
+            self._hold_document(state, op[2], op[3], bags.documents)
+            op = op[:2] + (None,) + op[3:]  # journalled without its document
+        journal = bags.journal
         if state.since_snapshot >= _JOURNAL_SLACK + len(state.pending) + len(state.decided):
             journal.clear()
             journal.add(('snapshot', state.sequence, _snapshot(state)))  # bytes: taken now
@@ -380,7 +392,23 @@ class IndexAndDecideFn(beam.DoFn):
             _set_timer(state, 'expiry', expiry, next_expiry)
         return [_decided(doc, decision) for doc, decision in decisions]
 
-    def _state(self, key_window: tuple, token, journal) -> _IndexState:
+    @staticmethod
+    def _hold_document(state: _IndexState, doc, signature, documents) -> None:
+        """A document that now waits for its decision goes to the documents bag; once the bag
+        holds more than the waiting documents by the journal's slack, it holds those alone."""
+        waiting = state.waiting.get(signature.id)
+        if waiting is None or waiting[0] is not doc:
+            return  # a redelivery: decided at once, nothing waits
+        if state.documents_held >= _JOURNAL_SLACK + len(state.waiting):
+            documents.clear()
+            for doc_id, (waiting_doc, _) in state.waiting.items():
+                documents.add((doc_id, waiting_doc))
+            state.documents_held = len(state.waiting)
+        else:
+            documents.add((signature.id, doc))
+            state.documents_held += 1
+
+    def _state(self, key_window: tuple, bags: '_Bags') -> _IndexState:
         """The key's state, checked against its token once per bundle, rebuilt from the journal
         when the memory does not hold what the state last committed; a new token written."""
         checked = self._checked.get(key_window)
@@ -388,16 +416,16 @@ class IndexAndDecideFn(beam.DoFn):
             return checked
         name = (self._step,) + key_window
         state = _cached(name)
-        committed = token.read()
+        committed = bags.token.read()
         if state is None or state.token != committed:
-            state = self._rebuild(journal)
+            state = self._rebuild(bags.journal, bags.documents)
             _cache(name, state)
         state.token = uuid.uuid4().hex
-        token.write(state.token)
+        bags.token.write(state.token)
         self._checked[key_window] = state
         return state
 
-    def _rebuild(self, journal) -> _IndexState:
+    def _rebuild(self, journal, documents) -> _IndexState:
         entries = sorted(journal.read(), key=lambda entry: entry[1])
         if entries:  # a worker that did not hold the key, or a bundle that did not commit
             self._rebuilds.inc()
@@ -413,7 +441,25 @@ class IndexAndDecideFn(beam.DoFn):
             self._index.apply(state, (entry[0],) + entry[2:], counted=False)
             state.sequence = entry[1]
         state.since_snapshot = len(entries)
+        # Replayed ops carry no documents (a journal written before the documents bag does):
+        # the waiting ones come from the bag, the latest entry of an id being its arrival.
+        held = list(documents.read())
+        state.documents_held = len(held)
+        by_id = dict(held)
+        for doc_id, (doc, identity) in state.waiting.items():
+            if doc is None:
+                if doc_id not in by_id:
+                    raise RuntimeError(f'dedup: the stream index state has no document for the '
+                                       f'waiting id {doc_id!r}')
+                state.waiting[doc_id] = (by_id[doc_id], identity)
         return state
+
+
+class _Bags(NamedTuple):
+    """The one-key step's state: its token, its journal and its waiting documents."""
+    token: Any
+    journal: Any
+    documents: Any
 
 
 def _set_timer(state: _IndexState, name: str, timer, micros: int) -> None:

@@ -128,7 +128,7 @@ class _State:
     until `commit` (a bundle that fails never commits)."""
 
     def __init__(self):
-        self.committed = {'token': None, 'journal': []}
+        self.committed = {'token': None, 'journal': [], 'documents': []}
         self.begin()
 
     def begin(self):
@@ -149,18 +149,18 @@ class _Token:
         self._state.pending['token'] = value
 
 
-class _Journal:
-    def __init__(self, state):
-        self._state = state
+class _Bag:
+    def __init__(self, state, name):
+        self._state, self._name = state, name
 
     def read(self):
-        return list(self._state.pending['journal'])
+        return list(self._state.pending[self._name])
 
     def add(self, item):
-        self._state.pending['journal'].append(copy.deepcopy(item))
+        self._state.pending[self._name].append(copy.deepcopy(item))
 
     def clear(self):
-        self._state.pending['journal'] = []
+        self._state.pending[self._name] = []
 
 
 class _Timer:
@@ -182,7 +182,8 @@ class _Worker:
     def bundle(self, state, step, commit=True):
         state.begin()
         self.fn.start_bundle()
-        params = dict(token=_Token(state), journal=_Journal(state), settle=self.settle,
+        params = dict(token=_Token(state), journal=_Bag(state, 'journal'),
+                      documents=_Bag(state, 'documents'), settle=self.settle,
                       expiry=self.expiry)
         kind, at, *rest = step
         if kind == 'doc':
@@ -260,6 +261,42 @@ def test_the_journal_is_replaced_by_a_snapshot_and_the_horizon_empties_the_index
     assert memory.buckets == {} and memory.expiries == []
     assert memory.singles == {} and memory.single_expiries == []
     assert memory.pending == {} and memory.waiting == {} and len(memory.decided) == 24
+
+
+def test_documents_wait_in_a_bag_of_their_own_and_the_journal_holds_signatures(small_journal):
+    steps = _steps(CONFIG)
+    worker, state = _Worker(CONFIG), _State()
+    most = 0
+    for step in steps:
+        worker.bundle(state, step)
+        (memory,) = [s for s in stream_index._INDEXES.values()
+                     if s.token == state.committed['token']]
+        documents = state.committed['documents']
+        assert all(entry[3] is None for entry in state.committed['journal'] if entry[0] == 'doc')
+        if step[0] == 'doc':
+            # The bag holds the waiting documents, and at most the journal's slack more.
+            assert {doc_id for doc_id, _ in documents} >= set(memory.waiting)
+            assert len(documents) <= stream_index._JOURNAL_SLACK + len(memory.waiting)
+        most = max(most, len(documents))
+    assert most < len([step for step in steps if step[0] == 'doc'])  # it was rewritten
+
+
+def test_a_journal_that_carries_its_documents_is_rebuilt_alike(small_journal):
+    """A job updated in place keeps its state: a journal from before the documents bag, its
+    documents in its ops, goes on to the same decisions."""
+    steps = _steps(CONFIG)
+    expected, _ = _uninterrupted(CONFIG, steps)
+    fn, state = IndexAndDecideFn(CONFIG), _State()
+    got = [_Worker(CONFIG, fn).bundle(state, step) for step in steps[:10]]
+    documents = {step[2].id: step[2] for step in steps if step[0] == 'doc'}
+    state.committed['journal'] = [
+        entry[:3] + (documents[entry[4].id],) + entry[4:] if entry[0] == 'doc' else entry
+        for entry in state.committed['journal']]
+    assert any(entry[0] == 'doc' for entry in state.committed['journal'])
+    state.committed['documents'] = []
+    stream_index._INDEXES.clear()
+    got += [_Worker(CONFIG, fn).bundle(state, step) for step in steps[10:]]
+    assert got == expected
 
 
 def _buckets_of(state, config):
