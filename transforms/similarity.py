@@ -368,8 +368,6 @@ def story_cosine_screen(vector: PackedVector, others: Sequence[PackedVector]) ->
     hashes, weights = _hashed_terms(vector)
     if not len(hashes) or not others:
         return np.zeros(len(others))
-    order = np.argsort(hashes, kind='stable')
-    hashes, weights = hashes[order], weights[order]
     rows = [_hashed_terms(other) for other in others]
     their_hashes = np.concatenate([row[0] for row in rows])
     their_weights = np.concatenate([row[1] for row in rows])
@@ -381,9 +379,13 @@ def story_cosine_screen(vector: PackedVector, others: Sequence[PackedVector]) ->
 
 @lru_cache(maxsize=8192)  # some 2 KB a report
 def _hashed_terms(vector: PackedVector) -> tuple[np.ndarray, np.ndarray]:
+    """The hashes of a vector's terms, in increasing order, and their weights: sorted, each is the
+    sorted side of a screen once, and as the searched side its run of keys is in order, which
+    numpy's `searchsorted` narrows from one key to the next."""
     terms = vector.terms.split('\n') if vector.terms else []
-    return (np.fromiter(map(hash, terms), dtype=np.int64, count=len(terms)),
-            np.frombuffer(vector.weights, np.float64))
+    hashes = np.fromiter(map(hash, terms), dtype=np.int64, count=len(terms))
+    order = np.argsort(hashes, kind='stable')
+    return hashes[order], np.frombuffer(vector.weights, np.float64)[order]
 
 
 def term_matrix(vectors: Sequence[PackedVector]):
