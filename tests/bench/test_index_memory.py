@@ -21,3 +21,10 @@ def test_the_compact_index_holds_less_for_the_same_decisions(monkeypatch):
     assert compact['decisions_sha256'] == plain['decisions_sha256']
     assert 0 < compact['kb_held_a_document'] < plain['kb_held_a_document']
     assert 0 < compact['snapshot_kb_a_document'] < plain['snapshot_kb_a_document']
+
+
+@pytest.mark.slow  # some 3 s
+def test_untraced_it_gives_the_same_decisions_and_no_memory_figure():
+    traced, untraced = measure(60), measure(60, traced=False)
+    assert untraced['decisions_sha256'] == traced['decisions_sha256']
+    assert untraced['kb_held_a_document'] is None and untraced['seconds'] >= 0
