@@ -5,7 +5,6 @@ import datetime as dt
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
@@ -14,6 +13,7 @@ from newswire.transforms.dates import (DatesConfig, FixedClock, InferDatelineYea
                                        infer_year, latest_not_after, nearest, run_clock)
 from newswire.transforms.metadata import ExtractMetadata, MetadataExtractor, load_metadata_rules
 from newswire.transforms.records import Dateline, DedupInfo, Document, SourceRef
+from tests.conftest import direct_pipeline
 
 RULES = load_metadata_rules()
 EXTRACTOR = MetadataExtractor(RULES)
@@ -188,7 +188,7 @@ def test_batch_dates_a_yearless_report_from_its_story_and_a_lone_one_from_the_ru
         EXTRACTOR.extract(_doc('lone', YEARLESS.replace('March 3', 'December 30'), story='s2')),
         EXTRACTOR.extract(_doc('undated', 'No date in this one at all.', story='s2')),
     ]
-    with BeamTestPipeline() as p:
+    with direct_pipeline() as p:
         out = (p | beam.Create(described)
                | InferDatelineYears(DatesConfig(), FixedClock(D(2024, 1, 2)), by_story=True))
         assert_that(out.good | beam.Map(_summary), equal_to([
@@ -206,7 +206,7 @@ def test_a_guessed_date_is_not_lent_to_the_story():
                                   published_at='2010-03-03',
                                   published_at_source='dateline_year_from_run_date')
     assert dates.stated_date(guessed) is None
-    with BeamTestPipeline() as p:
+    with direct_pipeline() as p:
         out = (p | beam.Create([guessed, EXTRACTOR.extract(_doc('other', YEARLESS, story='s'))])
                | InferDatelineYears(DatesConfig(), FixedClock(D(2024, 6, 1)), by_story=True))
         assert_that(out.good | beam.Map(_summary), equal_to([
@@ -218,7 +218,7 @@ def test_a_guessed_date_is_not_lent_to_the_story():
 def test_a_stream_dates_from_the_message_time_then_the_run_date():
     # Element timestamps are what a Pub/Sub source gives: the message's publish time.
     arrived = dt.datetime(2025, 1, 2, 9, 0, tzinfo=dt.timezone.utc).timestamp()
-    with BeamTestPipeline() as p:
+    with direct_pipeline() as p:
         docs = p | beam.Create([
             TimestampedValue(_doc('msg', YEARLESS.replace('March 3', 'December 30')), arrived),
         ])
@@ -230,7 +230,7 @@ def test_a_stream_dates_from_the_message_time_then_the_run_date():
 
 
 def test_a_batch_input_has_no_arrival_and_falls_to_the_run_date():
-    with BeamTestPipeline() as p:
+    with direct_pipeline() as p:
         described = p | beam.Create([_doc('file', YEARLESS)]) | ExtractMetadata(RULES)
         out = described.good | InferDatelineYears(DatesConfig(), FixedClock(D(2030, 6, 1)),
                                                   by_story=False)
