@@ -12,10 +12,10 @@ tracemalloc unless `--untraced`, which times them alone and leaves the memory ou
 
 from __future__ import annotations
 
+import argparse
 import gc
 import hashlib
 import itertools
-import argparse
 import pickle
 import time
 import tracemalloc

@@ -217,6 +217,12 @@ def _uninterrupted(config, steps):
     return [worker.bundle(state, step) for step in steps], state
 
 
+def _memory_of(state):
+    """The index in memory that holds what `state` last committed."""
+    (memory,) = [s for s in stream_index._INDEXES.values() if s.token == state.committed['token']]
+    return memory
+
+
 @pytest.fixture
 def small_journal(monkeypatch):
     """Snapshots every few ops, so that rebuilding starts from one."""
@@ -252,7 +258,7 @@ def test_a_bundle_that_did_not_commit_is_not_kept_in_memory(small_journal):
 def test_the_journal_is_replaced_by_a_snapshot_and_the_horizon_empties_the_index(small_journal):
     steps = _steps(CONFIG)
     _, state = _uninterrupted(CONFIG, steps)
-    (memory,) = [s for s in stream_index._INDEXES.values() if s.token == state.committed['token']]
+    memory = _memory_of(state)
     journal = state.committed['journal']
     # What the key holds bounds the journal: the ops since a snapshot of it.
     assert journal[0][0] == 'snapshot' and len(journal) < len(steps)
@@ -269,8 +275,7 @@ def test_documents_wait_in_a_bag_of_their_own_and_the_journal_holds_signatures(s
     most = 0
     for step in steps:
         worker.bundle(state, step)
-        (memory,) = [s for s in stream_index._INDEXES.values()
-                     if s.token == state.committed['token']]
+        memory = _memory_of(state)
         documents = state.committed['documents']
         assert all(entry[3] is None for entry in state.committed['journal'] if entry[0] == 'doc')
         if step[0] == 'doc':
