@@ -21,10 +21,11 @@ import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from newswire.transforms import word_frequencies
 from newswire.transforms.records import normalize_for_hash
 
 # A token and the gap before it: a token is a maximal run of word characters, so the gap is all of
@@ -156,58 +157,6 @@ class StoryFeatures:
     keys: tuple[str, ...]                  # the heaviest terms, for blocking
 
 
-@lru_cache(maxsize=32)
-def _frequencies(language: str) -> Optional[Mapping[str, float]]:
-    """wordfreq's table for a language (`wordfreq.get_frequency_dict`), loaded once per process;
-    None when it has none.
-
-    A language wordfreq has a list for under its very code is read from that list here
-    (`_wordlist_frequencies`), without importing wordfreq, whose import compiles its tokenizers'
-    patterns and loads langcodes' tables (some 0.4 s of a run's start-up); any other code goes to
-    wordfreq, which finds the closest language it has."""
-    table = _wordlist_frequencies(language)
-    if table is None:
-        import wordfreq
-
-        try:
-            table = wordfreq.get_frequency_dict(language)
-        except (LookupError, ValueError):
-            return None
-    return table or None
-
-
-def _wordlist_frequencies(language: str) -> Optional[dict[str, float]]:
-    """`wordfreq.get_frequency_dict(language)` for a `language` with a wordlist file of its own: the
-    'best' list (wordfreq's large list, else its small one) in wordfreq's cBpack format (a header,
-    then the words of each centibel of frequency, from 0 down), and each word's frequency as wordfreq
-    computes it, 10 ** (-centibels / 100). None for a code without its own file.
-    tests/transforms/test_similarity.py compares the two for every language wordfreq has."""
-    import importlib.util
-    import pathlib
-
-    spec = importlib.util.find_spec('wordfreq')
-    if spec is None or spec.origin is None or not re.fullmatch(r'[a-z]{2,3}', language):
-        return None
-    data = pathlib.Path(spec.origin).parent / 'data'
-    path = next((p for p in (data / f'large_{language}.msgpack.gz',
-                             data / f'small_{language}.msgpack.gz') if p.is_file()), None)
-    if path is None:
-        return None
-    import gzip
-
-    import msgpack
-
-    with gzip.open(path, 'rb') as handle:
-        pack = msgpack.load(handle, raw=False)
-    header = pack[0] if pack else None
-    if not isinstance(header, dict) or header.get('format') != 'cB' or header.get('version') != 1:
-        return None  # a format this reading does not know: wordfreq's own reading decides
-    table: dict[str, float] = {}
-    for index, words in enumerate(pack[1:]):  # each bucket's words added by C loops
-        table.update(dict.fromkeys(words, 10 ** (-index / 100)))
-    return table
-
-
 # A process's word weights per (language, params) are kept across documents (an article repeats few
 # of its 150 words, a wire repeats most of its vocabulary), emptied past this many words.
 _IDF_TABLE_MAX_WORDS = 500_000
@@ -255,18 +204,17 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
     """
     code = (language or 'en').split('-')[0].lower()
     code = code if code != 'und' else 'en'
-    frequencies = _frequencies(code)
+    frequencies = word_frequencies.of_language(code)
     names: set = set()
     idf_cache = _idf_table(code, params)
     if len(idf_cache) > _IDF_TABLE_MAX_WORDS:
         idf_cache.clear()
 
-    def idf(word: str) -> float:
+    def idf(word: str, frequency: Optional[float]) -> float:
         if len(word) < 2:
             return 0.0
         if word.isdigit():
             return params.year_idf if _YEAR.match(word) else params.number_idf
-        frequency = frequencies.get(word) if frequencies else None
         zipf = math.log10(frequency) + 9.0 if frequency else 0.0
         return 0.0 if zipf >= params.stop_zipf else max(params.idf_floor, params.zipf_max - zipf)
 
@@ -276,8 +224,10 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
     bigrams = bool(params.bigram_weight)
     for (tokens, joined), weight in ((_tokens(text, names), 1.0),
                                      (_tokens(title or '', None), params.title_weight)):
-        for word in set(tokens).difference(idf_cache):  # a word's idf depends on the word alone
-            idf_cache[word] = idf(word)
+        new = list(set(tokens).difference(idf_cache))  # a word's idf depends on the word alone
+        found = frequencies.lookup(new) if frequencies else itertools.repeat(None)
+        for word, frequency in zip(new, found):
+            idf_cache[word] = idf(word, frequency)
         previous = None
         for token, in_clause in zip(tokens, joined):
             # A clause break or a stopword (idf 0.0) ends a pair.

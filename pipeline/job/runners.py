@@ -25,6 +25,7 @@ import urllib.parse
 import zipfile
 from typing import NamedTuple, Optional
 
+from newswire.pipeline.job.cache import cache_dir
 from newswire.pipeline.local.prism_patches import PATCH_LEVEL, PATCHES
 
 INSTALL_COMMAND = 'newswire runners install prism'
@@ -41,12 +42,6 @@ def beam_version() -> str:
     """The installed apache_beam's version (pyproject.toml pins it), e.g. '2.77.0'."""
     from apache_beam.version import __version__
     return __version__
-
-
-def cache_dir() -> pathlib.Path:
-    """Where newswire keeps per-machine downloads and builds (XDG base directory convention)."""
-    base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-    return pathlib.Path(base) / 'newswire'
 
 
 def prism_path(version: Optional[str] = None) -> pathlib.Path:

@@ -1,0 +1,131 @@
+import pathlib
+
+import numpy as np
+import pytest
+
+from newswire.transforms import word_frequencies
+from newswire.transforms.word_frequencies import WordFrequencies, load_language
+
+ABSENT = ['qzxvkj', 'harbourpierreopened', '', 'x' * 300, 'pier\ud800', '\udcff']
+
+
+def _wordfreq(code):
+    import wordfreq
+
+    return wordfreq.get_frequency_dict(code)
+
+
+def _wordfreq_languages():
+    data = pathlib.Path(word_frequencies.wordlist_path('en')).parent
+    return sorted({p.name.split('.')[0].split('_')[1] for p in data.glob('*_*.msgpack.gz')
+                   if not p.name.startswith('_')})
+
+
+def _assert_same_as(table, theirs, language=''):
+    words = list(theirs)
+    assert table.lookup(words) == list(theirs.values()), language
+    assert table.lookup(ABSENT) == [None] * len(ABSENT), language
+    assert len(table) == len(theirs)
+
+
+@pytest.mark.slow  # builds every language's arrays and looks up each of its words: some 30 s
+def test_each_languages_table_gives_wordfreqs_frequency_for_every_word(tmp_path):
+    languages = _wordfreq_languages()
+    assert {'en', 'ru', 'tr', 'uk', 'de'} <= set(languages)
+    for language in languages:
+        _assert_same_as(load_language(language, tmp_path), _wordfreq(language), language)
+
+
+def test_a_table_is_built_once_into_the_cache_and_then_read_from_it(tmp_path, monkeypatch):
+    built = load_language('el', tmp_path)
+    directories = list((tmp_path / 'v1').iterdir())
+    assert len(directories) == 1 and directories[0].name.startswith('small_el-')
+    assert sorted(p.name for p in directories[0].iterdir()) == [
+        'frequencies.npy', 'hashes.npy', 'offsets.npy', 'salt.npy', 'words.npy']
+
+    def no_reading(path):
+        raise AssertionError(f'read {path} again')
+
+    monkeypatch.setattr(word_frequencies, 'read_wordlist', no_reading)
+    again = load_language('el', tmp_path)
+    _assert_same_as(again, _wordfreq('el'))
+    assert again.lookup(['και', 'pier']) == built.lookup(['και', 'pier']) != [None, None]
+
+
+def test_codes_without_a_list_of_their_own_get_wordfreqs_closest_or_none(tmp_path):
+    # Croatian's list is under 'sh' (Serbo-Croatian): wordfreq's own matching answers, in memory.
+    _assert_same_as(load_language('hr', tmp_path), _wordfreq('hr'))
+    assert not (tmp_path / 'v1').exists()
+    assert load_language('zz', tmp_path) is None and load_language('xx', tmp_path) is None
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_table_in_memory(tmp_path):
+    blocked = tmp_path / 'a-file'
+    blocked.write_text('not a directory')
+    _assert_same_as(load_language('lt', blocked), _wordfreq('lt'))
+    _assert_same_as(load_language('lt', None), _wordfreq('lt'))
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'missing', 'misfit'])
+def test_a_damaged_cache_is_built_again(tmp_path, damage):
+    load_language('da', tmp_path)
+    directory = next((tmp_path / 'v1').iterdir())
+    if damage == 'truncated':
+        data = (directory / 'hashes.npy').read_bytes()
+        (directory / 'hashes.npy').write_bytes(data[:len(data) // 2])
+    elif damage == 'missing':
+        (directory / 'words.npy').unlink()
+    else:  # whole files that do not fit one another
+        np.save(directory / 'offsets.npy', np.arange(5, dtype='<i8'))
+    with pytest.raises((OSError, ValueError)):
+        WordFrequencies.load(directory)
+    _assert_same_as(load_language('da', tmp_path), _wordfreq('da'))
+    WordFrequencies.load(directory)  # rebuilt in place
+    assert [p.name for p in (tmp_path / 'v1').iterdir()] == [directory.name]  # no staging left
+
+
+def test_a_table_another_process_stored_first_is_kept(tmp_path):
+    table = WordFrequencies.of_mapping({'pier': 0.5, 'harbour': 0.25})
+    directory = tmp_path / 'v1' / 'small_xx-0'
+    word_frequencies._store(table, directory)
+    written = (directory / 'hashes.npy').stat().st_mtime_ns
+    word_frequencies._store(WordFrequencies.of_mapping({'other': 0.1}), directory)
+    assert (directory / 'hashes.npy').stat().st_mtime_ns == written
+    assert WordFrequencies.load(directory).lookup(['pier', 'other']) == [0.5, None]
+    assert [p.name for p in directory.parent.iterdir()] == ['small_xx-0']
+
+
+def test_words_sharing_a_hash_get_another_salt(monkeypatch):
+    real = word_frequencies._hashes
+
+    def colliding_without_salt(encoded, salt):
+        hashes = real(encoded, salt)
+        return hashes % np.uint64(3) if salt == b'\x00' else hashes
+
+    monkeypatch.setattr(word_frequencies, '_hashes', colliding_without_salt)
+    words = {f'word{n}': 1.0 / (n + 1) for n in range(50)}
+    table = WordFrequencies.of_mapping(words)
+    assert table.lookup(list(words)) == list(words.values())
+    assert table.lookup(['word50', 'word']) == [None, None]
+
+
+def test_lookups_of_nothing_and_in_an_empty_table():
+    assert WordFrequencies.of_mapping({'pier': 0.5}).lookup([]) == []
+    empty = WordFrequencies.of_mapping({})
+    assert len(empty) == 0 and empty.lookup(['pier']) == [None] and empty.get('pier') is None
+
+
+def test_a_word_whose_hash_is_found_is_still_checked_against_the_listed_word(monkeypatch):
+    real = word_frequencies._hashes
+    # Hashes of 10 bits: the 50 listed words fit under some salt, and most of 2,000 other words
+    # share a hash with a listed one.
+    monkeypatch.setattr(word_frequencies, '_hashes',
+                        lambda encoded, salt: real(encoded, salt) % np.uint64(1024))
+    words = {f'word{n}': 1.0 / (n + 1) for n in range(50)}
+    table = WordFrequencies.of_mapping(words)
+    others = [f'other{n}' for n in range(2000)]
+    shared = np.isin(word_frequencies._hashes([w.encode() for w in others], table._salt),
+                     table._hashes)
+    assert shared.sum() > 50
+    assert table.lookup(others) == [None] * len(others)
+    assert table.lookup(list(words)) == list(words.values())
