@@ -17,6 +17,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
+
+
 @dataclass(frozen=True)
 class SourceRef:
     """Where a document came from.
@@ -214,7 +217,21 @@ def normalized_bytes(text: str) -> bytes:
     data = text.encode('utf-8', 'surrogatepass')  # a lone surrogate is not alphanumeric: dropped
     if not data.isascii():
         data = _fold_non_ascii_runs(data)
-    return b' '.join(data.translate(_ASCII_FOLD).split())
+    return _single_spaced(data.translate(_ASCII_FOLD))
+
+
+def _single_spaced(folded: bytes) -> bytes:
+    """`b' '.join(folded.split())` for folded bytes, whose only ASCII white space is b' '.
+
+    A page of HTML splits into some 20,000 words, each a bytes object; numpy keeps each space that
+    follows a non-space instead, without them. Below a kilobyte the split is the quicker."""
+    if len(folded) < 1024:
+        return b' '.join(folded.split())
+    array = np.frombuffer(folded, np.uint8)
+    space = array == 0x20
+    keep = ~space
+    keep[1:] |= ~space[:-1]  # and the first space after each non-space: one space per gap
+    return array[keep].tobytes().strip(b' ')
 
 
 # ASCII letters lower-cased, digits kept, every other ASCII byte a space; bytes over 0x7f kept.

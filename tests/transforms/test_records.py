@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from newswire.transforms.records import (Document, Language, SourceRef, UnserialisableRecord,
                                          content_hash, encode_json_line, json_safe,
-                                         normalize_for_hash, normalized_bytes, to_json_line)
+                                         _single_spaced, normalize_for_hash, normalized_bytes,
+                                         to_json_line)
 from newswire.transforms.feeds import decode_html
 from tests.conftest import SHARED_EVAL
 
@@ -144,6 +145,21 @@ def test_normalize_for_hash_equals_the_reference_for_every_code_point_beside_asc
         high = min(low + step, sys.maxunicode + 1)
         text = ''.join(f'A{chr(c)}.<{chr(c)}b{chr(c)}' for c in range(low, high))
         _assert_same(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_HTMLISH, min_size=1, max_size=8))
+def test_normalize_for_hash_equals_the_reference_on_texts_over_a_kilobyte(parts):
+    # Folded bytes from 1,024 on have their gaps closed by numpy, not by splitting.
+    text = ' '.join(parts)
+    _assert_same(text * (1 + 1100 // (len(text) + 1)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([b' ', b'   ', b'a', b'Z9', b'\xc3\xa9', b' ' * 40]),
+                min_size=150, max_size=400).map(b''.join))
+def test_single_spacing_is_splitting_and_joining(folded):
+    assert _single_spaced(folded) == b' '.join(folded.split())
 
 
 @pytest.mark.slow
