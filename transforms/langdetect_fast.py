@@ -30,14 +30,19 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pathlib
 import random
 import re
+import sys
+import unicodedata
 from typing import NamedTuple, Optional
 
 import numpy as np
 from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
+
+from newswire.transforms import machine_cache
 
 ALPHA = Detector.ALPHA_DEFAULT
 # Detector's instance defaults (set in its __init__, so not importable as class attributes).
@@ -132,12 +137,63 @@ def _keys(words: list[str], n: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
-    """The profiles in `directory`, read as `DetectorFactory.load_profile` reads them.
+    """The profiles in `directory` as `DetectorFactory.load_profile` reads them, built once per
+    machine (`machine_cache`) and mapped from there by every process after."""
+    return profiles_through(directory, machine_cache.default_cache())
 
-    Files are taken in `os.listdir` order, as langdetect does: that order fixes the languages' order,
-    and so the order in which probabilities are summed.
-    """
-    file_names = os.listdir(directory)
+
+def profiles_through(directory: str, cache: Optional[pathlib.Path]) -> Profiles:
+    """The profiles in `directory`, through the machine cache `cache` (None: built in memory).
+
+    The cached arrays are named after everything they are built from: the profile files in
+    `os.listdir` order (langdetect's order, which fixes the languages' order and so the order in
+    which probabilities are summed), langdetect's normaliser and the Unicode tables of this Python
+    and numpy (`normalized`, `upper`)."""
+    names = os.listdir(directory)
+    utils = pathlib.Path(sys.modules[NGram.__module__].__file__).parent  # its normaliser, tables
+    parts = [f'profiles {_PROFILES_FORMAT}', sys.version, np.__version__,
+             unicodedata.unidata_version]
+    for path in sorted(utils.iterdir()):
+        if path.is_file():
+            parts += [path.name, path.read_bytes()]
+    for name in names:
+        path = os.path.join(directory, name)
+        if not name.startswith('.') and os.path.isfile(path):
+            parts += [name, pathlib.Path(path).read_bytes()]
+    target = None
+    if cache is not None:
+        target = cache / 'langdetect' / f'profiles-{machine_cache.digest_of(parts)}'
+    arrays = machine_cache.built_once(target, lambda: _profile_arrays(directory, names),
+                                      _check_profiles)
+    return Profiles(tuple(arrays['languages'].tobytes().decode('utf-8').split('\n')),
+                    arrays['probabilities'],
+                    tuple(KeyTable(arrays[f'slots{n}'], arrays[f'rows{n}'],
+                                   int(arrays['table_shapes'][2 * n - 2]),
+                                   int(arrays['table_shapes'][2 * n - 1])) for n in (1, 2, 3)),
+                    arrays['normalized'], arrays['upper'])
+
+
+# The cached arrays' layout: a new value builds them anew.
+_PROFILES_FORMAT = 1
+_PROFILE_ARRAYS = {'languages': ('u1', 1), 'probabilities': ('<f8', 2), 'table_shapes': ('<i8', 1),
+                   'normalized': ('<i4', 1), 'upper': ('?', 1),
+                   **{f'{kind}{n}': ('<i8', 1) for kind in ('slots', 'rows') for n in (1, 2, 3)}}
+
+
+def _check_profiles(arrays: machine_cache.Arrays) -> None:
+    machine_cache.require(arrays, _PROFILE_ARRAYS)
+    languages = arrays['languages'].tobytes().decode('utf-8').split('\n')
+    rows = len(arrays['probabilities'])
+    shapes = arrays['table_shapes']
+    if (arrays['probabilities'].shape[1] != len(languages) or len(shapes) != 6
+            or len(arrays['normalized']) != 0x110000 or len(arrays['upper']) != 0x110000
+            or any(len(arrays[f'slots{n}']) != len(arrays[f'rows{n}']) for n in (1, 2, 3))
+            or any(int(arrays[f'rows{n}'].max(initial=0)) >= rows for n in (1, 2, 3))):
+        raise ValueError(f'profile arrays of {len(languages)} languages do not fit one another')
+
+
+def _profile_arrays(directory: str, file_names: list[str]) -> machine_cache.Arrays:
+    """The profiles' arrays from the files `file_names` of `directory`, in that order."""
     language_count = len(file_names)
     languages, row_of, cells = [], {}, ([], [], [])
     # Per profile in numpy: its n-grams' rows, and counts / n_words (1.0 * count / n_words[n - 1] in
@@ -163,17 +219,22 @@ def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
         cells[2].append(counts / n_words[lengths - 1])
     probabilities = np.zeros((len(row_of), language_count))
     probabilities[np.concatenate(cells[0]), np.concatenate(cells[1])] = np.concatenate(cells[2])
-    tables = []
+    arrays = {'languages': np.frombuffer('\n'.join(languages).encode('utf-8'), np.uint8),
+              'probabilities': np.ascontiguousarray(probabilities[:, :len(languages)])}
+    shapes = []
     for n in (1, 2, 3):
         words = [word for word in row_of if len(word) == n]
-        tables.append(KeyTable.of(_keys(words, n),
-                                  np.array([row_of[word] for word in words], dtype=np.int64)))
+        table = KeyTable.of(_keys(words, n),
+                            np.array([row_of[word] for word in words], dtype=np.int64))
+        arrays[f'slots{n}'], arrays[f'rows{n}'] = table.slots, table.rows
+        shapes += [table.shift, table.probes]
+    arrays['table_shapes'] = np.array(shapes, dtype=np.int64)
     normalized = np.arange(0x110000, dtype=np.int32)
     normalized[:_BMP] = np.fromiter((ord(NGram.normalize(chr(cp))) for cp in range(_BMP)), np.int32, _BMP)
+    arrays['normalized'] = normalized
     # numpy's isupper of each code point as a one-character string: str.isupper's answer, in C.
-    upper = np.char.isupper(np.arange(0x110000, dtype=np.uint32).view('<U1'))
-    return Profiles(tuple(languages), probabilities[:, :len(languages)], tuple(tables), normalized,
-                    upper)
+    arrays['upper'] = np.char.isupper(np.arange(0x110000, dtype=np.uint32).view('<U1'))
+    return arrays
 
 
 class FastLangdetect:

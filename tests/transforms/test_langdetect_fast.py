@@ -1,8 +1,11 @@
 """langdetect_fast against langdetect itself: the same languages and probabilities, bit for bit."""
 
 import json
+import os
 import random
+import shutil
 
+import numpy as np
 import pytest
 from langdetect import detector_factory
 from langdetect.lang_detect_exception import LangDetectException
@@ -152,3 +155,47 @@ def test_key_table_finds_what_a_dict_finds(count):
                             keys + 1, np.zeros(1, dtype=np.int64)])
     expected = dict(zip(keys.tolist(), rows.tolist()))
     assert table.lookup(asked).tolist() == [expected.get(key, -1) for key in asked.tolist()]
+
+
+def _assert_same_profiles(got, expected):
+    assert got.languages == expected.languages
+    assert np.array_equal(got.probabilities, expected.probabilities)
+    for ours, theirs in zip(got.tables, expected.tables, strict=True):
+        assert (ours.shift, ours.probes) == (theirs.shift, theirs.probes)
+        assert np.array_equal(ours.slots, theirs.slots) and np.array_equal(ours.rows, theirs.rows)
+    assert np.array_equal(got.normalized, expected.normalized)
+    assert np.array_equal(got.upper, expected.upper)
+
+
+def test_profiles_are_built_once_per_machine_and_mapped_from_there_after(tmp_path, monkeypatch):
+    from newswire.transforms import langdetect_fast
+
+    in_memory = langdetect_fast.profiles_through(detector_factory.PROFILES_DIRECTORY, None)
+    built = langdetect_fast.profiles_through(detector_factory.PROFILES_DIRECTORY, tmp_path)
+    _assert_same_profiles(built, in_memory)
+
+    def no_building(*arguments):
+        raise AssertionError('built again')
+
+    monkeypatch.setattr(langdetect_fast, '_profile_arrays', no_building)
+    mapped = langdetect_fast.profiles_through(detector_factory.PROFILES_DIRECTORY, tmp_path)
+    _assert_same_profiles(mapped, in_memory)
+    assert isinstance(mapped.probabilities, np.memmap)
+    text = 'The harbour authority reopened the northern pier on Tuesday after repairs.'
+    assert (FastLangdetect(0, mapped).probabilities(text)
+            == FastLangdetect(0, in_memory).probabilities(text) == _langdetect(text))
+
+
+def test_changed_profiles_are_built_anew(tmp_path):
+    from newswire.transforms import langdetect_fast
+
+    profiles = tmp_path / 'profiles'
+    profiles.mkdir()
+    for language in ('en', 'de', 'fr'):
+        shutil.copy(os.path.join(detector_factory.PROFILES_DIRECTORY, language), profiles)
+    cache = tmp_path / 'cache'
+    assert sorted(langdetect_fast.profiles_through(str(profiles), cache).languages) == [
+        'de', 'en', 'fr']
+    (profiles / 'fr').unlink()
+    assert sorted(langdetect_fast.profiles_through(str(profiles), cache).languages) == ['de', 'en']
+    assert len(list((cache / 'langdetect').iterdir())) == 2
