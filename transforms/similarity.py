@@ -222,12 +222,14 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
     counts: dict[str, float] = {}
     count_of = counts.get
     bigrams = bool(params.bigram_weight)
-    for (tokens, joined), weight in ((_tokens(text, names), 1.0),
-                                     (_tokens(title or '', None), params.title_weight)):
-        new = list(set(tokens).difference(idf_cache))  # a word's idf depends on the word alone
+    body, heading = _tokens(text, names), _tokens(title or '', None)
+    # A word's idf depends on the word alone: the words new to the table, looked up in one batch.
+    new = list(set(body[0]).union(heading[0]).difference(idf_cache))
+    if new:
         found = frequencies.lookup(new) if frequencies else itertools.repeat(None)
         for word, frequency in zip(new, found):
             idf_cache[word] = idf(word, frequency)
+    for (tokens, joined), weight in ((body, 1.0), (heading, params.title_weight)):
         previous = None
         for token, in_clause in zip(tokens, joined):
             # A clause break or a stopword (idf 0.0) ends a pair.

@@ -180,7 +180,7 @@ def test_profiles_are_built_once_per_machine_and_mapped_from_there_after(tmp_pat
     monkeypatch.setattr(langdetect_fast, '_profile_arrays', no_building)
     mapped = langdetect_fast.profiles_through(detector_factory.PROFILES_DIRECTORY, tmp_path)
     _assert_same_profiles(mapped, in_memory)
-    assert isinstance(mapped.probabilities, np.memmap)
+    assert isinstance(mapped.probabilities.base, np.memmap)
     text = 'The harbour authority reopened the northern pier on Tuesday after repairs.'
     assert (FastLangdetect(0, mapped).probabilities(text)
             == FastLangdetect(0, in_memory).probabilities(text) == _langdetect(text))
