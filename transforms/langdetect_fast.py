@@ -173,7 +173,8 @@ def profiles_through(directory: str, cache: Optional[pathlib.Path]) -> Profiles:
                     arrays['normalized'], arrays['upper'])
 
 
-# The cached arrays' layout: a new value builds them anew.
+# The cached arrays' layout: a new value builds them anew. `table_shapes` holds each key table's
+# shift and probes, `slots1`..`rows3` its arrays, `languages` the names newline-joined as UTF-8.
 _PROFILES_FORMAT = 1
 _PROFILE_ARRAYS = {'languages': ('u1', 1), 'probabilities': ('<f8', 2), 'table_shapes': ('<i8', 1),
                    'normalized': ('<i4', 1), 'upper': ('?', 1),
