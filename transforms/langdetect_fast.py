@@ -42,6 +42,7 @@ from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.utils.ngram import NGram
 
+from newswire.pipeline.job.cache import cache_dir
 from newswire.transforms import machine_cache
 
 ALPHA = Detector.ALPHA_DEFAULT
@@ -139,7 +140,7 @@ def _keys(words: list[str], n: int) -> np.ndarray:
 def load_profiles(directory: str = PROFILES_DIRECTORY) -> Profiles:
     """The profiles in `directory` as `DetectorFactory.load_profile` reads them, built once per
     machine (`machine_cache`) and mapped from there by every process after."""
-    return profiles_through(directory, machine_cache.default_cache())
+    return profiles_through(directory, cache_dir())
 
 
 def profiles_through(directory: str, cache: Optional[pathlib.Path]) -> Profiles:

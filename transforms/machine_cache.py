@@ -27,12 +27,6 @@ import numpy as np
 Arrays = dict[str, np.ndarray]
 
 
-def default_cache() -> pathlib.Path:
-    from newswire.pipeline.job.cache import cache_dir
-
-    return cache_dir()
-
-
 def digest_of(parts: Iterable[bytes | str]) -> str:
     """A short hex digest naming what a table is built from (each part's length goes in first,
     so two different splits of the same bytes differ)."""

@@ -29,6 +29,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from newswire.pipeline.job.cache import cache_dir
 from newswire.transforms import machine_cache
 
 # The arrays' layout: a new value is a new directory, built anew.
@@ -127,7 +128,7 @@ def _hashes(encoded: Sequence[bytes], salt: bytes) -> np.ndarray:
 def of_language(language: str) -> Optional[WordFrequencies]:
     """The table of a language code, loaded once per process from the machine's cache (built
     there the first time); None when wordfreq has no list for it."""
-    return load_language(language, machine_cache.default_cache())
+    return load_language(language, cache_dir())
 
 
 class _NotCentibels(Exception):
