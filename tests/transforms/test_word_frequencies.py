@@ -3,7 +3,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from newswire.transforms import machine_cache, word_frequencies
+from newswire.transforms import word_frequencies
 from newswire.transforms.word_frequencies import WordFrequencies, load_language
 
 ABSENT = ['qzxvkj', 'harbourpierreopened', '', 'x' * 300, 'pier\ud800', '\udcff']
@@ -28,12 +28,16 @@ def _assert_same_as(table, theirs, language=''):
     assert len(table) == len(theirs)
 
 
-@pytest.mark.slow  # builds every language's arrays and looks up each of its words: some 30 s
+@pytest.mark.slow  # builds every language's arrays and looks up each of its words: some 50 s
 def test_each_languages_table_gives_wordfreqs_frequency_for_every_word(tmp_path):
     languages = _wordfreq_languages()
     assert {'en', 'ru', 'tr', 'uk', 'de'} <= set(languages)
     for language in languages:
         _assert_same_as(load_language(language, tmp_path), _wordfreq(language), language)
+
+
+def test_english_as_the_pipeline_reads_it_is_wordfreqs():
+    _assert_same_as(word_frequencies.of_language('en'), _wordfreq('en'))
 
 
 def test_a_table_is_built_once_into_the_cache_and_then_read_from_it(tmp_path, monkeypatch):
