@@ -1,6 +1,6 @@
 """Where newswire keeps what it downloads or builds once per machine: runners (`runners.py`) and
-wordfreq's tables as arrays (`transforms/word_frequencies.py`). Imports nothing heavy, so a
-module outside a pipeline can ask for it."""
+the tables of `transforms/machine_cache.py` (wordfreq's lists, langdetect's profiles). Imports
+nothing heavy, so a module outside a pipeline can ask for it."""
 
 import os
 import pathlib
