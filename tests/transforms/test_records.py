@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from newswire.transforms.records import (Document, Language, SourceRef, UnserialisableRecord,
                                          content_hash, encode_json_line, json_safe,
-                                         _single_spaced, normalize_for_hash, normalized_bytes,
-                                         to_json_line)
+                                         _ASCII_GAP, _TABLE_FROM, _alphanumeric_table,
+                                         _non_ascii_stretches, _single_spaced, normalize_for_hash,
+                                         normalized_bytes, to_json_line)
 from newswire.transforms.feeds import decode_html
 from tests.conftest import SHARED_EVAL
 
@@ -153,6 +154,57 @@ def test_normalize_for_hash_equals_the_reference_on_texts_over_a_kilobyte(parts)
     # Folded bytes from 1,024 on have their gaps closed by numpy, not by splitting.
     text = ' '.join(parts)
     _assert_same(text * (1 + 1100 // (len(text) + 1)))
+
+
+# Pages in the region's scripts: long non-ASCII stretches (folded through the code-point table)
+# with ASCII gaps just under, at and over the length that still joins two runs into one stretch.
+_REGION_WORDS = st.sampled_from(['Երևան', 'ԽԱՂԱՂՈՒԹՅԱՆ', 'თბილისი', 'ᲡᲐᲥᲐᲠᲗᲕᲔᲚᲝ', 'Ереван', 'МИНЫ',
+                                 'Ağdam', 'İSTANBUL', 'ＡＢＣ１２３', '東京', 'ﬁ', 'e\u0301', '\u0301',
+                                 '\ud800', '—', '«»', '٣', '\u1100\u1161\u11a8', 'ß'])
+_ASCII_GAPS = st.sampled_from(['', ' ', ', ', '<p class="t">', 'x' * (_ASCII_GAP - 2),
+                               ' ' * (_ASCII_GAP - 1), ' ' * _ASCII_GAP, 'A' * (_ASCII_GAP + 1)])
+_REGION_PAGES = st.lists(st.tuples(st.lists(_REGION_WORDS, min_size=1, max_size=60), _ASCII_GAPS),
+                         min_size=1, max_size=12).map(
+    lambda parts: ''.join(' '.join(words) + gap for words, gap in parts))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_REGION_PAGES)
+def test_normalize_for_hash_equals_the_reference_on_pages_in_other_scripts(text):
+    _assert_same(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_REGION_PAGES)
+def test_stretches_cover_every_non_ascii_byte_and_end_at_ascii_ones(text):
+    data = text.encode('utf-8', 'surrogatepass')
+    stretches = _non_ascii_stretches(data)
+    covered = bytearray(len(data))
+    previous_end = 0
+    for begin, end in stretches:
+        assert previous_end <= begin < end <= len(data)
+        assert begin == 0 or data[begin] < 0x80  # the ASCII byte before the first run
+        assert end == len(data) or data[end] < 0x80
+        if previous_end:  # runs closer than the gap are one stretch
+            assert begin + 1 - previous_end >= _ASCII_GAP
+        covered[begin:end] = b'\x01' * (end - begin)
+        previous_end = end
+    assert all(covered[i] for i, byte in enumerate(data) if byte >= 0x80)
+
+
+def test_stretches_join_runs_closer_than_the_gap():
+    first, second, third = 'Ереван'.encode(), 'Երևան'.encode(), 'თბილისი'.encode()
+    data = first + b' ' * (_ASCII_GAP - 1) + second + b' ' * _ASCII_GAP + third
+    joined_end = len(first) + _ASCII_GAP - 1 + len(second)
+    assert _non_ascii_stretches(data) == [(0, joined_end),
+                                          (joined_end + _ASCII_GAP - 1, len(data))]
+    _assert_same('Ереван ' * _TABLE_FROM)  # one stretch, long enough for the code-point table
+
+
+def test_the_code_point_table_is_str_isalnum_for_every_code_point():
+    table = _alphanumeric_table()
+    assert len(table) == sys.maxunicode + 1
+    assert table.tolist() == [chr(c).isalnum() for c in range(sys.maxunicode + 1)]
 
 
 @settings(max_examples=60, deadline=None)
