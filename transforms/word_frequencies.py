@@ -136,13 +136,16 @@ class _NotCentibels(Exception):
 
 
 def load_language(language: str, cache: Optional[pathlib.Path]) -> Optional[WordFrequencies]:
-    """`language`'s table from wordfreq: through the machine cache `cache` (None: in memory only)
-    for a code with a list file of its own; any other code goes to wordfreq, which picks the
-    closest language it has (as `wordfreq.get_frequency_dict` does), in memory. None when it has
-    none."""
+    """`language`'s table from wordfreq, through the machine cache `cache` (None: in memory only).
+
+    A code without a list of its own gets the list wordfreq's `get_frequency_dict` would give it:
+    the closest language that has one (`closest_listed_language`). None when there is none."""
     path = wordlist_path(language)
     if path is None:
-        return _closest_language(language)
+        closest = closest_listed_language(language)
+        path = None if closest is None else wordlist_path(closest)
+        if path is None:
+            return None
 
     def build() -> machine_cache.Arrays:
         table = read_wordlist(path)
@@ -157,7 +160,26 @@ def load_language(language: str, cache: Optional[pathlib.Path]) -> Optional[Word
     try:
         return WordFrequencies(machine_cache.built_once(directory, build, _check))
     except _NotCentibels:
-        return _closest_language(language)
+        return _from_wordfreq(language)
+
+
+def closest_listed_language(language: str) -> Optional[str]:
+    """The code of the list wordfreq reads for `language` (Azerbaijani and Armenian: Russian's,
+    Georgian: English's), as its `get_frequency_list` matches codes; None when it has none."""
+    try:
+        import langcodes
+        import wordfreq
+    except ImportError:
+        return None
+    try:
+        best, _distance = langcodes.closest_match(
+            language, list(wordfreq.available_languages('best')), max_distance=_MATCH_DISTANCE)
+    except (LookupError, ValueError):
+        return None
+    return None if best == 'und' else best
+
+
+_MATCH_DISTANCE = 60  # wordfreq's own, in get_frequency_list
 
 
 def wordlist_path(language: str) -> Optional[pathlib.Path]:
@@ -189,7 +211,8 @@ def read_wordlist(path: pathlib.Path) -> Optional[dict[str, float]]:
     return table
 
 
-def _closest_language(language: str) -> Optional[WordFrequencies]:
+def _from_wordfreq(language: str) -> Optional[WordFrequencies]:
+    """The table of wordfreq's own dict, in memory: for a list file `read_wordlist` cannot read."""
     import wordfreq
 
     try:

@@ -21,9 +21,9 @@ def _wordfreq_languages():
                    if not p.name.startswith('_')})
 
 
-def _assert_same_as(table, theirs, language=''):
-    words = list(theirs)
-    assert table.lookup(words) == list(theirs.values()), language
+def _assert_same_as(table, theirs, language='', step=1):
+    words = list(theirs)[::step]
+    assert table.lookup(words) == [theirs[word] for word in words], language
     assert table.lookup(ABSENT) == [None] * len(ABSENT), language
     assert len(table) == len(theirs)
 
@@ -56,11 +56,33 @@ def test_a_table_is_built_once_into_the_cache_and_then_read_from_it(tmp_path, mo
     assert again.lookup(['και', 'pier']) == built.lookup(['και', 'pier']) != [None, None]
 
 
-def test_codes_without_a_list_of_their_own_get_wordfreqs_closest_or_none(tmp_path):
-    # Croatian's list is under 'sh' (Serbo-Croatian): wordfreq's own matching answers, in memory.
-    _assert_same_as(load_language('hr', tmp_path), _wordfreq('hr'))
+@pytest.mark.parametrize('code, closest', [
+    ('hr', 'sh'), ('ka', 'en'),
+    # Russian's list is the largest: building it takes a few seconds.
+    pytest.param('az', 'ru', marks=pytest.mark.slow), pytest.param('hy', 'ru', marks=pytest.mark.slow)])
+def test_codes_without_a_list_of_their_own_get_wordfreqs_closest_from_the_cache(
+        tmp_path, monkeypatch, code, closest):
+    # Croatian's list is under 'sh' (Serbo-Croatian); the region's languages without a list get
+    # what wordfreq's own matching gives them, through the same cached arrays as the list's own code.
+    assert word_frequencies.closest_listed_language(code) == closest
+    theirs = _wordfreq(code)
+    _assert_same_as(load_language(code, tmp_path), theirs, step=7)
+    stored = [path.name for path in (tmp_path / 'wordfreq' / 'v1').iterdir()]
+    assert len(stored) == 1 and stored[0].split('-')[0].endswith(f'_{closest}')
+
+    def no_reading(path):
+        raise AssertionError(f'read {path} again')
+
+    monkeypatch.setattr(word_frequencies, 'read_wordlist', no_reading)
+    _assert_same_as(load_language(code, tmp_path), theirs, step=7)
+    _assert_same_as(load_language(closest, tmp_path), theirs, step=7)
+
+
+def test_codes_wordfreq_has_no_list_for_get_none(tmp_path):
+    for code in ('zz', 'xx', '', 'not a code'):
+        assert word_frequencies.closest_listed_language(code) is None
+        assert load_language(code, tmp_path) is None
     assert not (tmp_path / 'wordfreq').exists()
-    assert load_language('zz', tmp_path) is None and load_language('xx', tmp_path) is None
 
 
 def test_a_cache_that_cannot_be_written_leaves_the_table_in_memory(tmp_path):
@@ -112,3 +134,9 @@ def test_a_word_whose_hash_is_found_is_still_checked_against_the_listed_word(mon
     assert shared.sum() > 50
     assert table.lookup(others) == [None] * len(others)
     assert table.lookup(list(words)) == list(words.values())
+
+
+def test_a_list_in_a_format_it_cannot_read_is_wordfreqs_own_dict_in_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(word_frequencies, 'read_wordlist', lambda path: None)
+    _assert_same_as(load_language('el', tmp_path), _wordfreq('el'))
+    assert not (tmp_path / 'wordfreq').exists() or not list((tmp_path / 'wordfreq').rglob('*.npy'))
