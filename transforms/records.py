@@ -289,8 +289,8 @@ _ASCII_GAP = 256
 def _alphanumerics_or_spaces(folded: str) -> bytes:
     """`folded` as UTF-8 with every character that is not `str.isalnum` a space.
 
-    re tests a character for \\w in some 70 ns; a stretch of a page is looked up in a table of every
-    code point at once (a lone surrogate, not alphanumeric, goes too)."""
+    A short stretch goes through re; a long one is looked up in a table of every code point at once,
+    where re would test one character after another (a lone surrogate, not alphanumeric, goes too)."""
     if len(folded) < _TABLE_FROM:
         return _NOT_ALNUM.sub(' ', folded).encode('utf-8')
     code_points = np.frombuffer(folded.encode('utf-32-le', 'surrogatepass'), dtype='<u4')
@@ -303,7 +303,8 @@ _TABLE_FROM = 128
 
 @functools.lru_cache(maxsize=None)
 def _alphanumeric_table() -> np.ndarray:
-    """Code point -> `str.isalnum()`, for every code point (about 70 ms, once a process)."""
+    """Code point -> `str.isalnum()`, for every code point; built once a process, when a long stretch
+    first needs it."""
     every = np.arange(sys.maxunicode + 1, dtype='<u4').tobytes().decode('utf-32-le', 'surrogatepass')
     return np.fromiter(map(str.isalnum, every), dtype=bool, count=len(every))
 

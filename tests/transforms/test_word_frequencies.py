@@ -59,7 +59,8 @@ def test_a_table_is_built_once_into_the_cache_and_then_read_from_it(tmp_path, mo
 @pytest.mark.parametrize('code, closest', [
     ('hr', 'sh'), ('ka', 'en'),
     # Russian's list is the largest: building it takes a few seconds.
-    pytest.param('az', 'ru', marks=pytest.mark.slow), pytest.param('hy', 'ru', marks=pytest.mark.slow)])
+    pytest.param('az', 'ru', marks=pytest.mark.slow),
+    pytest.param('hy', 'ru', marks=pytest.mark.slow)])
 def test_codes_without_a_list_of_their_own_get_wordfreqs_closest_from_the_cache(
         tmp_path, monkeypatch, code, closest):
     # Croatian's list is under 'sh' (Serbo-Croatian); the region's languages without a list get
