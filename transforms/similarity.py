@@ -200,7 +200,10 @@ def story_features(title: Optional[str], text: str, language: Optional[str] = 'e
 
     Terms are content words and pairs of adjacent content words (within a clause); a word's weight is
     (1 + ln count) x idf, x name_boost when it appears capitalised mid-sentence; a pair's is its count
-    x bigram_weight x the mean idf of its words. Languages wordfreq lacks get a flat idf.
+    x bigram_weight x the mean idf of its words. A language without a wordfreq list of its own gets
+    the list wordfreq picks for it (`word_frequencies.load_language`: Russian's for Azerbaijani and
+    Armenian, English's for Georgian), which lacks most of its words, so they weigh nearly alike; a
+    language wordfreq has nothing close to gets a flat idf.
     """
     code = (language or 'en').split('-')[0].lower()
     code = code if code != 'und' else 'en'
