@@ -210,8 +210,8 @@ def normalized_bytes(text: str) -> bytes:
 
     The record id hashes whole pages of HTML, which are nearly all ASCII, and re's `\\w` test walks
     them a character at a time. So the ASCII is folded by a byte table (letters lower-cased, other
-    symbols to spaces) and only the stretches with non-ASCII text (`_non_ascii_stretches`) go
-    through NFKC, `casefold` and the alphanumeric test. That gives the same result as folding the
+    symbols to spaces) and only the runs of non-ASCII text (`_fold_non_ascii_runs`) go through
+    NFKC, `casefold` and the alphanumeric test. That gives the same result as folding the
     whole text because an ASCII character is a boundary NFKC cannot see across (combining class 0,
     NFKC-stable, never the second of a composed pair; the ASCII character just before a run goes
     with it, since a combining mark after it can compose with it) and `casefold` maps each
@@ -219,7 +219,8 @@ def normalized_bytes(text: str) -> bytes:
     """
     data = text.encode('utf-8', 'surrogatepass')  # a lone surrogate is not alphanumeric: dropped
     if not data.isascii():
-        data = _fold_non_ascii_runs(data)
+        # Bytes beyond one a character: at least one for each non-ASCII character.
+        data = _fold_non_ascii_runs(data, len(data) - len(text))
     return _single_spaced(data.translate(_ASCII_FOLD))
 
 
@@ -245,12 +246,18 @@ _ASCII_FOLD = bytes(
 _NOT_ALNUM = re.compile(r'[\W_]+')  # for str patterns `[^\W_]` is exactly `str.isalnum`
 
 
-def _fold_non_ascii_runs(data: bytes) -> bytes:
-    """UTF-8 `data` with each stretch of `_non_ascii_stretches` replaced by its NFKC case fold with
-    every non-alphanumeric character as a space."""
+def _fold_non_ascii_runs(data: bytes, extra_bytes: int) -> bytes:
+    """UTF-8 `data` with each run of non-ASCII characters, and the ASCII character before it,
+    replaced by its NFKC case fold with every non-alphanumeric character as a space.
+
+    `extra_bytes` (UTF-8 bytes beyond one a character) says how many non-ASCII characters there
+    can be. With few, as in an English text with a few quotation marks, each run is folded on its
+    own (`_each_run`); with more, as in a page in another script, runs close together are folded as
+    one stretch (`_non_ascii_stretches`)."""
+    spans = _each_run(data) if extra_bytes < _FEW_EXTRA_BYTES else _non_ascii_stretches(data)
     pieces = []
     done = 0
-    for begin, end in _non_ascii_stretches(data):
+    for begin, end in spans:
         pieces.append(data[done:begin])
         chunk = data[begin:end].decode('utf-8', 'surrogatepass')
         pieces.append(_alphanumerics_or_spaces(unicodedata.normalize('NFKC', chunk).casefold()))
@@ -259,12 +266,34 @@ def _fold_non_ascii_runs(data: bytes) -> bytes:
     return b''.join(pieces)
 
 
+_FEW_EXTRA_BYTES = 64
+
+
+def _each_run(data: bytes):
+    """(begin, end) of each run of non-ASCII bytes of `data` with the ASCII byte before it."""
+    marks = data.translate(_HIGH_MARKS)
+    done = 0
+    start = marks.find(0x80)
+    while start >= 0:
+        end = marks.find(0, start)
+        if end < 0:
+            end = len(data)
+        yield max(start - 1, done), end
+        done = end
+        start = marks.find(0x80, end)
+
+
+# Every ASCII byte as 0x00, every other as 0x80, so that `_each_run` finds the runs by `bytes.find`
+# (memchr) instead of a regex stepping through every byte.
+_HIGH_MARKS = bytes(0x80 if byte >= 0x80 else 0 for byte in range(256))
+
+
 def _non_ascii_stretches(data: bytes) -> list[tuple[int, int]]:
     """(begin, end) of each run of non-ASCII bytes of `data` with the byte before it, runs fewer than
     `_ASCII_GAP` bytes apart taken as one stretch with the ASCII between them.
 
     A page in Russian, Armenian or Georgian is tens of thousands of runs, one a word; folding each
-    on its own cost a few microseconds of calls a word, where folding the few ASCII bytes between
+    on its own costs a few microseconds of calls a word, where folding the few ASCII bytes between
     them along costs less. A stretch may hold ASCII (it folds to itself), but must begin and end at
     an ASCII character (see `normalized_bytes`): each begins with the ASCII byte before its first
     run, if there is one, and ends before the ASCII byte after its last."""
@@ -283,7 +312,7 @@ def _non_ascii_stretches(data: bytes) -> list[tuple[int, int]]:
     return list(zip(np.maximum(starts[first] - 1, 0).tolist(), ends[last].tolist()))
 
 
-_ASCII_GAP = 256
+_ASCII_GAP = 64
 
 
 def _alphanumerics_or_spaces(folded: str) -> bytes:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from newswire.transforms import records
 from newswire.transforms.records import (Document, Language, SourceRef, UnserialisableRecord,
                                          content_hash, encode_json_line, json_safe,
                                          _ASCII_GAP, _TABLE_FROM, _alphanumeric_table,
@@ -172,6 +173,17 @@ _REGION_PAGES = st.lists(st.tuples(st.lists(_REGION_WORDS, min_size=1, max_size=
 @given(_REGION_PAGES)
 def test_normalize_for_hash_equals_the_reference_on_pages_in_other_scripts(text):
     _assert_same(text)
+
+
+@pytest.mark.parametrize('few', [0, 10**9], ids=['always-stretches', 'always-each-run'])
+@settings(max_examples=100, deadline=None)
+@given(text=st.one_of(_HTMLISH, _REGION_PAGES))
+def test_both_ways_of_finding_runs_fold_alike(few, text):
+    # Which way a text takes depends on how many non-ASCII characters it has; forced either way,
+    # every text must still give the reference.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(records, '_FEW_EXTRA_BYTES', few)
+        _assert_same(text)
 
 
 @settings(max_examples=150, deadline=None)
