@@ -139,9 +139,13 @@ def test_normalize_for_hash_equals_the_reference_on_any_code_points(text):
 
 
 @pytest.mark.slow
-def test_normalize_for_hash_equals_the_reference_for_every_code_point_beside_ascii():
+@pytest.mark.parametrize('few', [0, 10**9], ids=['stretches', 'each-run'])
+def test_normalize_for_hash_equals_the_reference_for_every_code_point_beside_ascii(
+        few, monkeypatch):
     # Each code point alone, after an ASCII letter and a "<" (which marks can compose with), and
-    # before ASCII letters (which nothing composes with): every boundary the fast version cuts at.
+    # before ASCII letters (which nothing composes with): every boundary the fast version cuts at,
+    # both ways of finding the runs.
+    monkeypatch.setattr(records, '_FEW_EXTRA_BYTES', few)
     step = 4096
     for low in range(0, sys.maxunicode + 1, step):
         high = min(low + step, sys.maxunicode + 1)
