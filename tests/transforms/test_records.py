@@ -173,14 +173,14 @@ _REGION_PAGES = st.lists(st.tuples(st.lists(_REGION_WORDS, min_size=1, max_size=
     lambda parts: ''.join(' '.join(words) + gap for words, gap in parts))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(_REGION_PAGES)
 def test_normalize_for_hash_equals_the_reference_on_pages_in_other_scripts(text):
     _assert_same(text)
 
 
 @pytest.mark.parametrize('few', [0, 10**9], ids=['always-stretches', 'always-each-run'])
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(text=st.one_of(_HTMLISH, _REGION_PAGES))
 def test_both_ways_of_finding_runs_fold_alike(few, text):
     # Which way a text takes depends on how many non-ASCII characters it has; forced either way,
@@ -190,7 +190,7 @@ def test_both_ways_of_finding_runs_fold_alike(few, text):
         _assert_same(text)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(_REGION_PAGES)
 def test_stretches_cover_every_non_ascii_byte_and_end_at_ascii_ones(text):
     data = text.encode('utf-8', 'surrogatepass')
