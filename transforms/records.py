@@ -17,7 +17,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -269,7 +269,7 @@ def _fold_non_ascii_runs(data: bytes, extra_bytes: int) -> bytes:
 _FEW_EXTRA_BYTES = 64
 
 
-def _each_run(data: bytes):
+def _each_run(data: bytes) -> Iterator[tuple[int, int]]:
     """(begin, end) of each run of non-ASCII bytes of `data` with the ASCII byte before it."""
     marks = data.translate(_HIGH_MARKS)
     done = 0
@@ -318,7 +318,7 @@ _ASCII_GAP = 64
 def _alphanumerics_or_spaces(folded: str) -> bytes:
     """`folded` as UTF-8 with every character that is not `str.isalnum` a space.
 
-    A short stretch goes through re; a long one is looked up in a table of every code point at once,
+    A short text goes through re; a long one is looked up in a table of every code point at once,
     where re would test one character after another (a lone surrogate, not alphanumeric, goes too)."""
     if len(folded) < _TABLE_FROM:
         return _NOT_ALNUM.sub(' ', folded).encode('utf-8')
