@@ -130,9 +130,8 @@ def case_folding(characters: frozenset[str]) -> dict[int, str]:
     """
     if not characters:
         return {}
-    every_character = _every_character()
     alternatives = '|'.join(map(re.escape, sorted(characters)))
-    candidates = set(re.findall(f'(?:{alternatives})', every_character, re.IGNORECASE))
+    candidates = set(re.findall(f'(?:{alternatives})', every_character(), re.IGNORECASE))
     matchers = {ch: re.compile(re.escape(ch), re.IGNORECASE).fullmatch for ch in sorted(characters)}
     classes: list[tuple[set[str], set[str]]] = []  # (literal characters, the characters matching them)
     for ch, fullmatch in matchers.items():
@@ -145,7 +144,7 @@ def case_folding(characters: frozenset[str]) -> dict[int, str]:
     return {ord(x): min(literals) for literals, matching in classes for x in matching}
 
 
-def _every_character() -> str:
+def every_character() -> str:
     """Every code point, lone surrogates included, in order: decoded from their UTF-32 in one step
     (a `chr` per code point takes ten times as long)."""
     return np.arange(0x110000, dtype='<u4').tobytes().decode('utf-32-le', 'surrogatepass')

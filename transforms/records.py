@@ -14,12 +14,13 @@ import hashlib
 import json
 import math
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 import numpy as np
+
+from newswire.transforms.literals import every_character
 
 
 @dataclass(frozen=True)
@@ -334,7 +335,7 @@ _TABLE_FROM = 128
 def _alphanumeric_table() -> np.ndarray:
     """Code point -> `str.isalnum()`, for every code point; built once a process, when a long stretch
     first needs it."""
-    every = np.arange(sys.maxunicode + 1, dtype='<u4').tobytes().decode('utf-32-le', 'surrogatepass')
+    every = every_character()
     return np.fromiter(map(str.isalnum, every), dtype=bool, count=len(every))
 
 

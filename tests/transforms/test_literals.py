@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newswire.transforms.literals import (NeededLiterals, _every_character, begins_with_literal,
+from newswire.transforms.literals import (NeededLiterals, every_character, begins_with_literal,
                                           case_folding, needed_literals)
 
 
@@ -26,7 +26,7 @@ def test_needed_literals(pattern, needed):
 
 
 def test_every_character_is_each_code_point_once_in_order():
-    every = _every_character()
+    every = every_character()
     assert len(every) == 0x110000
     assert every == ''.join(map(chr, range(0x110000)))
 
