@@ -35,7 +35,7 @@ import random
 import re
 import sys
 import unicodedata
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 from langdetect.detector import Detector
@@ -257,11 +257,23 @@ class FastLangdetect:
 
         Empty when the text has no known n-gram, where langdetect raises CantDetectError.
         """
-        ngrams = self._ngram_rows(self._cleaned_code_points(text))
-        if not len(ngrams):
-            return []
-        ranked = [(language, p) for language, p in zip(self._profiles.languages,
-                                                      self._trials(ngrams).tolist())
+        return self.probabilities_many([text])[0]
+
+    def probabilities_many(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """`probabilities` of each text: their n-grams found together, and their trials run side by
+        side (`_trials_many`), which costs a text less than its own (`_trials`) from two texts on."""
+        ngrams = self._ngram_rows([self._cleaned_code_points(text) for text in texts])
+        known = [index for index, rows in enumerate(ngrams) if len(rows)]
+        ranked: list[list[tuple[str, float]]] = [[] for _ in texts]
+        if len(known) == 1:
+            ranked[known[0]] = self._ranked(self._trials(ngrams[known[0]]))
+        elif known:
+            for index, langprob in zip(known, self._trials_many([ngrams[i] for i in known])):
+                ranked[index] = self._ranked(langprob)
+        return ranked
+
+    def _ranked(self, langprob: np.ndarray) -> list[tuple[str, float]]:
+        ranked = [(language, p) for language, p in zip(self._profiles.languages, langprob.tolist())
                   if p > Detector.PROB_THRESHOLD]
         # langdetect sorts Language objects, which compare by probability, with reverse=True (stable).
         ranked.sort(key=lambda pair: pair[1], reverse=True)
@@ -283,25 +295,33 @@ class FastLangdetect:
             code_points = code_points[~latin]
         return code_points
 
-    def _ngram_rows(self, code_points: np.ndarray) -> np.ndarray:
-        """Profile rows of the known n-grams, in `Detector._extract_ngrams`' order.
+    def _ngram_rows(self, texts: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Profile rows of the known n-grams of each text (its code points), in
+        `Detector._extract_ngrams`' order.
 
         NGram keeps the last three normalised characters, restarting after a space, so its n-grams
         never reach back over a space: with the text as s (a leading space, runs of spaces as one),
         position j gives s[j] unless it is a space, s[j-1:j+1], and s[j-2:j+1] unless s[j-1] is a
         space; positions whose character and the one before are both upper case give none.
+
+        The texts' s are laid end to end and their positions looked up together. A text's leading
+        space gives nothing, as position 0 of an s does; where the text before ends in a space, that
+        space stands in for it. So no n-gram spans two texts.
         """
         profiles = self._profiles
-        s = np.empty(len(code_points) + 1, dtype=np.int64)
-        s[0], s[1:] = _SPACE, profiles.normalized[code_points]
+        lengths = np.fromiter((len(code_points) + 1 for code_points in texts), np.int64, len(texts))
+        leading = np.zeros(int(lengths.sum()), dtype=bool)
+        leading[np.cumsum(lengths) - lengths] = True
+        s = np.full(len(leading), _SPACE, dtype=np.int64)
+        s[~leading] = profiles.normalized[np.concatenate(texts)] if len(texts) else ()
         space = s == _SPACE
         kept = np.ones(len(s), dtype=bool)
         kept[1:] = ~(space[1:] & space[:-1])
-        s, space = s[kept], space[kept]
+        s, space, leading = s[kept], space[kept], leading[kept]
         if len(s) < 2:
-            return np.empty(0, dtype=np.int64)
+            return [np.empty(0, dtype=np.int64) for _ in texts]
         upper = profiles.upper[s]
-        counted = ~(upper[1:] & upper[:-1])  # positions 1.. that yield n-grams
+        counted = ~(upper[1:] & upper[:-1]) & ~leading[1:]  # positions 1.. that yield n-grams
         candidates = np.full((len(s) - 1, 3), -1, dtype=np.int64)
         unigram, bigram = s[1:], (s[:-1] << _BITS) | s[1:]
         trigram = (s[:-2] << 2 * _BITS) | (s[1:-1] << _BITS) | s[2:]
@@ -314,7 +334,12 @@ class FastLangdetect:
                 column[~valid] = -1
         candidates[~counted] = -1
         rows = candidates.ravel()
-        return rows[rows >= 0]
+        found = rows >= 0
+        if len(texts) == 1:
+            return [rows[found]]
+        owner = np.repeat(np.arange(len(texts)), lengths)[kept]
+        owners = np.repeat(owner[1:], 3)[found]
+        return np.split(rows[found], np.cumsum(np.bincount(owners, minlength=len(texts)))[:-1])
 
     def _trials(self, ngrams: np.ndarray) -> np.ndarray:
         """`Detector._detect_block` after the n-grams: the language probabilities averaged over trials.
@@ -376,6 +401,61 @@ class FastLangdetect:
             draws.consume(drawn)
             first_groups = 1 + (drawn - 1) // _GROUP + _SPARE_GROUPS
             langprob += prob / N_TRIAL
+        return langprob
+
+    def _trials_many(self, ngrams: Sequence[np.ndarray]) -> np.ndarray:
+        """`_trials` of several texts (their n-gram rows, none empty), in lock-step.
+
+        Trial t of every text runs at once: each step is one group of every text still going (its
+        first group one update, the others five), so the products, sums and normalisations of all
+        the texts are a few numpy calls a group rather than a few a text. A text drops out of the
+        step when its trial converges; the next trial starts when every text's has, since each
+        text's draws for trial t + 1 follow those its trial t used. The arithmetic is `_trials`'
+        element by element, and the sum over languages is a reduction over the first axis of a
+        (language, text) array, which numpy does row after row, in langdetect's order; numpy sums
+        a single row pairwise, so one text left is summed by Python's `sum`.
+        """
+        probabilities = self._profiles.probabilities
+        language_count = probabilities.shape[1]
+        draws = [_Draws(self._stream, self._seed, len(rows)) for rows in ngrams]
+        langprob = np.zeros((len(ngrams), language_count))
+        for _ in range(N_TRIAL):
+            alphas = [ALPHA + each.gauss() * Detector.ALPHA_WIDTH for each in draws]
+            weight = np.array(alphas) / Detector.BASE_FREQ
+            going = np.arange(len(ngrams))
+            prob = np.full((len(ngrams), language_count), 1.0 / language_count)
+            picked = np.empty((len(ngrams), 0), dtype=np.int64)
+            updates = 0
+            while going.size:
+                steps = 1 if updates == 0 else _GROUP
+                if picked.shape[1] < steps:
+                    count = 1 + _GROUP * (_FIRST_GROUPS - 1) if updates == 0 else _GROUP * _MORE_GROUPS
+                    picked = np.stack([ngrams[text][draws[text].peek(updates, count)]
+                                       for text in going.tolist()])
+                # Row 0 holds the probabilities the group starts from, rows 1.. its factors.
+                block = np.empty((len(going), steps + 1, language_count))
+                block[:, 0] = prob
+                probabilities.take(picked[:, :steps], axis=0, out=block[:, 1:])
+                block[:, 1:] += weight[:, None, None]
+                picked = picked[:, steps:]
+                product = np.multiply.reduce(block, axis=1)  # in row order, as in `_trials`
+                if len(going) > 1:
+                    totals = np.add.reduce(np.ascontiguousarray(product.T), axis=0)
+                else:
+                    totals = np.array([sum(product[0].tolist())])
+                if not totals.all():
+                    raise ZeroDivisionError('float division by zero')  # as langdetect's would
+                top = product.max(axis=1) / totals
+                prob = product / totals[:, None]
+                updates += steps
+                done = (top > Detector.CONV_THRESHOLD) | (updates - 1 >= Detector.ITERATION_LIMIT)
+                if done.any():
+                    finished = going[done]
+                    langprob[finished] += prob[done] / N_TRIAL
+                    for text in finished.tolist():
+                        draws[text].consume(updates)
+                    left = ~done
+                    going, prob, weight, picked = going[left], prob[left], weight[left], picked[left]
         return langprob
 
 

@@ -36,11 +36,14 @@ FAST = FastLangdetect(0)
 
 
 def _assert_same(texts, seed=0):
+    """Each text alone and all of them together (`probabilities_many`) give langdetect's answers."""
     fast = FAST if seed == 0 else FastLangdetect(seed)
-    differing = [(text[:60], expected, got) for text in texts
-                 for expected, got in [(_langdetect(text, seed), fast.probabilities(text))]
-                 if expected != got]
-    assert not differing, f'{len(differing)} of {len(texts)} differ, first: {differing[0]}'
+    expected = [_langdetect(text, seed) for text in texts]
+    for way, answers in (('alone', [fast.probabilities(text) for text in texts]),
+                         ('together', fast.probabilities_many(texts))):
+        differing = [(text[:60], wanted, got) for text, wanted, got in zip(texts, expected, answers)
+                     if wanted != got]
+        assert not differing, f'{way}: {len(differing)} of {len(texts)} differ, first: {differing[0]}'
 
 
 def test_languages_are_langdetects_in_its_order():
@@ -74,7 +77,7 @@ def test_same_as_langdetect_on_news_articles():
     _assert_same([text[:3000] for text in texts[::8]])
 
 
-@pytest.mark.parametrize('text', [
+EDGE_CASES = [
     '',
     '12345 !!! ???',
     'see https://example.com/a?b=c and mail someone@example.org now',
@@ -90,9 +93,18 @@ def test_same_as_langdetect_on_news_articles():
     'lone \ud800 surrogate and emoji \U0001F600 and \U00010400 Deseret',
     '  many     spaces\t\tand\nnew\n\nlines  ',
     'word ' * 3000,  # past the 10000 characters langdetect reads
-])
+    'ENDS IN CAPITALS', 'ends with a space ', ' starts with one', 'X', '   ',
+]
+
+
+@pytest.mark.parametrize('text', EDGE_CASES)
 def test_same_as_langdetect_on_edge_cases(text):
     _assert_same([text])
+
+
+def test_edge_cases_side_by_side():
+    """Texts laid end to end share no n-gram, whatever ends one and starts the next."""
+    _assert_same(EDGE_CASES + EDGE_CASES[::-1] + [case.upper() for case in EDGE_CASES])
 
 
 @pytest.mark.parametrize('seed', [1, 12345])
