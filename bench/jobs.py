@@ -118,7 +118,7 @@ def plain_job(inputs: list[str], output: str) -> dict:
     from newswire.transforms import dedup
     from newswire.transforms.clean import CleanBoilerplateFn
     from newswire.transforms.extract import ExtractTextFn
-    from newswire.transforms.language import DetectLanguageFn
+    from newswire.transforms.language import BATCH_SIZE, DetectLanguageFn
     from newswire.transforms import dates
     from newswire.transforms.metadata import ExtractMetadataFn
     from newswire.transforms.parts import FlagEmbeddedArticlesFn
@@ -150,22 +150,24 @@ def plain_job(inputs: list[str], output: str) -> dict:
     read = 0
     signed = []
     for file in _input_files(inputs):
-        for item in timed('read', parse.process(file)):
-            read += 1
-            items = [item]
-            for stage, fn in stages:
-                produced = []
-                for element in items:
-                    if isinstance(element, beam.pvalue.TaggedOutput):
-                        produced.append(element)
-                        continue
-                    produced.extend(timed(stage, fn.process(element)))
-                items = produced
-            for element in items:
-                if isinstance(element, beam.pvalue.TaggedOutput):
-                    dead_letters += 1
-                else:
-                    signed.append(element)
+        # A file's documents go through each stage in turn; the language stage takes them in its
+        # batches, as the pipeline does.
+        items = timed('read', parse.process(file))
+        read += len(items)
+        for stage, fn in stages:
+            produced = [element for element in items if isinstance(element, beam.pvalue.TaggedOutput)]
+            documents = [element for element in items
+                         if not isinstance(element, beam.pvalue.TaggedOutput)]
+            if stage == 'language':
+                documents = [documents[i:i + BATCH_SIZE] for i in range(0, len(documents), BATCH_SIZE)]
+            for element in documents:
+                produced.extend(timed(stage, fn.process(element)))
+            items = produced
+        for element in items:
+            if isinstance(element, beam.pvalue.TaggedOutput):
+                dead_letters += 1
+            else:
+                signed.append(element)
 
     t0 = time.perf_counter()
     config = settings.dedup

@@ -105,8 +105,32 @@ class StageOutputs(NamedTuple):
     dead_letters: beam.PCollection
 
 
+def unexpected_error(stage: str, element: Any, error: Any,
+                     timeout_seconds: Optional[float] = None) -> DeadLetter:
+    """The dead letter of `element`, on which `stage` raised `error`: an exception, or Beam's
+    (type, message, traceback) tuple. A `TimeoutError` is reason `timeout`."""
+    if isinstance(element, tuple) and element and isinstance(element[0], Document):
+        element = element[0]  # a document travelling with something a stage added to it
+    exc_type, message = (error[0], error[1]) if isinstance(error, tuple) else (type(error), error)
+    name = getattr(exc_type, '__name__', str(exc_type))
+    timed_out = isinstance(exc_type, type) and issubclass(exc_type, TimeoutError)
+    logging.getLogger(__name__).warning('stage %s failed on a record: %s: %s', stage, name, message)
+    if isinstance(element, Document):
+        source, original = element.source, element.html or element.text
+    elif isinstance(getattr(element, 'source', None), SourceRef):  # e.g. a Pub/Sub delivery
+        source, original = element.source, getattr(element, 'original', None)
+    else:
+        source, original = SourceRef(kind='unknown', id=repr(element)[:200]), None
+    if timed_out:
+        reason, detail = 'timeout', f'not done within {timeout_seconds} s'
+    else:
+        reason, detail = 'unexpected_error', f'{name}: {message}'[:2000]
+    return dead_letter(stage, reason, detail, source, original)
+
+
 class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
-    """Turns Beam's (element, (type, message, traceback)) error tuples into dead letters."""
+    """Turns Beam's (element, (type, message, traceback)) error tuples into dead letters: one per
+    document of a failed batch (a list of documents, as a batching stage gets)."""
 
     def __init__(self, stage: str, timeout_seconds: Optional[float] = None):
         self._stage = stage
@@ -115,25 +139,10 @@ class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
 
     def process(self, failed: tuple[Any, Any]):
         element, error = failed
-        if isinstance(element, tuple) and element and isinstance(element[0], Document):
-            element = element[0]  # a document travelling with something a stage added to it
-        exc_type, message = (error[0], error[1]) if isinstance(error, tuple) else (type(error), error)
-        name = getattr(exc_type, '__name__', str(exc_type))
-        timed_out = isinstance(exc_type, type) and issubclass(exc_type, TimeoutError)
-        logging.getLogger(__name__).warning('stage %s failed on a record: %s: %s', self._stage, name,
-                                            message)
-        self._errors.inc()
-        if isinstance(element, Document):
-            source, original = element.source, element.html or element.text
-        elif isinstance(getattr(element, 'source', None), SourceRef):  # e.g. a Pub/Sub delivery
-            source, original = element.source, getattr(element, 'original', None)
-        else:
-            source, original = SourceRef(kind='unknown', id=repr(element)[:200]), None
-        if timed_out:
-            reason, detail = 'timeout', f'not done within {self._timeout_seconds} s'
-        else:
-            reason, detail = 'unexpected_error', f'{name}: {message}'[:2000]
-        yield dead_letter(self._stage, reason, detail, source, original)
+        batch = isinstance(element, list) and element and all(isinstance(e, Document) for e in element)
+        for each in (element if batch else [element]):
+            self._errors.inc()
+            yield unexpected_error(self._stage, each, error, self._timeout_seconds)
 
 
 class ApplyStage(beam.PTransform):

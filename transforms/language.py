@@ -30,14 +30,15 @@ import functools
 import itertools
 import re
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Protocol
+from typing import Callable, NamedTuple, Optional, Protocol, Sequence, Union
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from newswire.transforms.dead_letters import ApplyStage
+from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, unexpected_error
 from newswire.transforms.records import UNDETERMINED, Document, Language
+from newswire.transforms.time_limit import StageTimeout
 
 STAGE = 'language'
 
@@ -69,6 +70,9 @@ class LanguageDetector(Protocol):
 
     def detect(self, text: str, min_letters: Optional[int] = None) -> Language:
         """The language of `text` (ISO 639-1 and a confidence), or `und` with confidence 0."""
+
+    def detect_many(self, texts: Sequence[str]) -> list[Language]:
+        """`detect` of each text: the same answers, for a detector that does texts faster together."""
 
     def supported_languages(self) -> frozenset[str]:
         """The ISO 639-1 codes the detector can answer."""
@@ -125,6 +129,9 @@ class LinguaDetector:
             return UNDETERMINED
         return Language(values[0].language.iso_code_639_1.name.lower(), round(values[0].value, 4))
 
+    def detect_many(self, texts: Sequence[str]) -> list[Language]:
+        return [self.detect(text) for text in texts]
+
 
 class LangdetectDetector:
     """langdetect's algorithm over its own profiles, computed by `langdetect_fast`: the same language and
@@ -140,16 +147,23 @@ class LangdetectDetector:
     def supported_languages(self) -> frozenset[str]:
         return frozenset(code.split('-')[0] for code in self._detector.languages)
 
-    def ranked(self, sample: str) -> list[tuple[str, float]]:
-        """langdetect's (ISO 639-1 code, probability) for a sample, most probable first."""
+    def ranked_many(self, samples: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """langdetect's (ISO 639-1 code, probability) for each sample, most probable first."""
         # langdetect names Chinese zh-cn / zh-tw; the record carries ISO 639-1 codes.
-        return [(code.split('-')[0], p) for code, p in self._detector.probabilities(sample)]
+        return [[(code.split('-')[0], p) for code, p in ranked]
+                for ranked in self._detector.probabilities_many(samples)]
 
     def detect(self, text: str, min_letters: Optional[int] = None) -> Language:
         sample = _sample(text, self._config, min_letters)
-        if sample is None:
-            return UNDETERMINED
-        ranked = self.ranked(sample)
+        return self._answer(self.ranked_many([sample])[0] if sample is not None else [])
+
+    def detect_many(self, texts: Sequence[str]) -> list[Language]:
+        samples = [_sample(text, self._config, None) for text in texts]
+        rankings = iter(self.ranked_many([sample for sample in samples if sample is not None]))
+        return [self._answer(next(rankings) if sample is not None else []) for sample in samples]
+
+    @staticmethod
+    def _answer(ranked: list[tuple[str, float]]) -> Language:
         if not ranked:
             return UNDETERMINED
         code, probability = ranked[0]
@@ -353,40 +367,68 @@ class RegionalDetector:
                 | frozenset(_CYRILLIC_LANGUAGES) | frozenset(_TURKIC_LATIN_LANGUAGES))
 
     def detect(self, text: str, min_letters: Optional[int] = None) -> Language:
+        return self._detect_many([text], min_letters)[0]
+
+    def detect_many(self, texts: Sequence[str]) -> list[Language]:
+        return self._detect_many(texts, None)
+
+    def _detect_many(self, texts: Sequence[str], min_letters: Optional[int]) -> list[Language]:
+        # Every decision runs up to where it needs langdetect; the samples that got there are ranked
+        # together (`ranked_many`), then their decisions finish.
+        started = [self._start(text, min_letters) for text in texts]
+        rankings = iter(self._langdetect.ranked_many(
+            [start[0].sample for start in started
+             if start is not None and isinstance(start[0], _AfterLangdetect)]))
+        languages = []
+        for start in started:
+            if start is None:
+                languages.append(UNDETERMINED)
+                continue
+            decision, content = start
+            found = decision.finish(next(rankings)) if isinstance(decision, _AfterLangdetect) else decision
+            if found is None:
+                languages.append(UNDETERMINED)
+                continue
+            code, confidence = found
+            # Text of names alone (a byline) keeps its answer, at the weight of a single word.
+            enough = self._config.full_confidence_words
+            languages.append(Language(code, round(confidence * min(1.0, max(1, content) / enough), 4)))
+        return languages
+
+    def _start(self, text: str, min_letters: Optional[int]) -> Optional[tuple[_Decision, int]]:
+        """The text's decision, as far as it goes without langdetect, and its content words; None
+        for a text that is `und` whatever a detector says."""
         sample = _sample(text, self._config, min_letters)
         if sample is None:
-            return UNDETERMINED
+            return None
         census = script_census(sample)
         script = census.dominant
-        enough = self._config.full_confidence_words
-        evidence = word_evidence(sample, script == UNSPACED, enough)
+        evidence = word_evidence(sample, script == UNSPACED, self._config.full_confidence_words)
         if evidence.repeated:
-            return UNDETERMINED
-        found = self._decide(sample, census, script)
-        if found is None:
-            return UNDETERMINED
-        code, confidence = found
-        # Text of names alone (a byline) keeps its answer, at the weight of a single word.
-        return Language(code, round(confidence * min(1.0, max(1, evidence.content) / enough), 4))
+            return None
+        return self._decide(sample, census, script), evidence.content
 
-    def _decide(self, sample: str, census: Census, script: int) -> Optional[tuple[str, float]]:
+    def _decide(self, sample: str, census: Census, script: int) -> _Decision:
         if script in _SCRIPT_LANGUAGE:
             return _SCRIPT_LANGUAGE[script], census.share(script)
         if script == LATIN:
             schwas = sum(sample.count(letter) for letter in _AZERBAIJANI_SCHWA)
             if schwas >= _SCHWA_SHARE * census.counts[LATIN]:
                 return 'az', census.share(LATIN)
+            return _AfterLangdetect(sample, functools.partial(self._latin_answer, sample, census))
         if script == CYRILLIC:
             return self._cyrillic_opinion(sample, census)
-        ranked = self._langdetect.ranked(sample)
-        answer = ranked[0] if ranked else None
-        if (script == LATIN and answer is not None and answer[0] == 'tr'
+        return _AfterLangdetect(sample, _likeliest)
+
+    def _latin_answer(self, sample: str, census: Census, ranked: _Ranked) -> _Answer:
+        answer = _likeliest(ranked)
+        if (answer is not None and answer[0] == 'tr'
                 and not census.fits(LATIN, _TURKISH_ALPHABET)):
             opinion = self._opinion(self._turkic, sample)
             return opinion[0] if opinion else answer
         return answer
 
-    def _opinion(self, detector, sample: str) -> list[tuple[str, float]]:
+    def _opinion(self, detector, sample: str) -> _Ranked:
         """lingua's (code, confidence) over the head of the sample, most likely first; empty when it
         cannot tell (every value 0)."""
         values = detector.compute_language_confidence_values(
@@ -394,13 +436,12 @@ class RegionalDetector:
         ranked = [(value.language.iso_code_639_1.name.lower(), value.value) for value in values]
         return ranked if ranked and ranked[0][1] > 0.0 else []
 
-    def _cyrillic_opinion(self, sample: str, census: Census) -> Optional[tuple[str, float]]:
+    def _cyrillic_opinion(self, sample: str, census: Census) -> _Decision:
         """Cyrillic: langdetect alone when a long text's letters fit one of its languages' alphabets;
         else lingua first, and langdetect (most of the cost, so asked only then) where lingua picks
         one of langdetect's languages or is not sure enough of another."""
         if any(census.fits(CYRILLIC, alphabet) for alphabet in _LANGDETECT_CYRILLIC_ALPHABETS):
-            ranked = self._langdetect.ranked(sample)
-            return ranked[0] if ranked else None
+            return _AfterLangdetect(sample, _likeliest)
         opinion = self._opinion(self._cyrillic, sample)
         if opinion and opinion[0][0] == 'kk' and _KAZAKH_LETTERS.isdisjoint(sample):
             opinion = [pair for pair in opinion if pair[0] != 'kk']
@@ -411,11 +452,32 @@ class RegionalDetector:
                         default=0.0)
             if confidence >= self._config.override_ratio * rival:
                 return code, confidence
-        ranked = self._langdetect.ranked(sample)
-        answer = ranked[0] if ranked else None
-        if answer is not None and answer[0] in _CYRILLIC_LANGUAGES:
-            return answer
-        return opinion[0] if opinion else answer
+        return _AfterLangdetect(sample, functools.partial(_cyrillic_or_opinion, opinion))
+
+
+_Ranked = list[tuple[str, float]]  # (code, probability), most probable first
+_Answer = Optional[tuple[str, float]]  # a code and its confidence, or None: `und`
+
+
+class _AfterLangdetect(NamedTuple):
+    """A decision that langdetect's ranking of `sample` finishes."""
+    sample: str
+    finish: Callable[[_Ranked], _Answer]
+
+
+_Decision = Union[_Answer, _AfterLangdetect]
+
+
+def _likeliest(ranked: _Ranked) -> _Answer:
+    return ranked[0] if ranked else None
+
+
+def _cyrillic_or_opinion(opinion: _Ranked, ranked: _Ranked) -> _Answer:
+    """langdetect's answer when it is a Cyrillic language, else lingua's `opinion`."""
+    answer = _likeliest(ranked)
+    if answer is not None and answer[0] in _CYRILLIC_LANGUAGES:
+        return answer
+    return opinion[0] if opinion else answer
 
 
 # detector name (the `detector:` setting) -> class
@@ -426,7 +488,15 @@ def make_detector(config: LanguageConfig) -> LanguageDetector:
     return DETECTORS[config.detector](config)
 
 
+# Documents a batch detects together: langdetect's trials cost a document a third to a half of
+# its own past a few dozen side by side (bench/README.md, round 17), and a batch stays far inside
+# the stage's time limit.
+BATCH_SIZE = 64
+
+
 class DetectLanguageFn(beam.DoFn):
+    """A batch of documents -> each with its language. A document whose text breaks its batch's
+    detection is detected alone, and one that fails alone is a dead letter of its own."""
 
     def __init__(self, config: LanguageConfig):
         self._config = config
@@ -436,15 +506,35 @@ class DetectLanguageFn(beam.DoFn):
     def setup(self):
         self._detector = make_detector(self._config)
 
-    def process(self, doc: Document):
-        language = self._detector.detect(doc.text)
-        if language.code == UNDETERMINED.code:
-            self._undetermined.inc()
-        yield dataclasses.replace(doc, language=language)
+    def process(self, docs: Sequence[Document]):
+        try:
+            languages = self._detector.detect_many([doc.text for doc in docs])
+        except StageTimeout:
+            raise  # the time limit's: the stage dead-letters the batch's documents
+        except Exception:  # noqa: BLE001 - one document's; found below
+            languages = None
+        for index, doc in enumerate(docs):
+            if languages is None:
+                try:
+                    language = self._detector.detect(doc.text)
+                except StageTimeout:
+                    raise
+                except Exception as error:  # noqa: BLE001
+                    yield beam.pvalue.TaggedOutput(DEAD_LETTER, unexpected_error(STAGE, doc, error))
+                    continue
+            else:
+                language = languages[index]
+            if language.code == UNDETERMINED.code:
+                self._undetermined.inc()
+            yield dataclasses.replace(doc, language=language)
 
 
 class DetectLanguage(beam.PTransform):
-    """Documents -> `StageOutputs(documents with language {code, confidence}, dead letters)`."""
+    """Documents -> `StageOutputs(documents with language {code, confidence}, dead letters)`.
+
+    Documents go to the detector in batches of up to BATCH_SIZE, made within a bundle (so nothing
+    waits for a batch to fill), and each batch has the stage's time limit: a batch that overruns
+    it is a dead letter per document."""
 
     def __init__(self, config: LanguageConfig, timeout_seconds: Optional[float] = None):
         super().__init__()
@@ -452,5 +542,7 @@ class DetectLanguage(beam.PTransform):
         self._timeout_seconds = timeout_seconds
 
     def expand(self, docs):
-        return docs | 'Detect' >> ApplyStage(DetectLanguageFn(self._config), STAGE,
-                                             timeout_seconds=self._timeout_seconds)
+        return (docs
+                | 'Batch' >> beam.BatchElements(min_batch_size=BATCH_SIZE, max_batch_size=BATCH_SIZE)
+                | 'Detect' >> ApplyStage(DetectLanguageFn(self._config), STAGE,
+                                         timeout_seconds=self._timeout_seconds))

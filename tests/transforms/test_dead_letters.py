@@ -106,3 +106,23 @@ def test_apply_stage_turns_raised_errors_and_overruns_into_dead_letters(blocking
                 label='Dead')
     finally:
         RELEASE.set()
+
+
+class _BatchFailingFn(beam.DoFn):
+    def process(self, docs):
+        if any(doc.text == 'boom' for doc in docs):
+            raise KeyError('boom')
+        yield from (doc.id for doc in docs)
+
+
+def test_a_failed_batch_is_a_dead_letter_per_document():
+    """A batching stage's element is a list of documents: when it fails as a whole, each of its
+    documents is a dead letter of its own, and none is lost."""
+    docs = [_doc(t) for t in ('a', 'boom', 'b')] + [_doc('c')]
+    with direct_pipeline() as p:
+        batches = p | beam.Create([docs[:3], docs[3:]])
+        outputs = batches | ApplyStage(_BatchFailingFn(), 'test', timeout_seconds=5.0)
+        assert_that(outputs.good, equal_to(['id-c']), label='Good')
+        assert_that(outputs.dead_letters | beam.Map(lambda d: (d.source.id, d.reason, d.original)),
+                    equal_to([(f'src-{t}', 'unexpected_error', t) for t in ('a', 'boom', 'b')]),
+                    label='Dead')

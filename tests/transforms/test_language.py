@@ -5,7 +5,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from newswire.transforms.language import (DetectLanguage, LangdetectDetector, LanguageConfig,
+from newswire.transforms.language import (BATCH_SIZE, DetectLanguage, DetectLanguageFn,
+                                          LangdetectDetector, LanguageConfig,
                                           RegionalDetector, make_detector, script_census,
                                           word_evidence, LATIN, CYRILLIC, ARMENIAN, GEORGIAN,
                                           ARABIC, UNSPACED)
@@ -288,6 +289,28 @@ def test_regional_keeps_the_und_rules(text):
     assert REGIONAL.detect(text) == UNDETERMINED
 
 
+def test_texts_detected_together_get_what_each_gets_alone():
+    """The stage detects a bundle's texts together (`detect_many`): every path of the regional
+    decision, side by side with the others, answers as it does alone."""
+    texts = [*REGION_TEXTS.values(), *(path.read_text(encoding='utf-8') for path in SEEDS.glob('*.txt')),
+             '', 'OK', '12345 67 89', 'Baku ' * 40, 'Ереван ' * 20,
+             'By Aynur Karimova and Vusal Mammadov, Report.az',
+             'Komissiya Qazax rayonunda axtarış aparır, qalıqlar tapılıb.',
+             'Komisyon sınır bölgesinde arama yapıyor, kalıntılar bulundu.',
+             'Sülh müqaviləsi üzrə danışıqlar davam edir.',
+             'Сапёры працягваюць размініраванне палёў каля мяжы.',
+             ' '.join([REGION_TEXTS['kk']] * 3), ' '.join([REGION_TEXTS['tr']] * 3),
+             'lone \ud800 surrogate and emoji \U0001F600 among plain words of English text',
+             '東京で和平交渉が再開され、地雷除去の専門家も出席した。']
+    for detector in (REGIONAL, DETECTOR, make_detector(LanguageConfig(detector='langdetect'))):
+        alone = [detector.detect(text) for text in texts]
+        assert detector.detect_many(texts) == alone
+        assert detector.detect_many(texts[::-1]) == alone[::-1]
+        assert detector.detect_many([]) == []
+        if detector is REGIONAL:
+            assert len({language.code for language in alone}) >= 13  # every path taken
+
+
 def test_script_census_counts_letters_per_script():
     census = script_census('Baku Бакы Բաքու ბაქო باكو 東京 123 !!')
     assert [int(census.counts[s]) for s in (LATIN, CYRILLIC, ARMENIAN, GEORGIAN, ARABIC, UNSPACED)] \
@@ -343,3 +366,47 @@ def test_importing_the_module_builds_no_detector():
             "assert 'lingua' not in sys.modules; print('ok')")
     completed = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert completed.stdout.strip() == 'ok', completed.stderr
+
+
+class _BreaksOn:
+    """A detector that fails on one text, alone or in a batch."""
+
+    def __init__(self, detector, text):
+        self._detector, self._text = detector, text
+
+    def detect(self, text, min_letters=None):
+        if text == self._text:
+            raise ValueError('cannot read this one')
+        return self._detector.detect(text, min_letters)
+
+    def detect_many(self, texts):
+        if self._text in texts:
+            raise ValueError('cannot read this batch')
+        return self._detector.detect_many(texts)
+
+
+def test_a_text_that_breaks_its_batch_is_the_only_dead_letter():
+    fn = DetectLanguageFn(LanguageConfig())
+    fn.setup()
+    fn._detector = _BreaksOn(fn._detector, 'breaks')
+    docs = [Document(id=code, source=SourceRef('jsonl', code), text=text)
+            for code, text in [*REGION_TEXTS.items(), ('bad', 'breaks')]]
+    outputs = list(fn.process(docs))
+    dead = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+    assert [(d.source.id, d.stage, d.reason, d.detail) for d in dead] == [
+        ('bad', 'language', 'unexpected_error', 'ValueError: cannot read this one')]
+    assert [(doc.id, doc.language.code) for doc in outputs if isinstance(doc, Document)] \
+        == [(code, code) for code in REGION_TEXTS]
+
+
+def test_detect_language_transform_over_several_batches():
+    """More documents than a batch holds, in many languages: each gets what it gets alone."""
+    texts = [*REGION_TEXTS.values(), 'OK', 'Baku ' * 30] * (2 * BATCH_SIZE // len(REGION_TEXTS) + 1)
+    docs = [Document(id=str(i), source=SourceRef('jsonl', str(i)), text=text)
+            for i, text in enumerate(texts)]
+    assert len(docs) > 2 * BATCH_SIZE
+    with direct_pipeline() as p:
+        good, dead = p | beam.Create(docs) | DetectLanguage(LanguageConfig())
+        assert_that(good | beam.Map(lambda d: (d.id, d.language)),
+                    equal_to([(doc.id, REGIONAL.detect(doc.text)) for doc in docs]), label='languages')
+        assert_that(dead, equal_to([]), label='no dead letters')
