@@ -2,9 +2,10 @@
 
 In a fresh process per detector: build the detector as the stage's `setup()` does, then detect
 3,000-character articles of each of the region's ten languages (made of the sentences of that
-language in the lingua test data, in file order; English also from ECB+ news documents). Prints
-articles per second of CPU time (one core) per language and over all of them, and the process's
-peak resident memory, which includes Python, Beam and numpy as a worker holds them.
+language in the lingua test data, in file order; English also from ECB+ news documents), one by one
+and in the stage's batches (`detect_many`, which must give the same answers). Prints articles per
+second of CPU time (one core) per language and over all of them, each way, and the process's peak
+resident memory, which includes Python, Beam and numpy as a worker holds them.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def articles(per_language: int) -> dict[str, list[str]]:
 
 def measure(detector_name: str, per_language: int) -> dict:
     """Articles/s of CPU time per language for one detector, in this process."""
-    from newswire.transforms.language import LanguageConfig, make_detector
+    from newswire.transforms.language import BATCH_SIZE, LanguageConfig, make_detector
 
     texts = articles(per_language)
     load = time.process_time()
@@ -57,15 +58,26 @@ def measure(detector_name: str, per_language: int) -> dict:
     result = {'detector': detector_name, 'load_cpu_seconds': round(time.process_time() - load, 2),
               'per_language': {}}
     total_texts, total_seconds = 0, 0.0
+    batched_seconds = 0.0
     for code, items in texts.items():
         detector.detect(items[0])  # first use outside the clock
         start = time.process_time()
-        found = [detector.detect(text).code for text in items]
+        found = [detector.detect(text) for text in items]
         seconds = time.process_time() - start
+        start = time.process_time()
+        together = [language for first in range(0, len(items), BATCH_SIZE)
+                    for language in detector.detect_many(items[first:first + BATCH_SIZE])]
+        batched = time.process_time() - start
+        if together != found:
+            raise AssertionError(f'{detector_name}: {code} articles detected together differ')
         total_texts, total_seconds = total_texts + len(items), total_seconds + seconds
-        result['per_language'][code] = {'articles_per_second': round(len(items) / seconds, 1),
-                                        'right': round(found.count(code) / len(items), 3)}
+        batched_seconds += batched
+        result['per_language'][code] = {
+            'articles_per_second': round(len(items) / seconds, 1),
+            'batched_articles_per_second': round(len(items) / batched, 1),
+            'right': round([language.code for language in found].count(code) / len(items), 3)}
     result['articles_per_second'] = round(total_texts / total_seconds, 1)
+    result['batched_articles_per_second'] = round(total_texts / batched_seconds, 1)
     with open('/proc/self/status', encoding='ascii') as handle:
         peak = next(int(line.split()[1]) for line in handle if line.startswith('VmHWM:'))
     result['peak_rss_mib'] = round(peak / 1024, 1)
@@ -94,11 +106,13 @@ def main(argv=None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     codes = list(results[0]['per_language'])
-    print('detector    peak RSS MiB  all  ' + '  '.join(f'{c:>6}' for c in codes)
+    print('detector            peak RSS MiB  all  ' + '  '.join(f'{c:>6}' for c in codes)
           + '   (articles/s of one core, 3,000 characters each)')
     for result in results:
-        print(f"{result['detector']:<11} {result['peak_rss_mib']:>12}  {result['articles_per_second']:>5} "
-              + '  '.join(f"{result['per_language'][c]['articles_per_second']:>6}" for c in codes))
+        for way, key in (('one by one', 'articles_per_second'),
+                         ('batched', 'batched_articles_per_second')):
+            print(f"{result['detector']:<11} {way:<10} {result['peak_rss_mib']:>5}  {result[key]:>5} "
+                  + '  '.join(f"{result['per_language'][c][key]:>6}" for c in codes))
     return 0
 
 
