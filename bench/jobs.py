@@ -159,9 +159,12 @@ def plain_job(inputs: list[str], output: str) -> dict:
             documents = [element for element in items
                          if not isinstance(element, beam.pvalue.TaggedOutput)]
             if stage == 'language':
-                documents = [documents[i:i + BATCH_SIZE] for i in range(0, len(documents), BATCH_SIZE)]
-            for element in documents:
-                produced.extend(timed(stage, fn.process(element)))
+                batches = [documents[i:i + BATCH_SIZE] for i in range(0, len(documents), BATCH_SIZE)]
+                for batch in batches:
+                    produced.extend(timed(stage, fn.detect(batch)))
+            else:
+                for element in documents:
+                    produced.extend(timed(stage, fn.process(element)))
             items = produced
         for element in items:
             if isinstance(element, beam.pvalue.TaggedOutput):

@@ -210,8 +210,8 @@ def _parse_line(line: str, tag_ids: frozenset[str]) -> tuple[Optional[dict], Opt
 # --- tagging ----------------------------------------------------------------------------------
 
 class PipelineTagger:
-    """The language and tagging stages' DoFns, set up once, applied to one text at a time (a batch
-    of one for the language stage's)."""
+    """The language and tagging stages' DoFns, set up once, applied to one text at a time (the
+    language stage's `detect` to a list of one)."""
 
     def __init__(self, settings, detect_language: bool):
         from newswire.transforms.language import DetectLanguageFn
@@ -228,7 +228,7 @@ class PipelineTagger:
         if self._detect is None:
             doc = dataclasses.replace(doc, language=Language(item.language, 1.0))
         else:
-            doc = _only_document(self._detect.process([doc]), 'language', item.id)
+            doc = _only_document(self._detect.detect([doc]), 'language', item.id)
         return _only_document(self._tag.process(doc), 'topics', item.id)
 
 

@@ -130,7 +130,7 @@ def unexpected_error(stage: str, element: Any, error: Any,
 
 class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
     """Turns Beam's (element, (type, message, traceback)) error tuples into dead letters: one per
-    document of a failed batch (a list of documents, as a batching stage gets)."""
+    document of a failed batch (a list of documents, as a batching stage gets them)."""
 
     def __init__(self, stage: str, timeout_seconds: Optional[float] = None):
         self._stage = stage
@@ -139,10 +139,17 @@ class _UnexpectedErrorToDeadLetterFn(beam.DoFn):
 
     def process(self, failed: tuple[Any, Any]):
         element, error = failed
-        batch = isinstance(element, list) and element and all(isinstance(e, Document) for e in element)
-        for each in (element if batch else [element]):
+        for each in (element if _is_batch_of_documents(element) else [element]):
             self._errors.inc()
             yield unexpected_error(self._stage, each, error, self._timeout_seconds)
+
+
+def _is_batch_of_documents(element: Any) -> bool:
+    """A list of documents, each maybe travelling with what a stage added (`batches.Stamped`)."""
+    return isinstance(element, list) and bool(element) and all(
+        isinstance(each, Document) or (isinstance(each, tuple) and each
+                                       and isinstance(each[0], Document))
+        for each in element)
 
 
 class ApplyStage(beam.PTransform):

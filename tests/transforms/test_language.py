@@ -391,7 +391,7 @@ def test_a_text_that_breaks_its_batch_is_the_only_dead_letter():
     fn._detector = _BreaksOn(fn._detector, 'breaks')
     docs = [Document(id=code, source=SourceRef('jsonl', code), text=text)
             for code, text in [*REGION_TEXTS.items(), ('bad', 'breaks')]]
-    outputs = list(fn.process(docs))
+    outputs = list(fn.detect(docs))
     dead = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
     assert [(d.source.id, d.stage, d.reason, d.detail) for d in dead] == [
         ('bad', 'language', 'unexpected_error', 'ValueError: cannot read this one')]
@@ -409,4 +409,29 @@ def test_detect_language_transform_over_several_batches():
         good, dead = p | beam.Create(docs) | DetectLanguage(LanguageConfig())
         assert_that(good | beam.Map(lambda d: (d.id, d.language)),
                     equal_to([(doc.id, REGIONAL.detect(doc.text)) for doc in docs]), label='languages')
+        assert_that(dead, equal_to([]), label='no dead letters')
+
+
+def test_detected_documents_keep_their_timestamps_in_a_stream():
+    """Batching must not restamp records: a stream's dedup and windows read their timestamps."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+    from apache_beam.testing.test_stream import TestStream as EventStream
+    from apache_beam.transforms.window import TimestampedValue
+    from apache_beam.utils.timestamp import Timestamp
+
+    docs = [Document(id=code, source=SourceRef('jsonl', code), text=text)
+            for code, text in REGION_TEXTS.items()]
+    stream = (EventStream().advance_watermark_to(0)
+              .add_elements([TimestampedValue(doc, 100 + i) for i, doc in enumerate(docs[:6])])
+              .advance_watermark_to(200)
+              .add_elements([TimestampedValue(doc, 300 + i) for i, doc in enumerate(docs[6:])])
+              .advance_watermark_to_infinity())
+    options = PipelineOptions(runner='DirectRunner')
+    options.view_as(StandardOptions).streaming = True
+    with BeamTestPipeline(options=options) as p:
+        good, dead = p | stream | DetectLanguage(LanguageConfig(), timeout_seconds=30.0)
+        assert_that(good | beam.Map(lambda d, ts=beam.DoFn.TimestampParam: (d.id, d.language.code, ts)),
+                    equal_to([(doc.id, doc.id, Timestamp(100 + i if i < 6 else 300 + i - 6))
+                              for i, doc in enumerate(docs)]), label='stamps')
         assert_that(dead, equal_to([]), label='no dead letters')
