@@ -8,6 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dead_letters import (DEAD_LETTER, ApplyStage, DeadLetter, dead_letter,
                                               writable)
+from newswire.transforms.batches import BatchWithinBundle
 from newswire.transforms.records import Document, SourceRef, encode_json_line
 from tests.conftest import direct_pipeline
 
@@ -125,4 +126,24 @@ def test_a_failed_batch_is_a_dead_letter_per_document():
         assert_that(outputs.good, equal_to(['id-c']), label='Good')
         assert_that(outputs.dead_letters | beam.Map(lambda d: (d.source.id, d.reason, d.original)),
                     equal_to([(f'src-{t}', 'unexpected_error', t) for t in ('a', 'boom', 'b')]),
+                    label='Dead')
+
+
+class _StampedBatchFailingFn(beam.DoFn):
+    """Fails on every batch, however the runner bundles the documents."""
+
+    def process(self, batch):
+        raise KeyError(len(batch))
+
+
+def test_a_failed_batch_of_stamped_documents_is_a_dead_letter_per_document():
+    """The language stage's batches (`BatchWithinBundle`): a batch that fails as a whole, for an
+    error or its time limit, is one dead letter per document."""
+    docs = [_doc(t) for t in ('a', 'boom', 'b', 'c', 'd')]
+    with direct_pipeline() as p:
+        batches = p | beam.Create(docs) | beam.ParDo(BatchWithinBundle(3))
+        outputs = batches | ApplyStage(_StampedBatchFailingFn(), 'test', timeout_seconds=5.0)
+        assert_that(outputs.good, equal_to([]), label='Good')
+        assert_that(outputs.dead_letters | beam.Map(lambda d: (d.source.id, d.reason)),
+                    equal_to([(f'src-{t}', 'unexpected_error') for t in ('a', 'boom', 'b', 'c', 'd')]),
                     label='Dead')
