@@ -23,6 +23,9 @@ changes only how the steps are computed:
 
 So for the same text and seed the languages and probabilities are the same to the last bit;
 tests/transforms/test_langdetect_fast.py checks that against langdetect itself.
+
+Several texts (`probabilities_many`) have their n-grams found in one pass and their trials run in
+lock-step, one group of every text a step: the numpy calls of a group then serve them all.
 """
 
 from __future__ import annotations
