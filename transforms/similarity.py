@@ -361,6 +361,51 @@ def term_matrix(vectors: Sequence[PackedVector]):
     return sparse.csr_matrix((weights, indices, row_starts), shape=(len(vectors), len(columns)))
 
 
+class TermColumns:
+    """`term_matrix` for many groups of the same vectors: each vector's terms are split and
+    numbered once, then the matrix of each group is put together from those rows. The batch index
+    builds a matrix per large story bucket, and a report is in some eight buckets.
+
+    All the matrices share one numbering of the terms, so a matrix has a column for every term
+    numbered so far (which costs a sparse product nothing). Memory stays bounded: when a group
+    comes and `max_terms` terms or `max_rows` vectors are numbered, the numbering starts again; a
+    group larger than half of `max_rows` gets a `term_matrix` of its own. A cosine of two rows is
+    `term_matrix`'s but for the last bits (which column a term gets), as there."""
+
+    def __init__(self, max_terms: int = 500_000, max_rows: int = 20_000):
+        self._max_terms, self._max_rows = max_terms, max_rows
+        self._columns: dict[str, int] = {}
+        self._rows: dict[PackedVector, tuple[np.ndarray, np.ndarray]] = {}
+
+    def matrix(self, vectors: Sequence[PackedVector]):
+        """The vectors as the rows of one scipy CSR matrix, as `term_matrix`."""
+        from scipy import sparse
+
+        if len(vectors) > self._max_rows // 2:
+            return term_matrix(vectors)
+        # Only between groups: the rows of one matrix must share a numbering.
+        if len(self._columns) >= self._max_terms or len(self._rows) + len(vectors) > self._max_rows:
+            self._columns, self._rows = {}, {}
+        rows = [self._rows.get(vector) or self._numbered(vector) for vector in vectors]
+        row_starts = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(columns) for columns, _ in rows], out=row_starts[1:])
+        indices = np.concatenate([columns for columns, _ in rows]) if rows else np.zeros(0, np.int64)
+        weights = np.concatenate([weights for _, weights in rows]) if rows else np.zeros(0)
+        return sparse.csr_matrix((weights, indices, row_starts),
+                                 shape=(len(rows), max(1, len(self._columns))))
+
+    def _numbered(self, vector: PackedVector) -> tuple[np.ndarray, np.ndarray]:
+        terms = vector.terms.split('\n') if vector.terms else []
+        columns = self._columns
+        # New terms numbered in the order they first occur, on from the terms numbered before.
+        new = [term for term in dict.fromkeys(terms) if term not in columns]
+        columns.update(zip(new, itertools.count(len(columns))))
+        row = self._rows[vector] = (
+            np.fromiter(map(columns.__getitem__, terms), dtype=np.int64, count=len(terms)),
+            np.frombuffer(vector.weights, np.float64))
+        return row
+
+
 def cosine(a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...]) -> float:
     """Cosine of two L2-normalised sparse vectors."""
     if len(a) > len(b):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, StoryParams,
-                                            containment, cosine, minhash_jaccard,
+                                            TermColumns, containment, cosine, minhash_jaccard,
                                             minhash_permutations, shares_central_term,
                                             story_cosine_screen, story_features, term_matrix)
 
@@ -314,6 +314,46 @@ def test_one_sparse_product_holds_every_pairwise_cosine(vectors):
     products = (term_matrix(packed) @ term_matrix(packed).T).toarray()
     expected = np.array([[cosine(a, b) for b in vectors] for a in vectors])
     assert np.allclose(products, expected)
+
+
+@FAST
+@given(st.lists(st.lists(VECTORS, max_size=6), max_size=5), st.integers(1, 12),
+       st.integers(2, 12))
+def test_shared_term_columns_give_each_group_the_cosines_of_its_own_matrix(groups, max_terms,
+                                                                            max_rows):
+    # Small bounds, so that the numbering starts again between groups and a group can be too large.
+    columns = TermColumns(max_terms=max_terms, max_rows=max_rows)
+    for group in groups + groups[::-1]:  # each group again, its rows numbered by then
+        packed = [PackedVector.of(v) for v in group]
+        matrix = columns.matrix(packed)
+        assert matrix.shape[0] == len(packed)
+        products = (matrix @ matrix.T).toarray()
+        expected = np.array([[cosine(a, b) for b in group] for a in group]).reshape(products.shape)
+        assert np.allclose(products, expected, rtol=0, atol=1e-12)
+
+
+def test_shared_term_columns_number_a_report_once_and_start_again_past_their_bounds():
+    reports = [PackedVector.of(story_features(None, text).vector) for text in (REPORT, OTHER)]
+    flood = PackedVector.of((('flood', 1.0),))
+    columns = TermColumns(max_terms=10 ** 6, max_rows=4)
+    numbered = []
+    number = columns._numbered
+    columns._numbered = lambda vector: numbered.append(vector) or number(vector)
+    first = columns.matrix(reports)
+    assert columns.matrix(reports[::-1]).shape == first.shape  # no new terms, no new columns
+    assert numbered == reports
+    columns.matrix([flood])
+    assert columns.matrix([flood]).shape[1] == first.shape[1] + 1
+    # Three rows numbered: two more would pass max_rows, so the numbering starts again.
+    assert columns.matrix(reports).shape[1] == first.shape[1]
+    assert numbered == reports + [flood] + reports
+    few_terms = TermColumns(max_terms=3, max_rows=100)
+    few_terms.matrix(reports)
+    assert few_terms.matrix([flood]).shape[1] == 1
+    # A group larger than half of max_rows is a matrix of its own: nothing numbered.
+    alone = TermColumns(max_terms=10 ** 6, max_rows=3)
+    assert alone.matrix(reports).shape == term_matrix(reports).shape
+    assert not alone._rows
 
 
 def test_reports_share_a_central_term_when_either_ones_heaviest_is_in_the_other():

@@ -62,12 +62,12 @@ def exact_matches(ordered: list, config: DedupConfig) -> Iterator[Match]:
             yield Match(later.id, match.id, match.order_key, EXACT, 1.0)
 
 
-def _story_matches_by_product(key: CandidateKey, ordered: list,
-                              config: DedupConfig) -> Iterator[Match]:
+def _story_matches_by_product(key: CandidateKey, ordered: list, config: DedupConfig,
+                              columns: Optional[similarity.TermColumns]) -> Iterator[Match]:
     """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
     matches, faster.
 
-    One sparse product (`similarity.term_matrix`) gives the cosines of a block of later reports with
+    One sparse product (of `similarity.term_matrix`, or `columns`' matrix) gives the cosines of a block of later reports with
     every report before them; the loop's window and horizon rule (`candidate_pairs`) pick each later
     report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
     in the last bits: where that could change the decision or the 4-decimal score (within
@@ -77,7 +77,8 @@ def _story_matches_by_product(key: CandidateKey, ordered: list,
     """
     cap = config.max_bucket_comparisons
     times = np.array([np.nan if s.event_time is None else s.event_time for s in ordered])
-    matrix = similarity.term_matrix([s.story_vector for s in ordered])
+    story_vectors = [s.story_vector for s in ordered]
+    matrix = columns.matrix(story_vectors) if columns else similarity.term_matrix(story_vectors)
     floor = config.story_threshold - STORY_SCREEN_MARGIN
     vectors: dict = {}
     for start in range(0, len(ordered), _STORY_MATRIX_ROWS):
@@ -119,10 +120,13 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
 
 
 def compare_bucket(key: CandidateKey, signatures: Iterable, config: DedupConfig,
-                   in_order: bool = False) -> Iterable[Match]:
+                   in_order: bool = False,
+                   columns: Optional[similarity.TermColumns] = None) -> Iterable[Match]:
     """All matches in one bucket: each document against those published before it; none in a
     bucket whose key is dropped (`dropped_key_kind`). `signatures` are `DedupSignature`s, or a batch
-    bucket's `StoryEntry`s or `BucketEntry`s; `in_order` as in `candidate_pairs`."""
+    bucket's `StoryEntry`s or `BucketEntry`s; `in_order` as in `candidate_pairs`; `columns` numbers
+    the terms of a large story bucket's product across the buckets a caller compares (each bucket
+    numbers its own without)."""
     ordered = signatures if in_order else sorted(signatures, key=lambda s: s.order_key)
     if dropped_key_kind(key, ordered, config):
         return
@@ -130,7 +134,7 @@ def compare_bucket(key: CandidateKey, signatures: Iterable, config: DedupConfig,
         yield from exact_matches(ordered, config)
         return
     if key.kind is KeyKind.TERM and len(ordered) > STORY_MATRIX_MIN_REPORTS:
-        yield from _story_matches_by_product(key, ordered, config)
+        yield from _story_matches_by_product(key, ordered, config, columns)
         return
     vectors: dict = {}
     for earlier, later in candidate_pairs(ordered, config, in_order=True):

@@ -41,7 +41,7 @@ from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, Key
                                             story_term_key)
 from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, near_copy_match
 from newswire.transforms.dedup.signature import DedupSignature
-from newswire.transforms.similarity import MINHASH_DTYPE
+from newswire.transforms.similarity import MINHASH_DTYPE, TermColumns
 
 # Distinct near-copy pairs remembered as tested (some 100 bytes each): past this the set starts
 # again, and a pair named again is tested again, to the same result (as `batch._NAMED_PAIRS_MAX`).
@@ -126,6 +126,7 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
         if len(positions) > 1:  # exact keys are never dropped
             for match in compare_bucket(key, index.bucket(positions), config, in_order=True):
                 add(match)
+    columns = TermColumns()  # a report's terms numbered once for the products of all its buckets
     for term, positions in index.terms.items():
         if len(positions) > 1:
             key, bucket = story_term_key(term), index.bucket(positions)
@@ -133,7 +134,7 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
             if kind:
                 dropped[kind] += 1
                 continue
-            for match in compare_bucket(key, bucket, config, in_order=True):
+            for match in compare_bucket(key, bucket, config, in_order=True, columns=columns):
                 add(match)
     tested: set = set()
     for band in range(config.lsh_bands):

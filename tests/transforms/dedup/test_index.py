@@ -15,8 +15,10 @@ from newswire.transforms.dedup import (NEAR_COPY, SAME_STORY, BestMatches, BestM
 from newswire.transforms.dedup.index import (MEMORY, SHUFFLE, batch_index_strategy,
                                              match_in_index)
 from tests.conftest import direct_pipeline
-from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, make_doc, near_copies,
-                                              near_copy_of)
+from newswire.transforms.dedup.buckets import STORY_MATRIX_MIN_REPORTS
+from newswire.transforms.dedup.keys import KeyKind
+from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, ecb_reports, make_doc,
+                                              near_copies, near_copy_of)
 
 # Small enough that the corpus below crowds keys past it, on both sides of the horizon.
 CROWDED = dataclasses.replace(CONFIG, max_documents_per_key=4, horizon_seconds=2 * 86400)
@@ -65,7 +67,10 @@ def varied_docs():
 def _plain_route(docs, config):
     """What the plain loop (bench/jobs.py `plain_job`) decides: every bucket's matches, combined per
     document, and the keys dropped per kind."""
-    signatures = [SIGNER.sign(d) for d in docs]
+    return _plain_decisions([SIGNER.sign(d) for d in docs], config)
+
+
+def _plain_decisions(signatures, config):
     buckets = collections.defaultdict(list)
     for signature in signatures:
         for key, copy in candidate_keys(signature, config):
@@ -97,6 +102,20 @@ def _index_route(signatures, config):
 
 
 from newswire.transforms.dedup import compare_bucket  # noqa: E402  (used by _plain_route)
+
+
+def test_the_index_decides_as_the_plain_loop_on_large_story_buckets():
+    # Reports of three ECB+ topics: story buckets large enough for a sparse product, whose terms
+    # the index numbers once for all of them (`similarity.TermColumns`).
+    signatures = ecb_reports()
+    expected, dropped, _ = _plain_decisions(signatures, CONFIG)
+    infos, index_dropped = _index_route(signatures, CONFIG)
+    assert infos == expected
+    assert index_dropped == dropped
+    sizes = collections.Counter(key.value for s in signatures
+                                for key, _ in candidate_keys(s, CONFIG) if key.kind is KeyKind.TERM)
+    assert sum(size > STORY_MATRIX_MIN_REPORTS for size in sizes.values()) >= 3
+    assert sum(info.tier == SAME_STORY for _, _, info in infos) >= 20
 
 
 @pytest.mark.parametrize('config', [CONFIG, CROWDED], ids=['default', 'crowded'])
