@@ -67,9 +67,9 @@ def _story_matches_by_product(key: CandidateKey, ordered: list, config: DedupCon
     """`compare_bucket` for a large story bucket, `ordered` by `order_key`: the same pairs, the same
     matches, faster.
 
-    One sparse product (of `similarity.term_matrix`, or `columns`' matrix) gives the cosines of a block of later reports with
-    every report before them; the loop's window and horizon rule (`candidate_pairs`) pick each later
-    report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
+    One sparse product (of a `similarity.term_matrix`, or of `columns`' matrix) gives the cosines of
+    a block of later reports with every report before them; the loop's window and horizon rule
+    (`candidate_pairs`) pick each later report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
     in the last bits: where that could change the decision or the 4-decimal score (within
     `STORY_SCREEN_MARGIN` of the threshold or of a rounding boundary), the pair is scored by
     `match_pair`, the loop's own arithmetic. Scores and decisions are the loop's. In a bucket of 200
