@@ -196,21 +196,31 @@ def _story_key(doc: Document) -> str:
     return doc.dedup.story_id if doc.dedup else doc.id
 
 
-def _with_story_dates(grouped):
-    """(story, {'docs': [...], 'dates': [...]}) -> (document, the story's stated dates) each."""
-    _, parts = grouped
-    dates = tuple(sorted(set(parts['dates'])))
-    for doc in parts['docs']:
-        yield doc, dates
+def _keyed_stated_date(doc: Document):
+    """A document -> (its story, the date it states), none if it states none."""
+    day = stated_date(doc)
+    if day is not None:
+        yield _story_key(doc), day
+
+
+def _distinct_in_order(story: str, dates) -> tuple[str, tuple]:
+    """(story, the dates its documents state) -> (story, each date once, in order)."""
+    return story, tuple(sorted(set(dates)))
+
+
+def _with_story_dates(doc: Document, story_dates: dict):
+    """A document -> (it, its story's stated dates), from the side input of every story's."""
+    return doc, story_dates.get(_story_key(doc), ())
 
 
 class InferDatelineYears(beam.PTransform):
     """Flagged documents -> `StageOutputs(documents, dead letters)`: a yearless dateline's record
     gets the year from its arrival, else its story (`by_story`, batch), else `clock`'s day.
 
-    By story, every document is grouped with its story's stated dates (one shuffle keyed by
-    `dedup.story_id`). A stream cannot: a later report of the story may be the dated one, and the
-    record has gone out by then; it dates records from their arrival and the run date only.
+    By story, every document gets its story's stated dates (keyed by `dedup.story_id`) from a side
+    input: only the dates are grouped, not the documents. A stream cannot: a later report of the
+    story may be the dated one, and the record has gone out by then; it dates records from their
+    arrival and the run date only.
     """
 
     def __init__(self, config: DatesConfig, clock: Clock, by_story: bool,
@@ -223,12 +233,12 @@ class InferDatelineYears(beam.PTransform):
 
     def expand(self, docs):
         if self._by_story:
-            keyed = docs | 'KeyByStory' >> beam.Map(lambda doc: (_story_key(doc), doc))
-            dates = keyed | 'StatedDates' >> beam.FlatMap(
-                lambda kv: [(kv[0], day) for day in [stated_date(kv[1])] if day is not None])
-            paired = ({'docs': keyed, 'dates': dates}
-                      | 'GroupByStory' >> beam.CoGroupByKey()
-                      | 'WithStoryDates' >> beam.FlatMap(_with_story_dates))
+            story_dates = (docs
+                           | 'StatedDates' >> beam.FlatMap(_keyed_stated_date)
+                           | 'PerStory' >> beam.GroupByKey()
+                           | 'DistinctInOrder' >> beam.MapTuple(_distinct_in_order))
+            paired = docs | 'WithStoryDates' >> beam.Map(
+                _with_story_dates, story_dates=beam.pvalue.AsDict(story_dates))
         else:
             paired = docs | 'WithoutStory' >> beam.Map(lambda doc: (doc, ()))
         return paired | 'Infer' >> ApplyStage(
