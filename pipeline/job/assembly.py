@@ -110,8 +110,12 @@ def dedup_strategy(config: DedupConfig, pipeline: beam.Pipeline, streaming: bool
     return strategy
 
 
+def _counted(record) -> None:
+    return None
+
+
 class RunOutputs(NamedTuple):
-    read: beam.PCollection          # every record the source produced, good or dead
+    read: beam.PCollection          # an element (None) per record the source produced, good or dead
     enriched: beam.PCollection
     dead_letters: beam.PCollection  # the source's and every stage's
     # (key kind, keys dropped): counted in a batch run's summary; a stream counts them in metrics,
@@ -124,7 +128,11 @@ def build(pipeline: beam.Pipeline, source: beam.PTransform, settings: Settings,
     """Source -> enrichment. The caller attaches sinks to what this returns."""
     read = pipeline | 'Read' >> source
     enriched = read.good | 'Enrich' >> EnrichDocuments(settings, streaming)
-    read_records = (read.good, read.dead_letters) | 'AllRead' >> beam.Flatten()
+    # Only counted (the summary, the progress line): a None per record, not the record, goes into
+    # the Flatten, whose buffer the DirectRunner fills with every element encoded.
+    read_records = ((read.good | 'CountedDocument' >> beam.Map(_counted),
+                     read.dead_letters | 'CountedDeadLetter' >> beam.Map(_counted))
+                    | 'AllRead' >> beam.Flatten())
     dead_letters = ((read.dead_letters, enriched.dead_letters)
                     | 'SourceAndStageDeadLetters' >> beam.Flatten())
     dropped_keys = enriched.dedup_dropped_keys
