@@ -389,11 +389,10 @@ class TermColumns:
         rows = [self._rows.get(vector) or self._numbered(vector) for vector in vectors]
         row_starts = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum([len(columns) for columns, _ in rows], out=row_starts[1:])
-        empty = (np.zeros(0, np.int64), np.zeros(0))
-        indices = np.concatenate([columns for columns, _ in rows] or [empty[0]])
-        weights = np.concatenate([weights for _, weights in rows] or [empty[1]])
+        indices = np.concatenate([np.zeros(0, np.int64)] + [columns for columns, _ in rows])
+        weights = np.concatenate([np.zeros(0)] + [weights for _, weights in rows])
         return sparse.csr_matrix((weights, indices, row_starts),
-                                 shape=(len(rows), max(1, len(self._columns))))
+                                 shape=(len(rows), len(self._columns)))
 
     def _numbered(self, vector: PackedVector) -> tuple[np.ndarray, np.ndarray]:
         terms = vector.terms.split('\n') if vector.terms else []

@@ -69,11 +69,11 @@ def _story_matches_by_product(key: CandidateKey, ordered: list, config: DedupCon
 
     One sparse product (of a `similarity.term_matrix`, or of `columns`' matrix) gives the cosines of
     a block of later reports with every report before them; the loop's window and horizon rule
-    (`candidate_pairs`) pick each later report's earlier ones. The product sums in its own order, so a cosine may differ from the loop's
-    in the last bits: where that could change the decision or the 4-decimal score (within
-    `STORY_SCREEN_MARGIN` of the threshold or of a rounding boundary), the pair is scored by
-    `match_pair`, the loop's own arithmetic. Scores and decisions are the loop's. In a bucket of 200
-    reports, ~20,000 pairwise cosines become one product.
+    (`candidate_pairs`) pick each later report's earlier ones. The product sums in its own order,
+    so a cosine may differ from the loop's in the last bits: where that could change the decision
+    or the 4-decimal score (within `STORY_SCREEN_MARGIN` of the threshold or of a rounding
+    boundary), the pair is scored by `match_pair`, the loop's own arithmetic. Scores and decisions
+    are the loop's. In a bucket of 200 reports, ~20,000 pairwise cosines become one product.
     """
     cap = config.max_bucket_comparisons
     times = np.array([np.nan if s.event_time is None else s.event_time for s in ordered])
