@@ -28,9 +28,10 @@ import numpy as np
 from newswire.transforms import word_frequencies
 from newswire.transforms.records import normalize_for_hash
 
-# A token and the gap before it: a token is a maximal run of word characters, so the gap is all of
-# the non-word characters since the previous one.
-_GAP_AND_TOKEN = re.compile(r'(\W*)(\w+)')
+# A token is a maximal run of word characters; split at the tokens (kept), a text is its gaps and
+# tokens in turn: gap, token, gap, token, ..., gap (the first and last gaps may be empty), each gap
+# all of the non-word characters between two tokens.
+_TOKEN = re.compile(r'(\w+)')
 _YEAR = re.compile(r'^(?:19|20)\d\d$')
 _CLAUSE_BREAK = frozenset('.!?;:\n')
 _SENTENCE_END = frozenset('.!?:;"\'\u201c\u201d\n')
@@ -174,10 +175,11 @@ def _tokens(text: str, names: Optional[set]) -> tuple[list[str], list[bool]]:
 
     The per-token steps (lowercasing, the clause test of each gap, the capital test) run as `map`s
     over the tokens; a Python step only for the capitalised ones."""
-    found = _GAP_AND_TOKEN.findall(text)
-    if not found:
+    parts = _TOKEN.split(text)
+    words = parts[1::2]
+    if not words:
         return [], []
-    gaps, words = zip(*found)
+    gaps = parts[0:-1:2]  # the gap before each token
     lowered = list(map(str.lower, words))
     joined = list(map(_CLAUSE_BREAK.isdisjoint, gaps))
     joined[0] = False
