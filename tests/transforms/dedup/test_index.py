@@ -12,11 +12,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from newswire.transforms.dedup import (NEAR_COPY, SAME_STORY, BestMatches, BestMatchesFn,
                                        FlagDuplicates, candidate_keys, dedup_info,
                                        dropped_key_kind)
+from newswire.transforms.dedup.buckets import STORY_MATRIX_MIN_REPORTS
 from newswire.transforms.dedup.index import (MEMORY, SHUFFLE, batch_index_strategy,
                                              match_in_index)
-from tests.conftest import direct_pipeline
-from newswire.transforms.dedup.buckets import STORY_MATRIX_MIN_REPORTS
 from newswire.transforms.dedup.keys import KeyKind
+from tests.conftest import direct_pipeline
 from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, ecb_reports, make_doc,
                                               near_copies, near_copy_of)
 
