@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple, Optional
+from typing import Iterable, NamedTuple, Optional
 
+import ahocorasick
 import numpy as np
 
 try:  # the parser `re` compiles from (re._parser from Python 3.11, sre_parse before)
@@ -31,12 +32,17 @@ class NeededLiterals(NamedTuple):
     # The ASCII strings of each set, for an ASCII text (which contains no other); None when a set
     # has none, so that no ASCII text can match.
     ascii: Optional[tuple[frozenset[str], ...]]
+    # The strings of each set too short for `LiteralScan` to look for (it would find them nearly
+    # everywhere): `FoundLiterals` tests these by a substring search.
+    short: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def of(cls, literals: tuple[frozenset[str], ...], folding: dict) -> 'NeededLiterals':
         every = tuple(frozenset(s.translate(folding) for s in options) for options in literals)
         ascii = tuple(frozenset(filter(str.isascii, options)) for options in every)
-        return cls(every, ascii if all(ascii) else None)
+        short = tuple(tuple(sorted(s for s in options if len(s) < SCANNED_LENGTH))
+                      for options in every)
+        return cls(every, ascii if all(ascii) else None, short)
 
     def may_match(self, folded_text: str) -> bool:
         """Whether `folded_text` holds one string of each set: False means the pattern cannot match
@@ -52,6 +58,54 @@ class NeededLiterals(NamedTuple):
         contains = folded_text.__contains__
         for options in needed:
             if not any(map(contains, options)):
+                return False
+        return True
+
+
+# Needed literals shorter than this are not scanned for: a space, a letter or a pair of letters is
+# in almost every text, and every place it occurs would be a match to report.
+SCANNED_LENGTH = 3
+
+
+class LiteralScan:
+    """Which of many patterns' needed literals a folded text holds, found in one pass over it.
+
+    `NeededLiterals.may_match` searches the text once per literal of each pattern tested: a hundred
+    patterns, a few hundred searches. An Aho-Corasick automaton (pyahocorasick) over every literal of
+    at least `SCANNED_LENGTH` characters finds them all at once; `FoundLiterals.may_match` then
+    answers for each pattern with set tests, and searches the text only for its short literals.
+    Its answers are `NeededLiterals.may_match`'s, for the needs the scan was built from.
+    """
+
+    def __init__(self, needs: Iterable[NeededLiterals]):
+        literals = sorted({s for needed in needs for options in needed.every for s in options
+                           if len(s) >= SCANNED_LENGTH})
+        self._automaton: Optional[ahocorasick.Automaton] = None
+        if literals:
+            self._automaton = ahocorasick.Automaton()
+            for literal in literals:
+                self._automaton.add_word(literal, literal)
+            self._automaton.make_automaton()
+
+    def found_in(self, folded_text: str) -> 'FoundLiterals':
+        """The literals `folded_text` (folded by the needs' table) holds."""
+        if self._automaton is None:
+            return FoundLiterals(folded_text, frozenset())
+        found = frozenset(literal for _, literal in self._automaton.iter(folded_text))
+        return FoundLiterals(folded_text, found)
+
+
+class FoundLiterals(NamedTuple):
+    """A folded text and the scanned literals it holds (`LiteralScan.found_in`)."""
+
+    text: str
+    present: frozenset[str]
+
+    def may_match(self, needed: NeededLiterals) -> bool:
+        """`needed.may_match(self.text)`, for a `needed` of the scan that found these."""
+        disjoint, contains = self.present.isdisjoint, self.text.__contains__
+        for options, short in zip(needed.every, needed.short):
+            if disjoint(options) and not any(map(contains, short)):
                 return False
         return True
 

@@ -9,8 +9,9 @@ spans match and no exclusion covers them; its score is 1 - 0.5 ** spans (one spa
 three 0.875), so more independent evidence means more confidence without any span counting twice.
 
 Most patterns match in few texts, so before running one the tagger checks the literal strings every
-match of it must contain (read from the pattern itself, case-insensitively as the pattern matches):
-a pattern whose literals are absent cannot match and is not run. The tags are the same either way.
+match of it must contain (read from the pattern itself, case-insensitively as the pattern matches,
+and looked for all at once in one scan of the text): a pattern whose literals are absent cannot
+match and is not run. The tags are the same either way.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from apache_beam.metrics import Metrics
 
 from newswire.transforms import yamlfile
 from newswire.transforms.dead_letters import ApplyStage
-from newswire.transforms.literals import NeededLiterals, case_folding, needed_literals
+from newswire.transforms.literals import (LiteralScan, NeededLiterals, case_folding,
+                                          needed_literals)
 from newswire.transforms.records import Document, Evidence, Tag
 
 try:  # the parser `re` compiles from (re._parser from Python 3.11, sre_parse before)
@@ -252,6 +254,14 @@ def _at_word_boundary(text: str, index: int) -> bool:
     return before != after
 
 
+class _Plan(NamedTuple):
+    """What a text in one language is tagged by: (tag, pattern rules, exclusion rules) for each tag
+    with a pattern for it, and the scan for the literals those rules need."""
+
+    tags: list[tuple[TagDefinition, list[_Rule], list[_Rule]]]
+    scan: LiteralScan
+
+
 class Tagger:
     """Compiled taxonomy; build once, call per text.
 
@@ -273,10 +283,14 @@ class Tagger:
                  for p, regex in compiled.items()}
 
         def plan(patterns_of, exclude_of):
-            """[(tag, pattern rules, exclusion rules)] for the tags with a pattern here."""
-            return [(definition, [rules[p] for p in dict.fromkeys(patterns_of(definition))],
+            """The tags with a pattern here, their pattern and exclusion rules, and the scan for
+            these rules' literals."""
+            tags = [(definition, [rules[p] for p in dict.fromkeys(patterns_of(definition))],
                      [rules[p] for p in dict.fromkeys(exclude_of(definition))])
                     for definition in taxonomy.tags if patterns_of(definition)]
+            scan = LiteralScan(rule.needed for _, patterns, excludes in tags
+                               for rule in (*patterns, *excludes))
+            return _Plan(tags, scan)
 
         self._plans = {lang: plan(lambda t, lang=lang: t.patterns_for(lang),
                                   lambda t, lang=lang: t.exclude_for(lang))
@@ -292,12 +306,15 @@ class Tagger:
             plan = self._unknown
         else:
             plan = self._plans.get(language, self._plans[ANY])
-        folded = text.translate(self._folding)
+        may_match = plan.scan.found_in(text.translate(self._folding)).may_match
+        needs_evidence = self._taxonomy.min_evidence > 0
         tags = []
-        for definition, patterns, excludes in plan:
-            patterns = [rule for rule in patterns if rule.needed.may_match(folded)]
+        for definition, patterns, excludes in plan.tags:
+            patterns = [rule for rule in patterns if may_match(rule.needed)]
+            if not patterns and needs_evidence:
+                continue  # no pattern can match here: no evidence
             excluded = _Spans([(start, end) for rule in excludes
-                               if patterns and rule.needed.may_match(folded)
+                               if patterns and may_match(rule.needed)
                                for start, end, _ in rule.finditer(text)])
             spans = {}
             for rule in patterns:

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newswire.transforms.literals import (NeededLiterals, every_character, begins_with_literal,
-                                          case_folding, needed_literals)
+from newswire.transforms.literals import (LiteralScan, NeededLiterals, every_character,
+                                          begins_with_literal, case_folding, needed_literals)
 
 
 @pytest.mark.parametrize('pattern,needed', [
@@ -48,6 +48,31 @@ def test_a_pattern_whose_literals_are_absent_does_not_match(text, pattern):
     for flags in (re.IGNORECASE, 0):
         if re.search(pattern, text, flags):
             assert NeededLiterals.of(needed, folding).may_match(text.translate(folding))
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, st.lists(st.sampled_from(PATTERNS + [r'\w+ [a-z]', r'(?:mine)?s|x', r'ab?c|kil']),
+                      min_size=1, max_size=5, unique=True))
+def test_one_scan_answers_as_a_search_per_literal(text, patterns):
+    # Long and short literals (' ', 's', 'x', 'ab' are searched for, not scanned), several
+    # patterns per scan, letters that fold oddly.
+    needed = [needed_literals(p) for p in patterns]
+    folding = case_folding(frozenset(ch for n in needed for options in n for s in options for ch in s))
+    needs = [NeededLiterals.of(n, folding) for n in needed]
+    folded = text.translate(folding)
+    found = LiteralScan(needs).found_in(folded)
+    assert [found.may_match(n) for n in needs] == [n.may_match(folded) for n in needs]
+
+
+def test_a_scan_finds_overlapping_literals_and_tests_short_ones_by_search():
+    needs = [NeededLiterals.of((frozenset({'mass '}), frozenset({'grave'})), {}),
+             NeededLiterals.of((frozenset({'ass gr'}),), {}),
+             NeededLiterals.of((frozenset({'gravel'}),), {}),
+             NeededLiterals.of((frozenset({'x', 'zzz'}),), {})]
+    scan = LiteralScan(needs)
+    assert [scan.found_in('a mass grave').may_match(n) for n in needs] == [True, True, False, False]
+    assert [scan.found_in('mass gravel x').may_match(n) for n in needs] == [True, True, True, True]
+    assert LiteralScan([]).found_in('anything').may_match(NeededLiterals.of((), {}))
 
 
 def test_case_folding_puts_what_ignorecase_matches_together():
