@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -69,33 +70,49 @@ def event_seconds(published_at: Optional[str]) -> Optional[float]:
 
 
 class Signer:
-    """Builds signatures; the MinHash permutations are made once, not per document."""
+    """Builds signatures; the MinHash permutations are made once, not per document.
 
-    def __init__(self, config: DedupConfig):
+    A report syndicated by many outlets arrives word for word many times: the MinHash of a
+    normalized text, and the term vector of a (title, text, language), are computed once among the
+    last `memo_size` distinct ones and then reused (both are functions of these inputs alone).
+    """
+
+    def __init__(self, config: DedupConfig, memo_size: int = 2048):
         self._config = config
         self._minhasher = similarity.MinHasher(config.num_perm, config.minhash_seed,
                                                config.shingle_words)
+        self._minhash_of = functools.lru_cache(maxsize=memo_size)(self._minhash_of_normalized)
+        self._story_of = functools.lru_cache(maxsize=memo_size)(self._packed_story_features)
 
     def sign(self, doc: Document, arrival_time: Optional[float] = None) -> DedupSignature:
         """`arrival_time` (seconds) orders documents whose text gives no publication time; the
         horizon applies to publication times only."""
         text = doc.text
         normalized = normalize_for_hash(text)  # once, for the content hash and the shingles
-        shingles = self._minhasher.shingles_of_normalized(normalized)
-        language = doc.language.code if doc.language else 'en'
-        features = similarity.story_features(doc.title, text, language,
-                                             top_keys=self._config.story_keys)
+        minhash, shingle_count = self._minhash_of(normalized)
+        vector, keys = self._story_of(doc.title, text, doc.language.code if doc.language else 'en')
         return DedupSignature(
             id=doc.id,
             event_time=event_seconds(doc.published_at),
             content_hash=hash_of_normalized(normalized),
             source_key=f'{doc.source.kind}:{doc.source.id}',
-            minhash=self._minhasher.signature_of_shingles(shingles),
-            story_vector=similarity.PackedVector.of(features.vector),
-            story_keys=features.keys,
+            minhash=minhash,
+            story_vector=vector,
+            story_keys=keys,
             arrival_time=arrival_time,
-            shingle_count=len(shingles),
+            shingle_count=shingle_count,
         )
+
+    def _minhash_of_normalized(self, normalized: str) -> tuple[bytes, int]:
+        """The MinHash of a normalized text's shingles, and how many distinct shingles it has."""
+        shingles = self._minhasher.shingles_of_normalized(normalized)
+        return self._minhasher.signature_of_shingles(shingles), len(shingles)
+
+    def _packed_story_features(self, title: Optional[str], text: str,
+                               language: str) -> tuple[similarity.PackedVector, tuple[str, ...]]:
+        features = similarity.story_features(title, text, language,
+                                             top_keys=self._config.story_keys)
+        return similarity.PackedVector.of(features.vector), features.keys
 
 
 class SignDocumentsFn(beam.DoFn):

@@ -1,5 +1,7 @@
 """Signatures: event times, content hash, MinHash bytes and the term vector."""
 
+import dataclasses
+
 from newswire.transforms import similarity
 from newswire.transforms.dedup import event_seconds
 from tests.transforms.dedup.documents import ARTICLE, CONFIG, SIGNER, make_doc, near_copy_of
@@ -88,3 +90,20 @@ def test_word_weights_are_kept_across_documents_and_bounded(monkeypatch):
     monkeypatch.setattr(similarity, '_IDF_TABLE_MAX_WORDS', 10)
     assert similarity.story_features('Talks resume in Baku', ARTICLE, 'und') == first  # 'und' is 'en'
     assert 10 < len(table) < 200  # emptied once past the bound, then filled by this document only
+
+
+def test_copies_word_for_word_are_signed_once_and_alike():
+    from newswire.transforms.dedup import Signer
+    from newswire.transforms.records import Language
+    # Copies of one text under other titles, in other spacing and case (one normalized text), in
+    # another language, and more distinct texts than the memo holds.
+    variants = [ARTICLE, ARTICLE.upper(), ARTICLE.replace(' ', '  '), near_copy_of(ARTICLE)]
+    docs = [make_doc(f'd{i}', variants[i % 4], title=('Missing', None, 'Remains')[i % 3])
+            for i in range(24)]
+    docs += [make_doc(f'x{i}', f'{ARTICLE} Item {i}.') for i in range(5)] * 2
+    docs.append(dataclasses.replace(docs[0], id='ru', language=Language('ru', 1.0)))
+    memo = Signer(CONFIG, memo_size=4)
+    for signer in (memo, Signer(CONFIG, memo_size=0)):
+        assert [signer.sign(d) for d in docs] == [Signer(CONFIG).sign(d) for d in docs]
+    first, again = memo.sign(docs[0]), memo.sign(docs[0])
+    assert again.minhash is first.minhash and again.story_vector is first.story_vector
