@@ -38,6 +38,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from newswire.transforms import memo
 from newswire.transforms.batches import BatchWithinBundle, Stamped, restamped
 from newswire.transforms.dead_letters import DEAD_LETTER, ApplyStage, unexpected_error
 from newswire.transforms.records import UNDETERMINED, Document, Language
@@ -491,6 +492,41 @@ def make_detector(config: LanguageConfig) -> LanguageDetector:
     return DETECTORS[config.detector](config)
 
 
+class RememberingDetector:
+    """`detector`'s answers, remembered for the last `size` distinct samples (`memo`): a syndicated
+    copy's language is detected once. Every detector answers from a text's sample (`_sample`)
+    alone, so the sample is what the memo is keyed by, and what the detector is given."""
+
+    def __init__(self, detector: LanguageDetector, config: LanguageConfig,
+                 size: int = memo.DEFAULT_SIZE):
+        self._detector = detector
+        self._sample_chars = config.sample_chars
+        self._answers: memo.Recent[Language] = memo.Recent(size)
+
+    def supported_languages(self) -> frozenset[str]:
+        return self._detector.supported_languages()
+
+    def detect(self, text: str, min_letters: Optional[int] = None) -> Language:
+        sample = text[:self._sample_chars]
+        return self._answers.of_text(sample, lambda: self._detector.detect(sample, min_letters),
+                                     None if min_letters is None else str(min_letters))
+
+    def detect_many(self, texts: Sequence[str]) -> list[Language]:
+        samples = [text[:self._sample_chars] for text in texts]
+        answers = [self._answers.get(memo.text_key(sample, None))
+                   if len(sample) <= memo.MAX_TEXT_CHARS else None for sample in samples]
+        # The samples not remembered, each detected once even if the batch holds it twice.
+        missing = list(dict.fromkeys(s for s, answer in zip(samples, answers) if answer is None))
+        if not missing:
+            return answers
+        found = dict(zip(missing, self._detector.detect_many(missing)))
+        for sample, language in found.items():
+            if len(sample) <= memo.MAX_TEXT_CHARS:
+                self._answers.put(memo.text_key(sample, None), language)
+        return [answer if answer is not None else found[sample]
+                for sample, answer in zip(samples, answers)]
+
+
 # Documents detected together: from a few dozen side by side, langdetect's work costs a document
 # less than half of what it costs alone, and a batch stays far inside the stage's time limit.
 BATCH_SIZE = 64
@@ -507,7 +543,7 @@ class DetectLanguageFn(beam.DoFn):
         self._undetermined = Metrics.counter('newswire', 'language_undetermined')
 
     def setup(self):
-        self._detector = make_detector(self._config)
+        self._detector = RememberingDetector(make_detector(self._config), self._config)
 
     def process(self, batch: Sequence[Stamped]):
         return restamped(batch, self.detect([stamped.value for stamped in batch]))

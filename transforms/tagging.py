@@ -27,7 +27,7 @@ from typing import NamedTuple, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from newswire.transforms import yamlfile
+from newswire.transforms import memo, yamlfile
 from newswire.transforms.dead_letters import ApplyStage
 from newswire.transforms.literals import (LiteralScan, NeededLiterals, case_folding,
                                           needed_literals)
@@ -378,9 +378,12 @@ class TagDocumentsFn(beam.DoFn):
 
     def setup(self):
         self._tagger = Tagger(self._taxonomy)
+        self._remembered: memo.Recent[tuple[Tag, ...]] = memo.Recent()  # syndicated copies
 
     def process(self, doc: Document):
-        tags = self._tagger.tag(doc.text, doc.language.code if doc.language else None)
+        language = doc.language.code if doc.language else None
+        tags = self._remembered.of_text(doc.text, lambda: self._tagger.tag(doc.text, language),
+                                        language)
         self._tags.inc(len(tags))
         yield dataclasses.replace(doc, tags=tags)
 

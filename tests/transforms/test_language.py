@@ -7,10 +7,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.language import (BATCH_SIZE, DetectLanguage, DetectLanguageFn,
                                           LangdetectDetector, LanguageConfig,
-                                          RegionalDetector, make_detector, script_census,
+                                          RegionalDetector, RememberingDetector, make_detector,
+                                          script_census,
                                           word_evidence, LATIN, CYRILLIC, ARMENIAN, GEORGIAN,
                                           ARABIC, UNSPACED)
-from newswire.transforms.records import UNDETERMINED, Document, SourceRef
+from newswire.transforms import memo
+from newswire.transforms.records import UNDETERMINED, Document, Language, SourceRef
 from tests.conftest import SEEDS, direct_pipeline
 
 DETECTOR = LangdetectDetector(LanguageConfig())
@@ -435,3 +437,51 @@ def test_detected_documents_keep_their_timestamps_in_a_stream():
                     equal_to([(doc.id, doc.id, Timestamp(100 + i if i < 6 else 300 + i - 6))
                               for i, doc in enumerate(docs)]), label='stamps')
         assert_that(dead, equal_to([]), label='no dead letters')
+
+
+class _CountingDetector:
+    """A detector that answers by the sample's length and counts the samples it is asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def supported_languages(self):
+        return frozenset({'en'})
+
+    def detect(self, text, min_letters=None):
+        return self.detect_many([text])[0]
+
+    def detect_many(self, texts):
+        self.asked += texts
+        return [Language('en', len(text) / 10000) for text in texts]
+
+
+def test_a_remembering_detector_asks_each_sample_once_and_answers_alike():
+    config = LanguageConfig(sample_chars=30)
+    inner = _CountingDetector()
+    detector = RememberingDetector(inner, config, size=4)
+    long_text = 'x' * (memo.MAX_TEXT_CHARS + 1)
+    texts = ['a copy', 'another', 'a copy', 'a copy but longer than thirty characters', long_text]
+    assert detector.detect_many(texts) == inner.detect_many([t[:30] for t in texts])
+    inner.asked.clear()
+    # 'a copy' is asked once in a batch holding it twice; the long texts share a sample.
+    assert detector.detect_many(['a copy but longer than thirty characters, again', 'a copy',
+                                 'new']) == [
+        Language('en', 0.003), Language('en', 0.0006), Language('en', 0.0003)]
+    assert inner.asked == ['new']
+    assert detector.detect('new') == Language('en', 0.0003) and inner.asked == ['new']
+    detector.detect_many(['1', '2', '3'])  # the memo holds four samples: 'a copy' goes
+    inner.asked.clear()
+    detector.detect_many(['a copy', '3'])
+    assert inner.asked == ['a copy']
+
+
+def test_remembered_languages_are_the_detectors_own():
+    config = LanguageConfig()
+    texts = [path.read_text(encoding='utf-8') for path in sorted(SEEDS.glob('*.txt'))]
+    texts += ['Министр иностранных дел встретился вчера со своим армянским коллегой в Москве.',
+              'Der Außenminister traf sich gestern in Berlin mit seinem armenischen Amtskollegen.']
+    detector = RememberingDetector(RegionalDetector(config), config)
+    first = detector.detect_many(texts + texts[:3])
+    assert first == detector.detect_many(texts[::-1])[::-1] + first[:3]
+    assert first == [RegionalDetector(config).detect(text) for text in texts + texts[:3]]

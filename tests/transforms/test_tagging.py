@@ -381,3 +381,21 @@ def test_a_rule_finds_what_its_pattern_finds(pattern):
 @pytest.mark.parametrize('pattern', [r'\b(?:a|b)c', r'\bfoo|bar', r'\b\w+', r'\bx?', r'(?a)\bab', r'\b-x'])
 def test_a_rule_without_a_literal_after_its_boundary_runs_its_pattern_throughout(pattern):
     assert _literal_prefix(pattern, re.compile(pattern, re.IGNORECASE)) is None
+
+
+def test_a_copy_word_for_word_is_tagged_once_per_language():
+    from newswire.transforms.records import Language
+    from newswire.transforms.tagging import TagDocumentsFn
+    text = seed_path('001').read_text(encoding='utf-8')
+    docs = [Document(id=f'd{i}', source=SourceRef('jsonl', f'd{i}'), text=body,
+                     language=Language(code, 1.0) if code else None)
+            for i, (body, code) in enumerate([(text, 'en'), (text, 'en'), (text, 'ru'), (text, None),
+                                              ('Mass graves were found.', 'en'), (text, 'en')])]
+    fn = TagDocumentsFn(TAXONOMY)
+    fn.setup()
+    asked = []
+    tag = fn._tagger.tag
+    fn._tagger.tag = lambda text, language: asked.append(language) or tag(text, language)
+    tagged = [next(iter(fn.process(doc))).tags for doc in docs]
+    assert tagged == [TAGGER.tag(d.text, d.language.code if d.language else None) for d in docs]
+    assert tagged[0] and asked == ['en', 'ru', None, 'en']

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from dataclasses import dataclass
 from typing import Optional
 
 import apache_beam as beam
 
-from newswire.transforms import similarity
+from newswire.transforms import memo, similarity
 from newswire.transforms.dedup.config import DedupConfig
 from newswire.transforms.records import Document, hash_of_normalized, normalize_for_hash
 
@@ -72,25 +71,29 @@ def event_seconds(published_at: Optional[str]) -> Optional[float]:
 class Signer:
     """Builds signatures; the MinHash permutations are made once, not per document.
 
-    A report syndicated by many outlets arrives word for word many times: the MinHash of a
-    normalized text, and the term vector of a (title, text, language), are computed once among the
-    last `memo_size` distinct ones and then reused (both are functions of these inputs alone).
+    A text's MinHash and a (title, text, language)'s term vector are remembered for the last
+    `memo_size` distinct ones (`memo`): syndicated copies are signed once.
     """
 
-    def __init__(self, config: DedupConfig, memo_size: int = 2048):
+    def __init__(self, config: DedupConfig, memo_size: int = memo.DEFAULT_SIZE):
         self._config = config
         self._minhasher = similarity.MinHasher(config.num_perm, config.minhash_seed,
                                                config.shingle_words)
-        self._minhash_of = functools.lru_cache(maxsize=memo_size)(self._minhash_of_normalized)
-        self._story_of = functools.lru_cache(maxsize=memo_size)(self._packed_story_features)
+        self._minhashes: memo.Recent[tuple[bytes, int]] = memo.Recent(memo_size)
+        self._stories: memo.Recent[tuple[similarity.PackedVector, tuple[str, ...]]] = (
+            memo.Recent(memo_size))
 
     def sign(self, doc: Document, arrival_time: Optional[float] = None) -> DedupSignature:
         """`arrival_time` (seconds) orders documents whose text gives no publication time; the
         horizon applies to publication times only."""
         text = doc.text
         normalized = normalize_for_hash(text)  # once, for the content hash and the shingles
-        minhash, shingle_count = self._minhash_of(normalized)
-        vector, keys = self._story_of(doc.title, text, doc.language.code if doc.language else 'en')
+        minhash, shingle_count = self._minhashes.of_text(
+            normalized, lambda: self._minhash_of_normalized(normalized))
+        language = doc.language.code if doc.language else 'en'
+        vector, keys = self._stories.of_text(
+            text, lambda: self._packed_story_features(doc.title, text, language),
+            doc.title, language)
         return DedupSignature(
             id=doc.id,
             event_time=event_seconds(doc.published_at),
