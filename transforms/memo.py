@@ -6,8 +6,10 @@ keeps the answers for the last few thousand distinct texts, keyed by a digest of
 answer depends on, and computes each only once among them.
 
 The key is a 128-bit BLAKE2b digest, so what is kept does not grow with a text's length, and a
-crafted text cannot pass for another. Texts longer than `MAX_TEXT_CHARS` are not remembered: their
-answers (a term vector grows with the text) would make the memory bound depend on the input.
+crafted text cannot pass for another. Texts longer than `MAX_TEXT_CHARS` are not remembered: an
+answer such as a term vector grows with its text, and the bound is on what a memo holds in all
+(at most some 17 MB of term vectors for the signer's `DEFAULT_SIZE` texts of 10,000 characters;
+a few MB for wire copy).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Callable, Generic, Hashable, Optional, TypeVar
 
 Answer = TypeVar('Answer')
 
-DEFAULT_SIZE = 2048
-MAX_TEXT_CHARS = 20_000
+DEFAULT_SIZE = 1024
+MAX_TEXT_CHARS = 10_000
 
 
 def text_key(*parts: Optional[str]) -> bytes:
