@@ -2,7 +2,7 @@
 
 A report syndicated by many outlets arrives word for word many times, and a stage's answer for it
 (its language, its tags, its MinHash and term vector) is a function of its text alone. A stage
-keeps the answers for the last few thousand distinct texts, keyed by a digest of everything the
+keeps the answers for the last thousand or so distinct texts, keyed by a digest of everything the
 answer depends on, and computes each only once among them.
 
 The key is a 128-bit BLAKE2b digest, so what is kept does not grow with a text's length, and a
