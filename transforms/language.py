@@ -513,16 +513,16 @@ class RememberingDetector:
 
     def detect_many(self, texts: Sequence[str]) -> list[Language]:
         samples = [text[:self._sample_chars] for text in texts]
-        answers = [self._answers.get(memo.text_key(sample, None))
-                   if len(sample) <= memo.MAX_TEXT_CHARS else None for sample in samples]
+        keys = {sample: self._answers.key(sample, None) for sample in samples}
+        answers = [self._answers.get(keys[sample]) if keys[sample] else None for sample in samples]
         # The samples not remembered, each detected once even if the batch holds it twice.
         missing = list(dict.fromkeys(s for s, answer in zip(samples, answers) if answer is None))
         if not missing:
             return answers
         found = dict(zip(missing, self._detector.detect_many(missing)))
         for sample, language in found.items():
-            if len(sample) <= memo.MAX_TEXT_CHARS:
-                self._answers.put(memo.text_key(sample, None), language)
+            if keys[sample]:
+                self._answers.put(keys[sample], language)
         return [answer if answer is not None else found[sample]
                 for sample, answer in zip(samples, answers)]
 

@@ -64,11 +64,16 @@ class Recent(Generic[Answer]):
                 self._answers.popitem(last=False)
         return answer
 
+    @staticmethod
+    def key(text: str, *context: Optional[str]) -> Optional[bytes]:
+        """The key of `text` with `context` (the other inputs its answer depends on); None for a
+        text over `MAX_TEXT_CHARS`, which is never remembered."""
+        return text_key(text, *context) if len(text) <= MAX_TEXT_CHARS else None
+
     def of_text(self, text: str, compute: Callable[[], Answer], *context: Optional[str]) -> Answer:
-        """The answer for `text` (with `context`, the other inputs it depends on): remembered, or
-        `compute()`d and remembered; a text over `MAX_TEXT_CHARS` is always computed."""
-        if len(text) > MAX_TEXT_CHARS:
+        """The answer for `text` (with `context`): remembered, or `compute()`d and remembered."""
+        key = self.key(text, *context)
+        if key is None:
             return compute()
-        key = text_key(text, *context)
         answer = self.get(key)
         return answer if answer is not None else self.put(key, compute())
