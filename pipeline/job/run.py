@@ -210,11 +210,14 @@ def batch_pipeline(options) -> 'beam.Pipeline':
 
 def _new_pipeline(options) -> 'beam.Pipeline':
     """A pipeline on the runner the options name, or on `PrismRunnerWithWorkerProcess` when the
-    per-document steps get a worker process of their own (`--enrichment-process`)."""
+    per-document steps get a worker process of their own (`--enrichment-process`); with
+    `beam_memos` installed, so Beam works out its per-transform answers once."""
     import apache_beam as beam
 
+    from newswire.pipeline.job import beam_memos
     from newswire.pipeline.local.worker_process import PrismRunnerWithWorkerProcess, wanted
 
+    beam_memos.install()
     if wanted(options):
         return beam.Pipeline(runner=PrismRunnerWithWorkerProcess(), options=options)
     return beam.Pipeline(options=options)
