@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -189,6 +189,10 @@ class Tally:
         }
 
 
+def tally_read(_record) -> Tally:
+    return Tally(read=1)
+
+
 def tally_enriched(doc) -> Tally:
     tally = Tally(enriched=1)
     tally.languages[doc.language.code if doc.language else 'und'] += 1
@@ -206,13 +210,22 @@ def tally_dead_letter(letter) -> Tally:
     return tally
 
 
+def tally_dropped_keys(kind_and_count) -> Tally:
+    kind, count = kind_and_count
+    return Tally(dedup_dropped_keys=collections.Counter({kind: count}))
+
+
 class _TallyFn(beam.CombineFn):
+    """Items -> one `Tally`: each item's (`tally_of`), merged; partial tallies with no `tally_of`."""
+
+    def __init__(self, tally_of: Optional[Callable[[Any], Tally]] = None):
+        self._tally_of = tally_of
 
     def create_accumulator(self):
         return Tally()
 
     def add_input(self, tally, item):
-        return tally.merge(item)
+        return tally.merge(self._tally_of(item) if self._tally_of else item)
 
     def merge_accumulators(self, tallies: Iterable[Tally]):
         merged = Tally()
@@ -221,7 +234,7 @@ class _TallyFn(beam.CombineFn):
         return merged
 
     def extract_output(self, tally):
-        return tally.to_json_dict()
+        return tally
 
 
 class Summarize(beam.PTransform):
@@ -235,18 +248,20 @@ class Summarize(beam.PTransform):
     def expand(self, pcolls):
         read, enriched, dead_letters, *dropped_keys = pcolls
         path = self._path
+        # Each input is tallied where it is made (Beam combines each bundle's items before its
+        # grouping), so a few partial tallies cross to the final merge, not one per record.
         tallies = (
-            read | 'TallyRead' >> beam.Map(lambda _: Tally(read=1)),
-            enriched | 'TallyEnriched' >> beam.Map(tally_enriched),
-            dead_letters | 'TallyDeadLetters' >> beam.Map(tally_dead_letter),
+            read | 'TallyRead' >> beam.CombineGlobally(_TallyFn(tally_read)),
+            enriched | 'TallyEnriched' >> beam.CombineGlobally(_TallyFn(tally_enriched)),
+            dead_letters | 'TallyDeadLetters' >> beam.CombineGlobally(_TallyFn(tally_dead_letter)),
         ) + tuple(
-            dropped | 'TallyDroppedKeys' >> beam.MapTuple(
-                lambda kind, count: Tally(dedup_dropped_keys=collections.Counter({kind: count})))
+            dropped | 'TallyDroppedKeys' >> beam.CombineGlobally(_TallyFn(tally_dropped_keys))
             for dropped in dropped_keys)
         summary = (
             tallies
             | 'AllTallies' >> beam.Flatten()
-            | 'Combine' >> beam.CombineGlobally(_TallyFn()))
+            | 'Combine' >> beam.CombineGlobally(_TallyFn())
+            | 'AsJson' >> beam.Map(Tally.to_json_dict))
         summary | 'WriteSummary' >> beam.Map(
             lambda s: write_atomically(path, (json.dumps(s, indent=2, sort_keys=True) + '\n')
                                        .encode('utf-8')))
