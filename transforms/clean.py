@@ -10,7 +10,6 @@ cleaning cleaned text changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -318,7 +317,7 @@ class CleanBoilerplateFn(beam.DoFn):
                 doc.source, doc.text))
             return
         self._removals.inc(len(result.removed))
-        yield dataclasses.replace(doc, text=result.text, removed=doc.removed + result.removed,
+        yield doc.replaced(text=result.text, removed=doc.removed + result.removed,
                                   captured=doc.captured + result.captured)
 
 

@@ -30,7 +30,6 @@ is 2024-01-03 (within the tolerance); "January 5" is 2023-01-05; "February 29" w
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Optional, Protocol
@@ -167,7 +166,7 @@ def infer_year(doc: Document, story_dates: Iterable[dt.date], run_date: dt.date,
         found, source = latest_not_after(month, day, run_date, tolerance_days), FROM_RUN_DATE
     if found is None:
         return doc
-    return dataclasses.replace(doc, published_at=found.isoformat(), published_at_source=source)
+    return doc.replaced(published_at=found.isoformat(), published_at_source=source)
 
 
 def stated_date(doc: Document) -> Optional[dt.date]:

@@ -196,8 +196,7 @@ class ExtractTextFn(beam.DoFn):
                 doc.source, doc.html))
             return
         self._extracted.inc()
-        yield dataclasses.replace(
-            doc,
+        yield doc.replaced(
             text=page.text,
             html=None,
             title=doc.title or page.title,

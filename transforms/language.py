@@ -27,7 +27,6 @@ langdetect's arithmetic for all of them at once.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import re
@@ -569,7 +568,7 @@ class DetectLanguageFn(beam.DoFn):
                 language = languages[index]
             if language.code == UNDETERMINED.code:
                 self._undetermined.inc()
-            yield dataclasses.replace(doc, language=language)
+            yield doc.replaced(language=language)
 
 
 class DetectLanguage(beam.PTransform):

@@ -248,8 +248,8 @@ class MetadataExtractor:
                 else max(captured_dates, key=lambda p: p[1], default=None))
         # A yearless dateline is dated after dedup (dates.py), which compares records by the dates
         # they state: a guessed year must not move a record out of its story's horizon.
-        return dataclasses.replace(
-            doc, title=title, text=text, published_at=best[0] if best else None, dateline=dateline, extra=extra,
+        return doc.replaced(
+            title=title, text=text, published_at=best[0] if best else None, dateline=dateline, extra=extra,
             captured=(), source=dataclasses.replace(doc.source, outlet=outlet),
             published_at_source=best[2] if best else None,
             arrival_day=arrival.isoformat() if arrival else doc.arrival_day)

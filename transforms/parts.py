@@ -29,7 +29,6 @@ them apart, measured on the bench's corpus and the Zyte benchmark's article bodi
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -139,7 +138,7 @@ class FlagEmbeddedArticlesFn(beam.DoFn):
 
     def process(self, doc: Document):
         found = find_embedded_articles(doc.text, self._config)
-        yield dataclasses.replace(doc, embedded_articles=found) if found else doc
+        yield doc.replaced(embedded_articles=found) if found else doc
 
 
 class FlagEmbeddedArticles(beam.PTransform):

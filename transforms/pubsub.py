@@ -127,7 +127,7 @@ def message_to_document(data: Optional[bytes], attributes: Mapping[str, str], me
     extra = {**document.extra, 'message_id': message_id}
     if unknown:
         extra['attributes'] = unknown
-    return dataclasses.replace(document, extra=extra), None
+    return document.replaced(extra=extra), None
 
 
 class ParseMessageFn(beam.DoFn):

@@ -2,7 +2,7 @@
 
 A `Document` enters as what a source read (text or HTML plus whatever metadata the source had) and
 leaves as an enriched record: every stage returns a copy with its own fields filled in
-(`dataclasses.replace`), never mutating its input. `to_json_dict` turns it into the enriched record
+(`Document.replaced`), never mutating its input. `to_json_dict` turns it into the enriched record
 documented by `pipeline/schemas/enriched_record.schema.json`.
 """
 
@@ -153,6 +153,20 @@ class Document:
     # whose timers move timestamps. Not written out.
     arrival_day: Optional[str] = field(default=None, compare=False, repr=False)
 
+    def replaced(self, **changes) -> 'Document':
+        """A copy with `changes`: the copy `dataclasses.replace(self, **changes)` makes (a name
+        that is not a field is a TypeError), made by copying the field values rather than calling
+        `__init__`, which sets a frozen dataclass's fields one `object.__setattr__` at a time.
+        Every stage copies every document, some several times."""
+        unknown = changes.keys() - _DOCUMENT_FIELDS
+        if unknown:
+            raise TypeError(f'Document has no field {", ".join(sorted(unknown))}')
+        copy = object.__new__(Document)
+        fields = copy.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
+        return copy
+
     def to_json_dict(self) -> dict:
         dedup = self.dedup
         return {
@@ -185,6 +199,9 @@ class Document:
             } for t in self.tags],
             'extra': json_safe(self.extra),
         }
+
+
+_DOCUMENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Document))
 
 
 def record_id(source: SourceRef, text: str) -> str:

@@ -385,7 +385,7 @@ class TagDocumentsFn(beam.DoFn):
         tags = self._remembered.of_text(doc.text, lambda: self._tagger.tag(doc.text, language),
                                         language)
         self._tags.inc(len(tags))
-        yield dataclasses.replace(doc, tags=tags)
+        yield doc.replaced(tags=tags)
 
 
 class TagDocuments(beam.PTransform):

@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -245,3 +246,35 @@ def test_normalize_for_hash_on_known_cases():
     assert normalize_for_hash('Cafe\u0301 ﬁnal Ⅻ') == 'café final xii'
     assert normalize_for_hash('') == ''
     assert normalize_for_hash('-- \ud800 --') == ''
+
+
+_FIELD_VALUES = {
+    'id': st.text(max_size=5),
+    'text': st.text(max_size=20),
+    'title': st.none() | st.text(max_size=5),
+    'language': st.none() | st.builds(Language, st.sampled_from(['en', 'ru', 'ka']),
+                                      st.floats(0, 1)),
+    'extra': st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    'arrival_day': st.none() | st.just('2024-03-01'),  # not compared: checked through vars()
+    'published_at_source': st.none() | st.text(max_size=4),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=st.fixed_dictionaries({}, optional=_FIELD_VALUES),
+       changes=st.fixed_dictionaries({}, optional=_FIELD_VALUES))
+def test_replaced_makes_the_copy_dataclasses_replace_makes(before, changes):
+    doc = dataclasses.replace(_doc(), **before)
+    fields_before = dict(vars(doc))
+    copy = doc.replaced(**changes)
+    expected = dataclasses.replace(doc, **changes)
+    assert copy == expected and vars(copy) == vars(expected)
+    assert type(copy) is Document and copy is not doc
+    assert vars(doc) == fields_before
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.text = 'changed'
+
+
+def test_replaced_refuses_a_name_that_is_not_a_field():
+    with pytest.raises(TypeError, match='no field languag$'):
+        _doc().replaced(languag=Language('en', 1.0))

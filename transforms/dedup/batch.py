@@ -3,7 +3,6 @@ other strategy) one in-memory index on one worker (`index`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Container, Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
@@ -194,7 +193,7 @@ class _AnnotateFn(beam.DoFn):
             info = dedup_info(signature, best, parents)
             if info.tier:
                 self._counters[info.tier].inc()
-            yield dataclasses.replace(doc, dedup=info)
+            yield doc.replaced(dedup=info)
 
 
 class DedupOutputs(NamedTuple):

@@ -219,7 +219,7 @@ class _AnnotateFromIndexFn(beam.DoFn):
                                        story_id=decision.story_id)
         if info.tier:
             self._counters[info.tier].inc()
-        yield dataclasses.replace(doc, dedup=info)
+        yield doc.replaced(dedup=info)
 
 
 class AnnotateFromIndex(beam.PTransform):

@@ -524,8 +524,8 @@ def _replace_bag(bag, items: list) -> None:
 
 def _decided(doc, decision: _Decision):
     if decision.new_id is None:
-        return dataclasses.replace(doc, dedup=decision.dedup)
-    return dataclasses.replace(doc, id=decision.new_id, dedup=decision.dedup)
+        return doc.replaced(dedup=decision.dedup)
+    return doc.replaced(id=decision.new_id, dedup=decision.dedup)
 
 
 def _to_decider(pair, arrival=beam.DoFn.TimestampParam):
