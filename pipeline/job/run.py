@@ -56,6 +56,42 @@ class _QuietJobServerLifecycle(logging.Filter):
 _QUIET_JOB_SERVER = _QuietJobServerLifecycle()  # one instance: addFilter keeps it once
 
 
+def _is_closed_channel_watcher(args) -> bool:
+    """Whether a thread ended as gRPC's connectivity watcher does when its channel is closed under
+    it: a ValueError "Cannot monitor channel state: ..." raised in grpc's `_poll_connectivity`.
+
+    Beam's `SubprocessServer.start` waits for a job server's (or Prism's) port with
+    `grpc.channel_ready_future`, whose watcher thread polls the channel; when the process exits
+    first, Beam closes the channel (`stop_force`) without cancelling the future, and the watcher
+    dies on the closed channel, printing a traceback beside `main`'s one line. Beam 2.77's
+    subprocess_server; we found no upstream issue (gRPC treats a watch after close as the caller's
+    error: grpc/grpc#16290)."""
+    import traceback
+
+    error = args.exc_value
+    return (isinstance(error, ValueError)
+            and str(error).startswith('Cannot monitor channel state')
+            and any(frame.name == '_poll_connectivity'
+                    for frame in traceback.extract_tb(args.exc_traceback)))
+
+
+def _quiet_closed_channel_watchers() -> None:
+    """From now on, threads ending as `_is_closed_channel_watcher` says print nothing; other thread
+    errors go to the hook installed before (idempotent)."""
+    import threading
+
+    previous = threading.excepthook
+    if getattr(previous, 'drops_closed_channel_watchers', False):
+        return
+
+    def hook(args):
+        if not _is_closed_channel_watcher(args):
+            previous(args)
+
+    hook.drops_closed_channel_watchers = True
+    threading.excepthook = hook
+
+
 def _all_option_names() -> list[str]:
     """Every --option Beam and newswire accept, for "did you mean"."""
     import argparse
@@ -433,6 +469,7 @@ def main(argv: Sequence[str]) -> int:
 
     argv = list(argv)
     logging.getLogger('apache_beam.utils.subprocess_server').addFilter(_QUIET_JOB_SERVER)
+    _quiet_closed_channel_watchers()
     if any(arg in ('-h', '--help') for arg in argv):
         print(help_text())
         return 0

@@ -96,3 +96,44 @@ def test_a_job_servers_routine_start_and_stop_are_not_shown_its_failure_is(caplo
         beam.error('Failed to start job service with %s', ('java',))
     assert [record.getMessage() for record in caplog.records] == [
         "Failed to start job service with ('java',)"]
+
+
+class _ClosedChannel:
+    """What gRPC's connectivity watcher meets once Beam has closed the channel under it."""
+
+    def check_connectivity_state(self, try_to_connect):
+        from grpc._cython import cygrpc
+        return cygrpc.ConnectivityState.idle
+
+    def watch_connectivity_state(self, last_observed, deadline):
+        raise ValueError('Cannot monitor channel state: Channel closed!')
+
+
+def test_a_grpc_watcher_outliving_its_channel_prints_nothing_other_thread_errors_do(monkeypatch):
+    import threading
+    import types
+
+    from grpc import _channel
+
+    reached = []
+    monkeypatch.setattr(threading, 'excepthook', lambda args: reached.append(args.exc_value))
+    assert main(['run', '--help']) == 0  # the command installs its hook before anything runs
+    assert main(['run', '--help']) == 0  # once
+
+    def watch_a_closed_channel():  # gRPC's own watcher loop, as Beam's channel_ready_future runs it
+        state = types.SimpleNamespace(lock=threading.Lock(), callbacks_and_connectivities=[],
+                                      connectivity=None)
+        _channel._poll_connectivity(state, _ClosedChannel(), False)
+
+    def same_words_elsewhere():
+        raise ValueError('Cannot monitor channel state: Channel closed!')
+
+    def another_error():
+        raise RuntimeError('a real failure')
+
+    for target in (watch_a_closed_channel, same_words_elsewhere, another_error):
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join(timeout=30)
+    assert [str(error) for error in reached] == ['Cannot monitor channel state: Channel closed!',
+                                                'a real failure']
