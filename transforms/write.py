@@ -216,7 +216,8 @@ def tally_dropped_keys(kind_and_count) -> Tally:
 
 
 class _TallyFn(beam.CombineFn):
-    """Items -> one `Tally`: each item's (`tally_of`), merged; partial tallies with no `tally_of`."""
+    """Items -> one `Tally`, the merge of `tally_of(item)` for each; without `tally_of`, the items
+    are tallies already (each input's, merged into the summary's)."""
 
     def __init__(self, tally_of: Optional[Callable[[Any], Tally]] = None):
         self._tally_of = tally_of

@@ -3,16 +3,14 @@
 Beam asks two questions of the same objects many times per transform, and each answer is costly:
 
 - `PipelineOptions.view_as(cls)` builds an argparse parser for `cls`'s flags and parses the job's
-  flags with it, on every call. Applying a transform asks for `TypeOptions` three times or so
-  (`Pipeline.apply`, output type inference, `typehints.is_consistent_with`): some 550 views for
-  newswire's batch job, about 1.5 ms each.
-- `userstate.get_dofn_specs(dofn)` reads the signature of every method a DoFn has (some 30, most of
-  them `DoFn`'s own) to find state and timer parameters, on every call: some 680 calls for the
-  batch job (ParDo construction, validation, the runner API proto, the DirectRunner's overrides,
-  each bundle's operations), about 1.3 ms each.
+  flags with it, on every call; applying a transform asks for `TypeOptions` several times
+  (`Pipeline.apply`, output type inference, `typehints.is_consistent_with`).
+- `userstate.get_dofn_specs(dofn)` reads the signature of every method a DoFn has (most of them
+  `DoFn`'s own) to find state and timer parameters, on every call: ParDo construction, validation,
+  the runner API proto, the DirectRunner's overrides and each bundle's operations ask again.
 
-Together they are about 1.5 s of CPU in every job, whatever its size: more than half of Beam's fixed
-cost for a small one. We found no upstream issue about either; both are ours to report.
+Together they were over a third of the CPU of a one-document job, a cost every job pays whatever
+its size (bench/README.md, round 20). We found no upstream issue about either; both are ours to report.
 
 What `install()` changes, and why the answers stay Beam's:
 

@@ -63,8 +63,8 @@ def _is_closed_channel_watcher(args) -> bool:
     Beam's `SubprocessServer.start` waits for a job server's (or Prism's) port with
     `grpc.channel_ready_future`, whose watcher thread polls the channel; when the process exits
     first, Beam closes the channel (`stop_force`) without cancelling the future, and the watcher
-    dies on the closed channel, printing a traceback beside `main`'s one line. Beam 2.77's
-    subprocess_server; we found no upstream issue (gRPC treats a watch after close as the caller's
+    dies on the closed channel, printing a traceback beside `main`'s one line. Seen with Beam
+    2.77; we found no upstream issue about it (gRPC treats a watch after close as the caller's
     error: grpc/grpc#16290)."""
     import traceback
 
