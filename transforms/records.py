@@ -162,9 +162,7 @@ class Document:
         if unknown:
             raise TypeError(f'Document has no field {", ".join(sorted(unknown))}')
         copy = object.__new__(Document)
-        fields = copy.__dict__
-        fields.update(self.__dict__)
-        fields.update(changes)
+        copy.__dict__.update(self.__dict__, **changes)
         return copy
 
     def to_json_dict(self) -> dict:
