@@ -250,14 +250,17 @@ class Summarize(beam.PTransform):
         read, enriched, dead_letters, *dropped_keys = pcolls
         path = self._path
         # Each input is tallied where it is made (Beam combines each bundle's items before its
-        # grouping), so a few partial tallies cross to the final merge, not one per record.
+        # grouping), so a few partial tallies cross to the final merge, not one per record. An
+        # empty input gives no tally (an empty one would add nothing): with defaults each would
+        # be one more stage, waiting on a side input, and only the final merge needs one.
+        def tally(label, counted, tally_of):
+            return counted | label >> beam.CombineGlobally(_TallyFn(tally_of)).without_defaults()
+
         tallies = (
-            read | 'TallyRead' >> beam.CombineGlobally(_TallyFn(tally_read)),
-            enriched | 'TallyEnriched' >> beam.CombineGlobally(_TallyFn(tally_enriched)),
-            dead_letters | 'TallyDeadLetters' >> beam.CombineGlobally(_TallyFn(tally_dead_letter)),
-        ) + tuple(
-            dropped | 'TallyDroppedKeys' >> beam.CombineGlobally(_TallyFn(tally_dropped_keys))
-            for dropped in dropped_keys)
+            tally('TallyRead', read, tally_read),
+            tally('TallyEnriched', enriched, tally_enriched),
+            tally('TallyDeadLetters', dead_letters, tally_dead_letter),
+        ) + tuple(tally('TallyDroppedKeys', dropped, tally_dropped_keys) for dropped in dropped_keys)
         summary = (
             tallies
             | 'AllTallies' >> beam.Flatten()

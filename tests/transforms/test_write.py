@@ -6,7 +6,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.transforms.dead_letters import DEAD_LETTER, dead_letter
 from newswire.transforms.records import Document, SourceRef
-from newswire.transforms.write import SerialiseRecordFn, Summarize, WriteJsonLines, shard_path
+from newswire.transforms.write import (SerialiseRecordFn, Summarize, Tally, WriteJsonLines,
+                                       shard_path)
 from tests.conftest import direct_pipeline
 
 
@@ -58,6 +59,20 @@ def test_summary_counts_and_accounting(tmp_path):
     written = json.loads(path.read_text())
     assert written['dead_letters_by_reason'] == {'read:malformed_json': 2}
 
+
+
+@pytest.mark.slow
+def test_a_summary_of_empty_inputs_is_written_whole(tmp_path):
+    path = tmp_path / 'summary.json'
+    with direct_pipeline() as p:
+        read = p | 'Read' >> beam.Create([])
+        enriched = p | 'Docs' >> beam.Create([])
+        dead = p | 'Dead' >> beam.Create([])
+        summary = (read, enriched, dead) | Summarize(str(path))
+        assert_that(summary | beam.Map(lambda s: (s['documents_read'], s['enriched'],
+                                                  s['dead_letters'], s['accounting_ok'])),
+                    equal_to([(0, 0, 0, True)]))
+    assert json.loads(path.read_text()) == Tally().to_json_dict()
 
 def strict_loads(line):
     def refuse(constant):
