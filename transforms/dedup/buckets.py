@@ -11,16 +11,13 @@ from newswire.transforms import similarity
 from newswire.transforms.dedup.config import DedupConfig
 from newswire.transforms.dedup.crowding import dropped_key_kind
 from newswire.transforms.dedup.keys import CandidateKey, KeyKind
-from newswire.transforms.dedup.pairs import (EXACT, SAME_STORY, Match, is_same_story, match_pair,
-                                             within_horizon)
+from newswire.transforms.dedup.pairs import (EXACT, SAME_STORY, STORY_SCREEN_MARGIN, Match,
+                                             is_same_story, match_pair, within_horizon)
 
 # A story bucket of more reports than this gets its cosines from one sparse matrix product (below
 # that, building the matrix costs more than the pairwise loop saves).
 STORY_MATRIX_MIN_REPORTS = 16
 _STORY_MATRIX_ROWS = 512  # later reports per product: memory stays (rows x (rows + max comparisons))
-# How far a product's cosine can be from the pairwise loop's and still count as the same score: far
-# above the rounding error of a sum of a few thousand products of unit-vector weights (~1e-13).
-STORY_SCREEN_MARGIN = 1e-9
 
 
 def candidate_pairs(signatures: Iterable, config: DedupConfig,

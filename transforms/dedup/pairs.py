@@ -17,6 +17,12 @@ from newswire.transforms.dedup.signature import DedupSignature
 EXACT, NEAR_COPY, SAME_STORY = 'exact', 'near_copy', 'same_story'
 
 
+# How far a cosine summed in another order (a sparse product's, a set's) can be from the pairwise
+# loop's and still count as the same score: far above the rounding error of a sum of a few thousand
+# products of unit-vector weights (~1e-13).
+STORY_SCREEN_MARGIN = 1e-9
+
+
 @dataclass(frozen=True)
 class Match:
     later: str
@@ -38,12 +44,14 @@ def within_horizon(a: Signed, b: Signed, horizon_seconds: float) -> bool:
     return abs(a.event_time - b.event_time) <= horizon_seconds
 
 
-def _story_cosine(earlier: Signed, later: Signed, vectors: dict) -> float:
+def _story_cosine(earlier: Signed, later: Signed, vectors: dict,
+                  floor: Optional[float] = None) -> Optional[float]:
     """`similarity.cosine` of the two term vectors, summed over the shared terms only, in term
     order (the vectors are sorted by term): the very additions `cosine` makes, whose other terms
     add 0.0, so the same float, without walking the terms the two do not share. `vectors` caches
     each signature's lookup per bucket (or per arrival in a stream, whose signatures all stay alive
-    meanwhile, so that `id` names one)."""
+    meanwhile, so that `id` names one). With a `floor`, None for a pair whose cosine is certainly
+    below it (`STORY_SCREEN_MARGIN`)."""
     looked_up = []
     for signature in (earlier, later):
         # By the vector itself too: one id may come twice with two texts.
@@ -53,10 +61,18 @@ def _story_cosine(earlier: Signed, later: Signed, vectors: dict) -> float:
             entry = vectors[name] = _terms_and_weights(signature.story_vector)
         looked_up.append(entry)
     (a, a_terms), (b, b_terms) = looked_up
-    shared = sorted(a_terms & b_terms)
-    # The products summed left to right by `sum`, as the generator `sum(a[t] * b[t] for t in shared)`
-    # would, with C iterators instead of a generator frame per term.
-    return float(sum(map(operator.mul, map(a.__getitem__, shared), map(b.__getitem__, shared))))
+    shared = a_terms & b_terms
+    # Most pairs of a bucket fall short: summed in the set's order, whose rounding is far inside
+    # the margin, they are dropped without sorting their terms.
+    if floor is not None and _sum_of_products(a, b, shared) < floor - STORY_SCREEN_MARGIN:
+        return None
+    return float(_sum_of_products(a, b, sorted(shared)))
+
+
+def _sum_of_products(a: dict, b: dict, terms) -> float:
+    # Summed left to right by `sum`, as the generator `sum(a[t] * b[t] for t in terms)` would, with
+    # C iterators instead of a generator frame per term.
+    return sum(map(operator.mul, map(a.__getitem__, terms), map(b.__getitem__, terms)))
 
 
 # A report sits in several story buckets (some 8 heavy terms): its vector is unpacked once, not per
@@ -116,7 +132,7 @@ def match_pair(key: CandidateKey, earlier: Signed, later: Signed,
         tier, score = SAME_STORY, (
             similarity.cosine(earlier.story_vector.unpacked(), later.story_vector.unpacked())
             if vectors is None
-            else _story_cosine(earlier, later, vectors))
-        if not is_same_story(score, earlier, later, config):
+            else _story_cosine(earlier, later, vectors, floor=config.story_threshold))
+        if score is None or not is_same_story(score, earlier, later, config):
             return None
     return Match(later.id, earlier.id, earlier.order_key, tier, round(score, 4))

@@ -63,12 +63,11 @@ from apache_beam.utils.timestamp import Timestamp
 
 from newswire.transforms import similarity
 from newswire.transforms.dead_letters import ApplyStage, StageOutputs
-from newswire.transforms.dedup.buckets import STORY_SCREEN_MARGIN
 from newswire.transforms.dedup.config import MEMORY, STAGE, DedupConfig
 from newswire.transforms.dedup.crowding import log_dropped_keys
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info
 from newswire.transforms.dedup.keys import CAPPED_KEY_NAMES, CandidateKey, KeyKind, candidate_keys
-from newswire.transforms.dedup.pairs import EXACT, match_pair, within_horizon
+from newswire.transforms.dedup.pairs import EXACT, STORY_SCREEN_MARGIN, match_pair, within_horizon
 from newswire.transforms.dedup.signature import SignDocumentsFn
 from newswire.transforms.records import DedupInfo
 
@@ -224,7 +223,7 @@ class _BucketRules:
 
 def _screen_stories(new, recent: list, config: DedupConfig) -> list:
     """The entries of a story bucket whose cosine with `new` may reach the story threshold: the
-    others are below it by more than a sum's rounding (`buckets.STORY_SCREEN_MARGIN`), screened
+    others are below it by more than a sum's rounding (`pairs.STORY_SCREEN_MARGIN`), screened
     for the whole bucket at once (`similarity.story_cosine_screen`). Those kept are tested pair by
     pair, so the matches and scores are `match_pair`'s own."""
     screen = similarity.story_cosine_screen(new.story_vector,

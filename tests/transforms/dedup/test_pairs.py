@@ -1,6 +1,7 @@
 """The pair tests."""
 
 import dataclasses
+import math
 
 import pytest
 
@@ -81,3 +82,26 @@ def test_story_cosines_by_one_sparse_product_equal_the_pairwise_ones():
             assert pairwise == similarity.cosine(earlier.story_vector.unpacked(),
                                                  later.story_vector.unpacked())
             assert abs(product[i, j] - pairwise) < 1e-12
+
+
+
+def test_screening_pairs_below_the_threshold_changes_no_match():
+    from newswire.transforms.dedup.pairs import Match, _story_cosine
+    reports = ecb_reports()
+    key = CandidateKey(KeyKind.TERM, 'ecb')
+    configs = {}
+    vectors = {}
+    matched = 0
+    for i, later in enumerate(reports):
+        for earlier in reports[:i]:
+            cosine = _story_cosine(earlier, later, vectors)
+            # At the pair's very cosine and one float either side, where a screen that dropped too
+            # much would show, and at a threshold most pairs are far below.
+            for threshold in (math.nextafter(cosine, 0.0), cosine, math.nextafter(cosine, 1.0), 0.5):
+                config = configs.get(threshold) or configs.setdefault(threshold, dataclasses.replace(
+                    CONFIG, story_threshold=threshold, story_central_term_below=0.0))
+                expected = (Match(later.id, earlier.id, earlier.order_key, 'same_story',
+                                  round(cosine, 4)) if cosine >= threshold else None)
+                assert match_pair(key, earlier, later, config, vectors) == expected
+                matched += expected is not None
+    assert matched > 2 * len(reports) * (len(reports) - 1) // 2
