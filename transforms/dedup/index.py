@@ -9,11 +9,12 @@ costs more than the comparisons themselves. Here one element per document crosse
 the decisions come back as a side input keyed by document id, so the documents are not shuffled.
 
 The index holds each signature once, by position in publication order; a bucket is a list of
-positions. Band keys, 64 a document and nearly all unshared, are held as their digests in one
-array (`BAND_DIGEST_BYTES` per band and document) and grouped per band by sorting, so that only
-shared ones become buckets. Beyond the signatures themselves (the MinHash is 1 KB, the term vector
-and heavy terms most of the rest) a document costs its 64 digests and its entries under two exact
-keys and eight terms (docs/dedup-batch.md has the sizes).
+positions. Band keys, 64 a document and nearly all unshared, are not made: the bands' MinHash
+values are held in one array (16 bytes per band and document) and grouped per band by sorting, so
+that only shared ones become buckets (two bands share a key exactly when their values are equal).
+Beyond the signatures themselves (the MinHash is 1 KB, the term vector and heavy terms most of the
+rest) a document costs that copy of its MinHash and its entries under two exact keys and eight terms
+(docs/dedup-batch.md has the sizes).
 
 Same tests, same decisions: exact and story buckets go through `buckets.compare_bucket`, a band
 bucket names its candidate pairs (`buckets.candidate_pairs`) and each distinct pair is tested once
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Iterable, NamedTuple, Optional
+import functools
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -37,8 +39,7 @@ from newswire.transforms.dedup.config import (AUTO, BATCH_INDEX_SETTINGS, KEYED,
                                              STREAM_INDEX_SETTINGS, DedupConfig)
 from newswire.transforms.dedup.crowding import dropped_key_kind
 from newswire.transforms.dedup.decision import BestMatches, BestMatchesFn, dedup_info, story_root
-from newswire.transforms.dedup.keys import (BAND_DIGEST_BYTES, CandidateKey, KeyKind, band_digest,
-                                            story_term_key)
+from newswire.transforms.dedup.keys import CandidateKey, KeyKind, band_digest, story_term_key
 from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, near_copy_match
 from newswire.transforms.dedup.signature import DedupSignature
 from newswire.transforms.similarity import MINHASH_DTYPE, TermColumns
@@ -64,51 +65,53 @@ class IndexedMatches(NamedTuple):
 
 class _Index:
     """Signatures in publication order and the buckets they share: exact keys and story terms as
-    lists of positions, band keys as a (documents x bands x `BAND_DIGEST_BYTES`) digest array."""
+    lists of positions, bands as a (documents x bands x words) array of their MinHash values."""
 
     def __init__(self, signatures: Iterable[DedupSignature], config: DedupConfig):
         self.ordered = sorted(signatures, key=lambda s: s.order_key)
         self.exact: dict[CandidateKey, list[int]] = {}
         self.terms: dict[str, list[int]] = {}
         banded: list[int] = []  # positions of the signatures with band keys (those with a MinHash)
-        digests = bytearray()
         # The keys `keys.candidate_keys` files a signature under, in its order, made here without
-        # the signature copies it pairs them with: a band's key is its digest's bytes
-        # (`band_digest`), not the hex of the encoding.
-        width = config.lsh_rows * MINHASH_DTYPE.itemsize  # bytes per band
-        starts = range(0, config.lsh_bands * width, width)
+        # the signature copies it pairs them with; bands are keyed by their values (below).
         exact, terms = self.exact, self.terms
         for position, signature in enumerate(self.ordered):
             exact.setdefault(CandidateKey(KeyKind.CONTENT, signature.content_hash), []).append(position)
             exact.setdefault(CandidateKey(KeyKind.SOURCE, signature.source_key), []).append(position)
-            minhash = signature.minhash
-            if minhash and starts:
+            if signature.minhash and config.lsh_bands:
                 banded.append(position)
-                digests += b''.join([band_digest(minhash[start:start + width]) for start in starts])
             for term in signature.story_keys:
                 terms.setdefault(term, []).append(position)
         self.banded = np.array(banded, dtype=np.int64)
-        self.digests = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(
-            len(banded), config.lsh_bands, BAND_DIGEST_BYTES)
+        self._width = config.lsh_rows * MINHASH_DTYPE.itemsize  # bytes per band
+        used = config.lsh_bands * self._width
+        values = np.frombuffer(b''.join([self.ordered[p].minhash[:used] for p in banded]),
+                               dtype=np.uint8).reshape(len(banded), config.lsh_bands, self._width)
+        # Each band's values as big-endian 64-bit words, zero-padded: equal words, equal values.
+        words = np.zeros((len(banded), config.lsh_bands, -(-self._width // 8) * 8), dtype=np.uint8)
+        words[:, :, :self._width] = values
+        self.band_words = words.view('>u8')
 
     def bucket(self, positions) -> list[DedupSignature]:
         """The signatures at `positions` (ascending): in `order_key` order, as `self.ordered`."""
         return [self.ordered[position] for position in positions]
 
-    def shared_band_keys(self, band: int) -> Iterable[tuple[CandidateKey, list[int]]]:
-        """(band key, positions in order) for each key of `band` that two or more signatures
-        share."""
-        column = np.zeros((len(self.banded), 16), dtype=np.uint8)
-        column[:, :BAND_DIGEST_BYTES] = self.digests[:, band, :]
-        high, low = column.view('>u8').T
-        order = np.lexsort((low, high))
-        high, low = high[order], low[order]
-        starts = np.flatnonzero(np.r_[True, (high[1:] != high[:-1]) | (low[1:] != low[:-1])])
+    def shared_bands(self, band: int) -> Iterable[list[int]]:
+        """The positions (ascending) of each group of two or more signatures with equal values in
+        `band`, the members of a band key's bucket."""
+        columns = self.band_words[:, band, :]
+        order = np.lexsort(columns.T[::-1])
+        columns = columns[order]
+        differs = (columns[1:] != columns[:-1]).any(axis=1)
+        starts = np.flatnonzero(np.r_[True, differs])
         stops = np.r_[starts[1:], len(order)]
         for start, stop in zip(starts[stops - starts > 1], stops[stops - starts > 1]):
-            positions = sorted(self.banded[order[start:stop]].tolist())
-            digest = self.digests[order[start], band].tobytes()
-            yield CandidateKey(KeyKind.BAND, digest.hex(), band), positions
+            yield sorted(self.banded[order[start:stop]].tolist())
+
+    def band_key(self, band: int, position: int) -> CandidateKey:
+        """The band key (`keys.candidate_keys`') of the signature at `position` in `band`."""
+        values = self.ordered[position].minhash[band * self._width:(band + 1) * self._width]
+        return CandidateKey(KeyKind.BAND, band_digest(values).hex(), band)
 
 
 def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) -> IndexedMatches:
@@ -122,6 +125,27 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
     def add(match):
         best[match.later] = combine.add_input(best.get(match.later, BestMatches()), match)
 
+    # Two buckets of one kind with the same members name the same pairs, to the same matches: copies
+    # share most of their bands, so one band bucket comes back band after band. The second time only
+    # a dropped key is counted; its matches are in `best` already (adding one twice changes nothing).
+    crowding: dict[tuple, Optional[str]] = {}
+
+    def new_bucket(kind: KeyKind, positions: list,
+                   key_of: Callable[[], CandidateKey]) -> Optional[list]:
+        """The signatures at `positions` if no bucket of `kind` had these members before and its
+        key (`key_of()`, made only then) is not dropped; else None, a dropped key counted."""
+        members = (kind, tuple(positions))
+        bucket = None
+        if members in crowding:
+            dropped_kind = crowding[members]
+        else:
+            bucket = index.bucket(positions)
+            dropped_kind = crowding[members] = dropped_key_kind(key_of(), bucket, config)
+        if dropped_kind:
+            dropped[dropped_kind] += 1
+            return None
+        return bucket
+
     for key, positions in index.exact.items():
         if len(positions) > 1:  # exact keys are never dropped
             for match in compare_bucket(key, index.bucket(positions), config, in_order=True):
@@ -129,20 +153,18 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
     columns = TermColumns()  # a report's terms numbered once for the products of all its buckets
     for term, positions in index.terms.items():
         if len(positions) > 1:
-            key, bucket = story_term_key(term), index.bucket(positions)
-            kind = dropped_key_kind(key, bucket, config)
-            if kind:
-                dropped[kind] += 1
+            key = story_term_key(term)
+            bucket = new_bucket(KeyKind.TERM, positions, lambda: key)
+            if bucket is None:
                 continue
             for match in compare_bucket(key, bucket, config, in_order=True, columns=columns):
                 add(match)
     tested: set = set()
     for band in range(config.lsh_bands):
-        for key, positions in index.shared_band_keys(band):
-            bucket = index.bucket(positions)
-            kind = dropped_key_kind(key, bucket, config)
-            if kind:
-                dropped[kind] += 1
+        for positions in index.shared_bands(band):
+            bucket = new_bucket(KeyKind.BAND, positions,
+                                functools.partial(index.band_key, band, positions[0]))
+            if bucket is None:
                 continue
             # A near copy shares most of its bands with its original: each distinct pair is tested
             # once, not once per band bucket naming it.

@@ -13,7 +13,7 @@ from newswire.transforms.dedup import (NEAR_COPY, SAME_STORY, BestMatches, BestM
                                        FlagDuplicates, candidate_keys, dedup_info,
                                        dropped_key_kind)
 from newswire.transforms.dedup.buckets import STORY_MATRIX_MIN_REPORTS
-from newswire.transforms.dedup.index import (MEMORY, SHUFFLE, batch_index_strategy,
+from newswire.transforms.dedup.index import (MEMORY, SHUFFLE, _Index, batch_index_strategy,
                                              match_in_index)
 from newswire.transforms.dedup.keys import KeyKind
 from tests.conftest import direct_pipeline
@@ -118,7 +118,12 @@ def test_the_index_decides_as_the_plain_loop_on_large_story_buckets():
     assert sum(info.tier == SAME_STORY for _, _, info in infos) >= 20
 
 
-@pytest.mark.parametrize('config', [CONFIG, CROWDED], ids=['default', 'crowded'])
+# Bands of 5 rows: 20 bytes of values a band, not a whole number of the index's 64-bit words.
+FIVE_ROWS = dataclasses.replace(CROWDED, lsh_bands=50, lsh_rows=5)
+
+
+@pytest.mark.parametrize('config', [CONFIG, CROWDED, FIVE_ROWS],
+                         ids=['default', 'crowded', 'five-rows'])
 def test_the_index_decides_as_the_plain_loop_and_drops_the_same_keys(config):
     expected, dropped, signatures = _plain_route(varied_docs(), config)
     infos, index_dropped = _index_route(signatures, config)
@@ -126,11 +131,31 @@ def test_the_index_decides_as_the_plain_loop_and_drops_the_same_keys(config):
     assert index_dropped == dropped
     tiers = collections.Counter(info.tier for _, _, info in infos)
     assert tiers['exact'] and tiers[NEAR_COPY] and tiers[SAME_STORY]
-    if config is CROWDED:
+    if config is not CONFIG:
         assert set(dropped) == {'lsh_band', 'story_term'}
     else:
         assert dropped == {}
 
+
+
+@pytest.mark.parametrize('config', [CONFIG, FIVE_ROWS], ids=['default', 'five-rows'])
+def test_the_index_groups_bands_as_their_keys_do(config):
+    index = _Index([SIGNER.sign(d) for d in varied_docs()], config)
+    keys = [[k for k, _ in candidate_keys(s, config) if k.kind is KeyKind.BAND]
+            for s in index.ordered]
+    shared_somewhere = False
+    for band in range(config.lsh_bands):
+        expected = collections.defaultdict(list)
+        for position, band_keys in enumerate(keys):
+            if band_keys:  # a signature with a MinHash
+                expected[band_keys[band]].append(position)
+        shared = sorted(positions for positions in expected.values() if len(positions) > 1)
+        assert sorted(index.shared_bands(band)) == shared
+        for positions in shared:
+            for position in positions:
+                assert index.band_key(band, position) == keys[position][band]
+        shared_somewhere |= bool(shared)
+    assert shared_somewhere
 
 def test_an_empty_batch_has_no_decisions():
     assert match_in_index([], CONFIG) == ({}, {})
