@@ -118,12 +118,15 @@ def _certain_score(cosine: float, config: DedupConfig) -> Optional[float]:
 
 def compare_bucket(key: CandidateKey, signatures: Iterable, config: DedupConfig,
                    in_order: bool = False,
-                   columns: Optional[similarity.TermColumns] = None) -> Iterable[Match]:
+                   columns: Optional[similarity.TermColumns] = None,
+                   tested: Optional[dict] = None) -> Iterable[Match]:
     """All matches in one bucket: each document against those published before it; none in a
     bucket whose key is dropped (`dropped_key_kind`). `signatures` are `DedupSignature`s, or a batch
     bucket's `StoryEntry`s or `BucketEntry`s; `in_order` as in `candidate_pairs`; `columns` numbers
     the terms of a large story bucket's product across the buckets a caller compares (each bucket
-    numbers its own without)."""
+    numbers its own without); `tested` keeps the result of each pair a small story bucket tests
+    across the buckets a caller compares, by the two signatures' `id` (they must stay alive
+    meanwhile), so that a pair named in another bucket is not tested again."""
     ordered = signatures if in_order else sorted(signatures, key=lambda s: s.order_key)
     if dropped_key_kind(key, ordered, config):
         return
@@ -135,6 +138,15 @@ def compare_bucket(key: CandidateKey, signatures: Iterable, config: DedupConfig,
         return
     vectors: dict = {}
     for earlier, later in candidate_pairs(ordered, config, in_order=True):
-        match = match_pair(key, earlier, later, config, vectors)
+        if tested is None:
+            match = match_pair(key, earlier, later, config, vectors)
+        else:
+            pair = (id(earlier), id(later))
+            match = tested.get(pair, _UNTESTED)
+            if match is _UNTESTED:
+                match = tested[pair] = match_pair(key, earlier, later, config, vectors)
         if match is not None:
             yield match
+
+
+_UNTESTED = object()

@@ -44,8 +44,9 @@ from newswire.transforms.dedup.pairs import EXACT, NEAR_COPY, SAME_STORY, near_c
 from newswire.transforms.dedup.signature import DedupSignature
 from newswire.transforms.similarity import MINHASH_DTYPE, TermColumns
 
-# Distinct near-copy pairs remembered as tested (some 100 bytes each): past this the set starts
-# again, and a pair named again is tested again, to the same result (as `batch._NAMED_PAIRS_MAX`).
+# Distinct pairs remembered as tested, near copies' and small story buckets' apart (some 100 bytes
+# each, and a story pair's match): past this one starts again, and a pair named again is tested
+# again, to the same result (as `batch._NAMED_PAIRS_MAX`).
 _TESTED_PAIRS_MAX = 200_000
 
 
@@ -151,13 +152,19 @@ def match_in_index(signatures: Iterable[DedupSignature], config: DedupConfig) ->
             for match in compare_bucket(key, index.bucket(positions), config, in_order=True):
                 add(match)
     columns = TermColumns()  # a report's terms numbered once for the products of all its buckets
+    # Two reports that share several heavy terms meet in several story buckets: a small bucket's
+    # pair is tested once (`compare_bucket`'s `tested`), its match added again, to no change.
+    story_tested: dict = {}
     for term, positions in index.terms.items():
         if len(positions) > 1:
             key = story_term_key(term)
             bucket = new_bucket(KeyKind.TERM, positions, lambda: key)
             if bucket is None:
                 continue
-            for match in compare_bucket(key, bucket, config, in_order=True, columns=columns):
+            if len(story_tested) >= _TESTED_PAIRS_MAX:
+                story_tested.clear()
+            for match in compare_bucket(key, bucket, config, in_order=True, columns=columns,
+                                        tested=story_tested):
                 add(match)
     tested: set = set()
     for band in range(config.lsh_bands):

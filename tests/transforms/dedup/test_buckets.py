@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from newswire.transforms.dedup import EXACT, NEAR_COPY, compare_bucket
+from newswire.transforms.dedup import EXACT, NEAR_COPY, compare_bucket, match_pair
 from newswire.transforms.dedup.keys import CandidateKey, KeyKind
 from tests.transforms.dedup.documents import (ARTICLE, CONFIG, SIGNER, all_matches, ecb_reports,
                                               make_doc, near_copy_of)
@@ -83,3 +83,24 @@ def test_a_product_cosine_is_used_only_when_the_loop_would_surely_agree():
     below = dataclasses.replace(CONFIG, story_threshold=0.3, story_central_term_below=0.5)
     assert _certain_score(0.4, below) == 0.4
     assert _certain_score(0.5 + 1e-12, below) is None  # ... or fall on the other side of 0.5
+
+
+def test_a_pair_met_in_another_small_story_bucket_is_not_tested_again(monkeypatch):
+    import newswire.transforms.dedup.buckets as buckets
+    reports = ecb_reports()[:24]
+    # Overlapping buckets of at most 16 reports, which the pairwise loop compares.
+    groups = [reports[0:12], reports[6:18], reports[10:24], reports[0:12]]
+    expected = [sorted(compare_bucket(STORY_KEY, group, CONFIG), key=repr) for group in groups]
+    tested_pairs = []
+
+    def counted(key, earlier, later, config, vectors=None):
+        tested_pairs.append((earlier.id, later.id))
+        return match_pair(key, earlier, later, config, vectors)
+
+    monkeypatch.setattr(buckets, 'match_pair', counted)
+    tested = {}
+    got = [sorted(compare_bucket(STORY_KEY, group, CONFIG, tested=tested), key=repr)
+           for group in groups]
+    assert got == expected and any(expected)
+    assert len(tested_pairs) == len(set(tested_pairs)) == len(tested)
+    assert len(tested) < sum(len(g) * (len(g) - 1) // 2 for g in groups)
