@@ -43,6 +43,10 @@ class DedupConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f'{name} must be one of {", ".join(allowed)}, got '
                                  f'{getattr(self, name)!r}')
+        if self.lsh_rows < 1 or self.lsh_bands < 0:
+            # A band of no rows is one key every document shares.
+            raise ValueError(f'lsh_rows must be at least 1 and lsh_bands at least 0, got '
+                             f'{self.lsh_rows} and {self.lsh_bands}')
         if self.lsh_bands * self.lsh_rows > self.num_perm:
             raise ValueError(f'lsh_bands * lsh_rows ({self.lsh_bands} * {self.lsh_rows}) must be '
                              f'at most num_perm ({self.num_perm})')
