@@ -60,7 +60,7 @@ def measure(n: int, traced: bool = True) -> dict:
     held = None
     if traced:
         pairs._terms_and_weights.cache_clear()
-        similarity._hashed_terms.cache_clear()
+        similarity._slotted_terms.cache_clear()
         similarity._central_term.cache_clear()
         gc.collect()
         held = round((tracemalloc.get_traced_memory()[0] - base) / n / 1024, 1)

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newswire.transforms.similarity import (MINHASH_DTYPE, MinHasher, PackedVector, StoryParams,
-                                            TermColumns, containment, cosine, minhash_jaccard,
-                                            minhash_permutations, shares_central_term,
-                                            story_cosine_screen, story_features, term_matrix)
+from newswire.transforms import similarity
+from newswire.transforms.similarity import (MINHASH_DTYPE, SCREEN_SLOTS, MinHasher, PackedVector,
+                                            StoryParams, TermColumns, containment, cosine,
+                                            minhash_jaccard, minhash_permutations,
+                                            shares_central_term, story_cosine_screen,
+                                            story_features, term_matrix)
 
 HASHER = MinHasher(num_perm=256, seed=1, shingle_words=3)
 # Words for generated texts: a small vocabulary, so generated texts share shingles.
@@ -379,5 +381,28 @@ def test_the_story_screen_is_never_below_a_cosine_beyond_rounding(texts):
     assert screen.shape == (len(others),)
     for other, value in zip(others, screen.tolist()):
         exact = cosine(first.unpacked(), other.unpacked())
-        # Equal but for the order of the additions (a shared hash could only add a product).
-        assert value == pytest.approx(exact, abs=1e-12)
+        terms = set(first.weights_by_term()) | set(other.weights_by_term())
+        if len({hash(term) % SCREEN_SLOTS for term in terms}) == len(terms):
+            # Equal but for the order of the additions: no two terms share a slot.
+            assert value == pytest.approx(exact, abs=1e-12)
+        else:
+            assert value >= exact - 1e-12
+
+
+def test_terms_that_share_a_slot_keep_the_screen_above_the_cosine(monkeypatch):
+    # One slot for every term: the screen is the product of the two weight sums, and a table that
+    # kept one weight per slot instead of their sum would fall below the cosine.
+    monkeypatch.setattr(similarity, 'SCREEN_SLOTS', 1)
+    similarity._slotted_terms.cache_clear()
+    try:
+        first = PackedVector.of(story_features(None, 'ceasefire border delegation Baku').vector)
+        other = PackedVector.of(story_features(None, 'border talks Baku minister').vector)
+        unrelated = PackedVector.of(story_features(None, 'villages returns corridor').vector)
+        screen = story_cosine_screen(first, [other, unrelated, PackedVector()]).tolist()
+    finally:
+        similarity._slotted_terms.cache_clear()
+    sums = [sum(vector.weights_by_term().values()) for vector in (first, other, unrelated)]
+    assert screen == pytest.approx([sums[0] * sums[1], sums[0] * sums[2], 0.0], abs=1e-12)
+    assert screen[0] > cosine(first.unpacked(), other.unpacked()) > 0.0
+
+
