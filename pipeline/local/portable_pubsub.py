@@ -134,8 +134,13 @@ class ReadSubscriptionInProcess(beam.PTransform):
         self._read = ReadLeasedMessages(max_document_bytes, max_json_depth)
 
     def expand(self, pbegin):
+        from newswire.pipeline.local.worker_process import hints_for
+
+        # Parsing a message needs nothing of this process: with the per-document steps when they
+        # have a worker process of their own, so that the message's bytes cross to it, not a
+        # document, and this process (the reader, the dedup index, the sinks) has less to do.
         return (pbegin
                 | 'Impulse' >> beam.Impulse()
                 | 'Pull' >> beam.ParDo(PullSubscriptionFn(self._reader_name))
                 .with_output_types(bytes)
-                | 'Decode' >> self._read)
+                | 'Decode' >> self._read.with_resource_hints(**hints_for(pbegin.pipeline)))

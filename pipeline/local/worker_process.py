@@ -3,8 +3,8 @@
 Prism gives each environment of a pipeline one SDK worker, and a LOOPBACK worker is threads of the
 `newswire` process: reading, enriching, the dedup index and publishing share one GIL, and a
 stream's throughput stops at one core (bench/README.md, round 11). The per-document steps,
-extraction to signing, need nothing of this process, so `--enrichment-process` runs them in a
-second one:
+parsing a subscription's messages (`portable_pubsub`) and extraction to signing, need nothing of
+this process, so `--enrichment-process` runs them in a second one:
 
     the per-document steps        marked with the `newswire_worker: process` resource hint, so
                                   Beam gives them an environment of their own (a copy of the

@@ -21,7 +21,7 @@ from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
 
 from newswire.pipeline.cli import main
 from newswire.pipeline.job import runners
-from newswire.pipeline.job.run import pipeline_options, streaming_pipeline
+from newswire.pipeline.job.run import local_adapters, pipeline_options, streaming_pipeline
 from newswire.pipeline.local.worker_process import (HINT_URN, PROCESS, EnrichmentProcessError,
                                                     PrismRunnerWithWorkerProcess,
                                                     ProcessWorkerPool, wanted)
@@ -78,19 +78,26 @@ PER_DOCUMENT = ('Enrich/ExtractMainText/', 'Enrich/CleanBoilerplate/', 'Enrich/E
                 'Enrich/FlagDuplicates/ToIndex')
 
 
-def _stream_graph(tmp_path, monkeypatch, *argv):
+def _stream_graph(tmp_path, monkeypatch, *argv, subscription: bool = False):
     """The stream's graph (not run) as the runner gets it: {leaf transform name: its
-    environment's `newswire_worker` hint, or None}, and the proto."""
+    environment's `newswire_worker` hint, or None}, and the proto. Its input is a feed, or with
+    `subscription` a Pub/Sub subscription, read as a local run reads it (`local_adapters`)."""
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
     binary = runners.prism_path()
     binary.parent.mkdir(parents=True)
     binary.write_text('#!/bin/sh\nexit 1\n')
     binary.chmod(0o755)
-    feeds = tmp_path / 'feeds.txt'
-    feeds.write_text('http://127.0.0.1:9/feed.xml\n')
-    options = pipeline_options(['--streaming', '--feeds', str(feeds), '--output',
-                                str(tmp_path / 'out'), *argv])
-    pipeline = streaming_pipeline(options)
+    if subscription:
+        monkeypatch.setenv('PUBSUB_EMULATOR_HOST', '127.0.0.1:9')  # planned only: never reached
+        project = 'projects/newswire-test'
+        inputs = ['--input-subscription', f'{project}/subscriptions/wire', '--output-topic',
+                  f'{project}/topics/records', '--dead-letter-topic', f'{project}/topics/dead']
+    else:
+        feeds = tmp_path / 'feeds.txt'
+        feeds.write_text('http://127.0.0.1:9/feed.xml\n')
+        inputs = ['--feeds', str(feeds), '--output', str(tmp_path / 'out')]
+    options = pipeline_options(['--streaming', *inputs, *argv])
+    pipeline = streaming_pipeline(options, local_adapters(options) if subscription else None)
     proto = pipeline.to_runner_api()
     environments = proto.components.environments
     hints = {}
@@ -127,6 +134,18 @@ def test_on_prism_the_per_document_steps_and_nothing_else_get_the_worker_process
                 source = producer.get(pcollection, '')
                 assert source in in_process or not source.startswith('Enrich/'), (
                     transform.unique_name, source)
+
+
+def test_a_subscriptions_messages_are_parsed_in_the_worker_process(tmp_path, monkeypatch):
+    # The pull and its reader stay here (the acknowledgements need them); parsing a message
+    # needs nothing of this process, so its bytes cross to the worker process, not a document.
+    _, hints, _ = _stream_graph(tmp_path, monkeypatch, '--runner=PrismRunner',
+                                '--enrichment-process', subscription=True)
+    read = {name: hint for name, hint in hints.items() if name.startswith('Read/')}
+    assert read['Read/Pull'] is None
+    parse = {name: hint for name, hint in read.items() if name.startswith('Read/Decode/')}
+    assert any('ParseMessageFn' in name for name in parse)
+    assert set(parse.values()) == {PROCESS}
 
 
 @pytest.mark.parametrize('argv', [['--runner=PrismRunner', '--enrichment-process=false'],
