@@ -404,5 +404,3 @@ def test_terms_that_share_a_slot_keep_the_screen_above_the_cosine(monkeypatch):
     sums = [sum(vector.weights_by_term().values()) for vector in (first, other, unrelated)]
     assert screen == pytest.approx([sums[0] * sums[1], sums[0] * sums[2], 0.0], abs=1e-12)
     assert screen[0] > cosine(first.unpacked(), other.unpacked()) > 0.0
-
-
