@@ -39,6 +39,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from newswire.pipeline.local.pubsub_local import _READERS, LeasingReader, ReadLeasedMessages
+from newswire.pipeline.local.worker_process import hints_for
 
 # Runners whose Python workers newswire can keep in its own process (LOOPBACK).
 IN_PROCESS_RUNNERS = ('PrismRunner', 'FlinkRunner')
@@ -134,8 +135,6 @@ class ReadSubscriptionInProcess(beam.PTransform):
         self._read = ReadLeasedMessages(max_document_bytes, max_json_depth)
 
     def expand(self, pbegin):
-        from newswire.pipeline.local.worker_process import hints_for
-
         # Parsing a message needs nothing of this process: with the per-document steps when they
         # have a worker process of their own, so that the message's bytes cross to it, not a
         # document, and this process (the reader, the dedup index, the sinks) has less to do.
